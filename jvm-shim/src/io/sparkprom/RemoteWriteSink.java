@@ -1,0 +1,193 @@
+package io.sparkprom;
+
+import com.codahale.metrics.MetricRegistry;
+import java.nio.charset.StandardCharsets;
+import java.io.ByteArrayOutputStream;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import org.apache.spark.metrics.sink.Sink;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A Spark metrics sink that pushes the registry as Prometheus remote_write. Configure it like any
+ * Spark sink, e.g. {@code spark.metrics.conf.*.sink.prom.class=io.sparkprom.RemoteWriteSink} and
+ * {@code ...sink.prom.url=http://prometheus:9090/api/v1/write}.
+ *
+ * <p>It never harms the job: {@link #report()} only packs the registry and queues it (the native
+ * core does the network work on its own threads) and never throws; a native library that cannot be
+ * loaded leaves a sink that logs one error and does nothing. Invalid properties fail fast, like
+ * Spark's own sinks, with a message that names the property.
+ */
+public class RemoteWriteSink implements Sink {
+    private static final Logger LOG = LoggerFactory.getLogger(RemoteWriteSink.class);
+
+    /** Spark's own sinks default to reporting every 10 seconds. */
+    static final int DEFAULT_PERIOD = 10;
+    /** How long reports wait for a SparkEnv before they go out without app identity. */
+    static final long IDENTITY_WAIT_MILLIS = 60_000;
+
+    private final MetricRegistry registry;
+    private final long periodMillis;
+    private final NativeHandle handle;
+    private final long createdAt = System.currentTimeMillis();
+    private ScheduledExecutorService scheduler;
+    private Thread shutdownHook;
+    private volatile boolean reportFailureLogged;
+
+    /** The constructor Spark 3.2.0 and later call. */
+    public RemoteWriteSink(Properties properties, MetricRegistry registry) {
+        this.registry = registry;
+        this.periodMillis = periodMillis(properties);
+        this.handle = createHandle(properties);
+    }
+
+    /** The constructor Spark 3.0 and 3.1 call (and 3.2.1+ as a fallback); the SecurityManager is not needed. */
+    public RemoteWriteSink(Properties properties, MetricRegistry registry, org.apache.spark.SecurityManager securityManager) {
+        this(properties, registry);
+    }
+
+    private static NativeHandle createHandle(Properties properties) {
+        if (!NativeLibrary.load(emptyToNull(properties.getProperty("library")))) {
+            return null;
+        }
+        // An invalid property throws IllegalArgumentException here, naming it.
+        return new NativeHandle(NativeCore.create(toBlob(properties)));
+    }
+
+    @Override
+    public void start() {
+        if (handle == null) {
+            return;
+        }
+        scheduler = Executors.newSingleThreadScheduledExecutor(new ThreadFactory() {
+            @Override
+            public Thread newThread(Runnable r) {
+                Thread t = new Thread(r, "sparkprom-reporter");
+                t.setDaemon(true);
+                return t;
+            }
+        });
+        scheduler.scheduleAtFixedRate(new Runnable() {
+            @Override
+            public void run() {
+                report();
+            }
+        }, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
+        // Spark does not call stop() on every path out of an executor; the hook still sends
+        // the last values.
+        shutdownHook = new Thread(new Runnable() {
+            @Override
+            public void run() {
+                finish();
+            }
+        }, "sparkprom-shutdown");
+        try {
+            Runtime.getRuntime().addShutdownHook(shutdownHook);
+        } catch (IllegalStateException alreadyShuttingDown) {
+            shutdownHook = null;
+        }
+    }
+
+    @Override
+    public void stop() {
+        if (handle == null) {
+            return;
+        }
+        finish();
+        if (shutdownHook != null) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException alreadyShuttingDown) {
+                // the hook is running or ran: nothing left to do
+            }
+        }
+    }
+
+    /** Last report, then the final flush; the second caller finds the handle closed. */
+    private void finish() {
+        if (scheduler != null) {
+            scheduler.shutdown();
+        }
+        if (handle.isOpen()) {
+            report(true);
+            handle.close(-1);
+        }
+    }
+
+    @Override
+    public void report() {
+        report(false);
+    }
+
+    private void report(boolean last) {
+        if (handle == null) {
+            return;
+        }
+        try {
+            Map<String, String> identity = SparkIdentity.current();
+            boolean early = System.currentTimeMillis() - createdAt < IDENTITY_WAIT_MILLIS;
+            if (identity == null && early && !last) {
+                // An executor's SparkEnv appears moments after its metrics system starts; series
+                // sent before that would lack app_id and executor_id.
+                return;
+            }
+            handle.report(registry, identity);
+        } catch (Throwable t) {
+            // Spark calls report() on paths that do not expect exceptions (Executor.stop()).
+            if (!reportFailureLogged) {
+                reportFailureLogged = true;
+                LOG.warn("sparkprom: a report failed; later failures are not logged", t);
+            }
+        }
+    }
+
+    /** {@code period} and {@code unit}, Spark's sink convention; at least one second, as Spark requires. */
+    static long periodMillis(Properties properties) {
+        String periodText = properties.getProperty("period", String.valueOf(DEFAULT_PERIOD)).trim();
+        String unitText = properties.getProperty("unit", "SECONDS").trim();
+        long period;
+        try {
+            period = Long.parseLong(periodText);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property 'period': '" + periodText
+                    + "' is not a whole number; expected e.g. period=10 (with unit=SECONDS)");
+        }
+        TimeUnit unit;
+        try {
+            unit = TimeUnit.valueOf(unitText.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property 'unit': '" + unitText
+                    + "'; accepted: MILLISECONDS, SECONDS, MINUTES, HOURS, DAYS");
+        }
+        long millis = unit.toMillis(period);
+        if (millis < 1000) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property 'period': " + period + " " + unit
+                    + " is shorter than Spark's minimum polling period of 1 second");
+        }
+        return millis;
+    }
+
+    /** The properties as UTF-8 {@code key \0 value \0} pairs: one blob, one JNI argument. */
+    static byte[] toBlob(Properties properties) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (String key : properties.stringPropertyNames()) {
+            byte[] k = key.getBytes(StandardCharsets.UTF_8);
+            byte[] v = properties.getProperty(key).getBytes(StandardCharsets.UTF_8);
+            out.write(k, 0, k.length);
+            out.write(0);
+            out.write(v, 0, v.length);
+            out.write(0);
+        }
+        return out.toByteArray();
+    }
+
+    private static String emptyToNull(String s) {
+        return s == null || s.trim().isEmpty() ? null : s.trim();
+    }
+}

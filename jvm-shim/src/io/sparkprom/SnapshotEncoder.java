@@ -1,0 +1,169 @@
+package io.sparkprom;
+
+import com.codahale.metrics.Counter;
+import com.codahale.metrics.Gauge;
+import com.codahale.metrics.Histogram;
+import com.codahale.metrics.Meter;
+import com.codahale.metrics.Metric;
+import com.codahale.metrics.MetricRegistry;
+import com.codahale.metrics.Snapshot;
+import com.codahale.metrics.Timer;
+import java.nio.BufferOverflowException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Packs one registry snapshot into a reused direct buffer, in the format native/src/snapshot.rs
+ * decodes (the two define it together). A name is sent once with a numeric id and afterwards as
+ * the id alone, so a steady-state report writes no strings and allocates nothing of its own.
+ * Not thread-safe: its owner serialises calls.
+ */
+final class SnapshotEncoder {
+    private static final byte[] MAGIC = {'S', 'P', 'K', '1'};
+    private static final byte FLAG_NAMES_RESET = 1;
+    private static final byte DEFINE = 1;
+    private static final byte IDENTITY = 2;
+    private static final byte GAUGE = 3;
+    private static final byte COUNTER = 4;
+    private static final byte METER = 5;
+    private static final byte HISTOGRAM = 6;
+    private static final byte TIMER = 7;
+    private static final byte SKIPPED = 8;
+    private static final int MAX_STRING = 0xFFFF;
+
+    private ByteBuffer buffer;
+    private final Map<String, Integer> ids = new HashMap<String, Integer>();
+    private int nextId;
+    /** The native side must forget earlier ids: set at start and after every reset. */
+    private boolean namesReset = true;
+    private Map<String, String> identity;
+    private boolean identityPending;
+
+    SnapshotEncoder(int initialCapacity) {
+        buffer = ByteBuffer.allocateDirect(initialCapacity).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    ByteBuffer buffer() {
+        return buffer;
+    }
+
+    /** Sends the identity with the next snapshot if it changed. */
+    void setIdentity(Map<String, String> newIdentity) {
+        if (newIdentity != null && !newIdentity.equals(identity)) {
+            identity = newIdentity;
+            identityPending = true;
+        }
+    }
+
+    /** Forgets every id, so the next snapshot defines all names afresh. */
+    void resetNames() {
+        ids.clear();
+        nextId = 0;
+        namesReset = true;
+        identityPending = identity != null;
+    }
+
+    /** Encodes the whole registry; returns the number of bytes written from position 0. */
+    int encode(MetricRegistry registry, long timestampMillis) {
+        while (true) {
+            try {
+                return encodeOnce(registry, timestampMillis);
+            } catch (BufferOverflowException full) {
+                // Ids given out during the failed attempt were never sent: start over, larger.
+                buffer = ByteBuffer.allocateDirect(buffer.capacity() * 2).order(ByteOrder.LITTLE_ENDIAN);
+                resetNames();
+            }
+        }
+    }
+
+    private int encodeOnce(MetricRegistry registry, long timestampMillis) {
+        ByteBuffer b = buffer;
+        b.clear();
+        b.put(MAGIC);
+        b.put(namesReset ? FLAG_NAMES_RESET : 0);
+        b.putLong(timestampMillis);
+        if (identityPending) {
+            b.put(IDENTITY);
+            b.putShort((short) identity.size());
+            for (Map.Entry<String, String> e : identity.entrySet()) {
+                putString(b, e.getKey().getBytes(StandardCharsets.UTF_8));
+                putString(b, e.getValue().getBytes(StandardCharsets.UTF_8));
+            }
+        }
+        for (Map.Entry<String, Metric> entry : registry.getMetrics().entrySet()) {
+            Metric metric = entry.getValue();
+            int id = idOf(b, entry.getKey());
+            if (id < 0) {
+                continue;
+            }
+            if (metric instanceof Gauge) {
+                putGauge(b, id, (Gauge<?>) metric);
+            } else if (metric instanceof Counter) {
+                b.put(COUNTER).putInt(id).putLong(((Counter) metric).getCount());
+            } else if (metric instanceof Histogram) {
+                Histogram h = (Histogram) metric;
+                putSampling(b, HISTOGRAM, id, h.getCount(), h.getSnapshot());
+            } else if (metric instanceof Timer) {
+                Timer t = (Timer) metric;
+                putSampling(b, TIMER, id, t.getCount(), t.getSnapshot());
+            } else if (metric instanceof Meter) {
+                b.put(METER).putInt(id).putLong(((Meter) metric).getCount());
+            }
+        }
+        namesReset = false;
+        identityPending = false;
+        return b.position();
+    }
+
+    /** The name's id, writing its definition first when it is new; -1 for an unusable name. */
+    private int idOf(ByteBuffer b, String name) {
+        Integer known = ids.get(name);
+        if (known != null) {
+            return known;
+        }
+        byte[] utf8 = name.getBytes(StandardCharsets.UTF_8);
+        if (utf8.length > MAX_STRING) {
+            return -1;
+        }
+        int id = nextId++;
+        b.put(DEFINE).putInt(id);
+        putString(b, utf8);
+        ids.put(name, id);
+        return id;
+    }
+
+    private static void putGauge(ByteBuffer b, int id, Gauge<?> gauge) {
+        Object value;
+        try {
+            value = gauge.getValue();
+        } catch (Throwable t) {
+            // One broken gauge must not cost the rest of the report.
+            value = null;
+        }
+        if (value instanceof Number) {
+            b.put(GAUGE).putInt(id).putDouble(((Number) value).doubleValue());
+        } else if (value instanceof Boolean) {
+            b.put(GAUGE).putInt(id).putDouble(((Boolean) value) ? 1.0 : 0.0);
+        } else {
+            b.put(SKIPPED).putInt(id);
+        }
+    }
+
+    private static void putSampling(ByteBuffer b, byte tag, int id, long count, Snapshot s) {
+        b.put(tag).putInt(id).putLong(count);
+        b.putDouble(s.getMedian());
+        b.putDouble(s.get75thPercentile());
+        b.putDouble(s.get95thPercentile());
+        b.putDouble(s.get98thPercentile());
+        b.putDouble(s.get99thPercentile());
+        b.putDouble(s.get999thPercentile());
+    }
+
+    private static void putString(ByteBuffer b, byte[] utf8) {
+        b.putShort((short) utf8.length);
+        b.put(utf8);
+    }
+}

@@ -1,0 +1,324 @@
+//! The sink's properties: defaults, then the user's values, then one validation step. Every
+//! error names the property and says what it accepts, because the user reads it in a Spark log
+//! far from where the property was set.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Properties that the Java side consumes itself; accepted here so they are not reported as
+/// unknown.
+const JAVA_PROPERTIES: &[&str] = &["class", "period", "unit", "library"];
+
+/// A property that could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub property: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sparkprom: invalid sink property '{}' (spark.metrics.conf.*.sink.<name>.{}): {}",
+            self.property, self.property, self.message
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(property: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        property: property.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Everything the core needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The remote_write endpoint, e.g. `http://127.0.0.1:9090/api/v1/write`.
+    pub url: String,
+    /// Labels the user adds to every series (`labels=cluster=prod,team=etl`).
+    pub static_labels: Vec<(String, String)>,
+    /// Most samples held in memory; beyond it the oldest are dropped (and counted).
+    pub capacity: usize,
+    /// Most samples in one request.
+    pub max_samples_per_send: usize,
+    /// How long a sample may wait for a batch to fill before it is sent anyway.
+    pub batch_deadline: Duration,
+    /// One request's timeout.
+    pub timeout: Duration,
+    /// First retry delay; doubles per attempt up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long `stop()` may spend pushing what is still queued.
+    pub flush_timeout: Duration,
+    /// The core's log level (error, warn, info, debug, trace).
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            url: String::new(),
+            static_labels: Vec::new(),
+            // ~24 bytes a sample: 2.4 MB, or about half an hour of a busy executor's
+            // samples at a 10 s period while the receiver is down.
+            capacity: 100_000,
+            // Prometheus' own default: large enough to amortise a request, small enough
+            // for every receiver's body limit.
+            max_samples_per_send: 2_000,
+            // Prometheus' default too; a report is normally sent at once because one
+            // snapshot fills most batches, and stop() flushes regardless.
+            batch_deadline: Duration::from_secs(5),
+            // Prometheus' remote_timeout default.
+            timeout: Duration::from_secs(30),
+            // Prometheus' defaults: retry fast once, never wait more than 5 s.
+            min_backoff: Duration::from_millis(30),
+            max_backoff: Duration::from_secs(5),
+            // Spark waits for stop() on its shutdown path: keep it short.
+            flush_timeout: Duration::from_secs(10),
+            log_level: "info".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses the blob the Java side sends: UTF-8 `key \0 value \0` pairs.
+    pub fn from_blob(blob: &[u8]) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(blob).map_err(|_| error("*", "properties are not UTF-8"))?;
+        let mut parts = text.split('\0');
+        let mut props = BTreeMap::new();
+        while let Some(key) = parts.next() {
+            if key.is_empty() {
+                continue;
+            }
+            let value = parts.next().unwrap_or_default();
+            props.insert(key.to_string(), value.to_string());
+        }
+        Config::from_properties(&props)
+    }
+
+    /// Defaults, then the user's values, then validation.
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        for (key, raw) in props {
+            let value = raw.trim();
+            match key.as_str() {
+                "url" => config.url = value.to_string(),
+                "labels" => config.static_labels = parse_labels(key, value)?,
+                "capacity" => config.capacity = parse_count(key, value)?,
+                "maxSamplesPerSend" => config.max_samples_per_send = parse_count(key, value)?,
+                "batchDeadline" => config.batch_deadline = parse_duration(key, value)?,
+                "timeout" => config.timeout = parse_duration(key, value)?,
+                "minBackoff" => config.min_backoff = parse_duration(key, value)?,
+                "maxBackoff" => config.max_backoff = parse_duration(key, value)?,
+                "flushTimeout" => config.flush_timeout = parse_duration(key, value)?,
+                "logLevel" => config.log_level = parse_log_level(key, value)?,
+                other if JAVA_PROPERTIES.contains(&other) => {}
+                other => tracing::warn!("ignoring unknown sink property '{other}'"),
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.url.is_empty() {
+            return Err(error(
+                "url",
+                "is required: the remote_write endpoint, e.g. http://prometheus:9090/api/v1/write",
+            ));
+        }
+        let parsed = reqwest::Url::parse(&self.url)
+            .map_err(|e| error("url", format!("'{}' is not a URL ({e})", self.url)))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(error(
+                "url",
+                format!("'{}' must start with http:// or https://", self.url),
+            ));
+        }
+        if self.max_samples_per_send > self.capacity {
+            return Err(error(
+                "maxSamplesPerSend",
+                format!(
+                    "{} is larger than capacity ({}); accepted: 1 to capacity",
+                    self.max_samples_per_send, self.capacity
+                ),
+            ));
+        }
+        if self.min_backoff > self.max_backoff {
+            return Err(error(
+                "minBackoff",
+                "must not be longer than maxBackoff".to_string(),
+            ));
+        }
+        for (property, value) in [
+            ("timeout", self.timeout),
+            ("batchDeadline", self.batch_deadline),
+        ] {
+            if value.is_zero() {
+                return Err(error(property, "must be longer than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A positive whole number.
+fn parse_count(key: &str, value: &str) -> Result<usize, ConfigError> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(error(
+            key,
+            format!("'{value}' is not accepted; expected a whole number >= 1"),
+        )),
+    }
+}
+
+/// A duration as Spark writes them: `500ms`, `30s`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let bad = || {
+        error(
+            key,
+            format!("'{value}' is not a duration; expected e.g. 500ms, 30s, 2m or 1h"),
+        )
+    };
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds_per_unit = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    let seconds = number * seconds_per_unit;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `name=value,name2=value2`, with Prometheus' rules for label names.
+fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut labels = Vec::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, label_value)) = pair.split_once('=') else {
+            return Err(error(
+                key,
+                format!("'{pair}' is not name=value; expected e.g. labels=cluster=prod,team=etl"),
+            ));
+        };
+        let name = name.trim();
+        if crate::series::IDENTITY_LABELS.contains(&name) {
+            return Err(error(
+                key,
+                format!("'{name}' is set by sparkprom itself and cannot be given in labels"),
+            ));
+        }
+        if !crate::naming::is_valid_label_name(name) || name.starts_with("__") {
+            return Err(error(
+                key,
+                format!(
+                    "'{name}' is not a label name; expected [a-zA-Z_][a-zA-Z0-9_]* not starting with __"
+                ),
+            ));
+        }
+        labels.push((name.to_string(), label_value.trim().to_string()));
+    }
+    Ok(labels)
+}
+
+fn parse_log_level(key: &str, value: &str) -> Result<String, ConfigError> {
+    let level = value.to_ascii_lowercase();
+    match level.as_str() {
+        "error" | "warn" | "info" | "debug" | "trace" | "off" => Ok(level),
+        _ => Err(error(
+            key,
+            format!("'{value}' is not a level; accepted: error, warn, info, debug, trace, off"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_only_url_is_given() {
+        let config =
+            Config::from_properties(&props(&[("url", "http://127.0.0.1:9090/api/v1/write")]))
+                .unwrap();
+        assert_eq!(config.capacity, 100_000);
+        assert_eq!(config.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn missing_url_names_the_property() {
+        let err = Config::from_properties(&props(&[])).unwrap_err();
+        assert_eq!(err.property, "url");
+        assert!(err.to_string().contains("'url'"), "{err}");
+    }
+
+    #[test]
+    fn bad_number_names_property_and_accepted_values() {
+        let err = Config::from_properties(&props(&[
+            ("url", "http://localhost/x"),
+            ("capacity", "lots"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.property, "capacity");
+        assert!(err.message.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn blob_round_trip_with_labels_and_durations() {
+        let blob = b"url\0https://aps.example/api/v1/remote_write\0labels\0cluster=prod, team=etl\0timeout\0500ms\0period\05\0";
+        let config = Config::from_blob(blob).unwrap();
+        assert_eq!(
+            config.static_labels,
+            vec![
+                ("cluster".to_string(), "prod".to_string()),
+                ("team".to_string(), "etl".to_string())
+            ]
+        );
+        assert_eq!(config.timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn durations_follow_spark_notation() {
+        assert_eq!(parse_duration("t", "2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("t", "7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("t", "7 parsecs").is_err());
+        assert!(parse_duration("t", "").is_err());
+    }
+
+    #[test]
+    fn reserved_or_malformed_label_names_are_refused() {
+        for bad in ["__name__=x", "1abc=x", "a-b=x", "novalue", "app_id=x"] {
+            let err = Config::from_properties(&props(&[("url", "http://h/"), ("labels", bad)]))
+                .unwrap_err();
+            assert_eq!(err.property, "labels", "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_http_url_is_refused() {
+        let err = Config::from_properties(&props(&[("url", "ftp://h/")])).unwrap_err();
+        assert_eq!(err.property, "url");
+    }
+}

@@ -1,0 +1,146 @@
+//! The only `extern "system"` functions of the library: the native methods of
+//! `io.sparkprom.NativeCore`. Each is one call into the core through [`guard`], which turns an
+//! error into a Java exception and catches any panic, so nothing from here can abort the JVM.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use jni::objects::{JByteArray, JByteBuffer, JClass};
+use jni::sys::{jint, jlong, jstring};
+use jni::JNIEnv;
+
+use crate::config::Config;
+use crate::sink::{Sink, SubmitStatus};
+
+/// An error to raise in the JVM.
+struct Thrown {
+    class: &'static str,
+    message: String,
+}
+
+impl Thrown {
+    fn runtime(message: impl Into<String>) -> Thrown {
+        Thrown {
+            class: "java/lang/RuntimeException",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<jni::errors::Error> for Thrown {
+    fn from(e: jni::errors::Error) -> Thrown {
+        Thrown::runtime(format!("sparkprom JNI error: {e}"))
+    }
+}
+
+/// Runs `body`; an `Err` or a panic becomes a pending Java exception and `fallback` is returned.
+fn guard<T>(
+    env: &mut JNIEnv,
+    fallback: T,
+    body: impl FnOnce(&mut JNIEnv) -> Result<T, Thrown>,
+) -> T {
+    let thrown = match catch_unwind(AssertUnwindSafe(|| body(env))) {
+        Ok(Ok(value)) => return value,
+        Ok(Err(thrown)) => thrown,
+        Err(panic) => Thrown::runtime(format!("sparkprom native panic: {}", panic_message(&panic))),
+    };
+    // A failed JNI call may have left its own exception pending; that one explains more.
+    if !env.exception_check().unwrap_or(false) {
+        let _ = env.throw_new(thrown.class, thrown.message);
+    }
+    fallback
+}
+
+pub fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// `long create(byte[] properties)`: validates the properties and starts a sink.
+#[no_mangle]
+pub extern "system" fn Java_io_sparkprom_NativeCore_create(
+    mut env: JNIEnv,
+    _class: JClass,
+    properties: JByteArray,
+) -> jlong {
+    guard(&mut env, 0, |env| {
+        let blob = env.convert_byte_array(&properties)?;
+        let config = Config::from_blob(&blob).map_err(|e| Thrown {
+            class: "java/lang/IllegalArgumentException",
+            message: e.to_string(),
+        })?;
+        crate::logging::init(&config.log_level);
+        let sink = Sink::start(config)
+            .map_err(|e| Thrown::runtime(format!("sparkprom cannot start its threads: {e}")))?;
+        Ok(Box::into_raw(Box::new(sink)) as jlong)
+    })
+}
+
+/// `int report(long handle, ByteBuffer snapshot, int length)`: queues one snapshot.
+#[no_mangle]
+pub extern "system" fn Java_io_sparkprom_NativeCore_report(
+    mut env: JNIEnv,
+    _class: JClass,
+    handle: jlong,
+    buffer: JByteBuffer,
+    length: jint,
+) -> jint {
+    guard(&mut env, SubmitStatus::Closed as jint, |env| {
+        if handle == 0 {
+            return Ok(SubmitStatus::Closed as jint);
+        }
+        let address = env.get_direct_buffer_address(&buffer)?;
+        let capacity = env.get_direct_buffer_capacity(&buffer)?;
+        let length = usize::try_from(length).unwrap_or(0);
+        if length > capacity {
+            return Err(Thrown::runtime(format!(
+                "snapshot length {length} exceeds its buffer ({capacity} bytes)"
+            )));
+        }
+        // SAFETY: the buffer is a live direct ByteBuffer of `capacity` bytes, held by the Java
+        // caller for the whole call, and `length <= capacity`.
+        let bytes = unsafe { std::slice::from_raw_parts(address, length) };
+        // SAFETY: `handle` came from `create` and the Java side releases it only once, after
+        // its last `report` (NativeHandle serialises both under one lock).
+        let sink = unsafe { &*(handle as *const Sink) };
+        Ok(sink.submit(bytes) as jint)
+    })
+}
+
+/// `void close(long handle, long flushMillis)`: final flush, then frees the sink. A negative
+/// `flushMillis` uses the configured `flushTimeout`.
+#[no_mangle]
+pub extern "system" fn Java_io_sparkprom_NativeCore_close(
+    mut env: JNIEnv,
+    _class: JClass,
+    handle: jlong,
+    flush_millis: jlong,
+) {
+    guard(&mut env, (), |_| {
+        if handle == 0 {
+            return Ok(());
+        }
+        // SAFETY: see `report`; after this call the Java side forgets the handle.
+        let sink = unsafe { Box::from_raw(handle as *mut Sink) };
+        let timeout = u64::try_from(flush_millis).ok().map(Duration::from_millis);
+        sink.close(timeout);
+        Ok(())
+    })
+}
+
+/// `String version()`: the core's version, compared with the jar's at load time.
+#[no_mangle]
+pub extern "system" fn Java_io_sparkprom_NativeCore_version(
+    mut env: JNIEnv,
+    _class: JClass,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        Ok(env.new_string(crate::VERSION)?.into_raw())
+    })
+}

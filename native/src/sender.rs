@@ -1,0 +1,239 @@
+//! The sender thread: takes batches from the queue, encodes them and delivers them, retrying
+//! what the remote-write spec says to retry. One thread per sink sends one request at a time,
+//! so every series' samples reach the receiver in timestamp order, retries included.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Receiver;
+
+use crate::config::Config;
+use crate::queue::SampleQueue;
+use crate::remote_write::client::{Client, Outcome};
+use crate::remote_write::encode::RequestEncoder;
+
+/// Counters of what happened to samples, shared by the sink's threads.
+#[derive(Default)]
+pub struct Stats {
+    pub samples_sent: AtomicU64,
+    /// Retried until the final flush gave up.
+    pub samples_failed: AtomicU64,
+    /// Refused by the receiver with a 4xx other than 429.
+    pub samples_rejected: AtomicU64,
+    /// Pushed out of the full queue by newer samples.
+    pub samples_dropped_capacity: AtomicU64,
+    /// Lost because the JVM handed over a snapshot faster than it could be decoded.
+    pub snapshots_dropped: AtomicU64,
+    pub retries: AtomicU64,
+    pub requests: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub last_success_ms: AtomicU64,
+}
+
+impl Stats {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Set once the sink is closing: the moment the sender stops trying.
+#[derive(Default)]
+pub struct GiveUp(Mutex<Option<Instant>>);
+
+impl GiveUp {
+    pub fn set(&self, at: Instant) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+    pub fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn passed(&self) -> bool {
+        self.get().is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+/// Logs a repeating problem at most once a minute, with how often it happened meanwhile.
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn new() -> Self {
+        RateLimitedLog {
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Returns how many were suppressed since the last line when this one should be logged.
+    fn should_log(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Self::EVERY)
+        {
+            self.last = Some(now);
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
+pub struct Sender {
+    pub config: Config,
+    pub queue: Arc<SampleQueue>,
+    pub stats: Arc<Stats>,
+    pub give_up: Arc<GiveUp>,
+    /// Wakes the sender from a backoff sleep when the sink starts closing.
+    pub wake: Receiver<()>,
+}
+
+impl Sender {
+    pub fn run(self) {
+        let client = match Client::new(&self.config.url, self.config.timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("remote write disabled: {e}");
+                return;
+            }
+        };
+        let mut encoder = RequestEncoder::default();
+        let mut batch = Vec::with_capacity(self.config.max_samples_per_send);
+        let mut failure_log = RateLimitedLog::new();
+        let mut reject_log = RateLimitedLog::new();
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            // Wake at least every second to notice a give-up time set by close().
+            let wait_until = self
+                .give_up
+                .get()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let open = self.queue.pop_batch(
+                self.config.max_samples_per_send,
+                self.config.batch_deadline,
+                Some(wait_until),
+                &mut batch,
+            );
+            if batch.is_empty() {
+                if !open || self.give_up.passed() {
+                    return;
+                }
+                continue;
+            }
+            let (body, _) = match encoder.encode(&batch, &[]) {
+                Ok(encoded) => encoded,
+                Err(e) => {
+                    tracing::error!("cannot compress a batch of {} samples: {e}", batch.len());
+                    Stats::add(&self.stats.samples_failed, batch.len());
+                    batch.clear();
+                    continue;
+                }
+            };
+            let mut backoff = self.config.min_backoff;
+            loop {
+                Stats::add(&self.stats.requests, 1);
+                match client.send(body) {
+                    Outcome::Sent => {
+                        Stats::add(&self.stats.samples_sent, batch.len());
+                        Stats::add(&self.stats.bytes_sent, body.len());
+                        self.stats
+                            .last_success_ms
+                            .store(now_ms(), Ordering::Relaxed);
+                        if let Some(since) = failing_since.take() {
+                            tracing::info!(
+                                "remote write to {} recovered after {:.1}s",
+                                self.config.url,
+                                since.elapsed().as_secs_f64()
+                            );
+                        }
+                        break;
+                    }
+                    Outcome::Rejected { status, message } => {
+                        Stats::add(&self.stats.samples_rejected, batch.len());
+                        if let Some(suppressed) = reject_log.should_log() {
+                            tracing::error!(
+                                "{} refused {} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}",
+                                self.config.url,
+                                batch.len()
+                            );
+                        }
+                        break;
+                    }
+                    Outcome::Retry { after, reason } => {
+                        failing_since.get_or_insert_with(Instant::now);
+                        if let Some(suppressed) = failure_log.should_log() {
+                            tracing::warn!(
+                                "remote write to {} failed, retrying ({suppressed} more failures since the last line): {reason}",
+                                self.config.url
+                            );
+                        }
+                        let delay = after.unwrap_or(backoff).max(backoff);
+                        backoff = (backoff * 2).min(self.config.max_backoff);
+                        if !self.sleep(jitter(delay)) {
+                            Stats::add(&self.stats.samples_failed, batch.len());
+                            tracing::warn!(
+                                "gave up on {} samples: the final flush deadline passed",
+                                batch.len()
+                            );
+                            break;
+                        }
+                        Stats::add(&self.stats.retries, 1);
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    /// Sleeps `delay` before a retry; false (at once) when the sink is closing and the retry
+    /// would come after its give-up time.
+    fn sleep(&self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        loop {
+            if self.give_up.get().is_some_and(|give_up| give_up <= until) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            // close() sends on `wake` so a long sleep is cut short to look at the give-up time.
+            if let Err(crossbeam_channel::RecvTimeoutError::Disconnected) =
+                self.wake.recv_timeout(until - now)
+            {
+                std::thread::sleep(until - now);
+            }
+        }
+    }
+}
+
+/// Spreads retries of many JVMs that failed together: +-20% of the delay.
+fn jitter(delay: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // A cheap pseudo-random factor in [0.8, 1.2) from the clock's low bits.
+    let mut x = nanos as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let factor = 0.8 + (x % 1000) as f64 / 2500.0;
+    delay.mul_f64(factor)
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,597 @@
+//! Turns Spark's metric names into Prometheus series. What a name becomes (metric name, type,
+//! labels, or nothing) is decided once, the first time its id carries a value; after that a
+//! reading costs an id lookup, as in Prometheus' own remote-write queue.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use once_cell::sync::Lazy;
+
+use crate::naming;
+use crate::remote_write::proto::{Label, MetricType};
+use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
+
+/// Labels sparkprom sets itself; the user's `labels` property may not override them.
+pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "role", "quantile"];
+
+/// Every Spark metric name gets this prefix.
+const PREFIX: &str = "spark";
+
+/// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
+/// prefix; their sources' names say which daemon a sink serves.
+const DAEMON_SOURCES: &[(&str, &str)] = &[
+    ("master.", "master"),
+    ("worker.", "worker"),
+    ("application.", "applications"),
+    ("shuffleService.", "shuffle_service"),
+    ("applicationMaster.", "application_master"),
+];
+
+/// Which sink and Spark name exported each series, JVM-wide. Several sinks share one JVM
+/// (local-cluster runs the master and the workers inside the driver) and some Spark sources are
+/// registered in all of them: two sinks pushing one label set to one receiver would make it
+/// refuse whole requests as out of order, so the second is dropped here instead.
+static CLAIMS: Lazy<Mutex<HashMap<ClaimKey, (u64, String)>>> = Lazy::new(Default::default);
+static NEXT_SINK_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The receiver's URL and a series' encoded label set.
+type ClaimKey = (String, Vec<u8>);
+
+fn claims() -> std::sync::MutexGuard<'static, HashMap<ClaimKey, (u64, String)>> {
+    CLAIMS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A metric family as Prometheus' metadata describes it.
+#[derive(Debug, PartialEq)]
+pub struct Family {
+    pub name: String,
+    pub metric_type: MetricType,
+    pub unit: &'static str,
+    pub help: String,
+}
+
+/// One series: its sorted label set (with `__name__`) and the family it belongs to.
+#[derive(Debug, PartialEq)]
+pub struct Series {
+    pub labels: Vec<Label>,
+    /// `labels` as protobuf bytes, encoded once here instead of in every request.
+    pub encoded_labels: Vec<u8>,
+    pub family: Arc<Family>,
+}
+
+impl Series {
+    pub fn new(mut labels: Vec<Label>, family: Arc<Family>) -> Series {
+        // remote_write requires label names sorted
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        let encoded_labels = crate::remote_write::encode::encode_labels(&labels);
+        Series {
+            labels,
+            encoded_labels,
+            family,
+        }
+    }
+}
+
+/// A sample waiting to be sent.
+#[derive(Debug, Clone)]
+pub struct QueuedSample {
+    pub series: Arc<Series>,
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+/// Who this JVM is, as the Java side read it from Spark.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub app_id: String,
+    pub app_name: String,
+    pub executor_id: String,
+    /// `spark.metrics.namespace`, resolved; Spark's default is the app id.
+    pub namespace: String,
+}
+
+impl Identity {
+    pub fn from_pairs(pairs: &[(String, String)]) -> Identity {
+        let mut identity = Identity::default();
+        for (key, value) in pairs {
+            let slot = match key.as_str() {
+                "app_id" => &mut identity.app_id,
+                "app_name" => &mut identity.app_name,
+                "executor_id" => &mut identity.executor_id,
+                "namespace" => &mut identity.namespace,
+                _ => continue,
+            };
+            *slot = value.clone();
+        }
+        identity
+    }
+
+    /// Splits `<namespace>.<executorId>.<source>.<metric>` into its role and the part after the
+    /// ids. The prefix is compared whole: namespaces and sources contain dots themselves.
+    fn strip_prefix<'a>(&self, spark_name: &'a str) -> Option<(&'static str, &'a str)> {
+        if self.namespace.is_empty() || self.executor_id.is_empty() {
+            return None;
+        }
+        let rest = spark_name
+            .strip_prefix(self.namespace.as_str())?
+            .strip_prefix('.')?
+            .strip_prefix(self.executor_id.as_str())?
+            .strip_prefix('.')?;
+        let role = if self.executor_id == "driver" {
+            "driver"
+        } else {
+            "executor"
+        };
+        Some((role, rest))
+    }
+}
+
+/// What a name id maps to.
+enum Mapping {
+    /// Not decided yet: no reading seen since the name was defined.
+    Pending,
+    /// The series its readings feed: the value series, or for summaries the quantile series
+    /// followed by the `_count` series.
+    Series(Vec<Arc<Series>>),
+    /// Dropped on purpose (e.g. it would clash with another name's series).
+    Dropped,
+}
+
+struct NameSlot {
+    spark_name: String,
+    mapping: Mapping,
+}
+
+/// The ingest thread's view of all names and series of one sink.
+pub struct SeriesTable {
+    sink_id: u64,
+    url: String,
+    static_labels: Vec<(String, String)>,
+    identity: Identity,
+    /// The role of names without the driver/executor prefix: the daemon this sink serves.
+    daemon_role: &'static str,
+    names: Vec<Option<NameSlot>>,
+    /// Gauges that gave no number, since the start.
+    pub skipped_gauges: u64,
+}
+
+impl SeriesTable {
+    pub fn new(url: &str, static_labels: Vec<(String, String)>) -> SeriesTable {
+        SeriesTable {
+            sink_id: NEXT_SINK_ID.fetch_add(1, Ordering::Relaxed),
+            url: url.to_string(),
+            static_labels,
+            identity: Identity::default(),
+            daemon_role: "other",
+            names: Vec::new(),
+            skipped_gauges: 0,
+        }
+    }
+
+    /// Applies a snapshot's definitions and identity, then appends one sample per series for
+    /// each reading to `out`.
+    pub fn ingest(&mut self, snapshot: &Snapshot, out: &mut Vec<QueuedSample>) {
+        if let Some(pairs) = &snapshot.identity {
+            let identity = Identity::from_pairs(pairs);
+            if identity != self.identity {
+                self.identity = identity;
+                // Every label set changes: decide every name again.
+                self.release_claims(None);
+                for slot in self.names.iter_mut().flatten() {
+                    slot.mapping = Mapping::Pending;
+                }
+            }
+        }
+        for (id, name) in &snapshot.definitions {
+            self.define(*id, name);
+            if let Some((_, role)) = DAEMON_SOURCES.iter().find(|(p, _)| name.starts_with(p)) {
+                self.daemon_role = role;
+            }
+        }
+        let ts = snapshot.timestamp_ms;
+        for reading in &snapshot.readings {
+            self.push_samples(reading, ts, out);
+        }
+    }
+
+    fn define(&mut self, id: u32, name: &str) {
+        let index = id as usize;
+        if self.names.len() <= index {
+            self.names.resize_with(index + 1, || None);
+        }
+        if let Some(old) = &self.names[index] {
+            if old.spark_name == name {
+                return;
+            }
+            // The id is reused for another name: release the old name's claims.
+            let old_name = old.spark_name.clone();
+            self.release_claims(Some(&old_name));
+        }
+        self.names[index] = Some(NameSlot {
+            spark_name: name.to_string(),
+            mapping: Mapping::Pending,
+        });
+    }
+
+    fn push_samples(&mut self, reading: &Reading, ts: i64, out: &mut Vec<QueuedSample>) {
+        let Some(Some(slot)) = self.names.get_mut(reading.id as usize) else {
+            tracing::debug!("reading for undefined name id {}", reading.id);
+            return;
+        };
+        if matches!(slot.mapping, Mapping::Pending) {
+            let spark_name = slot.spark_name.clone();
+            let mapping = self.map_name(&spark_name, reading.value.kind());
+            // The borrow of `slot` ended for map_name; take it again.
+            if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
+                slot.mapping = mapping;
+            }
+        }
+        let Some(Some(NameSlot {
+            mapping: Mapping::Series(series),
+            ..
+        })) = self.names.get(reading.id as usize)
+        else {
+            return;
+        };
+        let mut push = |index: usize, value: f64| {
+            if let Some(s) = series.get(index) {
+                out.push(QueuedSample {
+                    series: Arc::clone(s),
+                    timestamp_ms: ts,
+                    value,
+                });
+            }
+        };
+        match reading.value {
+            Value::Gauge(v) => push(0, v),
+            Value::Counter(c) | Value::Meter(c) => push(0, c as f64),
+            Value::Histogram { count, quantiles } => {
+                for (i, q) in quantiles.iter().enumerate() {
+                    push(i, *q);
+                }
+                push(QUANTILES.len(), count as f64);
+            }
+            Value::Timer { count, quantiles } => {
+                for (i, q) in quantiles.iter().enumerate() {
+                    push(i, q / 1e9);
+                }
+                push(QUANTILES.len(), count as f64);
+            }
+            Value::Skipped => self.skipped_gauges += 1,
+        }
+    }
+}
+
+impl SeriesTable {
+    /// Decides what one Spark name becomes.
+    fn map_name(&self, spark_name: &str, kind: Kind) -> Mapping {
+        let (role, rest) = self
+            .identity
+            .strip_prefix(spark_name)
+            .unwrap_or((self.daemon_role, spark_name));
+        let base = naming::metric_name(PREFIX, rest);
+        let (family_name, metric_type, unit) = match kind {
+            Kind::Gauge => (base, MetricType::Gauge, ""),
+            Kind::Counter | Kind::Meter => (with_suffix(base, "_total"), MetricType::Counter, ""),
+            Kind::Histogram => (base, MetricType::Summary, ""),
+            Kind::Timer => (
+                with_suffix(base, "_seconds"),
+                MetricType::Summary,
+                "seconds",
+            ),
+        };
+        let family = Arc::new(Family {
+            help: format!("Spark metric {rest}"),
+            name: family_name,
+            metric_type,
+            unit,
+        });
+        let mut common: Vec<(&str, &str)> = self
+            .static_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        common.push(("role", role));
+        for (name, value) in [
+            ("app_id", &self.identity.app_id),
+            ("app_name", &self.identity.app_name),
+            ("executor_id", &self.identity.executor_id),
+        ] {
+            if !value.is_empty() {
+                common.push((name, value.as_str()));
+            }
+        }
+        let series = |name: &str, extra: Option<(&str, String)>| {
+            let mut labels: Vec<Label> = common
+                .iter()
+                .map(|(k, v)| Label {
+                    name: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect();
+            labels.push(Label {
+                name: "__name__".to_string(),
+                value: name.to_string(),
+            });
+            if let Some((k, v)) = extra {
+                labels.push(Label {
+                    name: k.to_string(),
+                    value: v,
+                });
+            }
+            Arc::new(Series::new(labels, Arc::clone(&family)))
+        };
+        let list = match metric_type {
+            MetricType::Summary => {
+                let mut list: Vec<Arc<Series>> = QUANTILES
+                    .iter()
+                    .map(|q| series(&family.name, Some(("quantile", q.to_string()))))
+                    .collect();
+                list.push(series(&format!("{}_count", family.name), None));
+                list
+            }
+            _ => vec![series(&family.name, None)],
+        };
+        // One series' label set stands for the name's: they differ only in quantile/suffix.
+        let key = (self.url.clone(), list[0].encoded_labels.clone());
+        let mut claims = claims();
+        match claims.get(&key) {
+            Some((sink, owner)) if *sink != self.sink_id || owner != spark_name => {
+                tracing::warn!(
+                    "not exporting Spark metric '{spark_name}': its series {} is already exported by {} '{owner}'",
+                    family.name,
+                    if *sink == self.sink_id { "this sink's" } else { "another sink of this JVM, as" }
+                );
+                Mapping::Dropped
+            }
+            _ => {
+                claims.insert(key, (self.sink_id, spark_name.to_string()));
+                Mapping::Series(list)
+            }
+        }
+    }
+
+    /// Gives up this sink's claims: those of one Spark name, or all of them.
+    fn release_claims(&self, spark_name: Option<&str>) {
+        claims().retain(|_, (sink, owner)| {
+            *sink != self.sink_id || spark_name.is_some_and(|n| n != owner)
+        });
+    }
+}
+
+impl Drop for SeriesTable {
+    fn drop(&mut self) {
+        self.release_claims(None);
+    }
+}
+
+fn with_suffix(mut name: String, suffix: &str) -> String {
+    if !name.ends_with(suffix) {
+        name.push_str(suffix);
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Encoder;
+
+    fn identity_pairs() -> Vec<(String, String)> {
+        [
+            ("app_id", "app-20260101-0001"),
+            ("app_name", "etl.daily"),
+            ("executor_id", "3"),
+            ("namespace", "app-20260101-0001"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn label<'a>(s: &'a Series, name: &str) -> Option<&'a str> {
+        s.labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.value.as_str())
+    }
+
+    #[test]
+    fn executor_counter_gets_identity_labels_and_total_suffix() {
+        let mut table = SeriesTable::new("test:identity", vec![("cluster".into(), "prod".into())]);
+        let mut snap = Snapshot {
+            identity: Some(identity_pairs()),
+            definitions: vec![(0, "app-20260101-0001.3.executor.succeededTasks".into())],
+            readings: vec![Reading {
+                id: 0,
+                value: Value::Counter(12),
+            }],
+            timestamp_ms: 1000,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        table.ingest(&snap, &mut out);
+        assert_eq!(out.len(), 1);
+        let s = &out[0].series;
+        assert_eq!(
+            label(s, "__name__"),
+            Some("spark_executor_succeeded_tasks_total")
+        );
+        assert_eq!(label(s, "executor_id"), Some("3"));
+        assert_eq!(label(s, "role"), Some("executor"));
+        assert_eq!(label(s, "app_name"), Some("etl.daily"));
+        assert_eq!(label(s, "cluster"), Some("prod"));
+        assert_eq!(out[0].value, 12.0);
+        let names: Vec<&str> = s.labels.iter().map(|l| l.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "labels must be sorted by name");
+
+        // The second report refers to the name by id only and reuses the same series.
+        snap.identity = None;
+        snap.definitions.clear();
+        snap.readings = vec![Reading {
+            id: 0,
+            value: Value::Counter(13),
+        }];
+        table.ingest(&snap, &mut out);
+        assert!(Arc::ptr_eq(&out[0].series, &out[1].series));
+    }
+
+    #[test]
+    fn namespace_with_dots_is_stripped_whole() {
+        let mut pairs = identity_pairs();
+        pairs[3].1 = "etl.daily".into();
+        pairs[2].1 = "driver".into();
+        let mut table = SeriesTable::new("test:1", vec![]);
+        let mut e = Encoder::default();
+        e.begin(5, true);
+        e.define(0, "etl.daily.driver.DAGScheduler.job.activeJobs");
+        e.reading(0, Value::Gauge(2.0));
+        let mut snap = Snapshot::default();
+        crate::snapshot::decode_into(&e.buf, &mut snap).unwrap();
+        snap.identity = Some(pairs);
+        let mut out = Vec::new();
+        table.ingest(&snap, &mut out);
+        assert_eq!(
+            label(&out[0].series, "__name__"),
+            Some("spark_dag_scheduler_job_active_jobs")
+        );
+        assert_eq!(label(&out[0].series, "role"), Some("driver"));
+    }
+
+    #[test]
+    fn timer_becomes_summary_in_seconds_with_count() {
+        let mut table = SeriesTable::new("test:2", vec![]);
+        let snap = Snapshot {
+            identity: Some(identity_pairs()),
+            definitions: vec![(
+                4,
+                "app-20260101-0001.3.DAGScheduler.messageProcessingTime".into(),
+            )],
+            readings: vec![Reading {
+                id: 4,
+                value: Value::Timer {
+                    count: 9,
+                    quantiles: [1e9, 2e9, 3e9, 4e9, 5e9, 6e9],
+                },
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        table.ingest(&snap, &mut out);
+        assert_eq!(out.len(), 7);
+        assert_eq!(
+            label(&out[0].series, "__name__"),
+            Some("spark_dag_scheduler_message_processing_time_seconds")
+        );
+        assert_eq!(label(&out[0].series, "quantile"), Some("0.5"));
+        assert_eq!(out[0].value, 1.0);
+        assert_eq!(label(&out[5].series, "quantile"), Some("0.999"));
+        assert_eq!(
+            label(&out[6].series, "__name__"),
+            Some("spark_dag_scheduler_message_processing_time_seconds_count")
+        );
+        assert_eq!(out[6].value, 9.0);
+        assert_eq!(out[0].series.family.metric_type, MetricType::Summary);
+    }
+
+    #[test]
+    fn clashing_names_keep_the_first_and_drop_the_second() {
+        let mut table = SeriesTable::new("test:3", vec![]);
+        let snap = Snapshot {
+            identity: Some(identity_pairs()),
+            definitions: vec![
+                (0, "app-20260101-0001.3.src.fooBar".into()),
+                (1, "app-20260101-0001.3.src.foo_bar".into()),
+            ],
+            readings: vec![
+                Reading {
+                    id: 0,
+                    value: Value::Gauge(1.0),
+                },
+                Reading {
+                    id: 1,
+                    value: Value::Gauge(2.0),
+                },
+            ],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        table.ingest(&snap, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].value, 1.0);
+    }
+
+    #[test]
+    fn skipped_gauges_are_counted_not_sent() {
+        let mut table = SeriesTable::new("test:4", vec![]);
+        let snap = Snapshot {
+            definitions: vec![(0, "master.workers".into())],
+            readings: vec![Reading {
+                id: 0,
+                value: Value::Skipped,
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        table.ingest(&snap, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(table.skipped_gauges, 1);
+    }
+
+    fn daemon_snapshot() -> Snapshot {
+        Snapshot {
+            identity: Some(identity_pairs()),
+            definitions: vec![
+                (0, "HiveExternalCatalog.fileCacheHits".into()),
+                (1, "worker.coresUsed".into()),
+            ],
+            readings: vec![
+                Reading {
+                    id: 0,
+                    value: Value::Counter(1),
+                },
+                Reading {
+                    id: 1,
+                    value: Value::Gauge(2.0),
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn daemon_sinks_take_their_role_from_their_sources() {
+        let mut table = SeriesTable::new("test:daemon-role", vec![]);
+        let mut out = Vec::new();
+        table.ingest(&daemon_snapshot(), &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out
+            .iter()
+            .all(|s| label(&s.series, "role") == Some("worker")));
+        assert_eq!(
+            label(&out[1].series, "__name__"),
+            Some("spark_worker_cores_used")
+        );
+    }
+
+    #[test]
+    fn two_sinks_of_one_jvm_never_push_the_same_series_to_one_receiver() {
+        let mut first = SeriesTable::new("test:shared-url", vec![]);
+        let mut second = SeriesTable::new("test:shared-url", vec![]);
+        let mut elsewhere = SeriesTable::new("test:other-url", vec![]);
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        first.ingest(&daemon_snapshot(), &mut a);
+        second.ingest(&daemon_snapshot(), &mut b);
+        elsewhere.ingest(&daemon_snapshot(), &mut c);
+        assert_eq!((a.len(), b.len(), c.len()), (2, 0, 2));
+        // Once the first sink is gone, its series are free for another sink.
+        drop(first);
+        let mut third = SeriesTable::new("test:shared-url", vec![]);
+        let mut d = Vec::new();
+        third.ingest(&daemon_snapshot(), &mut d);
+        assert_eq!(d.len(), 2);
+    }
+}

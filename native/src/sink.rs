@@ -1,0 +1,196 @@
+//! One sink instance of the JVM: the object behind a Java `RemoteWriteSink`'s native handle.
+//!
+//! `submit` runs on Spark's reporting thread and only copies the snapshot into a pooled buffer
+//! and hands it to the ingest thread. The ingest thread decodes snapshots into samples and queues
+//! them; the sender thread delivers them. Neither ever blocks the JVM's thread.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender as ChannelSender, TrySendError};
+
+use crate::config::Config;
+use crate::queue::SampleQueue;
+use crate::sender::{GiveUp, Sender, Stats};
+use crate::series::SeriesTable;
+use crate::snapshot::{decode_into, Snapshot};
+
+/// What `submit` tells the Java side.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitStatus {
+    Accepted = 0,
+    /// The snapshot was dropped (the ingest thread is behind). Its name definitions are lost
+    /// with it, so the Java side must define every name again in its next snapshot.
+    DroppedResendNames = 1,
+    Closed = 2,
+}
+
+/// Snapshots waiting for the ingest thread. It keeps up easily (decoding is microseconds);
+/// this only absorbs a burst, e.g. the final report arriving during a slow decode.
+const SNAPSHOT_BACKLOG: usize = 8;
+
+pub struct Sink {
+    snapshots: Option<ChannelSender<Vec<u8>>>,
+    /// Buffers the ingest thread has finished with, reused so submit does not allocate.
+    spare_buffers: Receiver<Vec<u8>>,
+    wake_sender: ChannelSender<()>,
+    threads: Vec<JoinHandle<()>>,
+    queue: Arc<SampleQueue>,
+    pub stats: Arc<Stats>,
+    give_up: Arc<GiveUp>,
+    flush_timeout: Duration,
+}
+
+impl Sink {
+    pub fn start(config: Config) -> std::io::Result<Sink> {
+        let (snapshot_tx, snapshot_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
+        let (spare_tx, spare_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
+        let (wake_tx, wake_rx) = bounded::<()>(1);
+        let queue = Arc::new(SampleQueue::new(config.capacity));
+        let stats = Arc::new(Stats::default());
+        let give_up = Arc::new(GiveUp::default());
+
+        let ingest = Ingest {
+            snapshots: snapshot_rx,
+            spare_buffers: spare_tx,
+            table: SeriesTable::new(&config.url, config.static_labels.clone()),
+            queue: Arc::clone(&queue),
+            stats: Arc::clone(&stats),
+        };
+        let sender = Sender {
+            config: config.clone(),
+            queue: Arc::clone(&queue),
+            stats: Arc::clone(&stats),
+            give_up: Arc::clone(&give_up),
+            wake: wake_rx,
+        };
+        let threads = vec![
+            spawn_guarded("sparkprom-ingest", move || ingest.run())?,
+            spawn_guarded("sparkprom-sender", move || sender.run())?,
+        ];
+        tracing::info!(
+            "sparkprom {} pushing to {} (capacity {} samples)",
+            crate::VERSION,
+            config.url,
+            config.capacity
+        );
+        Ok(Sink {
+            snapshots: Some(snapshot_tx),
+            spare_buffers: spare_rx,
+            wake_sender: wake_tx,
+            threads,
+            queue,
+            stats,
+            give_up,
+            flush_timeout: config.flush_timeout,
+        })
+    }
+
+    /// Hands one snapshot to the ingest thread without waiting.
+    pub fn submit(&self, snapshot: &[u8]) -> SubmitStatus {
+        let Some(snapshots) = &self.snapshots else {
+            return SubmitStatus::Closed;
+        };
+        let mut buffer = self.spare_buffers.try_recv().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(snapshot);
+        match snapshots.try_send(buffer) {
+            Ok(()) => SubmitStatus::Accepted,
+            Err(TrySendError::Full(_)) => {
+                self.stats
+                    .snapshots_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                SubmitStatus::DroppedResendNames
+            }
+            Err(TrySendError::Disconnected(_)) => SubmitStatus::Closed,
+        }
+    }
+
+    /// Stops taking snapshots, pushes what is queued until `flush_timeout` (the configured one
+    /// when None), then returns whether or not everything went out.
+    pub fn close(mut self, flush_timeout: Option<Duration>) {
+        let timeout = flush_timeout.unwrap_or(self.flush_timeout);
+        let give_up_at = Instant::now() + timeout;
+        self.give_up.set(give_up_at);
+        let _ = self.wake_sender.try_send(());
+        // Disconnecting the channel lets the ingest thread finish what it has, close the queue
+        // and exit; the sender then drains the queue.
+        self.snapshots = None;
+        let (done_tx, done_rx) = bounded::<()>(1);
+        let threads = std::mem::take(&mut self.threads);
+        // Joined on a helper thread so that waiting can stop at the give-up time.
+        let joiner = std::thread::Builder::new()
+            .name("sparkprom-close".into())
+            .spawn(move || {
+                for t in threads {
+                    let _ = t.join();
+                }
+                let _ = done_tx.send(());
+            });
+        let finished = joiner.is_ok()
+            && done_rx
+                .recv_timeout(timeout + Duration::from_millis(200))
+                .is_ok();
+        let left = self.queue.len();
+        let s = &self.stats;
+        tracing::info!(
+            "sparkprom stopped: {} samples sent, {} failed, {} rejected, {} dropped (queue full), {} left unsent{}",
+            Stats::get(&s.samples_sent),
+            Stats::get(&s.samples_failed),
+            Stats::get(&s.samples_rejected),
+            Stats::get(&s.samples_dropped_capacity),
+            left,
+            if finished { "" } else { "; a request was still in flight at the flush deadline" }
+        );
+    }
+}
+
+/// Decodes snapshots into samples and queues them.
+struct Ingest {
+    snapshots: Receiver<Vec<u8>>,
+    spare_buffers: ChannelSender<Vec<u8>>,
+    table: SeriesTable,
+    queue: Arc<SampleQueue>,
+    stats: Arc<Stats>,
+}
+
+impl Ingest {
+    fn run(mut self) {
+        let mut snapshot = Snapshot::default();
+        let mut samples = Vec::new();
+        for bytes in self.snapshots.iter() {
+            match decode_into(&bytes, &mut snapshot) {
+                Ok(()) => {
+                    self.table.ingest(&snapshot, &mut samples);
+                    let dropped = self.queue.push(&mut samples);
+                    self.stats
+                        .samples_dropped_capacity
+                        .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
+            }
+            let _ = self.spare_buffers.try_send(bytes);
+        }
+        self.queue.close();
+    }
+}
+
+/// Spawns a named thread whose panic is logged instead of silently ending the thread.
+fn spawn_guarded(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let thread_name = name.to_string();
+    std::thread::Builder::new()
+        .name(thread_name.clone())
+        .spawn(move || {
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+                tracing::error!(
+                    "thread {thread_name} stopped by a panic: {}",
+                    crate::jni::panic_message(&panic)
+                );
+            }
+        })
+}
