@@ -145,3 +145,106 @@ pub fn decode_body(body: &[u8]) -> Result<super::proto::WriteRequest, String> {
         .map_err(|e| format!("snappy: {e}"))?;
     super::proto::WriteRequest::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_write::proto::{MetricType, Sample, TimeSeries, WriteRequest};
+    use crate::series::Family;
+
+    fn series(name: &str, executor: &str) -> Arc<Series> {
+        let family = Arc::new(Family {
+            name: name.into(),
+            metric_type: MetricType::Gauge,
+            unit: "",
+            help: String::new(),
+        });
+        let labels = vec![
+            Label { name: "executor_id".into(), value: executor.into() },
+            Label { name: "__name__".into(), value: name.into() },
+            Label { name: "app_id".into(), value: "app-1".into() },
+        ];
+        Arc::new(Series::new(labels, family))
+    }
+
+    fn sample(series: &Arc<Series>, ts: i64, value: f64) -> QueuedSample {
+        QueuedSample { series: Arc::clone(series), timestamp_ms: ts, value }
+    }
+
+    #[test]
+    fn decoding_the_body_gives_back_every_series_and_sample_in_order() {
+        let a = series("spark_a", "1");
+        let b = series("spark_b", "driver");
+        let batch = vec![
+            sample(&a, 1_000, 1.5),
+            sample(&b, 1_000, 0.0),
+            sample(&a, 2_000, -7.25),
+            sample(&b, 2_000, f64::MAX),
+            sample(&a, 3_000, 1e-300),
+        ];
+        let mut encoder = RequestEncoder::default();
+        let (body, raw_len) = encoder.encode(&batch, &[]).unwrap();
+        assert!(raw_len > body.len() / 2);
+        let decoded = decode_body(body).unwrap();
+        let expected = WriteRequest {
+            timeseries: vec![
+                TimeSeries {
+                    labels: a.labels.clone(),
+                    samples: vec![
+                        Sample { value: 1.5, timestamp: 1_000 },
+                        Sample { value: -7.25, timestamp: 2_000 },
+                        Sample { value: 1e-300, timestamp: 3_000 },
+                    ],
+                },
+                TimeSeries {
+                    labels: b.labels.clone(),
+                    samples: vec![
+                        Sample { value: 0.0, timestamp: 1_000 },
+                        Sample { value: f64::MAX, timestamp: 2_000 },
+                    ],
+                },
+            ],
+            metadata: vec![],
+        };
+        assert_eq!(decoded, expected);
+        let names: Vec<&str> = decoded.timeseries[0].labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, vec!["__name__", "app_id", "executor_id"], "sorted by name");
+    }
+
+    #[test]
+    fn reused_encoder_does_not_leak_samples_between_requests() {
+        let a = series("spark_a", "1");
+        let b = series("spark_b", "2");
+        let mut encoder = RequestEncoder::default();
+        encoder.encode(&[sample(&a, 1, 1.0), sample(&b, 1, 2.0)], &[]).unwrap();
+        let (body, _) = encoder.encode(&[sample(&b, 2, 3.0)], &[]).unwrap();
+        let decoded = decode_body(body).unwrap();
+        assert_eq!(decoded.timeseries.len(), 1);
+        assert_eq!(decoded.timeseries[0].labels, b.labels);
+        assert_eq!(decoded.timeseries[0].samples, vec![Sample { value: 3.0, timestamp: 2 }]);
+    }
+
+    #[test]
+    fn metadata_travels_with_the_samples() {
+        let a = series("spark_a", "1");
+        let metadata = MetricMetadata {
+            r#type: MetricType::Counter as i32,
+            metric_family_name: "spark_a".into(),
+            help: "help".into(),
+            unit: String::new(),
+        };
+        let mut encoder = RequestEncoder::default();
+        let (body, _) = encoder.encode(&[sample(&a, 1, 1.0)], std::slice::from_ref(&metadata)).unwrap();
+        assert_eq!(decode_body(body).unwrap().metadata, vec![metadata]);
+    }
+
+    #[test]
+    fn stale_marker_nan_bits_survive_encoding() {
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        let a = series("spark_a", "1");
+        let mut encoder = RequestEncoder::default();
+        let (body, _) = encoder.encode(&[sample(&a, 1, stale)], &[]).unwrap();
+        let value = decode_body(body).unwrap().timeseries[0].samples[0].value;
+        assert_eq!(value.to_bits(), 0x7ff0_0000_0000_0002);
+    }
+}

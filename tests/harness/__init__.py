@@ -1,0 +1,1 @@
+"""What the tests and the quickstart share: where things are, a real Prometheus, spark-submit."""

@@ -1,0 +1,82 @@
+"""A real Spark job with the sink pushes into a real Prometheus: every JVM's series arrive with
+the values Spark itself counted. Runs on each Spark release in tests/spark-versions.txt."""
+import pytest
+
+from harness.paths import JOBS, spark_install, spark_versions
+from harness.spark import sink_conf, submit
+
+# count_job.py runs rounds of one 8-task map stage and one 4-task reduce stage.
+TASKS_PER_ROUND = 8 + 4
+
+
+def last(prometheus, promql, accept, timeout=30):
+    """The newest value of each series of `promql` (stale markers or not), once `accept` holds."""
+    return prometheus.wait_for(f"last_over_time(({promql})[15m:1s])", accept, timeout)
+
+
+@pytest.mark.parametrize("version", spark_versions())
+def test_local_cluster_job_pushes_driver_and_every_executor(prometheus, version, tmp_path):
+    conf = sink_conf(prometheus.write_url, period_seconds=2)
+    # Spark counts the application's tasks on the driver only with this source on (3.5's default is off).
+    conf["spark.metrics.appStatusSource.enabled"] = "true"
+    run = submit(spark_install(version), JOBS / "count_job.py", ["10"], conf=conf,
+                 log_path=tmp_path / "driver.log")
+    assert run.returncode == 0, run.output[-3000:]
+    app = run.app_id
+    rounds = int(run.value("ROUNDS"))
+    expected_tasks = rounds * TASKS_PER_ROUND
+
+    # Every JVM of the application pushed, each under its own identity.
+    senders = prometheus.query(f'count by (executor_id, role) ({{app_id="{app}"}})')
+    identities = {(labels["executor_id"], labels["role"]) for labels, _ in senders}
+    assert {("driver", "driver"), ("0", "executor"), ("1", "executor")} <= identities, senders
+
+    # The executors' task counters add up to the tasks the job ran...
+    succeeded = last(
+        prometheus,
+        f'sum(spark_executor_succeeded_tasks_total{{app_id="{app}", role="executor"}})',
+        lambda r: r and r[0][1] == expected_tasks,
+    )
+    assert succeeded and succeeded[0][1] == expected_tasks, (succeeded, expected_tasks)
+    # ...and so does the driver's count of completed tasks.
+    completed = last(
+        prometheus,
+        f'spark_app_status_tasks_completed_tasks_total{{app_id="{app}", executor_id="driver"}}',
+        lambda r: r and r[0][1] == expected_tasks,
+    )
+    assert completed and completed[0][1] == expected_tasks, (completed, expected_tasks)
+
+    # A gauge, with the name Spark gave it turned into snake_case without ids.
+    assert prometheus.query(f'spark_block_manager_memory_max_mem_mb{{app_id="{app}", executor_id="driver"}}')
+
+    # Nothing was refused, and the core's own log lines are in each executor's log.
+    assert prometheus.rejected_samples_log() == []
+    assert "refused" not in run.output
+    logs = run.executor_logs()
+    assert sorted(logs) == ["0", "1"], logs.keys()
+    for executor, text in logs.items():
+        assert "sparkprom::sink: sparkprom" in text and "pushing to" in text, f"executor {executor} log"
+
+
+@pytest.mark.parametrize("version", spark_versions())
+def test_metrics_properties_file_configures_the_sink(prometheus, version, tmp_path):
+    properties = tmp_path / "metrics.properties"
+    properties.write_text(
+        "*.sink.prom.class=io.sparkprom.RemoteWriteSink\n"
+        f"*.sink.prom.url={prometheus.write_url}\n"
+        "*.sink.prom.period=1\n"
+        "*.sink.prom.labels=cluster=file-test\n"
+    )
+    conf = {
+        key: value
+        for key, value in sink_conf(prometheus.write_url).items()
+        if not key.startswith("spark.metrics.conf.")
+    }
+    conf["spark.metrics.conf"] = str(properties)
+    run = submit(spark_install(version), JOBS / "count_job.py", ["3"], conf=conf, master="local[2]")
+    assert run.returncode == 0, run.output[-3000:]
+    driver = prometheus.wait_for(
+        f'spark_dag_scheduler_job_all_jobs{{app_id="{run.app_id}", executor_id="driver", cluster="file-test"}}',
+        bool,
+    )
+    assert driver, "driver series configured from metrics.properties did not arrive"
