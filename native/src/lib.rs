@@ -13,6 +13,7 @@ pub mod logging;
 pub mod naming;
 pub mod queue;
 pub mod remote_write;
+pub mod self_metrics;
 pub mod sender;
 pub mod series;
 pub mod sink;

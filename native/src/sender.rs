@@ -27,6 +27,8 @@ pub struct Stats {
     pub snapshots_dropped: AtomicU64,
     pub retries: AtomicU64,
     pub requests: AtomicU64,
+    /// Time spent in requests, answered or not.
+    pub request_nanos: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub last_success_ms: AtomicU64,
 }
@@ -140,8 +142,14 @@ impl Sender {
             };
             let mut backoff = self.config.min_backoff;
             loop {
+                let started = Instant::now();
+                let outcome = client.send(body);
                 Stats::add(&self.stats.requests, 1);
-                match client.send(body) {
+                Stats::add(
+                    &self.stats.request_nanos,
+                    started.elapsed().as_nanos() as usize,
+                );
+                match outcome {
                     Outcome::Sent => {
                         Stats::add(&self.stats.samples_sent, batch.len());
                         Stats::add(&self.stats.bytes_sent, body.len());

@@ -15,6 +15,10 @@ use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
 /// Labels sparkprom sets itself; the user's `labels` property may not override them.
 pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "role", "quantile"];
 
+/// Prometheus' staleness marker: a NaN with this exact bit pattern tells the receiver the series
+/// ended, so graphs stop at once instead of repeating the last value for five minutes.
+pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+
 /// Every Spark metric name gets this prefix.
 const PREFIX: &str = "spark";
 
@@ -141,6 +145,8 @@ enum Mapping {
 struct NameSlot {
     spark_name: String,
     mapping: Mapping,
+    /// The last snapshot (`SeriesTable::epoch`) that carried this name.
+    last_seen: u64,
 }
 
 /// The ingest thread's view of all names and series of one sink.
@@ -152,8 +158,14 @@ pub struct SeriesTable {
     /// The role of names without the driver/executor prefix: the daemon this sink serves.
     daemon_role: &'static str,
     names: Vec<Option<NameSlot>>,
+    /// Counts snapshots; a name missing from the newest one has left the registry.
+    epoch: u64,
+    /// Changes whenever every label set changes (a new identity): holders of series re-export.
+    pub generation: u64,
     /// Gauges that gave no number, since the start.
     pub skipped_gauges: u64,
+    /// Spark names not exported because another sink of this JVM exports the same series.
+    clashes: u64,
 }
 
 impl SeriesTable {
@@ -165,17 +177,26 @@ impl SeriesTable {
             identity: Identity::default(),
             daemon_role: "other",
             names: Vec::new(),
+            epoch: 0,
+            generation: 0,
             skipped_gauges: 0,
+            clashes: 0,
         }
     }
 
     /// Applies a snapshot's definitions and identity, then appends one sample per series for
     /// each reading to `out`.
     pub fn ingest(&mut self, snapshot: &Snapshot, out: &mut Vec<QueuedSample>) {
+        self.epoch += 1;
+        if snapshot.names_reset {
+            // The Java side numbers its names afresh and defines each again below.
+            self.names.clear();
+        }
         if let Some(pairs) = &snapshot.identity {
             let identity = Identity::from_pairs(pairs);
             if identity != self.identity {
                 self.identity = identity;
+                self.generation += 1;
                 // Every label set changes: decide every name again.
                 self.release_claims(None);
                 for slot in self.names.iter_mut().flatten() {
@@ -192,6 +213,26 @@ impl SeriesTable {
         let ts = snapshot.timestamp_ms;
         for reading in &snapshot.readings {
             self.push_samples(reading, ts, out);
+        }
+        // Names the previous snapshot had and this one lacks left the registry: end their series.
+        self.push_stale(self.epoch - 1, ts, out);
+    }
+
+    /// Ends every series this sink exports; for the last report before the sink stops.
+    pub fn stale_all(&mut self, ts: i64, out: &mut Vec<QueuedSample>) {
+        self.push_stale(self.epoch, ts, out);
+    }
+
+    /// Stale markers for the series of names last seen in snapshot `epoch`.
+    fn push_stale(&self, epoch: u64, ts: i64, out: &mut Vec<QueuedSample>) {
+        for slot in self.names.iter().flatten() {
+            if let (Mapping::Series(series), true) = (&slot.mapping, slot.last_seen == epoch) {
+                out.extend(series.iter().map(|s| QueuedSample {
+                    series: Arc::clone(s),
+                    timestamp_ms: ts,
+                    value: STALE_NAN,
+                }));
+            }
         }
     }
 
@@ -211,6 +252,7 @@ impl SeriesTable {
         self.names[index] = Some(NameSlot {
             spark_name: name.to_string(),
             mapping: Mapping::Pending,
+            last_seen: 0,
         });
     }
 
@@ -222,10 +264,23 @@ impl SeriesTable {
         if matches!(slot.mapping, Mapping::Pending) {
             let spark_name = slot.spark_name.clone();
             let mapping = self.map_name(&spark_name, reading.value.kind());
+            if matches!(mapping, Mapping::Dropped) {
+                self.clashes += 1;
+                if self.clashes == 1 {
+                    tracing::warn!(
+                        "not exporting Spark metric '{spark_name}' (others may follow at debug level): its series are already \
+                         exported to this receiver by another name or by another sink of this JVM (local-cluster runs the \
+                         master and workers in the driver's JVM)"
+                    );
+                }
+            }
             // The borrow of `slot` ended for map_name; take it again.
             if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
                 slot.mapping = mapping;
             }
+        }
+        if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
+            slot.last_seen = self.epoch;
         }
         let Some(Some(NameSlot {
             mapping: Mapping::Series(series),
@@ -263,6 +318,40 @@ impl SeriesTable {
     }
 }
 
+/// One series of a family: a suffix to the family name (`_count`) and/or one extra label
+/// (`quantile="0.5"`, `reason="queue_full"`).
+pub struct Variant {
+    pub suffix: &'static str,
+    pub label: Option<(&'static str, String)>,
+}
+
+impl Variant {
+    pub const PLAIN: Variant = Variant {
+        suffix: "",
+        label: None,
+    };
+
+    pub fn labelled(name: &'static str, value: impl Into<String>) -> Variant {
+        Variant {
+            suffix: "",
+            label: Some((name, value.into())),
+        }
+    }
+
+    /// A summary's series: one per quantile, then `_count`.
+    fn summary() -> Vec<Variant> {
+        let mut list: Vec<Variant> = QUANTILES
+            .iter()
+            .map(|q| Variant::labelled("quantile", q.to_string()))
+            .collect();
+        list.push(Variant {
+            suffix: "_count",
+            label: None,
+        });
+        list
+    }
+}
+
 impl SeriesTable {
     /// Decides what one Spark name becomes.
     fn map_name(&self, spark_name: &str, kind: Kind) -> Mapping {
@@ -287,67 +376,84 @@ impl SeriesTable {
             metric_type,
             unit,
         });
-        let mut common: Vec<(&str, &str)> = self
+        let variants = match metric_type {
+            MetricType::Summary => Variant::summary(),
+            _ => vec![Variant::PLAIN],
+        };
+        match self.export(&family, role, &variants, spark_name) {
+            Some(list) => Mapping::Series(list),
+            None => Mapping::Dropped,
+        }
+    }
+
+    /// The role of this sink's own series: the daemon it serves, else the driver or an executor.
+    pub fn sink_role(&self) -> &'static str {
+        match (self.daemon_role, self.identity.executor_id.as_str()) {
+            (daemon, _) if daemon != "other" => daemon,
+            (_, "driver") => "driver",
+            (_, "") => "other",
+            _ => "executor",
+        }
+    }
+
+    /// The series of one family with this JVM's identity labels, the user's labels and `role`;
+    /// None when another Spark name or sink of this JVM already exports them to this receiver.
+    /// `owner` names what exports them, for that check and its log line.
+    pub fn export(
+        &self,
+        family: &Arc<Family>,
+        role: &str,
+        variants: &[Variant],
+        owner: &str,
+    ) -> Option<Vec<Arc<Series>>> {
+        let mut common: Vec<Label> = self
             .static_labels
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| label(k, v))
             .collect();
-        common.push(("role", role));
+        common.push(label("role", role));
         for (name, value) in [
             ("app_id", &self.identity.app_id),
             ("app_name", &self.identity.app_name),
             ("executor_id", &self.identity.executor_id),
         ] {
             if !value.is_empty() {
-                common.push((name, value.as_str()));
+                common.push(label(name, value));
             }
         }
-        let series = |name: &str, extra: Option<(&str, String)>| {
-            let mut labels: Vec<Label> = common
-                .iter()
-                .map(|(k, v)| Label {
-                    name: k.to_string(),
-                    value: v.to_string(),
-                })
-                .collect();
-            labels.push(Label {
-                name: "__name__".to_string(),
-                value: name.to_string(),
-            });
-            if let Some((k, v)) = extra {
-                labels.push(Label {
-                    name: k.to_string(),
-                    value: v,
-                });
-            }
-            Arc::new(Series::new(labels, Arc::clone(&family)))
-        };
-        let list = match metric_type {
-            MetricType::Summary => {
-                let mut list: Vec<Arc<Series>> = QUANTILES
-                    .iter()
-                    .map(|q| series(&family.name, Some(("quantile", q.to_string()))))
-                    .collect();
-                list.push(series(&format!("{}_count", family.name), None));
-                list
-            }
-            _ => vec![series(&family.name, None)],
-        };
-        // One series' label set stands for the name's: they differ only in quantile/suffix.
-        let key = (self.url.clone(), list[0].encoded_labels.clone());
+        let list: Vec<Arc<Series>> = variants
+            .iter()
+            .map(|variant| {
+                let mut labels = common.clone();
+                labels.push(label(
+                    "__name__",
+                    &format!("{}{}", family.name, variant.suffix),
+                ));
+                if let Some((name, value)) = &variant.label {
+                    labels.push(label(name, value));
+                }
+                Arc::new(Series::new(labels, Arc::clone(family)))
+            })
+            .collect();
+        // The first series' label set stands for all: the others differ only in suffix or label.
+        let key = (self.url.clone(), list.first()?.encoded_labels.clone());
         let mut claims = claims();
         match claims.get(&key) {
-            Some((sink, owner)) if *sink != self.sink_id || owner != spark_name => {
-                tracing::warn!(
-                    "not exporting Spark metric '{spark_name}': its series {} is already exported by {} '{owner}'",
+            Some((sink, other)) if *sink != self.sink_id || other != owner => {
+                tracing::debug!(
+                    "not exporting '{owner}': its series {} is already exported by '{other}'{}",
                     family.name,
-                    if *sink == self.sink_id { "this sink's" } else { "another sink of this JVM, as" }
+                    if *sink == self.sink_id {
+                        ""
+                    } else {
+                        " of another sink of this JVM"
+                    }
                 );
-                Mapping::Dropped
+                None
             }
             _ => {
-                claims.insert(key, (self.sink_id, spark_name.to_string()));
-                Mapping::Series(list)
+                claims.insert(key, (self.sink_id, owner.to_string()));
+                Some(list)
             }
         }
     }
@@ -357,6 +463,13 @@ impl SeriesTable {
         claims().retain(|_, (sink, owner)| {
             *sink != self.sink_id || spark_name.is_some_and(|n| n != owner)
         });
+    }
+}
+
+fn label(name: &str, value: &str) -> Label {
+    Label {
+        name: name.to_string(),
+        value: value.to_string(),
     }
 }
 
@@ -593,5 +706,55 @@ mod tests {
         let mut d = Vec::new();
         third.ingest(&daemon_snapshot(), &mut d);
         assert_eq!(d.len(), 2);
+    }
+
+    fn gauge_snapshot(ids: &[u32], with_definitions: bool) -> Snapshot {
+        Snapshot {
+            identity: Some(identity_pairs()),
+            definitions: if with_definitions {
+                ids.iter()
+                    .map(|id| (*id, format!("app-20260101-0001.3.src.g{id}")))
+                    .collect()
+            } else {
+                vec![]
+            },
+            readings: ids
+                .iter()
+                .map(|id| Reading {
+                    id: *id,
+                    value: Value::Gauge(1.0),
+                })
+                .collect(),
+            timestamp_ms: 100,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_metric_that_leaves_the_registry_gets_one_stale_marker() {
+        let mut table = SeriesTable::new("test:stale", vec![]);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0, 1], true), &mut out);
+        out.clear();
+        table.ingest(&gauge_snapshot(&[0], false), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(label(&out[1].series, "__name__"), Some("spark_src_g1"));
+        assert_eq!(out[1].value.to_bits(), STALE_NAN.to_bits());
+        out.clear();
+        table.ingest(&gauge_snapshot(&[0], false), &mut out);
+        assert_eq!(out.len(), 1, "the marker is sent once");
+    }
+
+    #[test]
+    fn stopping_ends_every_series_that_was_still_reported() {
+        let mut table = SeriesTable::new("test:stale-all", vec![]);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0, 1, 2], true), &mut out);
+        out.clear();
+        table.stale_all(200, &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(out
+            .iter()
+            .all(|s| s.value.to_bits() == STALE_NAN.to_bits() && s.timestamp_ms == 200));
     }
 }

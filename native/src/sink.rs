@@ -12,8 +12,9 @@ use crossbeam_channel::{bounded, Receiver, Sender as ChannelSender, TrySendError
 
 use crate::config::Config;
 use crate::queue::SampleQueue;
+use crate::self_metrics::{Gauges, SelfMetrics};
 use crate::sender::{GiveUp, Sender, Stats};
-use crate::series::SeriesTable;
+use crate::series::{QueuedSample, SeriesTable};
 use crate::snapshot::{decode_into, Snapshot};
 
 /// What `submit` tells the Java side.
@@ -53,6 +54,7 @@ impl Sink {
         let give_up = Arc::new(GiveUp::default());
 
         let ingest = Ingest {
+            capacity: config.capacity,
             snapshots: snapshot_rx,
             spare_buffers: spare_tx,
             table: SeriesTable::new(&config.url, config.static_labels.clone()),
@@ -149,6 +151,7 @@ impl Sink {
 
 /// Decodes snapshots into samples and queues them.
 struct Ingest {
+    capacity: usize,
     snapshots: Receiver<Vec<u8>>,
     spare_buffers: ChannelSender<Vec<u8>>,
     table: SeriesTable,
@@ -160,20 +163,39 @@ impl Ingest {
     fn run(mut self) {
         let mut snapshot = Snapshot::default();
         let mut samples = Vec::new();
+        let mut self_metrics = SelfMetrics::default();
+        let mut last_ts = 0;
         for bytes in self.snapshots.iter() {
             match decode_into(&bytes, &mut snapshot) {
                 Ok(()) => {
                     self.table.ingest(&snapshot, &mut samples);
-                    let dropped = self.queue.push(&mut samples);
-                    self.stats
-                        .samples_dropped_capacity
-                        .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+                    let gauges = Gauges {
+                        queue_len: self.queue.len(),
+                        capacity: self.capacity,
+                        skipped_gauges: self.table.skipped_gauges,
+                    };
+                    last_ts = snapshot.timestamp_ms;
+                    self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);
+                    self.push(&mut samples);
                 }
                 Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
             }
             let _ = self.spare_buffers.try_send(bytes);
         }
+        // The sink is closing: end every series so graphs stop where the JVM stopped. A stale
+        // marker must come after the series' last sample.
+        let ts = (crate::sender::now_ms() as i64).max(last_ts + 1);
+        self.table.stale_all(ts, &mut samples);
+        self_metrics.stale_all(ts, &mut samples);
+        self.push(&mut samples);
         self.queue.close();
+    }
+
+    fn push(&self, samples: &mut Vec<QueuedSample>) {
+        let dropped = self.queue.push(samples);
+        self.stats
+            .samples_dropped_capacity
+            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -160,15 +160,28 @@ mod tests {
             help: String::new(),
         });
         let labels = vec![
-            Label { name: "executor_id".into(), value: executor.into() },
-            Label { name: "__name__".into(), value: name.into() },
-            Label { name: "app_id".into(), value: "app-1".into() },
+            Label {
+                name: "executor_id".into(),
+                value: executor.into(),
+            },
+            Label {
+                name: "__name__".into(),
+                value: name.into(),
+            },
+            Label {
+                name: "app_id".into(),
+                value: "app-1".into(),
+            },
         ];
         Arc::new(Series::new(labels, family))
     }
 
     fn sample(series: &Arc<Series>, ts: i64, value: f64) -> QueuedSample {
-        QueuedSample { series: Arc::clone(series), timestamp_ms: ts, value }
+        QueuedSample {
+            series: Arc::clone(series),
+            timestamp_ms: ts,
+            value,
+        }
     }
 
     #[test]
@@ -191,24 +204,47 @@ mod tests {
                 TimeSeries {
                     labels: a.labels.clone(),
                     samples: vec![
-                        Sample { value: 1.5, timestamp: 1_000 },
-                        Sample { value: -7.25, timestamp: 2_000 },
-                        Sample { value: 1e-300, timestamp: 3_000 },
+                        Sample {
+                            value: 1.5,
+                            timestamp: 1_000,
+                        },
+                        Sample {
+                            value: -7.25,
+                            timestamp: 2_000,
+                        },
+                        Sample {
+                            value: 1e-300,
+                            timestamp: 3_000,
+                        },
                     ],
                 },
                 TimeSeries {
                     labels: b.labels.clone(),
                     samples: vec![
-                        Sample { value: 0.0, timestamp: 1_000 },
-                        Sample { value: f64::MAX, timestamp: 2_000 },
+                        Sample {
+                            value: 0.0,
+                            timestamp: 1_000,
+                        },
+                        Sample {
+                            value: f64::MAX,
+                            timestamp: 2_000,
+                        },
                     ],
                 },
             ],
             metadata: vec![],
         };
         assert_eq!(decoded, expected);
-        let names: Vec<&str> = decoded.timeseries[0].labels.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(names, vec!["__name__", "app_id", "executor_id"], "sorted by name");
+        let names: Vec<&str> = decoded.timeseries[0]
+            .labels
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["__name__", "app_id", "executor_id"],
+            "sorted by name"
+        );
     }
 
     #[test]
@@ -216,12 +252,20 @@ mod tests {
         let a = series("spark_a", "1");
         let b = series("spark_b", "2");
         let mut encoder = RequestEncoder::default();
-        encoder.encode(&[sample(&a, 1, 1.0), sample(&b, 1, 2.0)], &[]).unwrap();
+        encoder
+            .encode(&[sample(&a, 1, 1.0), sample(&b, 1, 2.0)], &[])
+            .unwrap();
         let (body, _) = encoder.encode(&[sample(&b, 2, 3.0)], &[]).unwrap();
         let decoded = decode_body(body).unwrap();
         assert_eq!(decoded.timeseries.len(), 1);
         assert_eq!(decoded.timeseries[0].labels, b.labels);
-        assert_eq!(decoded.timeseries[0].samples, vec![Sample { value: 3.0, timestamp: 2 }]);
+        assert_eq!(
+            decoded.timeseries[0].samples,
+            vec![Sample {
+                value: 3.0,
+                timestamp: 2
+            }]
+        );
     }
 
     #[test]
@@ -234,7 +278,9 @@ mod tests {
             unit: String::new(),
         };
         let mut encoder = RequestEncoder::default();
-        let (body, _) = encoder.encode(&[sample(&a, 1, 1.0)], std::slice::from_ref(&metadata)).unwrap();
+        let (body, _) = encoder
+            .encode(&[sample(&a, 1, 1.0)], std::slice::from_ref(&metadata))
+            .unwrap();
         assert_eq!(decode_body(body).unwrap().metadata, vec![metadata]);
     }
 

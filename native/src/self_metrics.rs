@@ -1,0 +1,243 @@
+//! `sparkprom_*`: the sink's own health, pushed with the Spark metrics of each report so a
+//! dashboard or an alert sees a JVM that drops or fails to send.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::remote_write::proto::MetricType;
+use crate::sender::Stats;
+use crate::series::{Family, QueuedSample, Series, SeriesTable, Variant, STALE_NAN};
+
+/// Reads one value per variant from the stats.
+type Read = fn(&Stats, &Gauges) -> Vec<f64>;
+
+/// Values that are not in `Stats`: they are read by the ingest thread at report time.
+pub struct Gauges {
+    pub queue_len: usize,
+    pub capacity: usize,
+    pub skipped_gauges: u64,
+}
+
+struct Definition {
+    name: &'static str,
+    metric_type: MetricType,
+    help: &'static str,
+    unit: &'static str,
+    variants: fn() -> Vec<Variant>,
+    read: Read,
+}
+
+fn get(counter: &std::sync::atomic::AtomicU64) -> f64 {
+    counter.load(Ordering::Relaxed) as f64
+}
+
+fn plain() -> Vec<Variant> {
+    vec![Variant::PLAIN]
+}
+
+/// Every self-metric, as data.
+const DEFINITIONS: &[Definition] = &[
+    Definition {
+        name: "sparkprom_samples_sent_total",
+        metric_type: MetricType::Counter,
+        help: "Samples the receiver accepted.",
+        unit: "",
+        variants: plain,
+        read: |s, _| vec![get(&s.samples_sent)],
+    },
+    Definition {
+        name: "sparkprom_samples_failed_total",
+        metric_type: MetricType::Counter,
+        help: "Samples not delivered: refused by the receiver (4xx other than 429), or still failing when the final flush gave up.",
+        unit: "",
+        variants: || vec![Variant::labelled("reason", "rejected"), Variant::labelled("reason", "gave_up")],
+        read: |s, _| vec![get(&s.samples_rejected), get(&s.samples_failed)],
+    },
+    Definition {
+        name: "sparkprom_samples_dropped_total",
+        metric_type: MetricType::Counter,
+        help: "Samples dropped before sending: the oldest, when the queue was full.",
+        unit: "",
+        variants: || vec![Variant::labelled("reason", "queue_full")],
+        read: |s, _| vec![get(&s.samples_dropped_capacity)],
+    },
+    Definition {
+        name: "sparkprom_snapshots_dropped_total",
+        metric_type: MetricType::Counter,
+        help: "Registry snapshots dropped because the ingest thread was behind.",
+        unit: "",
+        variants: plain,
+        read: |s, _| vec![get(&s.snapshots_dropped)],
+    },
+    Definition {
+        name: "sparkprom_retries_total",
+        metric_type: MetricType::Counter,
+        help: "Requests retried after a 5xx, a 429 or a network error.",
+        unit: "",
+        variants: plain,
+        read: |s, _| vec![get(&s.retries)],
+    },
+    Definition {
+        name: "sparkprom_queue_samples",
+        metric_type: MetricType::Gauge,
+        help: "Samples waiting to be sent.",
+        unit: "",
+        variants: plain,
+        read: |_, g| vec![g.queue_len as f64],
+    },
+    Definition {
+        name: "sparkprom_queue_capacity_samples",
+        metric_type: MetricType::Gauge,
+        help: "Most samples the queue holds before it drops the oldest.",
+        unit: "",
+        variants: plain,
+        read: |_, g| vec![g.capacity as f64],
+    },
+    Definition {
+        name: "sparkprom_request_duration_seconds",
+        metric_type: MetricType::Summary,
+        help: "Time of remote-write requests, answered or not.",
+        unit: "seconds",
+        variants: || {
+            vec![
+                Variant { suffix: "_sum", label: None },
+                Variant { suffix: "_count", label: None },
+            ]
+        },
+        read: |s, _| vec![get(&s.request_nanos) / 1e9, get(&s.requests)],
+    },
+    Definition {
+        name: "sparkprom_last_success_timestamp_seconds",
+        metric_type: MetricType::Gauge,
+        help: "When the receiver last accepted a request (Unix time).",
+        unit: "seconds",
+        variants: plain,
+        read: |s, _| vec![get(&s.last_success_ms) / 1e3],
+    },
+    Definition {
+        name: "sparkprom_gauges_skipped_total",
+        metric_type: MetricType::Counter,
+        help: "Gauge readings skipped because the gauge returned null or no number, or threw.",
+        unit: "",
+        variants: plain,
+        read: |_, g| vec![g.skipped_gauges as f64],
+    },
+];
+
+/// The self-metric series of one sink, made when first needed and again when the JVM's
+/// identity changes.
+#[derive(Default)]
+pub struct SelfMetrics {
+    series: Vec<Option<Vec<Arc<Series>>>>,
+    generation: Option<u64>,
+}
+
+impl SelfMetrics {
+    /// Appends one sample per self-metric series, stamped `ts`.
+    pub fn append(
+        &mut self,
+        table: &SeriesTable,
+        stats: &Stats,
+        gauges: &Gauges,
+        ts: i64,
+        out: &mut Vec<QueuedSample>,
+    ) {
+        if self.generation != Some(table.generation) {
+            self.generation = Some(table.generation);
+            self.series = DEFINITIONS.iter().map(|d| export(table, d)).collect();
+        }
+        for (definition, series) in DEFINITIONS.iter().zip(&self.series) {
+            let Some(series) = series else { continue };
+            for (s, value) in series.iter().zip((definition.read)(stats, gauges)) {
+                out.push(QueuedSample {
+                    series: Arc::clone(s),
+                    timestamp_ms: ts,
+                    value,
+                });
+            }
+        }
+    }
+
+    /// Ends every self-metric series; for the sink's last report.
+    pub fn stale_all(&self, ts: i64, out: &mut Vec<QueuedSample>) {
+        for s in self.series.iter().flatten().flatten() {
+            out.push(QueuedSample {
+                series: Arc::clone(s),
+                timestamp_ms: ts,
+                value: STALE_NAN,
+            });
+        }
+    }
+}
+
+fn export(table: &SeriesTable, d: &Definition) -> Option<Vec<Arc<Series>>> {
+    let family = Arc::new(Family {
+        name: d.name.to_string(),
+        metric_type: d.metric_type,
+        unit: d.unit,
+        help: d.help.to_string(),
+    });
+    table.export(&family, table.sink_role(), &(d.variants)(), d.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    #[test]
+    fn every_self_metric_reports_its_counter_with_the_jvm_identity() {
+        let mut table = SeriesTable::new("test:self-metrics", vec![]);
+        let identity = [
+            ("app_id", "app-7"),
+            ("executor_id", "2"),
+            ("namespace", "app-7"),
+        ];
+        let snapshot = Snapshot {
+            identity: Some(
+                identity
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        table.ingest(&snapshot, &mut Vec::new());
+        let stats = Stats::default();
+        stats.samples_sent.store(40, Ordering::Relaxed);
+        stats.samples_dropped_capacity.store(3, Ordering::Relaxed);
+        let gauges = Gauges {
+            queue_len: 5,
+            capacity: 100,
+            skipped_gauges: 1,
+        };
+        let mut out = Vec::new();
+        SelfMetrics::default().append(&table, &stats, &gauges, 1_000, &mut out);
+        let find = |name: &str| {
+            out.iter()
+                .find(|s| {
+                    s.series
+                        .labels
+                        .iter()
+                        .any(|l| l.name == "__name__" && l.value == name)
+                })
+                .unwrap_or_else(|| panic!("{name} missing"))
+        };
+        assert_eq!(find("sparkprom_samples_sent_total").value, 40.0);
+        assert_eq!(find("sparkprom_samples_dropped_total").value, 3.0);
+        assert_eq!(find("sparkprom_queue_samples").value, 5.0);
+        let sent = find("sparkprom_samples_sent_total");
+        assert!(sent
+            .series
+            .labels
+            .iter()
+            .any(|l| l.name == "executor_id" && l.value == "2"));
+        assert!(sent
+            .series
+            .labels
+            .iter()
+            .any(|l| l.name == "role" && l.value == "executor"));
+        let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
+        assert_eq!(out.len(), series_count);
+    }
+}
