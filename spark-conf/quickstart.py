@@ -41,8 +41,9 @@ def main():
     # The executors' final flush may still be landing.
     prometheus.wait_for(f'count(count by (executor_id) ({{app_id="{app}"}}))', lambda r: r and r[0][1] >= 3)
 
-    def last(promql):
-        return prometheus.query(f"last_over_time(({promql})[15m:1s])")
+    def last(selector):
+        # A range selector skips the stale markers each JVM sends when its sink stops.
+        return prometheus.query(f"last_over_time({selector}[15m])")
 
     total = prometheus.query(f'count(last_over_time({{app_id="{app}"}}[15m]))')
     print(f"\nApplication {app}: {int(total[0][1]) if total else 0} series arrived in Prometheus.")

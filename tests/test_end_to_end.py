@@ -9,9 +9,10 @@ from harness.spark import sink_conf, submit
 TASKS_PER_ROUND = 8 + 4
 
 
-def last(prometheus, promql, accept, timeout=30):
-    """The newest value of each series of `promql` (stale markers or not), once `accept` holds."""
-    return prometheus.wait_for(f"last_over_time(({promql})[15m:1s])", accept, timeout)
+def last(prometheus, selector, accept, timeout=30, around="{}"):
+    """The newest value of each series of `selector`, once `accept` holds. A range selector
+    skips the stale markers the sink sends when it stops; `around` wraps the result."""
+    return prometheus.wait_for(around.format(f"last_over_time({selector}[15m])"), accept, timeout)
 
 
 @pytest.mark.parametrize("version", spark_versions())
@@ -34,8 +35,9 @@ def test_local_cluster_job_pushes_driver_and_every_executor(prometheus, version,
     # The executors' task counters add up to the tasks the job ran...
     succeeded = last(
         prometheus,
-        f'sum(spark_executor_succeeded_tasks_total{{app_id="{app}", role="executor"}})',
+        f'spark_executor_succeeded_tasks_total{{app_id="{app}", role="executor"}}',
         lambda r: r and r[0][1] == expected_tasks,
+        around="sum({})",
     )
     assert succeeded and succeeded[0][1] == expected_tasks, (succeeded, expected_tasks)
     # ...and so does the driver's count of completed tasks.

@@ -1,0 +1,93 @@
+"""Delivery guarantees with real Spark and a real Prometheus: the last values of a short job
+arrive, an outage of the receiver leaves no gap, and neither a bad property nor a missing native
+library can do worse than the documented failure."""
+import threading
+import time
+
+import pytest
+
+from harness.paths import JOBS, spark_install, spark_versions
+from harness.prometheus import Prometheus
+from harness.spark import sink_conf, submit
+
+TASKS_PER_ROUND = 8 + 4
+NEWEST = spark_versions()[-1]
+
+
+from test_end_to_end import last  # noqa: E402
+
+
+@pytest.mark.parametrize("version", spark_versions())
+def test_twenty_second_job_arrives_complete_from_its_final_reports(prometheus, version):
+    # A period longer than the job: only the reports Spark makes while stopping (and the
+    # shutdown hook) can carry these values, and each JVM's final flush must deliver them.
+    conf = sink_conf(prometheus.write_url, period_seconds=300)
+    conf["spark.metrics.appStatusSource.enabled"] = "true"
+    run = submit(spark_install(version), JOBS / "count_job.py", ["20"], conf=conf)
+    assert run.returncode == 0, run.output[-3000:]
+    app, expected = run.app_id, int(run.value("ROUNDS")) * TASKS_PER_ROUND
+    completed = last(prometheus, f'spark_app_status_tasks_completed_tasks_total{{app_id="{app}"}}',
+                     lambda r: r and r[0][1] == expected)
+    assert completed and completed[0][1] == expected, (completed, expected)
+    per_executor = last(prometheus, f'spark_executor_succeeded_tasks_total{{app_id="{app}", role="executor"}}',
+                        lambda r: len(r) == 2 and sum(v for _, v in r) == expected)
+    assert {labels["executor_id"] for labels, _ in per_executor} == {"0", "1"}, per_executor
+    assert sum(v for _, v in per_executor) == expected, per_executor
+    # Each JVM's series end with a stale marker when its sink stops: nothing is left "current".
+    assert prometheus.query(f'spark_executor_succeeded_tasks_total{{app_id="{app}"}}') == []
+
+
+def test_receiver_outage_during_a_job_leaves_no_gap(tmp_path):
+    prometheus = Prometheus(data_dir=tmp_path / "prometheus").start()
+    try:
+        period = 1
+        conf = sink_conf(prometheus.write_url, period_seconds=period)
+        result = {}
+        job = threading.Thread(target=lambda: result.update(run=submit(
+            spark_install(NEWEST), JOBS / "count_job.py", ["40"], conf=conf)))
+        job.start()
+        time.sleep(20)
+        assert job.is_alive(), "the job ended before the outage"
+        prometheus.stop()
+        outage_start = time.time()
+        time.sleep(10)
+        prometheus.start()
+        outage_end = time.time()
+        job.join(timeout=300)
+        run = result["run"]
+        assert run.returncode == 0, run.output[-3000:]
+        for executor in ["driver", "0", "1"]:
+            # The raw samples of one always-present series of this JVM.
+            samples = prometheus.query_range_samples(
+                f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}", executor_id="{executor}"}}[15m]')
+            times = sorted(t for t, _ in samples)
+            assert times, f"no samples from executor {executor}"
+            # The series spans the outage...
+            assert times[0] < outage_start and times[-1] > outage_end, (executor, times[0], times[-1])
+            # ...without a hole where the receiver was down.
+            largest_gap = max(b - a for a, b in zip(times, times[1:]))
+            # One report per period, whatever the receiver did; allow for scheduling jitter.
+            assert largest_gap <= 2.5 * period, f"executor {executor}: gap of {largest_gap:.1f}s in {times}"
+        assert prometheus.rejected_samples_log() == []
+    finally:
+        prometheus.stop()
+
+
+def test_invalid_property_fails_fast_naming_it(prometheus):
+    conf = sink_conf(prometheus.write_url)
+    conf["spark.metrics.conf.*.sink.prom.capacity"] = "lots"
+    run = submit(spark_install(NEWEST), JOBS / "count_job.py", ["1"], conf=conf, master="local[1]")
+    assert run.returncode != 0
+    assert "invalid sink property 'capacity'" in run.output
+    assert "expected a whole number" in run.output
+
+
+def test_missing_native_library_is_one_error_line_and_the_job_succeeds(prometheus):
+    conf = sink_conf(prometheus.write_url)
+    conf["spark.metrics.conf.*.sink.prom.library"] = "/nonexistent/libsparkprom.so"
+    run = submit(spark_install(NEWEST), JOBS / "count_job.py", ["1"], conf=conf, master="local[1]")
+    assert run.returncode == 0, run.output[-3000:]
+    errors = [line for line in run.output.splitlines() if "cannot load the native library" in line]
+    assert len(errors) == 1, errors
+    assert "ERROR" in errors[0] and "/nonexistent/libsparkprom.so" in errors[0]
+    assert prometheus.query(f'{{app_id="{run.app_id}"}}') == []
