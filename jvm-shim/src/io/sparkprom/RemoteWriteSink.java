@@ -33,6 +33,9 @@ public class RemoteWriteSink implements Sink {
     static final long IDENTITY_WAIT_MILLIS = 60_000;
 
     private final MetricRegistry registry;
+    private final IdentitySource identitySource;
+    /** Fixed for the life of the JVM once Spark has it; null until then. */
+    private volatile Map<String, String> identity;
     private final long periodMillis;
     private final NativeHandle handle;
     private final long createdAt = System.currentTimeMillis();
@@ -40,9 +43,25 @@ public class RemoteWriteSink implements Sink {
     private Thread shutdownHook;
     private volatile boolean reportFailureLogged;
 
+    /** Where a sink learns which JVM it runs in; benchmarks supply one without a SparkEnv. */
+    interface IdentitySource {
+        /** The identity, or null while it is not known yet. */
+        Map<String, String> get();
+    }
+
     /** The constructor Spark 3.2.0 and later call. */
     public RemoteWriteSink(Properties properties, MetricRegistry registry) {
+        this(properties, registry, new IdentitySource() {
+            @Override
+            public Map<String, String> get() {
+                return SparkIdentity.current();
+            }
+        });
+    }
+
+    RemoteWriteSink(Properties properties, MetricRegistry registry, IdentitySource identitySource) {
         this.registry = registry;
+        this.identitySource = identitySource;
         this.periodMillis = periodMillis(properties);
         this.handle = createHandle(properties);
     }
@@ -130,7 +149,9 @@ public class RemoteWriteSink implements Sink {
             return;
         }
         try {
-            Map<String, String> identity = SparkIdentity.current();
+            if (identity == null) {
+                identity = identitySource.get();
+            }
             boolean early = System.currentTimeMillis() - createdAt < IDENTITY_WAIT_MILLIS;
             if (identity == null && early && !last) {
                 // An executor's SparkEnv appears moments after its metrics system starts; series
