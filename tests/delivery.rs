@@ -273,3 +273,33 @@ fn closing_with_the_receiver_down_gives_up_at_the_flush_deadline() {
     assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 0);
     assert!(stats.samples_failed.load(Ordering::Relaxed) > 0);
 }
+
+#[test]
+fn metadata_of_every_family_arrives_once_with_its_type() {
+    let receiver = FakeReceiver::start(vec![]);
+    let sink = Sink::start(config(&receiver.url())).unwrap();
+    run(&sink, 0..3);
+    sink.close(None);
+    let metadata: Vec<_> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| r.request.metadata.clone())
+        .collect();
+    let gauges: Vec<_> = metadata
+        .iter()
+        .filter(|m| m.metric_family_name.starts_with("spark_test_gauge"))
+        .collect();
+    assert_eq!(gauges.len(), GAUGES as usize, "{metadata:?}");
+    assert!(gauges
+        .iter()
+        .all(|m| m.r#type == sparkprom::remote_write::proto::MetricType::Gauge as i32));
+    let sent = metadata
+        .iter()
+        .find(|m| m.metric_family_name == "sparkprom_samples_sent_total")
+        .unwrap();
+    assert_eq!(
+        sent.r#type,
+        sparkprom::remote_write::proto::MetricType::Counter as i32
+    );
+    assert!(!sent.help.is_empty());
+}

@@ -99,10 +99,7 @@ const DEFINITIONS: &[Definition] = &[
         help: "Time of remote-write requests, answered or not.",
         unit: "seconds",
         variants: || {
-            vec![
-                Variant { suffix: "_sum", label: None },
-                Variant { suffix: "_count", label: None },
-            ]
+            vec![Variant::suffixed("_sum"), Variant::suffixed("_count")]
         },
         read: |s, _| vec![get(&s.request_nanos) / 1e9, get(&s.requests)],
     },

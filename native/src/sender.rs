@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::queue::SampleQueue;
 use crate::remote_write::client::{Client, Outcome};
 use crate::remote_write::encode::RequestEncoder;
+use crate::remote_write::proto::MetricMetadata;
 
 /// Counters of what happened to samples, shared by the sink's threads.
 #[derive(Default)]
@@ -41,6 +42,29 @@ impl Stats {
         counter.load(Ordering::Relaxed)
     }
 }
+
+/// Metadata of new families, waiting to ride along with the next request.
+#[derive(Default)]
+pub struct PendingMetadata(Mutex<Vec<MetricMetadata>>);
+
+impl PendingMetadata {
+    pub fn add(&self, metadata: impl IntoIterator<Item = MetricMetadata>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(metadata);
+    }
+
+    /// Up to `max` entries, oldest first.
+    fn take(&self, max: usize, out: &mut Vec<MetricMetadata>) {
+        let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = max.min(pending.len());
+        out.extend(pending.drain(..n));
+    }
+}
+
+/// Most metadata entries in one request: keeps requests small when a registry is first seen.
+const MAX_METADATA_PER_SEND: usize = 500;
 
 /// Set once the sink is closing: the moment the sender stops trying.
 #[derive(Default)]
@@ -95,6 +119,7 @@ pub struct Sender {
     pub queue: Arc<SampleQueue>,
     pub stats: Arc<Stats>,
     pub give_up: Arc<GiveUp>,
+    pub metadata: Arc<PendingMetadata>,
     /// Wakes the sender from a backoff sleep when the sink starts closing.
     pub wake: Receiver<()>,
 }
@@ -110,6 +135,7 @@ impl Sender {
         };
         let mut encoder = RequestEncoder::default();
         let mut batch = Vec::with_capacity(self.config.max_samples_per_send);
+        let mut metadata = Vec::new();
         let mut failure_log = RateLimitedLog::new();
         let mut reject_log = RateLimitedLog::new();
         let mut failing_since: Option<Instant> = None;
@@ -131,7 +157,9 @@ impl Sender {
                 }
                 continue;
             }
-            let (body, _) = match encoder.encode(&batch, &[]) {
+            metadata.clear();
+            self.metadata.take(MAX_METADATA_PER_SEND, &mut metadata);
+            let (body, _) = match encoder.encode(&batch, &metadata) {
                 Ok(encoded) => encoded,
                 Err(e) => {
                     tracing::error!("cannot compress a batch of {} samples: {e}", batch.len());

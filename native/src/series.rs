@@ -2,15 +2,16 @@
 //! labels, or nothing) is decided once, the first time its id carries a value; after that a
 //! reading costs an id lookup, as in Prometheus' own remote-write queue.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use once_cell::sync::Lazy;
 
-use crate::naming;
-use crate::remote_write::proto::{Label, MetricType};
+use crate::remote_write::proto::{Label, MetricMetadata, MetricType};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
+use crate::spark_names;
 
 /// Labels sparkprom sets itself; the user's `labels` property may not override them.
 pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "role", "quantile"];
@@ -18,9 +19,6 @@ pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "rol
 /// Prometheus' staleness marker: a NaN with this exact bit pattern tells the receiver the series
 /// ended, so graphs stop at once instead of repeating the last value for five minutes.
 pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
-
-/// Every Spark metric name gets this prefix.
-const PREFIX: &str = "spark";
 
 /// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
 /// prefix; their sources' names say which daemon a sink serves.
@@ -53,6 +51,17 @@ pub struct Family {
     pub metric_type: MetricType,
     pub unit: &'static str,
     pub help: String,
+}
+
+impl Family {
+    pub fn metadata(&self) -> MetricMetadata {
+        MetricMetadata {
+            r#type: self.metric_type as i32,
+            metric_family_name: self.name.clone(),
+            help: self.help.clone(),
+            unit: self.unit.to_string(),
+        }
+    }
 }
 
 /// One series: its sorted label set (with `__name__`) and the family it belongs to.
@@ -135,9 +144,9 @@ impl Identity {
 enum Mapping {
     /// Not decided yet: no reading seen since the name was defined.
     Pending,
-    /// The series its readings feed: the value series, or for summaries the quantile series
-    /// followed by the `_count` series.
-    Series(Vec<Arc<Series>>),
+    /// The series its readings feed (the value series, or for summaries the quantile series
+    /// followed by the `_count` series) and the factor to base units.
+    Series(Vec<Arc<Series>>, f64),
     /// Dropped on purpose (e.g. it would clash with another name's series).
     Dropped,
 }
@@ -166,6 +175,10 @@ pub struct SeriesTable {
     pub skipped_gauges: u64,
     /// Spark names not exported because another sink of this JVM exports the same series.
     clashes: u64,
+    /// Families exported since the last `take_new_families`, whose metadata is still to send.
+    new_families: RefCell<Vec<Arc<Family>>>,
+    /// Every family exported so far, by name, to send all metadata again now and then.
+    all_families: RefCell<HashMap<String, Arc<Family>>>,
 }
 
 impl SeriesTable {
@@ -181,6 +194,8 @@ impl SeriesTable {
             generation: 0,
             skipped_gauges: 0,
             clashes: 0,
+            new_families: RefCell::new(Vec::new()),
+            all_families: RefCell::new(HashMap::new()),
         }
     }
 
@@ -226,7 +241,7 @@ impl SeriesTable {
     /// Stale markers for the series of names last seen in snapshot `epoch`.
     fn push_stale(&self, epoch: u64, ts: i64, out: &mut Vec<QueuedSample>) {
         for slot in self.names.iter().flatten() {
-            if let (Mapping::Series(series), true) = (&slot.mapping, slot.last_seen == epoch) {
+            if let (Mapping::Series(series, _), true) = (&slot.mapping, slot.last_seen == epoch) {
                 out.extend(series.iter().map(|s| QueuedSample {
                     series: Arc::clone(s),
                     timestamp_ms: ts,
@@ -283,12 +298,13 @@ impl SeriesTable {
             slot.last_seen = self.epoch;
         }
         let Some(Some(NameSlot {
-            mapping: Mapping::Series(series),
+            mapping: Mapping::Series(series, factor),
             ..
         })) = self.names.get(reading.id as usize)
         else {
             return;
         };
+        let factor = *factor;
         let mut push = |index: usize, value: f64| {
             if let Some(s) = series.get(index) {
                 out.push(QueuedSample {
@@ -299,11 +315,11 @@ impl SeriesTable {
             }
         };
         match reading.value {
-            Value::Gauge(v) => push(0, v),
-            Value::Counter(c) | Value::Meter(c) => push(0, c as f64),
+            Value::Gauge(v) => push(0, v * factor),
+            Value::Counter(c) | Value::Meter(c) => push(0, c as f64 * factor),
             Value::Histogram { count, quantiles } => {
                 for (i, q) in quantiles.iter().enumerate() {
-                    push(i, *q);
+                    push(i, q * factor);
                 }
                 push(QUANTILES.len(), count as f64);
             }
@@ -322,19 +338,26 @@ impl SeriesTable {
 /// (`quantile="0.5"`, `reason="queue_full"`).
 pub struct Variant {
     pub suffix: &'static str,
-    pub label: Option<(&'static str, String)>,
+    pub labels: Vec<(&'static str, String)>,
 }
 
 impl Variant {
     pub const PLAIN: Variant = Variant {
         suffix: "",
-        label: None,
+        labels: Vec::new(),
     };
 
     pub fn labelled(name: &'static str, value: impl Into<String>) -> Variant {
         Variant {
             suffix: "",
-            label: Some((name, value.into())),
+            labels: vec![(name, value.into())],
+        }
+    }
+
+    pub fn suffixed(suffix: &'static str) -> Variant {
+        Variant {
+            suffix,
+            labels: Vec::new(),
         }
     }
 
@@ -344,10 +367,7 @@ impl Variant {
             .iter()
             .map(|q| Variant::labelled("quantile", q.to_string()))
             .collect();
-        list.push(Variant {
-            suffix: "_count",
-            label: None,
-        });
+        list.push(Variant::suffixed("_count"));
         list
     }
 }
@@ -359,29 +379,56 @@ impl SeriesTable {
             .identity
             .strip_prefix(spark_name)
             .unwrap_or((self.daemon_role, spark_name));
-        let base = naming::metric_name(PREFIX, rest);
-        let (family_name, metric_type, unit) = match kind {
-            Kind::Gauge => (base, MetricType::Gauge, ""),
-            Kind::Counter | Kind::Meter => (with_suffix(base, "_total"), MetricType::Counter, ""),
-            Kind::Histogram => (base, MetricType::Summary, ""),
+        let described = spark_names::describe(rest);
+        let (name, metric_type, unit, factor) = match kind {
+            Kind::Gauge if described.cumulative => (
+                with_suffix(described.name, "_total"),
+                MetricType::Counter,
+                described.unit,
+                described.factor,
+            ),
+            Kind::Gauge => (
+                described.name,
+                MetricType::Gauge,
+                described.unit,
+                described.factor,
+            ),
+            Kind::Counter | Kind::Meter => (
+                with_suffix(described.name, "_total"),
+                MetricType::Counter,
+                described.unit,
+                described.factor,
+            ),
+            Kind::Histogram => (
+                described.name,
+                MetricType::Summary,
+                described.unit,
+                described.factor,
+            ),
+            // Dropwizard timers count nanoseconds whatever the name says; the conversion is
+            // done when the value is read (push_samples).
             Kind::Timer => (
-                with_suffix(base, "_seconds"),
+                with_suffix(described.name, "_seconds"),
                 MetricType::Summary,
                 "seconds",
+                1.0,
             ),
         };
         let family = Arc::new(Family {
             help: format!("Spark metric {rest}"),
-            name: family_name,
+            name,
             metric_type,
             unit,
         });
-        let variants = match metric_type {
+        let mut variants = match metric_type {
             MetricType::Summary => Variant::summary(),
             _ => vec![Variant::PLAIN],
         };
+        for variant in &mut variants {
+            variant.labels.extend(described.labels.iter().cloned());
+        }
         match self.export(&family, role, &variants, spark_name) {
-            Some(list) => Mapping::Series(list),
+            Some(list) => Mapping::Series(list, factor),
             None => Mapping::Dropped,
         }
     }
@@ -429,7 +476,7 @@ impl SeriesTable {
                     "__name__",
                     &format!("{}{}", family.name, variant.suffix),
                 ));
-                if let Some((name, value)) = &variant.label {
+                for (name, value) in &variant.labels {
                     labels.push(label(name, value));
                 }
                 Arc::new(Series::new(labels, Arc::clone(family)))
@@ -453,9 +500,23 @@ impl SeriesTable {
             }
             _ => {
                 claims.insert(key, (self.sink_id, owner.to_string()));
+                self.new_families.borrow_mut().push(Arc::clone(family));
+                self.all_families
+                    .borrow_mut()
+                    .insert(family.name.clone(), Arc::clone(family));
                 Some(list)
             }
         }
+    }
+
+    /// The families exported since the last call, for their metadata.
+    pub fn take_new_families(&self) -> Vec<Arc<Family>> {
+        std::mem::take(&mut *self.new_families.borrow_mut())
+    }
+
+    /// Every family exported so far.
+    pub fn all_families(&self) -> Vec<Arc<Family>> {
+        self.all_families.borrow().values().cloned().collect()
     }
 
     /// Gives up this sink's claims: those of one Spark name, or all of them.

@@ -13,7 +13,7 @@ use crossbeam_channel::{bounded, Receiver, Sender as ChannelSender, TrySendError
 use crate::config::Config;
 use crate::queue::SampleQueue;
 use crate::self_metrics::{Gauges, SelfMetrics};
-use crate::sender::{GiveUp, Sender, Stats};
+use crate::sender::{GiveUp, PendingMetadata, Sender, Stats};
 use crate::series::{QueuedSample, SeriesTable};
 use crate::snapshot::{decode_into, Snapshot};
 
@@ -52,6 +52,7 @@ impl Sink {
         let queue = Arc::new(SampleQueue::new(config.capacity));
         let stats = Arc::new(Stats::default());
         let give_up = Arc::new(GiveUp::default());
+        let metadata = Arc::new(PendingMetadata::default());
 
         let ingest = Ingest {
             capacity: config.capacity,
@@ -60,12 +61,15 @@ impl Sink {
             table: SeriesTable::new(&config.url, config.static_labels.clone()),
             queue: Arc::clone(&queue),
             stats: Arc::clone(&stats),
+            metadata: Arc::clone(&metadata),
+            metadata_sent_at: None,
         };
         let sender = Sender {
             config: config.clone(),
             queue: Arc::clone(&queue),
             stats: Arc::clone(&stats),
             give_up: Arc::clone(&give_up),
+            metadata,
             wake: wake_rx,
         };
         let threads = vec![
@@ -157,7 +161,14 @@ struct Ingest {
     table: SeriesTable,
     queue: Arc<SampleQueue>,
     stats: Arc<Stats>,
+    metadata: Arc<PendingMetadata>,
+    /// When every family's metadata was last queued.
+    metadata_sent_at: Option<Instant>,
 }
+
+/// How often the metadata of every family is sent again: receivers keep it in memory only
+/// (Prometheus forgets it on restart), so it must come back now and then.
+const METADATA_RESEND: Duration = Duration::from_secs(600);
 
 impl Ingest {
     fn run(mut self) {
@@ -165,7 +176,8 @@ impl Ingest {
         let mut samples = Vec::new();
         let mut self_metrics = SelfMetrics::default();
         let mut last_ts = 0;
-        for bytes in self.snapshots.iter() {
+        let snapshots = self.snapshots.clone();
+        for bytes in snapshots.iter() {
             match decode_into(&bytes, &mut snapshot) {
                 Ok(()) => {
                     self.table.ingest(&snapshot, &mut samples);
@@ -176,6 +188,7 @@ impl Ingest {
                     };
                     last_ts = snapshot.timestamp_ms;
                     self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);
+                    self.queue_metadata();
                     self.push(&mut samples);
                 }
                 Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
@@ -189,6 +202,21 @@ impl Ingest {
         self_metrics.stale_all(ts, &mut samples);
         self.push(&mut samples);
         self.queue.close();
+    }
+
+    /// New families' metadata now, every family's again every METADATA_RESEND.
+    fn queue_metadata(&mut self) {
+        let resend = self
+            .metadata_sent_at
+            .is_none_or(|at| at.elapsed() >= METADATA_RESEND);
+        let families = if resend {
+            self.metadata_sent_at = Some(Instant::now());
+            self.table.take_new_families();
+            self.table.all_families()
+        } else {
+            self.table.take_new_families()
+        };
+        self.metadata.add(families.iter().map(|f| f.metadata()));
     }
 
     fn push(&self, samples: &mut Vec<QueuedSample>) {
