@@ -36,13 +36,33 @@ fn error(property: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Which metrics to export: `include` and `exclude` are regexes searched in both the Spark name
+/// (after `<namespace>.<executorId>.`, e.g. `executor.cpuTime`) and the exported name
+/// (`spark_executor_cpu_time_seconds_total`).
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub include: Option<regex::Regex>,
+    pub exclude: Option<regex::Regex>,
+}
+
+impl Filters {
+    /// Kept when `include` (if set) matches either name and `exclude` matches neither.
+    pub fn keeps(&self, spark_name: &str, exported: &str) -> bool {
+        let hit = |r: &regex::Regex| r.is_match(spark_name) || r.is_match(exported);
+        self.include.as_ref().is_none_or(hit) && !self.exclude.as_ref().is_some_and(hit)
+    }
+}
+
 /// Everything the core needs, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The remote_write endpoint, e.g. `http://127.0.0.1:9090/api/v1/write`.
     pub url: String,
     /// Labels the user adds to every series (`labels=cluster=prod,team=etl`).
     pub static_labels: Vec<(String, String)>,
+    pub filters: Filters,
+    /// Most series this sink exports; names beyond it are not exported (a cardinality guard).
+    pub max_series: usize,
     /// Most samples held in memory; beyond it the oldest are dropped (and counted).
     pub capacity: usize,
     /// Most samples in one request.
@@ -65,6 +85,10 @@ impl Default for Config {
         Config {
             url: String::new(),
             static_labels: Vec::new(),
+            filters: Filters::default(),
+            // A Spark 3.5/4.x executor exports about 300 series and a driver about 400; this
+            // leaves room for many streaming queries and still stops a runaway source.
+            max_series: 10_000,
             // ~24 bytes a sample: 2.4 MB, or about half an hour of a busy executor's
             // samples at a 10 s period while the receiver is down.
             capacity: 100_000,
@@ -110,6 +134,9 @@ impl Config {
             match key.as_str() {
                 "url" => config.url = value.to_string(),
                 "labels" => config.static_labels = parse_labels(key, value)?,
+                "include" => config.filters.include = Some(parse_regex(key, value)?),
+                "exclude" => config.filters.exclude = Some(parse_regex(key, value)?),
+                "maxSeries" => config.max_series = parse_count(key, value)?,
                 "capacity" => config.capacity = parse_count(key, value)?,
                 "maxSamplesPerSend" => config.max_samples_per_send = parse_count(key, value)?,
                 "batchDeadline" => config.batch_deadline = parse_duration(key, value)?,
@@ -166,6 +193,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn parse_regex(key: &str, value: &str) -> Result<regex::Regex, ConfigError> {
+    regex::Regex::new(value).map_err(|e| {
+        error(
+            key,
+            format!("'{value}' is not a regular expression (Rust regex syntax): {e}"),
+        )
+    })
 }
 
 /// A positive whole number.
@@ -314,6 +350,33 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.property, "labels", "{bad}");
         }
+    }
+
+    #[test]
+    fn filters_search_both_names() {
+        let config = Config::from_properties(&props(&[
+            ("url", "http://h/"),
+            ("include", "^executor\\.|^spark_jvm"),
+            ("exclude", "shuffle"),
+        ]))
+        .unwrap();
+        let f = &config.filters;
+        assert!(f.keeps("executor.cpuTime", "spark_executor_cpu_time_seconds_total"));
+        assert!(f.keeps(
+            "JVMCPU.jvmCpuTime",
+            "spark_jvmcpu_jvm_cpu_time_seconds_total"
+        ));
+        assert!(!f.keeps(
+            "DAGScheduler.job.allJobs",
+            "spark_dag_scheduler_job_all_jobs"
+        ));
+        assert!(!f.keeps(
+            "executor.shuffleBytesWritten",
+            "spark_executor_shuffle_bytes_written_total"
+        ));
+        let bad =
+            Config::from_properties(&props(&[("url", "http://h/"), ("include", "(")])).unwrap_err();
+        assert_eq!(bad.property, "include");
     }
 
     #[test]

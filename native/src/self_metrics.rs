@@ -16,6 +16,7 @@ pub struct Gauges {
     pub queue_len: usize,
     pub capacity: usize,
     pub skipped_gauges: u64,
+    pub over_limit: u64,
 }
 
 struct Definition {
@@ -119,6 +120,14 @@ const DEFINITIONS: &[Definition] = &[
         variants: plain,
         read: |_, g| vec![g.skipped_gauges as f64],
     },
+    Definition {
+        name: "sparkprom_metrics_not_exported_total",
+        metric_type: MetricType::Counter,
+        help: "Spark metrics not exported because the sink reached its maxSeries limit.",
+        unit: "",
+        variants: || vec![Variant::labelled("reason", "series_limit")],
+        read: |_, g| vec![g.over_limit as f64],
+    },
 ];
 
 /// The self-metric series of one sink, made when first needed and again when the JVM's
@@ -207,6 +216,7 @@ mod tests {
             queue_len: 5,
             capacity: 100,
             skipped_gauges: 1,
+            over_limit: 0,
         };
         let mut out = Vec::new();
         SelfMetrics::default().append(&table, &stats, &gauges, 1_000, &mut out);

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use once_cell::sync::Lazy;
 
+use crate::config::Filters;
 use crate::remote_write::proto::{Label, MetricMetadata, MetricType};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
 use crate::spark_names;
@@ -147,8 +148,12 @@ enum Mapping {
     /// The series its readings feed (the value series, or for summaries the quantile series
     /// followed by the `_count` series) and the factor to base units.
     Series(Vec<Arc<Series>>, f64),
-    /// Dropped on purpose (e.g. it would clash with another name's series).
+    /// Not exported: it would clash with another name's series.
     Dropped,
+    /// Not exported: the user's include/exclude filters leave it out.
+    Filtered,
+    /// Not exported: its series would pass the `maxSeries` limit.
+    OverLimit,
 }
 
 struct NameSlot {
@@ -175,6 +180,12 @@ pub struct SeriesTable {
     pub skipped_gauges: u64,
     /// Spark names not exported because another sink of this JVM exports the same series.
     clashes: u64,
+    filters: Filters,
+    max_series: usize,
+    /// Series exported for Spark names (self-metrics not counted).
+    series_count: usize,
+    /// Spark names refused by the `maxSeries` limit.
+    pub over_limit: u64,
     /// Families exported since the last `take_new_families`, whose metadata is still to send.
     new_families: RefCell<Vec<Arc<Family>>>,
     /// Every family exported so far, by name, to send all metadata again now and then.
@@ -196,7 +207,18 @@ impl SeriesTable {
             clashes: 0,
             new_families: RefCell::new(Vec::new()),
             all_families: RefCell::new(HashMap::new()),
+            filters: Filters::default(),
+            max_series: usize::MAX,
+            series_count: 0,
+            over_limit: 0,
         }
+    }
+
+    /// Applies the user's include/exclude filters and the `maxSeries` limit.
+    pub fn with_limits(mut self, filters: Filters, max_series: usize) -> SeriesTable {
+        self.filters = filters;
+        self.max_series = max_series;
+        self
     }
 
     /// Applies a snapshot's definitions and identity, then appends one sample per series for
@@ -206,6 +228,7 @@ impl SeriesTable {
         if snapshot.names_reset {
             // The Java side numbers its names afresh and defines each again below.
             self.names.clear();
+            self.series_count = 0;
         }
         if let Some(pairs) = &snapshot.identity {
             let identity = Identity::from_pairs(pairs);
@@ -214,6 +237,7 @@ impl SeriesTable {
                 self.generation += 1;
                 // Every label set changes: decide every name again.
                 self.release_claims(None);
+                self.series_count = 0;
                 for slot in self.names.iter_mut().flatten() {
                     slot.mapping = Mapping::Pending;
                 }
@@ -279,6 +303,20 @@ impl SeriesTable {
         if matches!(slot.mapping, Mapping::Pending) {
             let spark_name = slot.spark_name.clone();
             let mapping = self.map_name(&spark_name, reading.value.kind());
+            match &mapping {
+                Mapping::Series(list, _) => self.series_count += list.len(),
+                Mapping::OverLimit => {
+                    self.over_limit += 1;
+                    if self.over_limit == 1 {
+                        tracing::warn!(
+                            "not exporting Spark metric '{spark_name}' and any further new ones: this sink \
+                             exports {} series, the maxSeries limit",
+                            self.series_count
+                        );
+                    }
+                }
+                _ => {}
+            }
             if matches!(mapping, Mapping::Dropped) {
                 self.clashes += 1;
                 if self.clashes == 1 {
@@ -414,16 +452,22 @@ impl SeriesTable {
                 1.0,
             ),
         };
+        if !self.filters.keeps(rest, &name) {
+            return Mapping::Filtered;
+        }
+        let mut variants = match metric_type {
+            MetricType::Summary => Variant::summary(),
+            _ => vec![Variant::PLAIN],
+        };
+        if self.series_count + variants.len() > self.max_series {
+            return Mapping::OverLimit;
+        }
         let family = Arc::new(Family {
             help: format!("Spark metric {rest}"),
             name,
             metric_type,
             unit,
         });
-        let mut variants = match metric_type {
-            MetricType::Summary => Variant::summary(),
-            _ => vec![Variant::PLAIN],
-        };
         for variant in &mut variants {
             variant.labels.extend(described.labels.iter().cloned());
         }
@@ -817,5 +861,30 @@ mod tests {
         assert!(out
             .iter()
             .all(|s| s.value.to_bits() == STALE_NAN.to_bits() && s.timestamp_ms == 200));
+    }
+
+    #[test]
+    fn filters_leave_metrics_out_by_either_name() {
+        let filters = Filters {
+            include: None,
+            exclude: Some(regex::Regex::new("g1$|^spark_src_g2$").unwrap()),
+        };
+        let mut table = SeriesTable::new("test:filters", vec![]).with_limits(filters, usize::MAX);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0, 1, 2], true), &mut out);
+        let names: Vec<_> = out
+            .iter()
+            .map(|s| label(&s.series, "__name__").unwrap())
+            .collect();
+        assert_eq!(names, vec!["spark_src_g0"]);
+    }
+
+    #[test]
+    fn series_beyond_the_limit_are_counted_not_exported() {
+        let mut table = SeriesTable::new("test:limit", vec![]).with_limits(Filters::default(), 2);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0, 1, 2, 3], true), &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(table.over_limit, 2);
     }
 }

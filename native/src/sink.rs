@@ -58,7 +58,8 @@ impl Sink {
             capacity: config.capacity,
             snapshots: snapshot_rx,
             spare_buffers: spare_tx,
-            table: SeriesTable::new(&config.url, config.static_labels.clone()),
+            table: SeriesTable::new(&config.url, config.static_labels.clone())
+                .with_limits(config.filters.clone(), config.max_series),
             queue: Arc::clone(&queue),
             stats: Arc::clone(&stats),
             metadata: Arc::clone(&metadata),
@@ -185,6 +186,7 @@ impl Ingest {
                         queue_len: self.queue.len(),
                         capacity: self.capacity,
                         skipped_gauges: self.table.skipped_gauges,
+                        over_limit: self.table.over_limit,
                     };
                     last_ts = snapshot.timestamp_ms;
                     self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);
