@@ -39,7 +39,8 @@ def main():
         return 1
     app = run.app_id
     # The executors' final flush may still be landing.
-    prometheus.wait_for(f'count(count by (executor_id) ({{app_id="{app}"}}))', lambda r: r and r[0][1] >= 3)
+    prometheus.wait_for(f'count(count by (executor_id) (last_over_time({{app_id="{app}"}}[15m])))',
+                        lambda r: r and r[0][1] >= 3)
 
     def last(selector):
         # A range selector skips the stale markers each JVM sends when its sink stops.
@@ -56,7 +57,7 @@ def main():
         ("tasks completed (driver)", f'spark_app_status_tasks_completed_tasks_total{{app_id="{app}"}}'),
         ("jobs run (driver)", f'spark_dag_scheduler_job_all_jobs{{app_id="{app}"}}'),
         ("tasks succeeded per executor", f'spark_executor_succeeded_tasks_total{{app_id="{app}", role="executor"}}'),
-        ("JVM heap in bytes", f'spark_executor_metrics_jvm_heap_memory{{app_id="{app}", role=~"driver|executor"}}'),
+        ("JVM heap in bytes", f'spark_executor_metrics_jvm_heap_memory_bytes{{app_id="{app}", role=~"driver|executor"}}'),
     ]:
         for labels, value in last(promql):
             print(f"  {title:<30} executor_id={labels.get('executor_id', '?'):<7} {value:,.0f}")

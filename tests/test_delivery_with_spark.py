@@ -46,7 +46,12 @@ def test_receiver_outage_during_a_job_leaves_no_gap(tmp_path):
         job = threading.Thread(target=lambda: result.update(run=submit(
             spark_install(NEWEST), JOBS / "count_job.py", ["40"], conf=conf)))
         job.start()
-        time.sleep(20)
+        # Stop the receiver once the driver and both executors are pushing.
+        pushing = prometheus.wait_for(
+            'count(count by (executor_id) (sparkprom_queue_capacity_samples{role=~"driver|executor"}))',
+            lambda r: r and r[0][1] >= 3, timeout=90)
+        assert pushing and pushing[0][1] >= 3, pushing
+        time.sleep(3)
         assert job.is_alive(), "the job ended before the outage"
         prometheus.stop()
         outage_start = time.time()
@@ -90,4 +95,4 @@ def test_missing_native_library_is_one_error_line_and_the_job_succeeds(prometheu
     errors = [line for line in run.output.splitlines() if "cannot load the native library" in line]
     assert len(errors) == 1, errors
     assert "ERROR" in errors[0] and "/nonexistent/libsparkprom.so" in errors[0]
-    assert prometheus.query(f'{{app_id="{run.app_id}"}}') == []
+    assert prometheus.query(f'last_over_time({{app_id="{run.app_id}"}}[15m])') == []

@@ -20,6 +20,8 @@ def test_local_cluster_job_pushes_driver_and_every_executor(prometheus, version,
     conf = sink_conf(prometheus.write_url, period_seconds=2)
     # Spark counts the application's tasks on the driver only with this source on (3.5's default is off).
     conf["spark.metrics.appStatusSource.enabled"] = "true"
+    # What a Databricks cluster puts in every JVM's Spark conf.
+    conf["spark.databricks.clusterUsageTags.clusterName"] = "etl-test"
     run = submit(spark_install(version), JOBS / "count_job.py", ["10"], conf=conf,
                  log_path=tmp_path / "driver.log")
     assert run.returncode == 0, run.output[-3000:]
@@ -28,9 +30,12 @@ def test_local_cluster_job_pushes_driver_and_every_executor(prometheus, version,
     expected_tasks = rounds * TASKS_PER_ROUND
 
     # Every JVM of the application pushed, each under its own identity.
-    senders = prometheus.query(f'count by (executor_id, role) ({{app_id="{app}"}})')
+    senders = prometheus.query(f'count by (executor_id, role) (last_over_time({{app_id="{app}"}}[15m]))')
     identities = {(labels["executor_id"], labels["role"]) for labels, _ in senders}
     assert {("driver", "driver"), ("0", "executor"), ("1", "executor")} <= identities, senders
+    # The platform's labels, detected in each JVM, are on every series.
+    unlabelled = prometheus.query(f'count(last_over_time({{app_id="{app}", databricks_cluster_name!="etl-test"}}[15m]))')
+    assert unlabelled == [], unlabelled
 
     # The executors' task counters add up to the tasks the job ran...
     succeeded = last(
@@ -49,7 +54,7 @@ def test_local_cluster_job_pushes_driver_and_every_executor(prometheus, version,
     assert completed and completed[0][1] == expected_tasks, (completed, expected_tasks)
 
     # A gauge, with the name Spark gave it turned into snake_case without ids.
-    assert prometheus.query(f'spark_block_manager_memory_max_mem_mb{{app_id="{app}", executor_id="driver"}}')
+    assert last(prometheus, f'spark_block_manager_memory_max_mem_bytes{{app_id="{app}", executor_id="driver"}}', bool)
 
     # Nothing was refused, and the core's own log lines are in each executor's log.
     assert prometheus.rejected_samples_log() == []
@@ -77,7 +82,8 @@ def test_metrics_properties_file_configures_the_sink(prometheus, version, tmp_pa
     conf["spark.metrics.conf"] = str(properties)
     run = submit(spark_install(version), JOBS / "count_job.py", ["3"], conf=conf, master="local[2]")
     assert run.returncode == 0, run.output[-3000:]
-    driver = prometheus.wait_for(
+    driver = last(
+        prometheus,
         f'spark_dag_scheduler_job_all_jobs{{app_id="{run.app_id}", executor_id="driver", cluster="file-test"}}',
         bool,
     )

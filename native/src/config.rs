@@ -78,6 +78,9 @@ pub struct Config {
     pub flush_timeout: Duration,
     /// The core's log level (error, warn, info, debug, trace).
     pub log_level: String,
+    /// Where to write each report in text exposition format; `{app_id}`, `{executor_id}`,
+    /// `{role}` and `{pid}` are filled in.
+    pub textfile: Option<String>,
 }
 
 impl Default for Config {
@@ -106,6 +109,7 @@ impl Default for Config {
             // Spark waits for stop() on its shutdown path: keep it short.
             flush_timeout: Duration::from_secs(10),
             log_level: "info".to_string(),
+            textfile: None,
         }
     }
 }
@@ -145,6 +149,7 @@ impl Config {
                 "maxBackoff" => config.max_backoff = parse_duration(key, value)?,
                 "flushTimeout" => config.flush_timeout = parse_duration(key, value)?,
                 "logLevel" => config.log_level = parse_log_level(key, value)?,
+                "textfile" if !value.is_empty() => config.textfile = Some(value.to_string()),
                 other if JAVA_PROPERTIES.contains(&other) => {}
                 other => tracing::warn!("ignoring unknown sink property '{other}'"),
             }

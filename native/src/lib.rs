@@ -19,6 +19,7 @@ pub mod series;
 pub mod sink;
 pub mod snapshot;
 pub mod spark_names;
+pub mod textfile;
 
 /// The core's version; the Java side compares it with its own at load time.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -21,6 +21,10 @@ pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "rol
 /// ended, so graphs stop at once instead of repeating the last value for five minutes.
 pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
 
+pub fn is_stale(value: f64) -> bool {
+    value.to_bits() == STALE_NAN.to_bits()
+}
+
 /// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
 /// prefix; their sources' names say which daemon a sink serves.
 const DAEMON_SOURCES: &[(&str, &str)] = &[
@@ -103,6 +107,9 @@ pub struct Identity {
     pub executor_id: String,
     /// `spark.metrics.namespace`, resolved; Spark's default is the app id.
     pub namespace: String,
+    /// Where the JVM runs (`databricks_cluster_name`, `namespace`, `pod`, ...), as the Java side
+    /// detected it; sent as `label.<name>` pairs.
+    pub platform_labels: Vec<(String, String)>,
 }
 
 impl Identity {
@@ -114,7 +121,18 @@ impl Identity {
                 "app_name" => &mut identity.app_name,
                 "executor_id" => &mut identity.executor_id,
                 "namespace" => &mut identity.namespace,
-                _ => continue,
+                other => {
+                    if let Some(name) = other.strip_prefix("label.") {
+                        if crate::naming::is_valid_label_name(name)
+                            && !IDENTITY_LABELS.contains(&name)
+                        {
+                            identity
+                                .platform_labels
+                                .push((name.to_string(), value.clone()));
+                        }
+                    }
+                    continue;
+                }
             };
             *slot = value.clone();
         }
@@ -477,6 +495,10 @@ impl SeriesTable {
         }
     }
 
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     /// The role of this sink's own series: the daemon it serves, else the driver or an executor.
     pub fn sink_role(&self) -> &'static str {
         match (self.daemon_role, self.identity.executor_id.as_str()) {
@@ -502,6 +524,12 @@ impl SeriesTable {
             .iter()
             .map(|(k, v)| label(k, v))
             .collect();
+        // The user's labels win over detected ones of the same name.
+        for (k, v) in &self.identity.platform_labels {
+            if !common.iter().any(|l| &l.name == k) {
+                common.push(label(k, v));
+            }
+        }
         common.push(label("role", role));
         for (name, value) in [
             ("app_id", &self.identity.app_id),
@@ -886,5 +914,31 @@ mod tests {
         table.ingest(&gauge_snapshot(&[0, 1, 2, 3], true), &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(table.over_limit, 2);
+    }
+
+    #[test]
+    fn platform_labels_join_every_series_unless_the_user_set_them() {
+        let mut pairs = identity_pairs();
+        pairs.push(("label.databricks_cluster_name".into(), "etl-prod".into()));
+        pairs.push(("label.namespace".into(), "spark-jobs".into()));
+        pairs.push(("label.bad-name".into(), "x".into()));
+        let mut table =
+            SeriesTable::new("test:platform", vec![("namespace".into(), "mine".into())]);
+        let snap = Snapshot {
+            identity: Some(pairs),
+            definitions: vec![(0, "app-20260101-0001.3.src.g".into())],
+            readings: vec![Reading {
+                id: 0,
+                value: Value::Gauge(1.0),
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        table.ingest(&snap, &mut out);
+        let s = &out[0].series;
+        assert_eq!(label(s, "databricks_cluster_name"), Some("etl-prod"));
+        assert_eq!(label(s, "namespace"), Some("mine"));
+        assert_eq!(s.labels.iter().filter(|l| l.name == "namespace").count(), 1);
+        assert!(label(s, "bad-name").is_none());
     }
 }

@@ -56,6 +56,7 @@ impl Sink {
 
         let ingest = Ingest {
             capacity: config.capacity,
+            textfile: config.textfile.clone(),
             snapshots: snapshot_rx,
             spare_buffers: spare_tx,
             table: SeriesTable::new(&config.url, config.static_labels.clone())
@@ -157,6 +158,7 @@ impl Sink {
 /// Decodes snapshots into samples and queues them.
 struct Ingest {
     capacity: usize,
+    textfile: Option<String>,
     snapshots: Receiver<Vec<u8>>,
     spare_buffers: ChannelSender<Vec<u8>>,
     table: SeriesTable,
@@ -191,6 +193,7 @@ impl Ingest {
                     last_ts = snapshot.timestamp_ms;
                     self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);
                     self.queue_metadata();
+                    self.write_textfile(&samples);
                     self.push(&mut samples);
                 }
                 Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
@@ -219,6 +222,23 @@ impl Ingest {
             self.table.take_new_families()
         };
         self.metadata.add(families.iter().map(|f| f.metadata()));
+    }
+
+    fn write_textfile(&self, samples: &[QueuedSample]) {
+        let Some(template) = &self.textfile else {
+            return;
+        };
+        if samples.is_empty() {
+            // Nothing of its own to show (e.g. a second worker of local-cluster, whose series
+            // the first exports): leave the file of a sink that has something.
+            return;
+        }
+        let path =
+            crate::textfile::expand_path(template, self.table.identity(), self.table.sink_role());
+        if let Err(e) = crate::textfile::write_atomically(&path, &crate::textfile::render(samples))
+        {
+            tracing::warn!("cannot write the textfile {}: {e}", path.display());
+        }
     }
 
     fn push(&self, samples: &mut Vec<QueuedSample>) {

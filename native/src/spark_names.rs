@@ -95,6 +95,12 @@ const UNITS: &[UnitRule] = &[
         "executor.shuffleMergedRemoteReqsDuration",
         Unit::Milliseconds,
     ),
+    // Hadoop FileSystem statistics of the executor: running totals exposed as gauges
+    total("executor.filesystem.*_bytes", Some(Unit::Bytes)),
+    total("executor.filesystem.*_ops", None),
+    // ThreadPoolExecutor's task totals, exposed as gauges
+    total("executor.threadpool.completeTasks", None),
+    total("executor.threadpool.startedTasks", None),
     rule("executor.*Bytes*", Unit::Bytes),
     rule("executor.*bytes*", Unit::Bytes),
     rule("executor.resultSize", Unit::Bytes),
@@ -303,6 +309,19 @@ mod tests {
             describe("ExecutorMetrics.JVMHeapMemory").name,
             "spark_executor_metrics_jvm_heap_memory_bytes"
         );
+    }
+
+    #[test]
+    fn running_totals_exposed_as_gauges_are_counters() {
+        let d = describe("executor.filesystem.hdfs.read_bytes");
+        assert!(d.cumulative);
+        assert_eq!(
+            (d.name.as_str(), d.unit),
+            ("spark_executor_filesystem_hdfs_read_bytes", "bytes")
+        );
+        assert!(describe("executor.filesystem.file.largeRead_ops").cumulative);
+        assert!(describe("executor.threadpool.completeTasks").cumulative);
+        assert!(!describe("executor.threadpool.activeTasks").cumulative);
     }
 
     #[test]

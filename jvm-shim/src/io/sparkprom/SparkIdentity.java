@@ -39,8 +39,64 @@ final class SparkIdentity {
             identity.put("executor_id", executorId);
             // Spark's MetricsSystem uses the app id when no namespace is set.
             identity.put("namespace", namespace.isEmpty() ? appId : namespace);
+            addPlatformLabels(identity, conf, get);
             return identity;
         } catch (Throwable t) {
+            return null;
+        }
+    }
+
+    /**
+     * Labels that say where the JVM runs, where the platform tells: Databricks (cluster id and
+     * name), Kubernetes and EMR on EKS (namespace, pod, virtual cluster and job run). Sent as
+     * {@code label.<name>}; the native side adds them to every series.
+     */
+    private static void addPlatformLabels(Map<String, String> identity, Object conf, Method get) throws Exception {
+        put(identity, "databricks_cluster_id", conf(conf, get, "spark.databricks.clusterUsageTags.clusterId"),
+                System.getenv("DB_CLUSTER_ID"));
+        put(identity, "databricks_cluster_name", conf(conf, get, "spark.databricks.clusterUsageTags.clusterName"),
+                System.getenv("DB_CLUSTER_NAME"));
+        boolean kubernetes = conf(conf, get, "spark.master").startsWith("k8s://")
+                || System.getenv("KUBERNETES_SERVICE_HOST") != null;
+        if (kubernetes) {
+            put(identity, "namespace", readFirstLine(SERVICE_ACCOUNT_NAMESPACE),
+                    conf(conf, get, "spark.kubernetes.namespace"));
+            put(identity, "pod", System.getenv("SPARK_EXECUTOR_POD_NAME"),
+                    conf(conf, get, "spark.kubernetes.driver.pod.name"), System.getenv("HOSTNAME"));
+        }
+        // EMR on EKS labels the driver's and executors' pods and passes the labels as Spark conf.
+        for (String role : new String[] {"driver", "executor"}) {
+            String prefix = "spark.kubernetes." + role + ".label.emr-containers.amazonaws.com/";
+            put(identity, "emr_virtual_cluster_id", conf(conf, get, prefix + "virtual-cluster-id"));
+            put(identity, "emr_job_id", conf(conf, get, prefix + "job.id"));
+        }
+    }
+
+    private static final String SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+    /** The first non-empty candidate, unless the label is already set. */
+    private static void put(Map<String, String> identity, String label, String... candidates) {
+        String key = "label." + label;
+        if (identity.containsKey(key)) {
+            return;
+        }
+        for (String value : candidates) {
+            if (value != null && !value.trim().isEmpty()) {
+                identity.put(key, value.trim());
+                return;
+            }
+        }
+    }
+
+    private static String conf(Object conf, Method get, String key) throws Exception {
+        return (String) get.invoke(conf, key, "");
+    }
+
+    private static String readFirstLine(String path) {
+        try {
+            java.util.List<String> lines = java.nio.file.Files.readAllLines(java.nio.file.Paths.get(path));
+            return lines.isEmpty() ? null : lines.get(0);
+        } catch (Exception missing) {
             return null;
         }
     }

@@ -1,0 +1,159 @@
+//! Writes what a report pushes in Prometheus' text exposition format, when the `textfile`
+//! property names a file: to see exactly what goes out, to lint it with `promtool check
+//! metrics`, or for node_exporter's textfile collector. Written whole to a temporary file and
+//! renamed, so a reader never sees half a report.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::remote_write::proto::MetricType;
+use crate::series::{Identity, QueuedSample};
+
+/// Fills `{app_id}`, `{executor_id}`, `{role}` and `{pid}` in the configured path, so the JVMs
+/// of one host can share one setting.
+pub fn expand_path(template: &str, identity: &Identity, role: &str) -> PathBuf {
+    let executor = if identity.executor_id.is_empty() {
+        "unknown"
+    } else {
+        &identity.executor_id
+    };
+    PathBuf::from(
+        template
+            .replace("{app_id}", &identity.app_id)
+            .replace("{executor_id}", executor)
+            .replace("{role}", role)
+            .replace("{pid}", &std::process::id().to_string()),
+    )
+}
+
+/// One report's samples as exposition text: each family's HELP and TYPE, then its series.
+/// Stale markers are left out: the text format has no way to say "ended".
+pub fn render(samples: &[QueuedSample]) -> String {
+    let mut out = String::new();
+    let mut families: Vec<&str> = Vec::new();
+    let mut by_family: std::collections::HashMap<&str, Vec<&QueuedSample>> = Default::default();
+    for s in samples.iter().filter(|s| !crate::series::is_stale(s.value)) {
+        let name = s.series.family.name.as_str();
+        by_family.entry(name).or_insert_with(|| {
+            families.push(name);
+            Vec::new()
+        });
+        by_family.get_mut(name).expect("just inserted").push(s);
+    }
+    for name in families {
+        let list = &by_family[name];
+        let family = &list[0].series.family;
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(&family.help));
+        let _ = writeln!(out, "# TYPE {name} {}", type_name(family.metric_type));
+        for s in list {
+            let mut metric = String::new();
+            let mut labels = Vec::new();
+            for l in &s.series.labels {
+                if l.name == "__name__" {
+                    metric = l.value.clone();
+                } else {
+                    labels.push(format!("{}=\"{}\"", l.name, escape_label(&l.value)));
+                }
+            }
+            let _ = writeln!(
+                out,
+                "{metric}{{{}}} {}",
+                labels.join(","),
+                format_value(s.value)
+            );
+        }
+    }
+    out
+}
+
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn type_name(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Summary => "summary",
+        MetricType::Histogram => "histogram",
+        _ => "untyped",
+    }
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_write::proto::Label;
+    use crate::series::{Family, Series, STALE_NAN};
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_help_type_and_escaped_labels_and_skips_stale_markers() {
+        let family = Arc::new(Family {
+            name: "spark_x_total".into(),
+            metric_type: MetricType::Counter,
+            unit: "",
+            help: "Spark metric x".into(),
+        });
+        let labels = |v: &str| {
+            vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "spark_x_total".into(),
+                },
+                Label {
+                    name: "app_name".into(),
+                    value: v.into(),
+                },
+            ]
+        };
+        let a = Arc::new(Series::new(labels("say \"hi\"\\"), Arc::clone(&family)));
+        let b = Arc::new(Series::new(labels("b"), family));
+        let samples = vec![
+            QueuedSample {
+                series: a,
+                timestamp_ms: 1,
+                value: 2.5,
+            },
+            QueuedSample {
+                series: Arc::clone(&b),
+                timestamp_ms: 1,
+                value: f64::INFINITY,
+            },
+            QueuedSample {
+                series: b,
+                timestamp_ms: 2,
+                value: STALE_NAN,
+            },
+        ];
+        assert_eq!(
+            render(&samples),
+            "# HELP spark_x_total Spark metric x\n# TYPE spark_x_total counter\n\
+             spark_x_total{app_name=\"say \\\"hi\\\"\\\\\"} 2.5\nspark_x_total{app_name=\"b\"} +Inf\n"
+        );
+    }
+}
