@@ -23,6 +23,8 @@ fn config(url: &str) -> Config {
         batch_deadline: Duration::from_millis(20),
         timeout: Duration::from_millis(500),
         flush_timeout: Duration::from_secs(10),
+        // Delivery is what these tests count; node statistics have their own test below.
+        node_enabled: false,
         ..Config::default()
     }
 }
@@ -302,4 +304,49 @@ fn metadata_of_every_family_arrives_once_with_its_type() {
         sparkprom::remote_write::proto::MetricType::Counter as i32
     );
     assert!(!sent.help.is_empty());
+}
+
+#[test]
+fn node_statistics_arrive_with_the_host_as_instance_and_the_jvm_identity() {
+    let receiver = FakeReceiver::start(vec![]);
+    let mut cfg = config(&receiver.url());
+    cfg.node_enabled = true;
+    cfg.node_period = Some(Duration::from_secs(1));
+    cfg.node_instance = Some("node-a".into());
+    let sink = Sink::start(cfg).unwrap();
+    run(&sink, 0..1);
+    std::thread::sleep(Duration::from_millis(1500));
+    sink.close(None);
+    let series: Vec<_> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| r.request.timeseries.clone())
+        .collect();
+    let cpu = series
+        .iter()
+        .find(|t| {
+            t.labels
+                .iter()
+                .any(|l| l.name == "__name__" && l.value == "node_cpu_seconds_total")
+        })
+        .expect("node_cpu_seconds_total arrived");
+    let get = |name: &str| {
+        cpu.labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.value.as_str())
+    };
+    assert_eq!(get("instance"), Some("node-a"));
+    assert_eq!(get("executor_id"), Some("4"));
+    assert!(get("cpu").is_some() && get("mode").is_some());
+    let samples: Vec<f64> = series
+        .iter()
+        .filter(|t| t.labels == cpu.labels)
+        .flat_map(|t| t.samples.iter().map(|s| s.value))
+        .collect();
+    assert!(samples[0] > 0.0);
+    assert!(
+        samples.last().unwrap().is_nan(),
+        "ends with a stale marker: {samples:?}"
+    );
 }

@@ -7,5 +7,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash tests/setup.sh
 cargo build --release
+cargo build --release --examples
 cargo test --release
 python3 -m pytest -v tests

@@ -78,6 +78,14 @@ pub struct Config {
     pub flush_timeout: Duration,
     /// The core's log level (error, warn, info, debug, trace).
     pub log_level: String,
+    /// How often Spark reports, as the Java side scheduled it (`period` x `unit`).
+    pub report_period: Duration,
+    /// Node, container and process statistics: on unless `node.enabled=false`.
+    pub node_enabled: bool,
+    /// Their period; the report period when not set.
+    pub node_period: Option<Duration>,
+    /// `instance` label of node statistics; the host name when not set.
+    pub node_instance: Option<String>,
     /// Where to write each report in text exposition format; `{app_id}`, `{executor_id}`,
     /// `{role}` and `{pid}` are filled in.
     pub textfile: Option<String>,
@@ -110,6 +118,10 @@ impl Default for Config {
             flush_timeout: Duration::from_secs(10),
             log_level: "info".to_string(),
             textfile: None,
+            report_period: Duration::from_secs(10),
+            node_enabled: true,
+            node_period: None,
+            node_instance: None,
         }
     }
 }
@@ -150,6 +162,15 @@ impl Config {
                 "flushTimeout" => config.flush_timeout = parse_duration(key, value)?,
                 "logLevel" => config.log_level = parse_log_level(key, value)?,
                 "textfile" if !value.is_empty() => config.textfile = Some(value.to_string()),
+                "node.enabled" => config.node_enabled = parse_bool(key, value)?,
+                "node.period" => config.node_period = Some(parse_duration(key, value)?),
+                "node.instance" if !value.is_empty() => {
+                    config.node_instance = Some(value.to_string())
+                }
+                // Added by the Java side: the schedule it derived from period and unit.
+                "sparkprom.periodMillis" => {
+                    config.report_period = Duration::from_millis(parse_count(key, value)? as u64)
+                }
                 other if JAVA_PROPERTIES.contains(&other) => {}
                 other => tracing::warn!("ignoring unknown sink property '{other}'"),
             }
@@ -275,6 +296,17 @@ fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigE
         labels.push((name.to_string(), label_value.trim().to_string()));
     }
     Ok(labels)
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(error(
+            key,
+            format!("'{value}' is not accepted; expected true or false"),
+        )),
+    }
 }
 
 fn parse_log_level(key: &str, value: &str) -> Result<String, ConfigError> {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod jni;
 pub mod logging;
 pub mod naming;
+pub mod node;
 pub mod queue;
 pub mod remote_write;
 pub mod self_metrics;

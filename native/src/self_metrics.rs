@@ -183,7 +183,7 @@ fn export(table: &SeriesTable, d: &Definition) -> Option<Vec<Arc<Series>>> {
         unit: d.unit,
         help: d.help.to_string(),
     });
-    table.export(&family, table.sink_role(), &(d.variants)(), d.name)
+    table.export(&family, Some(table.sink_role()), &(d.variants)(), d.name)
 }
 
 #[cfg(test)]

@@ -489,10 +489,21 @@ impl SeriesTable {
         for variant in &mut variants {
             variant.labels.extend(described.labels.iter().cloned());
         }
-        match self.export(&family, role, &variants, spark_name) {
+        match self.export(&family, Some(role), &variants, spark_name) {
             Some(list) => Mapping::Series(list, factor),
             None => Mapping::Dropped,
         }
+    }
+
+    /// Whether the user's include/exclude filters keep a metric.
+    pub fn keeps(&self, spark_name: &str, exported: &str) -> bool {
+        self.filters.keeps(spark_name, exported)
+    }
+
+    /// Whether a snapshot has arrived: the Java side sends the first once it knows the JVM's
+    /// identity (or gave up waiting for it).
+    pub fn has_reported(&self) -> bool {
+        self.epoch > 0
     }
 
     pub fn identity(&self) -> &Identity {
@@ -509,13 +520,14 @@ impl SeriesTable {
         }
     }
 
-    /// The series of one family with this JVM's identity labels, the user's labels and `role`;
+    /// The series of one family with this JVM's identity labels, the user's labels and `role`
+    /// (None for what belongs to the JVM, not to one of its sinks);
     /// None when another Spark name or sink of this JVM already exports them to this receiver.
     /// `owner` names what exports them, for that check and its log line.
     pub fn export(
         &self,
         family: &Arc<Family>,
-        role: &str,
+        role: Option<&str>,
         variants: &[Variant],
         owner: &str,
     ) -> Option<Vec<Arc<Series>>> {
@@ -530,7 +542,9 @@ impl SeriesTable {
                 common.push(label(k, v));
             }
         }
-        common.push(label("role", role));
+        if let Some(role) = role {
+            common.push(label("role", role));
+        }
         for (name, value) in [
             ("app_id", &self.identity.app_id),
             ("app_name", &self.identity.app_name),

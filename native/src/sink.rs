@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender as ChannelSender, TrySendError};
 
 use crate::config::Config;
+use crate::node::export::NodeExport;
+use crate::node::thread::Subscription;
 use crate::queue::SampleQueue;
 use crate::self_metrics::{Gauges, SelfMetrics};
 use crate::sender::{GiveUp, PendingMetadata, Sender, Stats};
@@ -54,7 +56,18 @@ impl Sink {
         let give_up = Arc::new(GiveUp::default());
         let metadata = Arc::new(PendingMetadata::default());
 
+        let root = std::path::PathBuf::from("/");
+        let node = config.node_enabled.then(|| {
+            let period = config.node_period.unwrap_or(config.report_period);
+            crate::node::thread::subscribe(period, root.clone())
+        });
+        let instance = config
+            .node_instance
+            .clone()
+            .unwrap_or_else(|| crate::node::export::host_name(&root));
         let ingest = Ingest {
+            node,
+            node_export: NodeExport::new(instance),
             capacity: config.capacity,
             textfile: config.textfile.clone(),
             snapshots: snapshot_rx,
@@ -157,6 +170,9 @@ impl Sink {
 
 /// Decodes snapshots into samples and queues them.
 struct Ingest {
+    /// The node-stats thread's collections, when node statistics are on.
+    node: Option<Subscription>,
+    node_export: NodeExport,
     capacity: usize,
     textfile: Option<String>,
     snapshots: Receiver<Vec<u8>>,
@@ -180,31 +196,53 @@ impl Ingest {
         let mut self_metrics = SelfMetrics::default();
         let mut last_ts = 0;
         let snapshots = self.snapshots.clone();
-        for bytes in snapshots.iter() {
-            match decode_into(&bytes, &mut snapshot) {
-                Ok(()) => {
-                    self.table.ingest(&snapshot, &mut samples);
-                    let gauges = Gauges {
-                        queue_len: self.queue.len(),
-                        capacity: self.capacity,
-                        skipped_gauges: self.table.skipped_gauges,
-                        over_limit: self.table.over_limit,
-                    };
-                    last_ts = snapshot.timestamp_ms;
-                    self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);
-                    self.queue_metadata();
-                    self.write_textfile(&samples);
-                    self.push(&mut samples);
+        let node = match &self.node {
+            Some(subscription) => subscription.collections.clone(),
+            None => crossbeam_channel::never(),
+        };
+        loop {
+            crossbeam_channel::select! {
+                recv(snapshots) -> message => {
+                    let Ok(bytes) = message else { break };
+                    match decode_into(&bytes, &mut snapshot) {
+                        Ok(()) => {
+                            self.table.ingest(&snapshot, &mut samples);
+                            let gauges = Gauges {
+                                queue_len: self.queue.len(),
+                                capacity: self.capacity,
+                                skipped_gauges: self.table.skipped_gauges,
+                                over_limit: self.table.over_limit,
+                            };
+                            last_ts = snapshot.timestamp_ms;
+                            self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);
+                            self.queue_metadata();
+                            self.write_textfile(&samples);
+                            self.push(&mut samples);
+                        }
+                        Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
+                    }
+                    let _ = self.spare_buffers.try_send(bytes);
                 }
-                Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
+                recv(node) -> message => {
+                    // Node series carry the identity labels: wait for the first report.
+                    let Ok(collection) = message else { continue };
+                    if self.table.has_reported() {
+                        self.node_export.append(&self.table, &collection, &mut samples);
+                        last_ts = last_ts.max(collection.timestamp_ms);
+                        self.queue_metadata();
+                        self.push(&mut samples);
+                    }
+                }
             }
-            let _ = self.spare_buffers.try_send(bytes);
         }
+        // Leave the node-stats thread (the last sink to leave stops it).
+        self.node = None;
         // The sink is closing: end every series so graphs stop where the JVM stopped. A stale
         // marker must come after the series' last sample.
         let ts = (crate::sender::now_ms() as i64).max(last_ts + 1);
         self.table.stale_all(ts, &mut samples);
         self_metrics.stale_all(ts, &mut samples);
+        self.node_export.stale_all(ts, &mut samples);
         self.push(&mut samples);
         self.queue.close();
     }

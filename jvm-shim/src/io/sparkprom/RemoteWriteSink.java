@@ -63,7 +63,7 @@ public class RemoteWriteSink implements Sink {
         this.registry = registry;
         this.identitySource = identitySource;
         this.periodMillis = periodMillis(properties);
-        this.handle = createHandle(properties);
+        this.handle = createHandle(properties, periodMillis);
     }
 
     /** The constructor Spark 3.0 and 3.1 call (and 3.2.1+ as a fallback); the SecurityManager is not needed. */
@@ -71,12 +71,16 @@ public class RemoteWriteSink implements Sink {
         this(properties, registry);
     }
 
-    private static NativeHandle createHandle(Properties properties) {
+    private static NativeHandle createHandle(Properties properties, long periodMillis) {
         if (!NativeLibrary.load(emptyToNull(properties.getProperty("library")))) {
             return null;
         }
+        Properties withSchedule = new Properties();
+        withSchedule.putAll(properties);
+        // The native side's default period for node statistics.
+        withSchedule.setProperty("sparkprom.periodMillis", String.valueOf(periodMillis));
         // An invalid property throws IllegalArgumentException here, naming it.
-        return new NativeHandle(NativeCore.create(toBlob(properties)));
+        return new NativeHandle(NativeCore.create(toBlob(withSchedule)));
     }
 
     @Override

@@ -1,0 +1,311 @@
+//! The container's resources from cgroup v2, with cAdvisor's names: what Kubernetes (and so EMR
+//! on EKS) limits the executor pod to and how close it is. On cgroup v1 or without cgroups
+//! nothing is reported: the node and process statistics still are.
+
+use std::path::{Path, PathBuf};
+
+use super::{family, read, Reading};
+
+family!(
+    CPU_USAGE,
+    "container_cpu_usage_seconds_total",
+    Counter,
+    "seconds",
+    "Cumulative cpu time consumed."
+);
+family!(
+    CPU_USER,
+    "container_cpu_user_seconds_total",
+    Counter,
+    "seconds",
+    "Cumulative user cpu time consumed."
+);
+family!(
+    CPU_SYSTEM,
+    "container_cpu_system_seconds_total",
+    Counter,
+    "seconds",
+    "Cumulative system cpu time consumed."
+);
+family!(
+    CFS_PERIODS,
+    "container_cpu_cfs_periods_total",
+    Counter,
+    "",
+    "Number of elapsed enforcement period intervals."
+);
+family!(
+    CFS_THROTTLED_PERIODS,
+    "container_cpu_cfs_throttled_periods_total",
+    Counter,
+    "",
+    "Number of throttled period intervals."
+);
+family!(
+    CFS_THROTTLED_SECONDS,
+    "container_cpu_cfs_throttled_seconds_total",
+    Counter,
+    "seconds",
+    "Total time duration the container has been throttled."
+);
+family!(
+    MEMORY_USAGE,
+    "container_memory_usage_bytes",
+    Gauge,
+    "bytes",
+    "Current memory usage in bytes, including all memory regardless of when it was accessed."
+);
+family!(
+    MEMORY_WORKING_SET,
+    "container_memory_working_set_bytes",
+    Gauge,
+    "bytes",
+    "Current working set in bytes."
+);
+family!(
+    MEMORY_LIMIT,
+    "container_spec_memory_limit_bytes",
+    Gauge,
+    "bytes",
+    "Memory limit for the container."
+);
+family!(
+    OOM_EVENTS,
+    "container_oom_events_total",
+    Counter,
+    "",
+    "Count of out of memory events observed for the container."
+);
+family!(
+    FS_READS_BYTES,
+    "container_fs_reads_bytes_total",
+    Counter,
+    "bytes",
+    "Cumulative count of bytes read."
+);
+family!(
+    FS_WRITES_BYTES,
+    "container_fs_writes_bytes_total",
+    Counter,
+    "bytes",
+    "Cumulative count of bytes written."
+);
+
+pub fn collect(root: &Path, out: &mut Vec<Reading>) {
+    let Some(dir) = own_cgroup_dir(root) else {
+        return;
+    };
+    let file = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    if let Some(text) = file("cpu.stat") {
+        parse_cpu_stat(&text, out);
+    }
+    let current = file("memory.current").and_then(|t| t.trim().parse::<f64>().ok());
+    if let Some(usage) = current {
+        out.push(Reading::new(&MEMORY_USAGE, usage));
+        let inactive_file = file("memory.stat")
+            .and_then(|t| stat_value(&t, "inactive_file"))
+            .unwrap_or(0.0);
+        // cAdvisor's working set: usage less the page cache the kernel can drop at once.
+        out.push(Reading::new(
+            &MEMORY_WORKING_SET,
+            (usage - inactive_file).max(0.0),
+        ));
+    }
+    // "max" means unlimited: no limit series, as cAdvisor reports none either.
+    if let Some(limit) = file("memory.max").and_then(|t| t.trim().parse::<f64>().ok()) {
+        out.push(Reading::new(&MEMORY_LIMIT, limit));
+    }
+    if let Some(events) = file("memory.events") {
+        let oom_kills = stat_value(&events, "oom_kill").unwrap_or(0.0);
+        out.push(Reading::new(&OOM_EVENTS, oom_kills));
+    }
+    if let Some(text) = file("io.stat") {
+        parse_io_stat(&text, out);
+    }
+}
+
+/// The unified hierarchy's directory of this process' cgroup, when cgroup v2 is what is mounted
+/// at /sys/fs/cgroup (not the hybrid layout, which keeps v1 controllers there).
+pub fn own_cgroup_dir(root: &Path) -> Option<PathBuf> {
+    let base = root.join("sys/fs/cgroup");
+    if !base.join("cgroup.controllers").exists() {
+        return None;
+    }
+    let membership = read(root, "proc/self/cgroup")?;
+    let path = parse_unified_path(&membership)?;
+    let dir = base.join(path.trim_start_matches('/'));
+    dir.is_dir().then_some(dir)
+}
+
+/// `0::/kubepods/pod.../container` -> `/kubepods/pod.../container`.
+pub fn parse_unified_path(membership: &str) -> Option<&str> {
+    membership.lines().find_map(|l| l.strip_prefix("0::"))
+}
+
+fn stat_value(text: &str, key: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+pub fn parse_cpu_stat(text: &str, out: &mut Vec<Reading>) {
+    let micros = 1e-6;
+    for (key, family, factor) in [
+        ("usage_usec", &CPU_USAGE, micros),
+        ("user_usec", &CPU_USER, micros),
+        ("system_usec", &CPU_SYSTEM, micros),
+        ("nr_periods", &CFS_PERIODS, 1.0),
+        ("nr_throttled", &CFS_THROTTLED_PERIODS, 1.0),
+        ("throttled_usec", &CFS_THROTTLED_SECONDS, micros),
+    ] {
+        if let Some(v) = stat_value(text, key) {
+            out.push(Reading::new(family, v * factor));
+        }
+    }
+}
+
+/// `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=..` per device.
+pub fn parse_io_stat(text: &str, out: &mut Vec<Reading>) {
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(device) = fields.next() else {
+            continue;
+        };
+        for field in fields {
+            let Some((key, value)) = field.split_once('=') else {
+                continue;
+            };
+            let family = match key {
+                "rbytes" => &FS_READS_BYTES,
+                "wbytes" => &FS_WRITES_BYTES,
+                _ => continue,
+            };
+            if let Ok(v) = value.parse::<f64>() {
+                out.push(Reading::new(family, v).with("device", device));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup v2 tree as a Kubernetes node lays it out, under a temporary root.
+    fn fixture(memory_max: &str) -> tempdir::Root {
+        let root = tempdir::Root::new();
+        root.write("proc/self/cgroup", "0::/kubepods/burstable/pod123/abc\n");
+        root.write("sys/fs/cgroup/cgroup.controllers", "cpu io memory pids\n");
+        let dir = "sys/fs/cgroup/kubepods/burstable/pod123/abc";
+        root.write(&format!("{dir}/cpu.stat"), "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 40\nnr_throttled 3\nthrottled_usec 150000\nnr_bursts 0\n");
+        root.write(&format!("{dir}/memory.current"), "1073741824\n");
+        root.write(&format!("{dir}/memory.max"), memory_max);
+        root.write(
+            &format!("{dir}/memory.stat"),
+            "anon 800000000\nfile 200000000\ninactive_file 73741824\n",
+        );
+        root.write(
+            &format!("{dir}/memory.events"),
+            "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n",
+        );
+        root.write(
+            &format!("{dir}/io.stat"),
+            "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n",
+        );
+        root
+    }
+
+    fn value(out: &[Reading], name: &str) -> Option<f64> {
+        out.iter().find(|r| r.family.name == name).map(|r| r.value)
+    }
+
+    #[test]
+    fn cgroup_v2_gives_cadvisor_metrics() {
+        let root = fixture("2147483648\n");
+        let mut out = Vec::new();
+        collect(root.path(), &mut out);
+        assert_eq!(value(&out, "container_cpu_usage_seconds_total"), Some(2.5));
+        assert_eq!(
+            value(&out, "container_cpu_cfs_throttled_periods_total"),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&out, "container_cpu_cfs_throttled_seconds_total"),
+            Some(0.15)
+        );
+        assert_eq!(
+            value(&out, "container_memory_usage_bytes"),
+            Some(1073741824.0)
+        );
+        assert_eq!(
+            value(&out, "container_memory_working_set_bytes"),
+            Some(1000000000.0)
+        );
+        assert_eq!(
+            value(&out, "container_spec_memory_limit_bytes"),
+            Some(2147483648.0)
+        );
+        assert_eq!(value(&out, "container_oom_events_total"), Some(1.0));
+        assert_eq!(value(&out, "container_fs_writes_bytes_total"), Some(8192.0));
+    }
+
+    #[test]
+    fn unlimited_memory_has_no_limit_series() {
+        let root = fixture("max\n");
+        let mut out = Vec::new();
+        collect(root.path(), &mut out);
+        assert_eq!(value(&out, "container_spec_memory_limit_bytes"), None);
+        assert!(value(&out, "container_memory_usage_bytes").is_some());
+    }
+
+    #[test]
+    fn cgroup_v1_and_missing_files_report_nothing() {
+        let root = tempdir::Root::new();
+        root.write("proc/self/cgroup", "4:memory:/x\n0::/\n");
+        root.write("sys/fs/cgroup/memory/memory.usage_in_bytes", "5\n");
+        let mut out = Vec::new();
+        collect(root.path(), &mut out);
+        assert!(out.is_empty());
+        collect(Path::new("/nonexistent-root"), &mut out);
+        assert!(out.is_empty());
+    }
+}
+
+/// A throwaway directory tree for fixture tests.
+#[cfg(test)]
+pub(crate) mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Root(PathBuf);
+
+    impl Root {
+        pub fn new() -> Root {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static N: AtomicU64 = AtomicU64::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "sparkprom-fixture-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Root(dir)
+        }
+
+        pub fn write(&self, rel: &str, text: &str) {
+            let path = self.0.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

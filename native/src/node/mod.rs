@@ -1,0 +1,75 @@
+//! Node, container and process statistics, read from `/proc` and `/sys` inside the JVM, with
+//! node_exporter's, cAdvisor's and the client libraries' names, so existing dashboards work.
+//!
+//! Every reader takes the filesystem root (`/` in production, a fixture tree in tests) and keeps
+//! reading apart from parsing: each `parse_*` function takes the file's text. One thread per JVM
+//! ([`thread`]) collects on a period and hands the readings to every sink that wants them.
+
+pub mod cgroup;
+pub mod export;
+pub mod filesystem;
+pub mod process;
+pub mod procfs;
+pub mod thread;
+
+use std::path::Path;
+
+use crate::remote_write::proto::MetricType;
+
+/// A metric family of node statistics; `'static` so readings are cheap to make every period.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct NodeFamily {
+    pub name: &'static str,
+    pub metric_type: MetricType,
+    pub help: &'static str,
+    pub unit: &'static str,
+}
+
+/// One value of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub family: &'static NodeFamily,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+impl Reading {
+    pub fn new(family: &'static NodeFamily, value: f64) -> Reading {
+        Reading {
+            family,
+            labels: Vec::new(),
+            value,
+        }
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Reading {
+        self.labels.push((name, value.into()));
+        self
+    }
+}
+
+macro_rules! family {
+    ($ident:ident, $name:literal, $kind:ident, $unit:literal, $help:literal) => {
+        pub static $ident: $crate::node::NodeFamily = $crate::node::NodeFamily {
+            name: $name,
+            metric_type: $crate::remote_write::proto::MetricType::$kind,
+            help: $help,
+            unit: $unit,
+        };
+    };
+}
+pub(crate) use family;
+
+/// Reads one file below `root` (`rel` without a leading slash); None when it is missing or
+/// unreadable, as many are on some kernels and in some containers.
+pub fn read(root: &Path, rel: &str) -> Option<String> {
+    std::fs::read_to_string(root.join(rel)).ok()
+}
+
+/// Everything there is to read under `root`, for the process `pid_dir` (`self` normally).
+pub fn collect(root: &Path, out: &mut Vec<Reading>) {
+    procfs::collect(root, out);
+    filesystem::collect(root, out);
+    cgroup::collect(root, out);
+    process::collect(root, out);
+}

@@ -1,0 +1,149 @@
+//! One node-stats thread per JVM, however many sinks it has: started by the first sink that
+//! subscribes, stopped when the last one leaves. Each collection goes to every subscriber
+//! without waiting: a sink that is behind misses a collection, it never stalls the thread.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use once_cell::sync::Lazy;
+
+use super::Reading;
+
+/// One collection: when it was taken (ms since the epoch) and what was read.
+pub struct Collection {
+    pub timestamp_ms: i64,
+    pub readings: Vec<Reading>,
+}
+
+struct Collector {
+    subscribers: Vec<(u64, Sender<Arc<Collection>>)>,
+    next_id: u64,
+    /// The running thread and the channel whose disconnection stops it.
+    running: Option<(JoinHandle<()>, Sender<()>)>,
+}
+
+static COLLECTOR: Lazy<Mutex<Collector>> = Lazy::new(|| {
+    Mutex::new(Collector {
+        subscribers: Vec::new(),
+        next_id: 1,
+        running: None,
+    })
+});
+
+fn collector() -> std::sync::MutexGuard<'static, Collector> {
+    COLLECTOR.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A sink's place on the node-stats thread's list; leaving it (drop) may stop the thread.
+pub struct Subscription {
+    id: u64,
+    pub collections: Receiver<Arc<Collection>>,
+}
+
+/// Subscribes to collections, starting the thread with `period` if none runs (the first
+/// subscriber's period is the thread's).
+pub fn subscribe(period: Duration, root: PathBuf) -> Subscription {
+    let mut c = collector();
+    let (tx, rx) = bounded(2);
+    let id = c.next_id;
+    c.next_id += 1;
+    c.subscribers.push((id, tx));
+    if c.running.is_none() {
+        let (stop_tx, stop_rx) = bounded::<()>(0);
+        let spawned = std::thread::Builder::new()
+            .name("sparkprom-node".into())
+            .spawn(move || run(period, root, stop_rx));
+        match spawned {
+            Ok(handle) => c.running = Some((handle, stop_tx)),
+            Err(e) => tracing::warn!("node statistics disabled: cannot start their thread: {e}"),
+        }
+    }
+    Subscription {
+        id,
+        collections: rx,
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let stopping = {
+            let mut c = collector();
+            c.subscribers.retain(|(id, _)| *id != self.id);
+            if c.subscribers.is_empty() {
+                c.running.take()
+            } else {
+                None
+            }
+        };
+        if let Some((handle, stop)) = stopping {
+            drop(stop);
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run(period: Duration, root: PathBuf, stop: Receiver<()>) {
+    loop {
+        let mut readings = Vec::with_capacity(256);
+        let started = std::time::Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::collect(&root, &mut readings)
+        }));
+        if outcome.is_err() {
+            tracing::error!("a node statistics collection panicked; skipped");
+        }
+        tracing::trace!(
+            "node statistics: {} readings in {:?}",
+            readings.len(),
+            started.elapsed()
+        );
+        let collection = Arc::new(Collection {
+            timestamp_ms: crate::sender::now_ms() as i64,
+            readings,
+        });
+        for (_, subscriber) in collector().subscribers.iter() {
+            let _ = subscriber.try_send(Arc::clone(&collection));
+        }
+        match stop.recv_timeout(period) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// Whether the thread runs now (for tests).
+pub fn is_running() -> bool {
+    collector().running.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_thread_serves_every_subscriber_and_stops_with_the_last() {
+        let first = subscribe(Duration::from_millis(20), PathBuf::from("/"));
+        let second = subscribe(Duration::from_secs(3600), PathBuf::from("/"));
+        assert!(is_running());
+        let a = first
+            .collections
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap();
+        let b = second
+            .collections
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap();
+        assert!(!a.readings.is_empty());
+        assert!(b
+            .readings
+            .iter()
+            .any(|r| r.family.name == "node_cpu_seconds_total"));
+        drop(first);
+        assert!(is_running());
+        drop(second);
+        assert!(!is_running());
+    }
+}
