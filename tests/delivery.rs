@@ -110,6 +110,24 @@ fn requests_carry_the_headers_the_remote_write_spec_requires() {
     let sink = Sink::start(config(&receiver.url())).unwrap();
     run(&sink, 0..1);
     sink.close(None);
+    // node.enabled=false (see config()): no node statistics, and no thread collecting them.
+    let names: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| r.request.timeseries.iter())
+        .flat_map(|t| {
+            t.labels
+                .iter()
+                .filter(|l| l.name == "__name__")
+                .map(|l| l.value.clone())
+        })
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("node_") || n.starts_with("process_")),
+        "{names:?}"
+    );
     let headers = &receiver.received()[0].headers;
     let get = |k: &str| {
         headers

@@ -1,0 +1,118 @@
+package io.sparkprom;
+
+import com.codahale.metrics.MetricRegistry;
+import java.nio.ByteBuffer;
+import java.util.Properties;
+
+/**
+ * The JNI boundary from the JVM's side, without Spark: every misuse or bad input comes back as a
+ * Java exception or a status, never as a crash, and the sink's public methods never throw.
+ * Prints one line per check and exits non-zero if any failed.
+ */
+public final class BoundaryCheck {
+    private static int failed;
+
+    public static void main(String[] args) throws Exception {
+        String library = args[0];
+        String url = args[1];
+        check("invalid property fails fast naming it", () -> {
+            Properties p = props(library, url);
+            p.setProperty("maxBackoff", "forever");
+            try {
+                new RemoteWriteSink(p, new MetricRegistry());
+                return false;
+            } catch (IllegalArgumentException e) {
+                return e.getMessage().contains("'maxBackoff'") && e.getMessage().contains("duration");
+            }
+        });
+        check("missing url fails fast naming it", () -> {
+            Properties p = props(library, url);
+            p.remove("url");
+            try {
+                new RemoteWriteSink(p, new MetricRegistry());
+                return false;
+            } catch (IllegalArgumentException e) {
+                return e.getMessage().contains("'url'");
+            }
+        });
+        check("period below one second is refused", () -> {
+            Properties p = props(library, url);
+            p.setProperty("period", "500");
+            p.setProperty("unit", "MILLISECONDS");
+            try {
+                new RemoteWriteSink(p, new MetricRegistry());
+                return false;
+            } catch (IllegalArgumentException e) {
+                return e.getMessage().contains("'period'");
+            }
+        });
+        long handle = NativeCore.create(RemoteWriteSink.toBlob(props(library, url)));
+        check("a length beyond the buffer is an exception", () -> {
+            try {
+                NativeCore.report(handle, ByteBuffer.allocateDirect(16), 1000);
+                return false;
+            } catch (RuntimeException e) {
+                return e.getMessage().contains("exceeds");
+            }
+        });
+        check("a heap buffer is an exception, not a crash", () -> {
+            try {
+                NativeCore.report(handle, ByteBuffer.allocate(16), 8);
+                return false;
+            } catch (RuntimeException e) {
+                return true;
+            }
+        });
+        check("garbage bytes are accepted and dropped by the core", () -> {
+            ByteBuffer junk = ByteBuffer.allocateDirect(64);
+            junk.put(new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
+            return NativeCore.report(handle, junk, 8) == NativeCore.ACCEPTED;
+        });
+        check("a released handle reports closed", () -> NativeCore.report(0, ByteBuffer.allocateDirect(8), 0)
+                == NativeCore.CLOSED);
+        NativeCore.close(handle, 100);
+        check("report(), stop() and report() again never throw", () -> {
+            MetricRegistry registry = new MetricRegistry();
+            registry.register("app.1.src.broken", (com.codahale.metrics.Gauge<Long>) () -> {
+                throw new IllegalStateException("a gauge that throws");
+            });
+            registry.counter("app.1.src.count").inc();
+            RemoteWriteSink sink = new RemoteWriteSink(props(library, url), registry, () -> null);
+            sink.start();
+            sink.report();
+            sink.stop();
+            sink.stop();
+            sink.report();
+            return true;
+        });
+        System.out.println(failed == 0 ? "boundary: all checks passed" : "boundary: " + failed + " failed");
+        System.exit(failed == 0 ? 0 : 1);
+    }
+
+    interface Check {
+        boolean run() throws Exception;
+    }
+
+    private static void check(String name, Check check) {
+        boolean ok;
+        try {
+            ok = check.run();
+        } catch (Throwable t) {
+            System.out.println("  threw " + t);
+            ok = false;
+        }
+        System.out.println((ok ? "ok     " : "FAILED ") + name);
+        if (!ok) {
+            failed++;
+        }
+    }
+
+    private static Properties props(String library, String url) {
+        Properties p = new Properties();
+        p.setProperty("url", url);
+        p.setProperty("library", library);
+        p.setProperty("flushTimeout", "200ms");
+        p.setProperty("node.enabled", "false");
+        return p;
+    }
+}
