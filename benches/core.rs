@@ -1,0 +1,94 @@
+//! The native core's hot path, stage by stage, on an executor-shaped snapshot: decoding the
+//! JVM's buffer, turning readings into samples (series lookup), and encoding + snappy. Criterion
+//! prints samples per second (as "elements"); the wire size per sample is printed once.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sparkprom::remote_write::encode::RequestEncoder;
+use sparkprom::series::{QueuedSample, SeriesTable};
+use sparkprom::snapshot::{decode_into, Encoder, Snapshot, Value};
+
+/// Like a Spark executor's registry, `metrics` names: gauges, counters, and every tenth a timer.
+fn snapshot_bytes(metrics: u32, first: bool, t: i64) -> Vec<u8> {
+    let mut e = Encoder::default();
+    e.begin(1_700_000_000_000 + t * 10_000, first);
+    if first {
+        e.identity(&[
+            ("app_id", "app-1"),
+            ("app_name", "bench"),
+            ("executor_id", "7"),
+            ("namespace", "app-1"),
+        ]);
+    }
+    for id in 0..metrics {
+        if first {
+            e.define(id, &format!("app-1.7.source{}.metricNumber{id}", id % 13));
+        }
+        let value = match id % 10 {
+            0 => Value::Timer {
+                count: 1000 + t,
+                quantiles: [1e6, 2e6, 3e6, 4e6, 5e6, 6e6],
+            },
+            1..=5 => Value::Gauge((id as i64 * 31 + t) as f64),
+            _ => Value::Counter(id as i64 * 1000 + t),
+        };
+        e.reading(id, value);
+    }
+    e.buf
+}
+
+fn stages(c: &mut Criterion) {
+    let metrics = 1_000;
+    let mut table = SeriesTable::new("bench", vec![]);
+    let mut snapshot = Snapshot::default();
+    let mut samples: Vec<QueuedSample> = Vec::new();
+    decode_into(&snapshot_bytes(metrics, true, 0), &mut snapshot).unwrap();
+    table.ingest(&snapshot, &mut samples);
+    let steady = snapshot_bytes(metrics, false, 1);
+    decode_into(&steady, &mut snapshot).unwrap();
+    samples.clear();
+    table.ingest(&snapshot, &mut samples);
+    let per_snapshot = samples.len() as u64;
+
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(metrics as u64));
+    group.bench_function("decode snapshot (per metric)", |b| {
+        b.iter(|| decode_into(black_box(&steady), &mut snapshot).unwrap())
+    });
+    group.throughput(Throughput::Elements(per_snapshot));
+    group.bench_function("series lookup (per sample)", |b| {
+        b.iter(|| {
+            samples.clear();
+            table.ingest(black_box(&snapshot), &mut samples);
+        })
+    });
+    // A full request's worth: several reports of the same series, as the sender batches them.
+    let mut batch = Vec::new();
+    for t in 0..(2_000 / per_snapshot.max(1) + 1) {
+        decode_into(&snapshot_bytes(metrics, false, t as i64 + 2), &mut snapshot).unwrap();
+        table.ingest(&snapshot, &mut batch);
+    }
+    batch.truncate(2_000);
+    let mut encoder = RequestEncoder::default();
+    let (body, raw) = encoder
+        .encode(&batch, &[])
+        .map(|(b, raw)| (b.len(), raw))
+        .unwrap();
+    println!(
+        "wire: {} samples -> {raw} bytes protobuf, {body} bytes snappy ({:.1} bytes/sample on the wire)",
+        batch.len(),
+        body as f64 / batch.len() as f64
+    );
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    group.bench_function("encode + snappy (per sample)", |b| {
+        b.iter(|| {
+            let (body, _) = encoder.encode(black_box(&batch), &[]).unwrap();
+            black_box(body.len());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
