@@ -32,6 +32,11 @@ final class SparkIdentity {
             if (executorId.isEmpty()) {
                 executorId = (String) sparkEnv.getMethod("executorId").invoke(env);
             }
+            if (appId.isEmpty() || executorId == null || executorId.isEmpty()) {
+                // Not settled yet (the driver sets spark.app.id once its scheduler is up); the
+                // sink caches what it gets, so half an identity must not be returned.
+                return null;
+            }
             String namespace = expand((String) get.invoke(conf, "spark.metrics.namespace", ""), conf, get);
             Map<String, String> identity = new LinkedHashMap<String, String>();
             identity.put("app_id", appId);
