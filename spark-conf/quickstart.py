@@ -51,7 +51,8 @@ def main():
     print("Series per JVM:")
     for labels, count in sorted(prometheus.query(f'count by (executor_id, role) (last_over_time({{app_id="{app}"}}[15m]))'),
                                 key=lambda item: item[0]["executor_id"]):
-        print(f"  executor_id={labels['executor_id']:<7} role={labels['role']:<12} {int(count)} series")
+        role = labels.get("role", "(node stats)")
+        print(f"  executor_id={labels['executor_id']:<7} role={role:<14} {int(count)} series")
     print("A few values:")
     for title, promql in [
         ("tasks completed (driver)", f'spark_app_status_tasks_completed_tasks_total{{app_id="{app}"}}'),
