@@ -360,8 +360,19 @@ mod tests {
 
     #[test]
     fn blob_round_trip_with_labels_and_durations() {
-        let blob = b"url\0https://aps.example/api/v1/remote_write\0labels\0cluster=prod, team=etl\0timeout\0500ms\0period\05\0";
-        let config = Config::from_blob(blob).unwrap();
+        let blob = [
+            "url",
+            "https://aps.example/api/v1/remote_write",
+            "labels",
+            "cluster=prod, team=etl",
+            "timeout",
+            "500ms",
+            "period",
+            "5",
+            "",
+        ]
+        .join("\0");
+        let config = Config::from_blob(blob.as_bytes()).unwrap();
         assert_eq!(
             config.static_labels,
             vec![

@@ -4,11 +4,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use once_cell::sync::Lazy;
-
+use crate::claims;
 use crate::config::Filters;
 use crate::remote_write::proto::{Label, MetricMetadata, MetricType};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
@@ -34,20 +32,6 @@ const DAEMON_SOURCES: &[(&str, &str)] = &[
     ("shuffleService.", "shuffle_service"),
     ("applicationMaster.", "application_master"),
 ];
-
-/// Which sink and Spark name exported each series, JVM-wide. Several sinks share one JVM
-/// (local-cluster runs the master and the workers inside the driver) and some Spark sources are
-/// registered in all of them: two sinks pushing one label set to one receiver would make it
-/// refuse whole requests as out of order, so the second is dropped here instead.
-static CLAIMS: Lazy<Mutex<HashMap<ClaimKey, (u64, String)>>> = Lazy::new(Default::default);
-static NEXT_SINK_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The receiver's URL and a series' encoded label set.
-type ClaimKey = (String, Vec<u8>);
-
-fn claims() -> std::sync::MutexGuard<'static, HashMap<ClaimKey, (u64, String)>> {
-    CLAIMS.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A metric family as Prometheus' metadata describes it.
 #[derive(Debug, PartialEq)]
@@ -213,7 +197,7 @@ pub struct SeriesTable {
 impl SeriesTable {
     pub fn new(url: &str, static_labels: Vec<(String, String)>) -> SeriesTable {
         SeriesTable {
-            sink_id: NEXT_SINK_ID.fetch_add(1, Ordering::Relaxed),
+            sink_id: claims::new_sink_id(),
             url: url.to_string(),
             static_labels,
             identity: Identity::default(),
@@ -570,13 +554,12 @@ impl SeriesTable {
             .collect();
         // The first series' label set stands for all: the others differ only in suffix or label.
         let key = (self.url.clone(), list.first()?.encoded_labels.clone());
-        let mut claims = claims();
-        match claims.get(&key) {
-            Some((sink, other)) if *sink != self.sink_id || other != owner => {
+        match claims::claim(key, self.sink_id, owner) {
+            Err((same_sink, other)) => {
                 tracing::debug!(
                     "not exporting '{owner}': its series {} is already exported by '{other}'{}",
                     family.name,
-                    if *sink == self.sink_id {
+                    if same_sink {
                         ""
                     } else {
                         " of another sink of this JVM"
@@ -584,8 +567,7 @@ impl SeriesTable {
                 );
                 None
             }
-            _ => {
-                claims.insert(key, (self.sink_id, owner.to_string()));
+            Ok(()) => {
                 self.new_families.borrow_mut().push(Arc::clone(family));
                 self.all_families
                     .borrow_mut()
@@ -607,9 +589,7 @@ impl SeriesTable {
 
     /// Gives up this sink's claims: those of one Spark name, or all of them.
     fn release_claims(&self, spark_name: Option<&str>) {
-        claims().retain(|_, (sink, owner)| {
-            *sink != self.sink_id || spark_name.is_some_and(|n| n != owner)
-        });
+        claims::release(self.sink_id, spark_name);
     }
 }
 
