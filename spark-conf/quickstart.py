@@ -58,10 +58,12 @@ def main():
         ("tasks completed (driver)", f'spark_app_status_tasks_completed_tasks_total{{app_id="{app}"}}'),
         ("jobs run (driver)", f'spark_dag_scheduler_job_all_jobs{{app_id="{app}"}}'),
         ("tasks succeeded per executor", f'spark_executor_succeeded_tasks_total{{app_id="{app}", role="executor"}}'),
-        ("JVM heap in bytes", f'spark_executor_metrics_jvm_heap_memory_bytes{{app_id="{app}", role=~"driver|executor"}}'),
+        ("task CPU seconds per executor", f'spark_executor_cpu_time_seconds_total{{app_id="{app}", role="executor"}}'),
+        ("JVM resident memory (bytes)", f'process_resident_memory_bytes{{app_id="{app}"}}'),
     ]:
         for labels, value in last(promql):
-            print(f"  {title:<30} executor_id={labels.get('executor_id', '?'):<7} {value:,.0f}")
+            shown = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+            print(f"  {title:<30} executor_id={labels.get('executor_id', '?'):<7} {shown}")
     print(f"\nPrometheus UI: {prometheus.url}/graph?g0.expr={{app_id=%22{app}%22}}")
     print(f"Prometheus keeps running (pid {prometheus.process.pid}); stop it with: kill {prometheus.process.pid}")
     return 0
