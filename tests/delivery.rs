@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sparkprom::config::Config;
+use sparkprom::remote_write::proto::TimeSeries;
 use sparkprom::sink::{Sink, SubmitStatus};
 use sparkprom::snapshot::{Encoder, Value};
 use support::{unused_port, FakeReceiver, Received, Reply};
@@ -49,18 +50,22 @@ fn snapshot(n: u32) -> Vec<u8> {
     e.buf
 }
 
+/// A series' metric name.
+fn name_of(series: &TimeSeries) -> &str {
+    series
+        .labels
+        .iter()
+        .find(|l| l.name == "__name__")
+        .map(|l| l.value.as_str())
+        .unwrap_or_default()
+}
+
 /// Accepted samples of the test's Spark series: name -> [(timestamp, value)] in arrival order.
 fn accepted_spark_samples(received: &[Received]) -> BTreeMap<String, Vec<(i64, f64)>> {
     let mut out: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     for r in received.iter().filter(|r| r.accepted()) {
         for ts in &r.request.timeseries {
-            let name = ts
-                .labels
-                .iter()
-                .find(|l| l.name == "__name__")
-                .unwrap()
-                .value
-                .clone();
+            let name = name_of(ts).to_string();
             if name.starts_with("spark_") {
                 out.entry(name)
                     .or_default()
@@ -115,12 +120,7 @@ fn requests_carry_the_headers_the_remote_write_spec_requires() {
         .received()
         .iter()
         .flat_map(|r| r.request.timeseries.iter())
-        .flat_map(|t| {
-            t.labels
-                .iter()
-                .filter(|l| l.name == "__name__")
-                .map(|l| l.value.clone())
-        })
+        .map(|t| name_of(t).to_string())
         .collect();
     assert!(
         !names
@@ -251,11 +251,7 @@ fn full_queue_keeps_the_newest_samples_and_counts_every_dropped_one() {
     let self_series = received
         .iter()
         .flat_map(|r| &r.request.timeseries)
-        .filter(|t| {
-            t.labels
-                .iter()
-                .any(|l| l.name == "__name__" && l.value.starts_with("sparkprom_"))
-        })
+        .filter(|t| name_of(t).starts_with("sparkprom_"))
         .map(|t| t.labels.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u64;
@@ -342,11 +338,7 @@ fn node_statistics_arrive_with_the_host_as_instance_and_the_jvm_identity() {
         .collect();
     let cpu = series
         .iter()
-        .find(|t| {
-            t.labels
-                .iter()
-                .any(|l| l.name == "__name__" && l.value == "node_cpu_seconds_total")
-        })
+        .find(|t| name_of(t) == "node_cpu_seconds_total")
         .expect("node_cpu_seconds_total arrived");
     let get = |name: &str| {
         cpu.labels
