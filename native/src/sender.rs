@@ -2,6 +2,7 @@
 //! what the remote-write spec says to retry. One thread per sink sends one request at a time,
 //! so every series' samples reach the receiver in timestamp order, retries included.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,7 +31,6 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Time spent in requests, answered or not.
     pub request_nanos: AtomicU64,
-    pub bytes_sent: AtomicU64,
     pub last_success_ms: AtomicU64,
 }
 
@@ -43,23 +43,33 @@ impl Stats {
     }
 }
 
-/// Metadata of new families, waiting to ride along with the next request.
+/// Metadata waiting to ride along with the next requests, at most one entry per family: while
+/// the receiver is down the periodic resend replaces what is waiting instead of piling up, so
+/// this stays as small as the number of families.
 #[derive(Default)]
-pub struct PendingMetadata(Mutex<Vec<MetricMetadata>>);
+pub struct PendingMetadata(Mutex<HashMap<String, MetricMetadata>>);
 
 impl PendingMetadata {
     pub fn add(&self, metadata: impl IntoIterator<Item = MetricMetadata>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(metadata);
+        let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for m in metadata {
+            pending.insert(m.metric_family_name.clone(), m);
+        }
     }
 
-    /// Up to `max` entries, oldest first.
+    /// Moves up to `max` entries into `out`.
     fn take(&self, max: usize, out: &mut Vec<MetricMetadata>) {
         let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = max.min(pending.len());
-        out.extend(pending.drain(..n));
+        let names: Vec<String> = pending.keys().take(max).cloned().collect();
+        out.extend(names.iter().filter_map(|n| pending.remove(n)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -180,7 +190,6 @@ impl Sender {
                 match outcome {
                     Outcome::Sent => {
                         Stats::add(&self.stats.samples_sent, batch.len());
-                        Stats::add(&self.stats.bytes_sent, body.len());
                         self.stats
                             .last_success_ms
                             .store(now_ms(), Ordering::Relaxed);
@@ -272,4 +281,37 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(name: &str, help: &str) -> MetricMetadata {
+        MetricMetadata {
+            r#type: 1,
+            metric_family_name: name.into(),
+            help: help.into(),
+            unit: String::new(),
+        }
+    }
+
+    #[test]
+    fn pending_metadata_keeps_one_entry_per_family_however_often_it_is_resent() {
+        let pending = PendingMetadata::default();
+        for round in 0..50 {
+            pending.add((0..10).map(|i| metadata(&format!("f{i}"), &format!("round {round}"))));
+        }
+        assert_eq!(pending.len(), 10);
+        let mut out = Vec::new();
+        pending.take(4, &mut out);
+        assert_eq!((out.len(), pending.len()), (4, 6));
+        assert!(
+            out.iter().all(|m| m.help == "round 49"),
+            "the newest entry wins"
+        );
+        pending.take(100, &mut out);
+        assert!(pending.is_empty());
+        assert_eq!(out.len(), 10);
+    }
 }
