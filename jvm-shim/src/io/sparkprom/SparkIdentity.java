@@ -27,8 +27,8 @@ final class SparkIdentity {
             }
             Object conf = sparkEnv.getMethod("conf").invoke(env);
             Method get = conf.getClass().getMethod("get", String.class, String.class);
-            String appId = (String) get.invoke(conf, "spark.app.id", "");
-            String executorId = (String) get.invoke(conf, "spark.executor.id", "");
+            String appId = conf(conf, get, "spark.app.id");
+            String executorId = conf(conf, get, "spark.executor.id");
             if (executorId.isEmpty()) {
                 executorId = (String) sparkEnv.getMethod("executorId").invoke(env);
             }
@@ -37,10 +37,10 @@ final class SparkIdentity {
                 // sink caches what it gets, so half an identity must not be returned.
                 return null;
             }
-            String namespace = expand((String) get.invoke(conf, "spark.metrics.namespace", ""), conf, get);
+            String namespace = expand(conf(conf, get, "spark.metrics.namespace"), conf, get);
             Map<String, String> identity = new LinkedHashMap<String, String>();
             identity.put("app_id", appId);
-            identity.put("app_name", (String) get.invoke(conf, "spark.app.name", ""));
+            identity.put("app_name", conf(conf, get, "spark.app.name"));
             identity.put("executor_id", executorId);
             // Spark's MetricsSystem uses the app id when no namespace is set.
             identity.put("namespace", namespace.isEmpty() ? appId : namespace);
@@ -111,7 +111,7 @@ final class SparkIdentity {
         Matcher m = VARIABLE.matcher(value);
         StringBuffer out = new StringBuffer();
         while (m.find()) {
-            String replacement = (String) get.invoke(conf, m.group(1), "");
+            String replacement = conf(conf, get, m.group(1));
             m.appendReplacement(out, Matcher.quoteReplacement(replacement));
         }
         m.appendTail(out);
