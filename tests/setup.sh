@@ -14,6 +14,8 @@ command -v javac >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v prometheus >/dev/null || packages+=(prometheus)
 command -v promtool >/dev/null || packages+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exporter)
+# The TLS tests make their certificate authority with the openssl tool.
+command -v openssl >/dev/null || packages+=(openssl)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing ${packages[*]} (apt-get)"
   $sudo apt-get update -qq
@@ -21,6 +23,8 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check pytest
+# botocore's SigV4 signer checks the sink's signatures independently of the Rust signer.
+python3 -c "import botocore" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check botocore
 
 mkdir -p "$cache"
 for version in $(grep -v '^#' "$here/spark-versions.txt"); do

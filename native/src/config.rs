@@ -89,7 +89,55 @@ pub struct Config {
     /// Where to write each report in text exposition format; `{app_id}`, `{executor_id}`,
     /// `{role}` and `{pid}` are filled in.
     pub textfile: Option<String>,
+    /// How requests prove who sends them, and extra headers.
+    pub auth: AuthConfig,
+    /// Trust and client identity for https:// receivers.
+    pub tls: TlsConfig,
 }
+
+/// SigV4 signing, for Amazon Managed Service for Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigV4Config {
+    /// `sigv4.region`; None: from AWS_REGION / AWS_DEFAULT_REGION, then from an AMP URL.
+    pub region: Option<String>,
+    /// `sigv4.service`: `aps` for AMP.
+    pub service: String,
+    /// `sigv4.roleArn`: a role to assume with the resolved credentials (cross-account).
+    pub role_arn: Option<String>,
+}
+
+/// Authentication properties. Secrets are only ever named by file, so the values Spark shows
+/// (and logs) are paths; the property names contain "token" or "password" so Spark's default
+/// `spark.redaction.regex` hides even those.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub sigv4: Option<SigV4Config>,
+    /// `bearerTokenFile`: re-read whenever the file changes (Kubernetes rotates mounted tokens).
+    pub bearer_token_file: Option<String>,
+    /// `basicAuth.username` and `basicAuth.passwordFile`.
+    pub basic_auth: Option<(String, String)>,
+    /// `headers=k=v,k2=v2`: e.g. Mimir's X-Scope-OrgID.
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `tls.caFile`: PEM certificates trusted in addition to the public roots.
+    pub ca_file: Option<String>,
+    /// `tls.certFile` and `tls.keyFile`: a client certificate (PEM) and its key.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+/// Headers the sink sets itself (or that authentication sets): `headers` cannot replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-encoding",
+    "content-length",
+    "host",
+    "user-agent",
+    "x-prometheus-remote-write-version",
+];
 
 impl Default for Config {
     fn default() -> Self {
@@ -122,6 +170,8 @@ impl Default for Config {
             node_enabled: true,
             node_period: None,
             node_instance: None,
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -167,6 +217,16 @@ impl Config {
                 "node.instance" if !value.is_empty() => {
                     config.node_instance = Some(value.to_string())
                 }
+                "sigv4.region" => sigv4(&mut config).region = non_empty(value),
+                "sigv4.service" => sigv4(&mut config).service = value.to_string(),
+                "sigv4.roleArn" => sigv4(&mut config).role_arn = non_empty(value),
+                "bearerTokenFile" => config.auth.bearer_token_file = non_empty(value),
+                "basicAuth.username" => basic_auth(&mut config).0 = value.to_string(),
+                "basicAuth.passwordFile" => basic_auth(&mut config).1 = value.to_string(),
+                "headers" => config.auth.headers = parse_headers(key, value)?,
+                "tls.caFile" => config.tls.ca_file = non_empty(value),
+                "tls.certFile" => config.tls.cert_file = non_empty(value),
+                "tls.keyFile" => config.tls.key_file = non_empty(value),
                 // Added by the Java side: the schedule it derived from period and unit.
                 "sparkprom.periodMillis" => {
                     config.report_period = Duration::from_millis(parse_count(key, value)? as u64)
@@ -186,8 +246,19 @@ impl Config {
                 "is required: the remote_write endpoint, e.g. http://prometheus:9090/api/v1/write",
             ));
         }
-        let parsed = reqwest::Url::parse(&self.url)
-            .map_err(|e| error("url", format!("'{}' is not a URL ({e})", self.url)))?;
+        // The URL is logged with every delivery problem, so it must not carry a password.
+        let parsed = reqwest::Url::parse(&self.url).map_err(|e| {
+            error(
+                "url",
+                format!("'{}' is not a URL ({e})", redact_userinfo(&self.url)),
+            )
+        })?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(error(
+                "url",
+                "must not contain a user or password; use basicAuth.username and basicAuth.passwordFile",
+            ));
+        }
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(error(
                 "url",
@@ -217,8 +288,116 @@ impl Config {
                 return Err(error(property, "must be longer than 0"));
             }
         }
-        Ok(())
+        self.validate_auth()
     }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        let schemes = [
+            auth.sigv4.as_ref().map(|_| "sigv4.*"),
+            auth.bearer_token_file.as_ref().map(|_| "bearerTokenFile"),
+            auth.basic_auth.as_ref().map(|_| "basicAuth.*"),
+        ];
+        let chosen: Vec<&str> = schemes.into_iter().flatten().collect();
+        if chosen.len() > 1 {
+            return Err(error(
+                chosen[1],
+                format!(
+                    "cannot be combined with {}: choose one way to authenticate",
+                    chosen[0]
+                ),
+            ));
+        }
+        if let Some(sigv4) = &auth.sigv4 {
+            if sigv4.service.is_empty() {
+                return Err(error("sigv4.service", "must not be empty (AMP's is aps)"));
+            }
+        }
+        if let Some((username, password_file)) = &auth.basic_auth {
+            if username.is_empty() {
+                return Err(error(
+                    "basicAuth.username",
+                    "is required with basicAuth.passwordFile",
+                ));
+            }
+            if password_file.is_empty() {
+                return Err(error(
+                    "basicAuth.passwordFile",
+                    "is required with basicAuth.username",
+                ));
+            }
+        }
+        if !chosen.is_empty()
+            && auth
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        {
+            return Err(error(
+                "headers",
+                format!("must not set Authorization when {} is used", chosen[0]),
+            ));
+        }
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), None) => Err(error("tls.keyFile", "is required with tls.certFile")),
+            (None, Some(_)) => Err(error("tls.certFile", "is required with tls.keyFile")),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn sigv4(config: &mut Config) -> &mut SigV4Config {
+    config.auth.sigv4.get_or_insert_with(|| SigV4Config {
+        region: None,
+        service: "aps".to_string(),
+        role_arn: None,
+    })
+}
+
+fn basic_auth(config: &mut Config) -> &mut (String, String) {
+    config.auth.basic_auth.get_or_insert_with(Default::default)
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// `https://user:secret@host/` becomes `https://***@host/`, for error messages.
+fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `Name=value,Name2=value2`. Values are never echoed in errors: a header may carry a secret.
+fn parse_headers(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut headers = Vec::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, header_value)) = pair.split_once('=') else {
+            return Err(error(
+                key,
+                "an entry is not Name=value; expected e.g. headers=X-Scope-OrgID=team-a",
+            ));
+        };
+        let name = name.trim();
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(error(key, format!("'{name}' is not an HTTP header name")));
+        }
+        if reqwest::header::HeaderValue::from_str(header_value.trim()).is_err() {
+            return Err(error(
+                key,
+                format!("the value of '{name}' is not a valid header value"),
+            ));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(error(key, format!("'{name}' is set by sparkprom itself")));
+        }
+        headers.push((name.to_string(), header_value.trim().to_string()));
+    }
+    Ok(headers)
 }
 
 fn parse_regex(key: &str, value: &str) -> Result<regex::Regex, ConfigError> {
@@ -425,6 +604,60 @@ mod tests {
         let bad =
             Config::from_properties(&props(&[("url", "http://h/"), ("include", "(")])).unwrap_err();
         assert_eq!(bad.property, "include");
+    }
+
+    #[test]
+    fn auth_properties_are_parsed_and_combinations_checked() {
+        let config = Config::from_properties(&props(&[
+            ("url", "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"),
+            ("sigv4.region", "eu-west-1"),
+            ("sigv4.roleArn", "arn:aws:iam::111122223333:role/push"),
+            ("headers", "X-Scope-OrgID=team-a, X-Extra=1"),
+        ]))
+        .unwrap();
+        let sigv4 = config.auth.sigv4.as_ref().unwrap();
+        assert_eq!(sigv4.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(sigv4.service, "aps");
+        assert_eq!(config.auth.headers.len(), 2);
+
+        let refused = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("url", "https://h/")];
+            all.extend_from_slice(pairs);
+            Config::from_properties(&props(&all)).unwrap_err().property
+        };
+        assert_eq!(
+            refused(&[("sigv4.region", "x"), ("bearerTokenFile", "/t")]),
+            "bearerTokenFile"
+        );
+        assert_eq!(
+            refused(&[("basicAuth.username", "u")]),
+            "basicAuth.passwordFile"
+        );
+        assert_eq!(
+            refused(&[("basicAuth.passwordFile", "/p")]),
+            "basicAuth.username"
+        );
+        assert_eq!(refused(&[("tls.certFile", "/c")]), "tls.keyFile");
+        assert_eq!(
+            refused(&[("headers", "Content-Type=text/plain")]),
+            "headers"
+        );
+        assert_eq!(refused(&[("headers", "bad header=1")]), "headers");
+        assert_eq!(
+            refused(&[("bearerTokenFile", "/t"), ("headers", "Authorization=x")]),
+            "headers"
+        );
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_refused_without_being_repeated() {
+        let err =
+            Config::from_properties(&props(&[("url", "https://me:hunter2@h/write")])).unwrap_err();
+        assert_eq!(err.property, "url");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err =
+            Config::from_properties(&props(&[("url", "https://me:hunter2@[/write")])).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use jni::sys::{jint, jlong, jstring};
 use jni::JNIEnv;
 
 use crate::config::Config;
-use crate::sink::{Sink, SubmitStatus};
+use crate::sink::{Sink, StartError, SubmitStatus};
 
 /// An error to raise in the JVM.
 struct Thrown {
@@ -62,6 +62,23 @@ pub fn panic_message(panic: &Box<dyn Any + Send>) -> String {
     }
 }
 
+/// `void validate(byte[] properties)`: parses the properties as `create` would, starting
+/// nothing; an executor checks its own properties with it while its core waits for SparkEnv.
+#[no_mangle]
+pub extern "system" fn Java_io_sparkprom_NativeCore_validate(
+    mut env: JNIEnv,
+    _class: JClass,
+    properties: JByteArray,
+) {
+    guard(&mut env, (), |env| {
+        let blob = env.convert_byte_array(&properties)?;
+        Config::from_blob(&blob).map(|_| ()).map_err(|e| Thrown {
+            class: "java/lang/IllegalArgumentException",
+            message: e.to_string(),
+        })
+    })
+}
+
 /// `long create(byte[] properties)`: validates the properties and starts a sink.
 #[no_mangle]
 pub extern "system" fn Java_io_sparkprom_NativeCore_create(
@@ -76,8 +93,13 @@ pub extern "system" fn Java_io_sparkprom_NativeCore_create(
             message: e.to_string(),
         })?;
         crate::logging::init(&config.log_level);
-        let sink = Sink::start(config)
-            .map_err(|e| Thrown::runtime(format!("sparkprom cannot start its threads: {e}")))?;
+        let sink = Sink::start(config).map_err(|e| match e {
+            StartError::Config(e) => Thrown {
+                class: "java/lang/IllegalArgumentException",
+                message: e.to_string(),
+            },
+            StartError::Threads(_) => Thrown::runtime(e.to_string()),
+        })?;
         Ok(Box::into_raw(Box::new(sink)) as jlong)
     })
 }

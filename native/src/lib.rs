@@ -7,6 +7,7 @@
 //! JVM's identity labels, [`queue`] holds samples within a fixed capacity, [`sender`] batches them
 //! and [`remote_write`] encodes, compresses and POSTs them.
 
+pub mod auth;
 pub mod claims;
 pub mod config;
 pub mod jni;

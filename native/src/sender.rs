@@ -126,6 +126,7 @@ impl RateLimitedLog {
 
 pub struct Sender {
     pub config: Config,
+    pub client: Client,
     pub queue: Arc<SampleQueue>,
     pub stats: Arc<Stats>,
     pub give_up: Arc<GiveUp>,
@@ -136,13 +137,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn run(self) {
-        let client = match Client::new(&self.config.url, self.config.timeout) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("remote write disabled: {e}");
-                return;
-            }
-        };
+        let client = &self.client;
         let mut encoder = RequestEncoder::default();
         let mut batch = Vec::with_capacity(self.config.max_samples_per_send);
         let mut metadata = Vec::new();

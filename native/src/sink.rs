@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender as ChannelSender, TrySendError};
 
-use crate::config::Config;
+use crate::auth::RequestAuth;
+use crate::config::{Config, ConfigError};
 use crate::node::export::NodeExport;
 use crate::node::thread::Subscription;
 use crate::queue::SampleQueue;
+use crate::remote_write::client::Client;
 use crate::self_metrics::{Gauges, SelfMetrics};
 use crate::sender::{GiveUp, PendingMetadata, Sender, Stats};
 use crate::series::{QueuedSample, SeriesTable};
@@ -46,8 +48,31 @@ pub struct Sink {
     flush_timeout: Duration,
 }
 
+/// Why a sink did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// A property that cannot work (a TLS or secret file unreadable, no AWS region, ...).
+    Config(ConfigError),
+    Threads(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => e.fmt(f),
+            StartError::Threads(e) => write!(f, "sparkprom cannot start its threads: {e}"),
+        }
+    }
+}
+
 impl Sink {
-    pub fn start(config: Config) -> std::io::Result<Sink> {
+    pub fn start(config: Config) -> Result<Sink, StartError> {
+        // Authentication and TLS first: their files and credential sources are checked here,
+        // so a mistake fails the start, naming the property, instead of every later request.
+        let auth = RequestAuth::new(&config, &crate::auth::aws::sources::process_environment())
+            .map_err(StartError::Config)?;
+        let client = Client::new(&config, auth).map_err(StartError::Config)?;
+
         let (snapshot_tx, snapshot_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
         let (spare_tx, spare_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
         let (wake_tx, wake_rx) = bounded::<()>(1);
@@ -81,6 +106,7 @@ impl Sink {
         };
         let sender = Sender {
             config: config.clone(),
+            client,
             queue: Arc::clone(&queue),
             stats: Arc::clone(&stats),
             give_up: Arc::clone(&give_up),
@@ -88,8 +114,8 @@ impl Sink {
             wake: wake_rx,
         };
         let threads = vec![
-            spawn_guarded("sparkprom-ingest", move || ingest.run())?,
-            spawn_guarded("sparkprom-sender", move || sender.run())?,
+            spawn_guarded("sparkprom-ingest", move || ingest.run()).map_err(StartError::Threads)?,
+            spawn_guarded("sparkprom-sender", move || sender.run()).map_err(StartError::Threads)?,
         ];
         tracing::info!(
             "sparkprom {} pushing to {} (capacity {} samples)",

@@ -9,6 +9,9 @@ use reqwest::header::{
     HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
 };
 
+use crate::auth::RequestAuth;
+use crate::config::{Config, ConfigError, TlsConfig};
+
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
     Sent,
@@ -27,13 +30,18 @@ pub enum Outcome {
 pub struct Client {
     http: HttpClient,
     url: String,
+    /// Every request's headers before authentication; all of them are signed under SigV4, so
+    /// they are set here explicitly rather than left to the HTTP client's defaults.
+    headers: HeaderMap,
+    auth: RequestAuth,
 }
 
 /// How much of a refusal's body is kept for the log: receivers explain the problem there.
 const MAX_MESSAGE: usize = 512;
 
 impl Client {
-    pub fn new(url: &str, timeout: Duration) -> Result<Client, String> {
+    /// Fails, naming the property, when a TLS file cannot be read or used.
+    pub fn new(config: &Config, auth: RequestAuth) -> Result<Client, ConfigError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
         headers.insert(
@@ -44,25 +52,42 @@ impl Client {
             "X-Prometheus-Remote-Write-Version",
             HeaderValue::from_static("0.1.0"),
         );
-        let agent = format!("sparkprom/{}", crate::VERSION);
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_str(&agent).map_err(|e| e.to_string())?,
-        );
-        let http = HttpClient::builder()
-            .default_headers(headers)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+        if let Ok(agent) = HeaderValue::from_str(&format!("sparkprom/{}", crate::VERSION)) {
+            headers.insert(USER_AGENT, agent);
+        }
+        let builder = HttpClient::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)));
+        let http = with_tls(builder, &config.tls)?
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| ConfigError {
+                property: "url".to_string(),
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
         Ok(Client {
             http,
-            url: url.to_string(),
+            url: config.url.clone(),
+            headers,
+            auth,
         })
     }
 
     pub fn send(&self, body: &[u8]) -> Outcome {
-        let response = match self.http.post(&self.url).body(body.to_vec()).send() {
+        let mut headers = self.headers.clone();
+        if let Err(reason) = self.auth.apply(&self.url, &mut headers, body) {
+            // Credentials that cannot be had now (STS down, token file being rotated) may be
+            // there on the next attempt.
+            return Outcome::Retry {
+                after: None,
+                reason,
+            };
+        }
+        let request = self
+            .http
+            .post(&self.url)
+            .headers(headers)
+            .body(body.to_vec());
+        let response = match request.send() {
             Ok(r) => r,
             Err(e) => {
                 return Outcome::Retry {
@@ -98,9 +123,53 @@ impl Client {
     }
 }
 
+/// A custom CA bundle (trusted next to the public roots) and a client certificate.
+fn with_tls(
+    mut builder: reqwest::blocking::ClientBuilder,
+    tls: &TlsConfig,
+) -> Result<reqwest::blocking::ClientBuilder, ConfigError> {
+    let read = |property: &str, path: &str| {
+        std::fs::read(path).map_err(|e| ConfigError {
+            property: property.to_string(),
+            message: format!("cannot read '{path}': {e}"),
+        })
+    };
+    if let Some(path) = &tls.ca_file {
+        let pem = read("tls.caFile", path)?;
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ConfigError {
+                property: "tls.caFile".to_string(),
+                message: format!("'{path}' holds no PEM certificates: {e}"),
+            })?;
+        if certificates.is_empty() {
+            return Err(ConfigError {
+                property: "tls.caFile".to_string(),
+                message: format!("'{path}' holds no PEM certificates"),
+            });
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        let mut pem = read("tls.certFile", cert)?;
+        pem.push(b'\n');
+        pem.extend(read("tls.keyFile", key)?);
+        // The error is not shown: it could quote the key.
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| ConfigError {
+            property: "tls.certFile".to_string(),
+            message: format!(
+                "'{cert}' and the key in tls.keyFile are not a PEM certificate and private key"
+            ),
+        })?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
+}
+
 /// reqwest's Display omits the cause ("error sending request"); the cause is what the user
 /// needs ("connection refused").
-fn describe_error(e: &reqwest::Error) -> String {
+pub fn describe_error(e: &reqwest::Error) -> String {
     let mut text = if e.is_timeout() {
         "timed out".to_string()
     } else {
