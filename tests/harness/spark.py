@@ -43,14 +43,15 @@ class SparkRun:
 
 
 def submit(install: SparkInstall, app: Path, args=(), conf=None, master="local-cluster[2,1,1024]",
-           jars=(str(JAR),), timeout=600, log_path: Path = None) -> SparkRun:
+           jars=(str(JAR),), timeout=600, log_path: Path = None, env=None) -> SparkRun:
+    """Runs `app`; `env` replaces the inherited environment (SPARK_HOME and friends are added)."""
     command = [str(install.submit), "--master", master]
     if jars:
         command += ["--jars", ",".join(jars)]
     for key, value in (conf or {}).items():
         command += ["--conf", f"{key}={value}"]
     command += [str(app), *map(str, args)]
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env.update(
         SPARK_HOME=str(install.home),
         PYTHONPATH=str(install.root),

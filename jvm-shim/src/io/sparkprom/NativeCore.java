@@ -25,6 +25,13 @@ final class NativeCore {
      */
     static native long create(byte[] properties);
 
+    /**
+     * Checks the properties as {@link #create} would, starting nothing.
+     *
+     * @throws IllegalArgumentException naming the property when one is invalid
+     */
+    static native void validate(byte[] properties);
+
     /** Queues the first {@code length} bytes of a direct buffer; never waits on the network. */
     static native int report(long handle, ByteBuffer snapshot, int length);
 

@@ -10,6 +10,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.spark.metrics.sink.Sink;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,7 +38,14 @@ public class RemoteWriteSink implements Sink {
     /** Fixed for the life of the JVM once Spark has it; null until then. */
     private volatile Map<String, String> identity;
     private final long periodMillis;
-    private final NativeHandle handle;
+    private final Properties properties;
+    /** False when the native library cannot be loaded: the sink then does nothing at all. */
+    private final boolean libraryLoaded;
+    /** Null until the native core is created (see {@link #handle()}). */
+    private volatile NativeHandle handle;
+    /** The core was created, or its creation failed and was logged; not tried again either way. */
+    private volatile boolean creationSettled;
+    private final AtomicBoolean finished = new AtomicBoolean();
     private final long createdAt = System.currentTimeMillis();
     private ScheduledExecutorService scheduler;
     private Thread shutdownHook;
@@ -51,19 +59,58 @@ public class RemoteWriteSink implements Sink {
 
     /** The constructor Spark 3.2.0 and later call. */
     public RemoteWriteSink(Properties properties, MetricRegistry registry) {
-        this(properties, registry, new IdentitySource() {
-            @Override
-            public Map<String, String> get() {
-                return SparkIdentity.current();
-            }
-        });
+        this(properties, registry, new SparkIdentitySource());
     }
 
     RemoteWriteSink(Properties properties, MetricRegistry registry, IdentitySource identitySource) {
         this.registry = registry;
         this.identitySource = identitySource;
         this.periodMillis = periodMillis(properties);
-        this.handle = createHandle(properties, periodMillis);
+        this.properties = properties;
+        this.libraryLoaded = NativeLibrary.load(emptyToNull(properties.getProperty("library")));
+        // The driver has its SparkEnv now, so the core starts here and an invalid property fails
+        // the sink at once. An executor builds its metrics system before its SparkEnv exists; its
+        // core starts with the first report, once the full properties can be read (SinkProperties).
+        if (libraryLoaded && (SparkIdentity.sparkConf() != null || !(identitySource instanceof SparkIdentitySource))) {
+            creationSettled = true;
+            handle = createHandle(completeProperties(), periodMillis);
+        } else if (libraryLoaded) {
+            // Still fail fast on what can be checked now.
+            NativeCore.validate(toBlob(withSchedule(properties, periodMillis)));
+        }
+    }
+
+    /** The public constructors' identity: read from the live SparkEnv. */
+    private static final class SparkIdentitySource implements IdentitySource {
+        @Override
+        public Map<String, String> get() {
+            return SparkIdentity.current();
+        }
+    }
+
+    private Properties completeProperties() {
+        Object conf = SparkIdentity.sparkConf();
+        return conf == null ? properties
+                : SinkProperties.complete(properties, conf, SparkIdentity.metricsInstance(conf));
+    }
+
+    /** The core, created now if it was deferred; null when it cannot be. */
+    private NativeHandle handle() {
+        NativeHandle h = handle;
+        if (h != null || creationSettled || !libraryLoaded) {
+            return h;
+        }
+        synchronized (this) {
+            if (!creationSettled) {
+                creationSettled = true;
+                try {
+                    handle = createHandle(completeProperties(), periodMillis);
+                } catch (Throwable t) {
+                    LOG.error("sparkprom: the sink is off in this JVM: " + t.getMessage());
+                }
+            }
+            return handle;
+        }
     }
 
     /** The constructor Spark 3.0 and 3.1 call (and 3.2.1+ as a fallback); the SecurityManager is not needed. */
@@ -72,20 +119,21 @@ public class RemoteWriteSink implements Sink {
     }
 
     private static NativeHandle createHandle(Properties properties, long periodMillis) {
-        if (!NativeLibrary.load(emptyToNull(properties.getProperty("library")))) {
-            return null;
-        }
-        Properties withSchedule = new Properties();
-        withSchedule.putAll(properties);
-        // The native side's default period for node statistics.
-        withSchedule.setProperty("sparkprom.periodMillis", String.valueOf(periodMillis));
         // An invalid property throws IllegalArgumentException here, naming it.
-        return new NativeHandle(NativeCore.create(toBlob(withSchedule)));
+        return new NativeHandle(NativeCore.create(toBlob(withSchedule(properties, periodMillis))));
+    }
+
+    /** The properties plus the schedule: the native side's default period for node statistics. */
+    private static Properties withSchedule(Properties properties, long periodMillis) {
+        Properties all = new Properties();
+        all.putAll(properties);
+        all.setProperty("sparkprom.periodMillis", String.valueOf(periodMillis));
+        return all;
     }
 
     @Override
     public void start() {
-        if (handle == null) {
+        if (!libraryLoaded) {
             return;
         }
         scheduler = Executors.newSingleThreadScheduledExecutor(new ThreadFactory() {
@@ -119,7 +167,7 @@ public class RemoteWriteSink implements Sink {
 
     @Override
     public void stop() {
-        if (handle == null) {
+        if (!libraryLoaded) {
             return;
         }
         finish();
@@ -137,9 +185,12 @@ public class RemoteWriteSink implements Sink {
         if (scheduler != null) {
             scheduler.shutdown();
         }
-        if (handle.isOpen()) {
+        if (finished.compareAndSet(false, true)) {
             report(true);
-            handle.close(-1);
+            NativeHandle h = handle;
+            if (h != null) {
+                h.close(-1);
+            }
         }
     }
 
@@ -149,7 +200,7 @@ public class RemoteWriteSink implements Sink {
     }
 
     private void report(boolean last) {
-        if (handle == null) {
+        if (!libraryLoaded || (finished.get() && !last)) {
             return;
         }
         try {
@@ -162,7 +213,10 @@ public class RemoteWriteSink implements Sink {
                 // sent before that would lack app_id and executor_id.
                 return;
             }
-            handle.report(registry, identity);
+            NativeHandle h = handle();
+            if (h != null) {
+                h.report(registry, identity);
+            }
         } catch (Throwable t) {
             // Spark calls report() on paths that do not expect exceptions (Executor.stop()).
             if (!reportFailureLogged) {

@@ -17,6 +17,27 @@ final class SparkIdentity {
 
     private SparkIdentity() {}
 
+    /** The live SparkEnv's SparkConf, or null while there is none. */
+    static Object sparkConf() {
+        try {
+            Class<?> sparkEnv = Class.forName("org.apache.spark.SparkEnv");
+            Object env = sparkEnv.getMethod("get").invoke(null);
+            return env == null ? null : sparkEnv.getMethod("conf").invoke(env);
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
+    /** "driver" or "executor": the metrics instance whose properties configured this JVM's sinks. */
+    static String metricsInstance(Object sparkConf) {
+        try {
+            Method get = sparkConf.getClass().getMethod("get", String.class, String.class);
+            return "driver".equals(conf(sparkConf, get, "spark.executor.id")) ? "driver" : "executor";
+        } catch (Throwable t) {
+            return "executor";
+        }
+    }
+
     /** The identity, or null while this JVM has no SparkEnv (yet, or ever: standalone daemons). */
     static Map<String, String> current() {
         try {

@@ -1,0 +1,106 @@
+package io.sparkprom;
+
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * Recovers the sink's properties whose own names hold a dot ({@code sigv4.region},
+ * {@code basicAuth.passwordFile}, {@code tls.caFile}, {@code node.enabled}).
+ *
+ * <p>Spark's MetricsSystem splits {@code sink.<name>.<property>} with the greedy regex
+ * {@code ^sink\.(.+)\.(.+)}, so {@code sink.prom.sigv4.region} becomes property {@code region} of
+ * a sink named {@code prom.sigv4}, which has no class and is silently ignored; the real sink never
+ * sees it. This class reads the same sources Spark read (Spark's own MetricsConfig over the
+ * SparkConf: {@code spark.metrics.conf.*} and the metrics.properties file), finds the sink whose
+ * dot-free properties are exactly the ones Spark handed over, and adds its dotted ones.
+ */
+final class SinkProperties {
+    /** Spark's metrics instances, the likeliest first once the caller has put its own first. */
+    private static final String[] INSTANCES = {"driver", "executor", "master", "worker", "applications"};
+
+    private SinkProperties() {}
+
+    /**
+     * {@code own} plus the sink's dotted properties; {@code own} alone when there is no SparkConf or
+     * the sink cannot be told apart.
+     */
+    static Properties complete(Properties own, Object sparkConf, String instance) {
+        if (sparkConf == null) {
+            return own;
+        }
+        try {
+            Class<?> metricsConfig = Class.forName("org.apache.spark.metrics.MetricsConfig");
+            Object config = metricsConfig.getConstructor(Class.forName("org.apache.spark.SparkConf"))
+                    .newInstance(sparkConf);
+            metricsConfig.getMethod("initialize").invoke(config);
+            Method getInstance = metricsConfig.getMethod("getInstance", String.class);
+            List<String> order = new ArrayList<String>();
+            order.add(instance);
+            for (String other : INSTANCES) {
+                if (!other.equals(instance)) {
+                    order.add(other);
+                }
+            }
+            for (String name : order) {
+                Map<String, String> dotted = dottedPropertiesOf(own, (Properties) getInstance.invoke(config, name));
+                if (dotted != null) {
+                    Properties all = new Properties();
+                    all.putAll(own);
+                    all.putAll(dotted);
+                    return all;
+                }
+            }
+        } catch (Throwable t) {
+            // Spark's MetricsConfig changed shape: the dot-free properties still work.
+        }
+        return own;
+    }
+
+    /**
+     * In one instance's metrics properties ({@code sink.<name>.<property>} keys), the dotted
+     * properties of the sink whose dot-free ones equal {@code own}; null when no sink, or more than
+     * one with different dotted properties, matches.
+     */
+    static Map<String, String> dottedPropertiesOf(Properties own, Properties instance) {
+        Map<String, Map<String, String>> sinks = new LinkedHashMap<String, Map<String, String>>();
+        for (String key : instance.stringPropertyNames()) {
+            if (!key.startsWith("sink.")) {
+                continue;
+            }
+            String rest = key.substring("sink.".length());
+            int dot = rest.indexOf('.');
+            if (dot <= 0) {
+                continue;
+            }
+            String sink = rest.substring(0, dot);
+            if (!sinks.containsKey(sink)) {
+                sinks.put(sink, new LinkedHashMap<String, String>());
+            }
+            sinks.get(sink).put(rest.substring(dot + 1), instance.getProperty(key));
+        }
+        Map<String, String> ownView = new LinkedHashMap<String, String>();
+        for (String key : own.stringPropertyNames()) {
+            ownView.put(key, own.getProperty(key));
+        }
+        Map<String, String> found = null;
+        for (Map<String, String> properties : sinks.values()) {
+            Map<String, String> plain = new LinkedHashMap<String, String>();
+            Map<String, String> dotted = new LinkedHashMap<String, String>();
+            for (Map.Entry<String, String> e : properties.entrySet()) {
+                (e.getKey().indexOf('.') < 0 ? plain : dotted).put(e.getKey(), e.getValue());
+            }
+            if (!plain.equals(ownView)) {
+                continue;
+            }
+            if (found != null && !found.equals(dotted)) {
+                return null;
+            }
+            found = dotted;
+        }
+        return found;
+    }
+}
