@@ -94,11 +94,19 @@ final class SnapshotEncoder {
             }
         }
         for (Map.Entry<String, Metric> entry : registry.getMetrics().entrySet()) {
-            Metric metric = entry.getValue();
-            int id = idOf(b, entry.getKey());
-            if (id < 0) {
-                continue;
-            }
+            putMetric(b, entry.getKey(), entry.getValue());
+        }
+        namesReset = false;
+        identityPending = false;
+        return b.position();
+    }
+
+    private void putMetric(ByteBuffer b, String name, Metric metric) {
+        int id = idOf(b, name);
+        if (id < 0) {
+            return;
+        }
+        {
             if (metric instanceof Gauge) {
                 putGauge(b, id, (Gauge<?>) metric);
             } else if (metric instanceof Counter) {
@@ -113,9 +121,6 @@ final class SnapshotEncoder {
                 b.put(METER).putInt(id).putLong(((Meter) metric).getCount());
             }
         }
-        namesReset = false;
-        identityPending = false;
-        return b.position();
     }
 
     /** The name's id, writing its definition first when it is new; -1 for an unusable name. */
@@ -136,17 +141,24 @@ final class SnapshotEncoder {
     }
 
     private static void putGauge(ByteBuffer b, int id, Gauge<?> gauge) {
-        Object value;
+        // The boxed value never leaves the try block and no variable holds it on two paths, so
+        // the JIT can drop the box (escape analysis): a gauge costs no heap allocation here.
+        double value = 0;
+        boolean usable = false;
         try {
-            value = gauge.getValue();
+            Object v = gauge.getValue();
+            if (v instanceof Number) {
+                value = ((Number) v).doubleValue();
+                usable = true;
+            } else if (v instanceof Boolean) {
+                value = ((Boolean) v) ? 1.0 : 0.0;
+                usable = true;
+            }
         } catch (Throwable t) {
             // One broken gauge must not cost the rest of the report.
-            value = null;
         }
-        if (value instanceof Number) {
-            b.put(GAUGE).putInt(id).putDouble(((Number) value).doubleValue());
-        } else if (value instanceof Boolean) {
-            b.put(GAUGE).putInt(id).putDouble(((Boolean) value) ? 1.0 : 0.0);
+        if (usable) {
+            b.put(GAUGE).putInt(id).putDouble(value);
         } else {
             b.put(SKIPPED).putInt(id);
         }
