@@ -79,6 +79,16 @@ fn snapshot(options: &Options, n: u32) -> Vec<u8> {
     e.buf
 }
 
+/// This process' CPU time (user + system, all threads) and peak resident memory, for the
+/// scale and memory benchmarks.
+fn own_usage() -> (f64, i64) {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (seconds(usage.ru_utime) + seconds(usage.ru_stime), usage.ru_maxrss)
+}
+
 fn main() -> ExitCode {
     let options = match parse_args() {
         Ok(o) => o,
@@ -110,8 +120,9 @@ fn main() -> ExitCode {
     let stats = sink.stats.clone();
     sink.close(None);
     let get = |c: &std::sync::atomic::AtomicU64| Stats::get(c);
+    let (cpu_seconds, max_rss_kib) = own_usage();
     println!(
-        "{{\"sent\": {}, \"rejected\": {}, \"failed\": {}, \"dropped\": {}, \"requests\": {}, \"retries\": {}, \"seconds\": {:.3}}}",
+        "{{\"sent\": {}, \"rejected\": {}, \"failed\": {}, \"dropped\": {}, \"requests\": {}, \"retries\": {}, \"seconds\": {:.3}, \"cpu_seconds\": {cpu_seconds:.4}, \"max_rss_kib\": {max_rss_kib}}}",
         get(&stats.samples_sent),
         get(&stats.samples_rejected),
         get(&stats.samples_failed),

@@ -49,20 +49,37 @@ public final class ReportBench {
         }
     }
 
+    /** The healthy receiver's JVM: answers every request with 204 and prints its port. */
+    private static void receive() throws Exception {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", exchange -> {
+            exchange.getRequestBody().readAllBytes();
+            exchange.sendResponseHeaders(204, -1);
+            exchange.close();
+        });
+        server.start();
+        System.out.println(server.getAddress().getPort());
+        System.out.flush();
+        Thread.sleep(Long.MAX_VALUE);
+    }
+
     private static void run(String[] args) throws Exception {
+        if (args[0].equals("--receiver")) {
+            receive();
+            return;
+        }
         String library = args[0];
         int calls = Integer.parseInt(args.length > 1 ? args[1] : "300");
         int[] sizes = args.length > 2
                 ? Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray()
                 : new int[] {200, 1000, 5000};
 
-        HttpServer healthy = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        healthy.createContext("/", exchange -> {
-            exchange.getRequestBody().readAllBytes();
-            exchange.sendResponseHeaders(204, -1);
-            exchange.close();
-        });
-        healthy.start();
+        // The healthy receiver runs in its own JVM: its CPU must not count as the sink's.
+        Process healthy = new ProcessBuilder(System.getProperty("java.home") + "/bin/java", "-cp",
+                System.getProperty("java.class.path"), ReportBench.class.getName(), "--receiver")
+                .redirectErrorStream(true).start();
+        int healthyPort = Integer.parseInt(new java.io.BufferedReader(
+                new java.io.InputStreamReader(healthy.getInputStream())).readLine().trim());
         // Accepts connections (the kernel does) and never answers.
         ServerSocket stalled = new ServerSocket(0, 1000, java.net.InetAddress.getByName("127.0.0.1"));
         int deadPort;
@@ -70,12 +87,12 @@ public final class ReportBench {
             deadPort = probe.getLocalPort();
         }
         Map<String, String> receivers = new java.util.LinkedHashMap<String, String>();
-        receivers.put("healthy", "http://127.0.0.1:" + healthy.getAddress().getPort() + "/api/v1/write");
+        receivers.put("healthy", "http://127.0.0.1:" + healthyPort + "/api/v1/write");
         receivers.put("stalled", "http://127.0.0.1:" + stalled.getLocalPort() + "/api/v1/write");
         receivers.put("dead", "http://127.0.0.1:" + deadPort + "/api/v1/write");
 
-        System.out.printf("%-7s %-22s %9s %9s %9s %10s %10s %12s %9s%n", "metrics", "case", "p50 us",
-                "p99 us", "max us", "thread us", "proc us", "alloc B", "x floor");
+        System.out.printf("%-7s %-20s %8s %8s %8s %9s %7s %9s %7s %10s %8s%n", "metrics", "case", "p50 us",
+                "p99 us", "max us", "thread us", "x floor", "proc us", "x floor", "alloc B", "+B");
         for (int size : sizes) {
             MetricRegistry registry = sparkShapedRegistry(size);
             // Round 0 warms the JIT up for every case alike; round 1 is printed.
@@ -103,7 +120,7 @@ public final class ReportBench {
                 }
             }
         }
-        healthy.stop(0);
+        healthy.destroy();
         stalled.close();
     }
 
@@ -134,10 +151,11 @@ public final class ReportBench {
         void print(int size, String name, Result floor) {
             long[] sorted = wallNanos.clone();
             Arrays.sort(sorted);
-            System.out.printf("%-7d %-22s %9.1f %9.1f %9.1f %10.1f %10.1f %12.0f %9.2f%n", size, name,
+            System.out.printf("%-7d %-20s %8.1f %8.1f %8.1f %9.1f %7.2f %9.1f %7.2f %10.0f %+8.0f%n", size, name,
                     sorted[sorted.length / 2] / 1e3, sorted[(int) (sorted.length * 0.99)] / 1e3,
-                    sorted[sorted.length - 1] / 1e3, threadCpuMicros, processCpuMicros, allocatedBytes,
-                    threadCpuMicros / floor.threadCpuMicros);
+                    sorted[sorted.length - 1] / 1e3, threadCpuMicros, threadCpuMicros / floor.threadCpuMicros,
+                    processCpuMicros, processCpuMicros / floor.processCpuMicros, allocatedBytes,
+                    allocatedBytes - floor.allocatedBytes);
         }
     }
 
