@@ -148,8 +148,9 @@ impl Default for Config {
             // A Spark 3.5/4.x executor exports about 300 series and a driver about 400; this
             // leaves room for many streaming queries and still stops a runaway source.
             max_series: 10_000,
-            // ~24 bytes a sample: 2.4 MB, or about half an hour of a busy executor's
-            // samples at a 10 s period while the receiver is down.
+            // Measured 32-50 bytes a sample when full (tests/bench/native_memory.py): under
+            // 5 MB, or about half an hour of a busy executor's samples at a 10 s period while
+            // the receiver is down.
             capacity: 100_000,
             // Prometheus' own default: large enough to amortise a request, small enough
             // for every receiver's body limit.

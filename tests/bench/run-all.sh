@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other, printing figures (no pass/fail): the JVM side against
+# the floor and PrometheusServlet, the Rust core (Criterion), node statistics, the core's memory
+# against capacity, and 200 simulated JVMs pushing into one real Prometheus.
+# Usage: tests/bench/run-all.sh        (about 10 minutes on a 2-core machine)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+bash tests/setup.sh >/dev/null
+cargo build --release
+cargo build --release --examples
+echo "== JVM side: report() vs the floor vs PrometheusServlet (tests/bench/run-jvm.sh)"
+bash tests/bench/run-jvm.sh 300 200,1000,5000
+echo "== Rust core stages (cargo bench --bench core)"
+cargo bench --bench core 2>&1 | grep -E "^core/|thrpt:|wire:"
+echo "== Node statistics: CPU per collection"
+./target/release/examples/node_stats --bench 1000
+echo "== Native memory against capacity (tests/bench/native_memory.py)"
+python3 tests/bench/native_memory.py
+echo "== 200 simulated JVMs into one Prometheus (tests/bench/scale.py)"
+python3 tests/bench/scale.py --jvms 200 --metrics 300 --period 10 --seconds 60
