@@ -64,6 +64,21 @@ def test_sigv4_with_environment_keys_is_verified_by_botocore():
     assert "credentials from environment variables" in log
 
 
+def test_retried_requests_are_signed_again():
+    keys = KeyStore()
+    keys.add("AKIDENVTEST", "env-secret-for-retries", None)
+    with SigV4Receiver(keys, REGION, unavailable_first=3) as receiver:
+        env = clean_environment(AWS_ACCESS_KEY_ID="AKIDENVTEST", AWS_SECRET_ACCESS_KEY="env-secret-for-retries")
+        summary, _ = push({"url": write_url(receiver), "sigv4.region": REGION, "minBackoff": "600ms",
+                           "maxBackoff": "1s"}, env, reports=1)
+    assert summary["retries"] >= 3 and summary["rejected"] == 0 and summary["sent"] > 0, summary
+    attempts = receiver.requests[:4]
+    # Every attempt verified, and each carries its own signing time (backoff > 1 s apart in total).
+    assert [r.status for r in attempts] == [503, 503, 503, 204], [(r.status, r.note) for r in attempts]
+    assert len({r.header("X-Amz-Date") for r in attempts}) >= 2
+    assert len({r.header("Authorization") for r in attempts}) >= 2
+
+
 def test_a_request_signed_with_the_wrong_secret_is_refused():
     # The verifier can fail: the same run with a secret the receiver does not know is refused.
     keys = KeyStore()
@@ -263,7 +278,7 @@ def test_tls_client_certificate_is_presented(tmp_path):
 def test_no_secret_reaches_any_log_line():
     """Runs last in this module: every run above (successes, refusals, failures at debug level)
     left its output in ALL_OUTPUT; none of the secrets those runs used may appear in it."""
-    known = ["env-session-token-", "env-secret-", "the-receivers-secret", "another-secret",
+    known = ["env-session-token-", "env-secret-", "env-secret-for-retries", "the-receivers-secret", "another-secret",
              "s3cr3t-value-for-region-test", "web-identity-token-one", "web-identity-token-two",
              "pod-identity-token-abc", "base-account-secret-value", "a-token-sts-does-not-accept",
              "bearer-token-first", "bearer-token-second-longer", "basic-auth-password-42",

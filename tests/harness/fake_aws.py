@@ -167,13 +167,19 @@ class SigV4Receiver(Server):
     """Accepts a remote-write request (204) only when its signature verifies; 403 otherwise.
     With `forward_to`, accepted bodies are passed on to a real receiver (Prometheus)."""
 
-    def __init__(self, keys: KeyStore, region="us-east-1", service="aps", forward_to=None):
+    def __init__(self, keys: KeyStore, region="us-east-1", service="aps", forward_to=None, unavailable_first=0):
         self.keys, self.region, self.service, self.forward_to = keys, region, service, forward_to
+        # Answer this many (correctly signed) requests with 503 first, as AMP does when throttled.
+        self.unavailable_left = unavailable_first
         super().__init__(self._handle)
 
     def _handle(self, request):
         key, problem = verify_sigv4(request, self.keys, self.region, self.service)
         request.note = key or ""
+        if not problem and self.unavailable_left > 0:
+            self.unavailable_left -= 1
+            request.note = f"{key}: verified, answered 503"
+            return 503, {}, b"try again"
         if problem:
             request.note = f"{key}: {problem}"
             return 403, {}, f"signature rejected: {problem}".encode()
