@@ -134,6 +134,9 @@ fn build_jar(out_dir: &Path, jar_path: &Path, classpath: &str) {
         .arg("--create")
         .arg("--file")
         .arg(jar_path)
+        // `java -jar sparkprom.jar --version` prints the jar's and the native core's versions.
+        .arg("--main-class")
+        .arg("io.sparkprom.Main")
         .arg("-C")
         .arg(&classes)
         .arg(".")

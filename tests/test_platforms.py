@@ -1,0 +1,149 @@
+"""The deployment examples in spark-conf/, used as written: the Databricks init script run
+against a directory laid out like a Databricks node, then a real Spark job with what it
+installed; and the EMR on EKS / Spark on Kubernetes --conf sets run in local-cluster, signing with
+credentials from a web identity (IRSA) through local fakes of STS and AMP."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from harness.fake_aws import FakeSts, KeyStore, SigV4Receiver
+from harness.paths import JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions
+from harness.spark import submit
+from test_auth import clean_environment
+from test_end_to_end import last
+
+INIT_SCRIPT = REPO / "spark-conf" / "databricks" / "sparkprom-init.sh"
+DATABRICKS_METRICS = "*.sink.servlet.class=org.apache.spark.metrics.sink.PrometheusServlet\n" \
+                     "*.sink.servlet.path=/metrics/prometheus\n"
+
+
+def databricks_node(tmp_path):
+    """A node's layout before the init script: Spark's conf dir with Databricks' own metrics
+    file, and a volume holding the two release files."""
+    root, source = tmp_path / "node", tmp_path / "volume"
+    (root / "databricks" / "spark" / "conf").mkdir(parents=True)
+    (root / "databricks" / "spark" / "conf" / "metrics.properties").write_text(DATABRICKS_METRICS)
+    source.mkdir()
+    shutil.copy(JAR, source / "sparkprom.jar")
+    shutil.copy(NATIVE_LIB, source / "libsparkprom.so")
+    return root, source
+
+
+def run_init_script(root, **env):
+    full = {"PATH": os.environ["PATH"], "SPARKPROM_ROOT": str(root), **env}
+    return subprocess.run(["bash", str(INIT_SCRIPT)], env=full, capture_output=True, text=True, timeout=60)
+
+
+def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(prometheus, tmp_path):
+    root, source = databricks_node(tmp_path)
+    env = dict(SPARKPROM_URL=prometheus.write_url, SPARKPROM_SOURCE=str(source), SPARKPROM_PERIOD="2",
+               SPARKPROM_LABELS="team=etl", DB_CLUSTER_NAME="etl prod, nightly", DB_IS_DRIVER="TRUE")
+    for _ in range(2):  # a node restarts: the second run replaces its block, nothing doubles
+        result = run_init_script(root, **env)
+        assert result.returncode == 0, result.stderr
+    metrics = root / "databricks" / "spark" / "conf" / "metrics.properties"
+    text = metrics.read_text()
+    assert text.startswith(DATABRICKS_METRICS) and text.count("sparkprom: begin") == 1, text
+    assert "labels=cluster=etl prod_ nightly,team=etl" in text, text
+    jar = root / "databricks" / "jars" / "sparkprom.jar"
+    assert jar.read_bytes() == JAR.read_bytes()
+
+    # Databricks puts /databricks/jars on every JVM's classpath and its conf dir's
+    # metrics.properties in force; the library is found through the file's `library` property.
+    conf = {"spark.driver.extraClassPath": str(jar), "spark.executor.extraClassPath": str(jar),
+            "spark.metrics.conf": str(metrics)}
+    run = submit(spark_install(spark_versions()[-1]), JOBS / "count_job.py", ["6"], conf=conf, jars=())
+    assert run.returncode == 0, run.output[-3000:]
+    pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}", role=~"driver|executor"}}',
+                  lambda r: len(r) == 3)
+    assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
+    assert {(labels["cluster"], labels["team"]) for labels, _ in pushed} == {("etl prod_ nightly", "etl")}
+
+
+@pytest.mark.parametrize("problem", ["no url", "no release files"])
+def test_databricks_init_script_never_fails_the_cluster_start(tmp_path, problem):
+    root, source = databricks_node(tmp_path)
+    env = {"SPARKPROM_SOURCE": str(source), "SPARKPROM_URL": "http://127.0.0.1:9/api/v1/write"}
+    if problem == "no url":
+        del env["SPARKPROM_URL"]
+    else:
+        env["SPARKPROM_SOURCE"] = str(tmp_path / "nowhere")
+    result = run_init_script(root, **env)
+    assert result.returncode == 0
+    log = (root / "tmp" / "sparkprom-init.log").read_text()
+    assert ("SPARKPROM_URL is not set" if problem == "no url" else "cannot be read") in log, log
+    assert "the cluster starts without it" in log
+    assert not (root / "databricks" / "jars" / "sparkprom.jar").exists()
+    assert (root / "databricks" / "spark" / "conf" / "metrics.properties").read_text() == DATABRICKS_METRICS
+
+
+def emr_on_eks_conf():
+    """Every --conf of start-job-run.json: sparkSubmitParameters, then the spark-defaults."""
+    request = json.loads((REPO / "spark-conf" / "emr-on-eks" / "start-job-run.json").read_text())
+    params = request["jobDriver"]["sparkSubmitJobDriver"]["sparkSubmitParameters"]
+    conf = dict(pair.split("=", 1) for pair in re.findall(r"--conf (\S+)", params))
+    for classification in request["configurationOverrides"]["applicationConfiguration"]:
+        assert classification["classification"] == "spark-defaults"
+        conf.update(classification["properties"])
+    return conf
+
+
+def kubernetes_conf():
+    lines = (REPO / "spark-conf" / "kubernetes" / "spark-submit.conf").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("example", ["emr-on-eks", "kubernetes"])
+def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, example):
+    conf = emr_on_eks_conf() if example == "emr-on-eks" else kubernetes_conf()
+    url_key = next(k for k in conf if k.endswith(".url"))
+    prefix = url_key[: -len(".url")]
+    region = conf[f"{prefix}.sigv4.region"]
+    # What differs from the cluster, and nothing else: Kubernetes settings (local-cluster here),
+    # where the image put the files, and AMP's and STS's addresses.
+    conf = {k: v for k, v in conf.items() if not k.startswith("spark.kubernetes.") and k != "spark.executor.instances"}
+    assert conf[f"{prefix}.library"].endswith("/libsparkprom.so")
+    conf[f"{prefix}.library"] = str(NATIVE_LIB)
+    conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = str(JAR)
+    issued = KeyStore()
+    token = tmp_path / "token"
+    token.write_text("irsa-projected-token")
+    with FakeSts(issued, region, web_identity_tokens={"irsa-projected-token"}) as sts, \
+            SigV4Receiver(issued, region, forward_to=prometheus.write_url) as amp:
+        path = re.sub(r"^https://[^/]+", "", conf[url_key])
+        conf[url_key] = amp.url + path
+        env = clean_environment(AWS_ROLE_ARN="arn:aws:iam::111122223333:role/emr-eks-job-role",
+                                AWS_WEB_IDENTITY_TOKEN_FILE=str(token), AWS_ENDPOINT_URL_STS=sts.url)
+        run = submit(spark_install(spark_versions()[-1]), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
+        assert run.returncode == 0, run.output[-3000:]
+    assert amp.requests and not amp.refused(), amp.refused()[:3]
+    assert "/workspaces/ws-" in amp.requests[0].path
+    pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}", role=~"driver|executor"}}',
+                  lambda r: len(r) == 3)
+    assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
+
+
+def test_version_command_prints_both_versions_and_refuses_a_mismatch(tmp_path):
+    ok = subprocess.run(["java", "-jar", str(JAR), "--version"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    version = re.search(r"^sparkprom jar (\S+)$", ok.stdout, re.M).group(1)
+    assert f"sparkprom native core {version} ({NATIVE_LIB})" in ok.stdout, ok.stdout
+    # A native library of another build: a stand-in that answers version() with 0.0.0-other.
+    source = tmp_path / "other.c"
+    source.write_text('#include <jni.h>\n'
+                      'JNIEXPORT jstring JNICALL Java_io_sparkprom_NativeCore_version(JNIEnv *env, jclass c) {\n'
+                      '  return (*env)->NewStringUTF(env, "0.0.0-other");\n}\n')
+    java_home = subprocess.run(["java", "-XshowSettings:properties", "-version"], capture_output=True,
+                               text=True).stderr
+    home = re.search(r"java\.home = (\S+)", java_home).group(1)
+    other = tmp_path / "libsparkprom.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", f"-I{home}/include", f"-I{home}/include/linux", "-o", str(other),
+                    str(source)], check=True)
+    mismatch = subprocess.run(["java", "-jar", str(JAR), "--version", str(other)], capture_output=True, text=True,
+                              timeout=60)
+    assert mismatch.returncode == 1, mismatch.stdout
+    assert "native core 0.0.0-other" in mismatch.stdout and "MISMATCH" in mismatch.stdout, mismatch.stdout
