@@ -17,8 +17,8 @@ from test_auth import clean_environment
 from test_end_to_end import last
 
 INIT_SCRIPT = REPO / "spark-conf" / "databricks" / "sparkprom-init.sh"
-DATABRICKS_METRICS = "*.sink.servlet.class=org.apache.spark.metrics.sink.PrometheusServlet\n" \
-                     "*.sink.servlet.path=/metrics/prometheus\n"
+# Stands for what the platform already has in the file; the script must keep it.
+DATABRICKS_METRICS = "# platform settings\n*.source.jvm.class=org.apache.spark.metrics.source.JvmSource\n"
 
 
 def databricks_node(tmp_path):
