@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from harness.fake_aws import FakeSts, KeyStore, SigV4Receiver
-from harness.paths import JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions
+from harness.paths import JAR, JOBS, NATIVE_LIB, RELEASE, REPO, spark_install, spark_versions
 from harness.spark import submit
 from test_auth import clean_environment
 from test_end_to_end import last
@@ -147,3 +147,44 @@ def test_version_command_prints_both_versions_and_refuses_a_mismatch(tmp_path):
                               timeout=60)
     assert mismatch.returncode == 1, mismatch.stdout
     assert "native core 0.0.0-other" in mismatch.stdout and "MISMATCH" in mismatch.stdout, mismatch.stdout
+
+
+def properties_file(path):
+    """{sink name: {property: value}} of a metrics.properties file, read as java.util.Properties
+    reads it (for these files: comments, key=value, backslash escapes)."""
+    sinks = {}
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, value = line.split("=", 1)
+        instance, _, sink, prop = key.strip().split(".", 3)
+        assert instance == "*" and _ == "sink", key
+        sinks.setdefault(sink, {})[prop] = re.sub(r"\\(.)", r"\1", value.strip())
+    return sinks
+
+
+@pytest.mark.parametrize("name", ["metrics.properties", "metrics-amp.properties", "metrics-filtered.properties"])
+def test_metrics_properties_examples_are_accepted_by_the_core(name):
+    from test_auth import PUSH
+    sinks = properties_file(REPO / "spark-conf" / name)
+    assert sinks
+    for sink, props in sinks.items():
+        assert props.pop("class") == "io.sparkprom.RemoteWriteSink"
+        props.pop("period", None), props.pop("unit", None), props.pop("library", None)
+        # Nothing listens at the examples' hosts here: start, send nothing, stop at once.
+        command = [str(PUSH), "--reports", "0", *(f"{k}={v}" for k, v in props.items()), "flushTimeout=200ms",
+                   "node.enabled=false"]
+        env = clean_environment(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="example")
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (name, result.stderr)
+        assert "unknown sink property" not in result.stderr, result.stderr
+        # Each alternative of a filter names families that exist.
+        reference = (REPO / "docs" / "metrics-reference.md").read_text()
+        node_output = subprocess.run([str(RELEASE / "examples" / "node_stats")], capture_output=True,
+                                     text=True).stdout
+        exported = re.findall(r"^\| `(\w+)`", reference, re.M) + re.findall(r"^(\w+)", node_output, re.M)
+        for prop in ("include", "exclude"):
+            for alternative in props.get(prop, "").split("|") if prop in props else []:
+                if alternative == "^container_":
+                    continue  # cgroup v2 only; this machine has v1
+                assert any(re.search(alternative, n) for n in exported), (name, prop, alternative)
