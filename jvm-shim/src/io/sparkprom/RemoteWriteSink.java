@@ -32,6 +32,8 @@ public class RemoteWriteSink implements Sink {
     static final int DEFAULT_PERIOD = 10;
     /** How long reports wait for a SparkEnv before they go out without app identity. */
     static final long IDENTITY_WAIT_MILLIS = 60_000;
+    /** How often a deferred core looks for the executor's SparkEnv. */
+    static final long CORE_START_POLL_MILLIS = 100;
 
     private final MetricRegistry registry;
     private final IdentitySource identitySource;
@@ -150,6 +152,21 @@ public class RemoteWriteSink implements Sink {
                 report();
             }
         }, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
+        if (handle == null) {
+            // An executor: start the core as soon as its SparkEnv appears (milliseconds after
+            // this), not at the first report, which may come only as the JVM shuts down.
+            scheduler.schedule(new Runnable() {
+                @Override
+                public void run() {
+                    boolean waitedLongEnough = System.currentTimeMillis() - createdAt > IDENTITY_WAIT_MILLIS;
+                    if (SparkIdentity.sparkConf() != null || waitedLongEnough) {
+                        handle();
+                    } else if (!finished.get()) {
+                        scheduler.schedule(this, CORE_START_POLL_MILLIS, TimeUnit.MILLISECONDS);
+                    }
+                }
+            }, CORE_START_POLL_MILLIS, TimeUnit.MILLISECONDS);
+        }
         // Spark does not call stop() on every path out of an executor; the hook still sends
         // the last values.
         shutdownHook = new Thread(new Runnable() {
