@@ -64,16 +64,9 @@ impl Container {
             Some(Token::Value(value)) => request = request.header(AUTHORIZATION, value.as_str()),
             None => {}
         }
-        let failed = |e: String| format!("container credentials at {}: {e}", self.url);
-        let response = request
-            .send()
-            .map_err(|e| failed(crate::remote_write::client::describe_error(&e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(failed(format!("HTTP {}", status.as_u16())));
-        }
-        let text = response.text().map_err(|e| failed(e.to_string()))?;
-        super::imds::parse_credentials_json(&text).map_err(failed)
+        let what = format!("container credentials at {}", self.url);
+        let text = super::answer_text(request, &what)?;
+        super::imds::parse_credentials_json(&text).map_err(|e| format!("{what}: {e}"))
     }
 }
 

@@ -64,15 +64,7 @@ impl Imds {
         request: reqwest::blocking::RequestBuilder,
         what: &str,
     ) -> Result<String, String> {
-        let failed = |e: String| format!("IMDS at {} ({what}): {e}", self.endpoint);
-        let response = request
-            .send()
-            .map_err(|e| failed(crate::remote_write::client::describe_error(&e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(failed(format!("HTTP {}", status.as_u16())));
-        }
-        response.text().map_err(|e| failed(e.to_string()))
+        super::answer_text(request, &format!("IMDS at {} ({what})", self.endpoint))
     }
 }
 
