@@ -1,20 +1,33 @@
 //! The core's log lines go to the JVM's stderr, which Spark writes into the driver's log and
 //! each executor's `stderr` log, next to Spark's own lines.
+//!
+//! They are written by a logging thread, never by the thread that logs: a stderr nobody reads
+//! blocks its writers once the pipe is full (Spark's standalone worker stops reading an
+//! executor's stderr before it stops the executor), and the sender thread must not hang on a
+//! log line during the final flush. When the logging thread cannot keep up, lines are dropped.
 
 use once_cell::sync::OnceCell;
+use tracing_appender::non_blocking::WorkerGuard;
 
-static INSTALLED: OnceCell<()> = OnceCell::new();
+/// Kept for the life of the JVM: dropping it would stop the logging thread.
+static INSTALLED: OnceCell<Option<WorkerGuard>> = OnceCell::new();
 
 /// Installs the subscriber once per JVM; the first sink's `logLevel` decides the level.
 /// Only sparkprom's own events pass: the HTTP stack's debug chatter would drown a Spark log.
 pub fn init(level: &str) {
     INSTALLED.get_or_init(|| {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(true)
+            .thread_name("sparkprom-log")
+            .finish(std::io::stderr());
         let filter = tracing_subscriber::EnvFilter::new(format!("sparkprom={level}"));
-        let _ = tracing_subscriber::fmt()
+        tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_ansi(false)
             .with_thread_names(true)
-            .try_init();
+            .try_init()
+            .ok()
+            .map(|_| guard)
     });
 }
