@@ -29,11 +29,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn error(property: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        property: property.to_string(),
-        message: message.into(),
+impl ConfigError {
+    pub fn new(property: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            property: property.to_string(),
+            message: message.into(),
+        }
     }
+}
+
+fn error(property: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(property, message)
 }
 
 /// Which metrics to export: `include` and `exclude` are regexes searched in both the Spark name

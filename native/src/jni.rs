@@ -26,6 +26,14 @@ impl Thrown {
             message: message.into(),
         }
     }
+
+    /// A property the sink cannot accept; the message names it.
+    fn illegal_argument(e: impl std::fmt::Display) -> Thrown {
+        Thrown {
+            class: "java/lang/IllegalArgumentException",
+            message: e.to_string(),
+        }
+    }
 }
 
 impl From<jni::errors::Error> for Thrown {
@@ -72,10 +80,9 @@ pub extern "system" fn Java_io_sparkprom_NativeCore_validate(
 ) {
     guard(&mut env, (), |env| {
         let blob = env.convert_byte_array(&properties)?;
-        Config::from_blob(&blob).map(|_| ()).map_err(|e| Thrown {
-            class: "java/lang/IllegalArgumentException",
-            message: e.to_string(),
-        })
+        Config::from_blob(&blob)
+            .map(|_| ())
+            .map_err(Thrown::illegal_argument)
     })
 }
 
@@ -88,16 +95,10 @@ pub extern "system" fn Java_io_sparkprom_NativeCore_create(
 ) -> jlong {
     guard(&mut env, 0, |env| {
         let blob = env.convert_byte_array(&properties)?;
-        let config = Config::from_blob(&blob).map_err(|e| Thrown {
-            class: "java/lang/IllegalArgumentException",
-            message: e.to_string(),
-        })?;
+        let config = Config::from_blob(&blob).map_err(Thrown::illegal_argument)?;
         crate::logging::init(&config.log_level);
         let sink = Sink::start(config).map_err(|e| match e {
-            StartError::Config(e) => Thrown {
-                class: "java/lang/IllegalArgumentException",
-                message: e.to_string(),
-            },
+            StartError::Config(e) => Thrown::illegal_argument(e),
             StartError::Threads(_) => Thrown::runtime(e.to_string()),
         })?;
         Ok(Box::into_raw(Box::new(sink)) as jlong)

@@ -33,10 +33,10 @@ impl RequestAuth {
     pub fn new(config: &Config, env: &Environment) -> Result<RequestAuth, ConfigError> {
         let auth = &config.auth;
         let check = |property: &str, secret: &SecretFile| {
-            secret.current().map(|_| ()).map_err(|message| ConfigError {
-                property: property.to_string(),
-                message,
-            })
+            secret
+                .current()
+                .map(|_| ())
+                .map_err(|message| ConfigError::new(property, message))
         };
         let scheme = if let Some(sigv4) = &auth.sigv4 {
             Scheme::SigV4(Box::new(aws::AwsSigner::new(sigv4, &config.url, env)?))

@@ -60,10 +60,7 @@ impl Client {
             .connect_timeout(config.timeout.min(Duration::from_secs(10)));
         let http = with_tls(builder, &config.tls)?
             .build()
-            .map_err(|e| ConfigError {
-                property: "url".to_string(),
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+            .map_err(|e| ConfigError::new("url", format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
             http,
             url: config.url.clone(),
@@ -129,23 +126,22 @@ fn with_tls(
     tls: &TlsConfig,
 ) -> Result<reqwest::blocking::ClientBuilder, ConfigError> {
     let read = |property: &str, path: &str| {
-        std::fs::read(path).map_err(|e| ConfigError {
-            property: property.to_string(),
-            message: format!("cannot read '{path}': {e}"),
-        })
+        std::fs::read(path)
+            .map_err(|e| ConfigError::new(property, format!("cannot read '{path}': {e}")))
     };
     if let Some(path) = &tls.ca_file {
         let pem = read("tls.caFile", path)?;
-        let certificates =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ConfigError {
-                property: "tls.caFile".to_string(),
-                message: format!("'{path}' holds no PEM certificates: {e}"),
-            })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            ConfigError::new(
+                "tls.caFile",
+                format!("'{path}' holds no PEM certificates: {e}"),
+            )
+        })?;
         if certificates.is_empty() {
-            return Err(ConfigError {
-                property: "tls.caFile".to_string(),
-                message: format!("'{path}' holds no PEM certificates"),
-            });
+            return Err(ConfigError::new(
+                "tls.caFile",
+                format!("'{path}' holds no PEM certificates"),
+            ));
         }
         for certificate in certificates {
             builder = builder.add_root_certificate(certificate);
@@ -156,11 +152,13 @@ fn with_tls(
         pem.push(b'\n');
         pem.extend(read("tls.keyFile", key)?);
         // The error is not shown: it could quote the key.
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| ConfigError {
-            property: "tls.certFile".to_string(),
-            message: format!(
-                "'{cert}' and the key in tls.keyFile are not a PEM certificate and private key"
-            ),
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            ConfigError::new(
+                "tls.certFile",
+                format!(
+                    "'{cert}' and the key in tls.keyFile are not a PEM certificate and private key"
+                ),
+            )
         })?;
         builder = builder.identity(identity);
     }

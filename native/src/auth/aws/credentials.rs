@@ -67,10 +67,6 @@ impl CredentialCache {
         }
     }
 
-    pub fn source(&self) -> &Source {
-        &self.source
-    }
-
     /// Credentials to sign with now: the cached ones while they are not due for renewal,
     /// otherwise fresh ones. When renewal fails the old ones are used until they expire.
     pub fn get(&self) -> Result<Credentials, String> {

@@ -28,13 +28,8 @@ impl AwsSigner {
         env: &Environment,
     ) -> Result<AwsSigner, ConfigError> {
         let region = signing_region(config, url, env)?;
-        let source =
-            Source::from_environment(env, &region, config.role_arn.as_deref()).map_err(|e| {
-                ConfigError {
-                    property: "sigv4.region".to_string(),
-                    message: format!("SigV4 is on but {e}"),
-                }
-            })?;
+        let source = Source::from_environment(env, &region, config.role_arn.as_deref())
+            .map_err(|e| ConfigError::new("sigv4.region", format!("SigV4 is on but {e}")))?;
         tracing::info!(
             "signing requests with SigV4 (service {}, region {region}); credentials from {}",
             config.service,
@@ -101,11 +96,12 @@ fn signing_region(
         .clone()
         .or(from_env)
         .or_else(from_url)
-        .ok_or_else(|| ConfigError {
-            property: "sigv4.region".to_string(),
-            message: "is needed for SigV4: set it (e.g. us-east-1), or AWS_REGION in the \
-                      environment, or use an aps-workspaces.<region>.amazonaws.com URL"
-                .to_string(),
+        .ok_or_else(|| {
+            ConfigError::new(
+                "sigv4.region",
+                "is needed for SigV4: set it (e.g. us-east-1), or AWS_REGION in the \
+                 environment, or use an aps-workspaces.<region>.amazonaws.com URL",
+            )
         })
 }
 
