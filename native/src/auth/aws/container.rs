@@ -29,9 +29,11 @@ enum Token {
 }
 
 impl Container {
+    /// None when the environment configures no container credentials; `http` is only called
+    /// when it does.
     pub fn from_environment(
         env: &Environment,
-        http: HttpClient,
+        http: impl FnOnce() -> Result<HttpClient, String>,
     ) -> Result<Option<Container>, String> {
         let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let url = if let Some(relative) = get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
@@ -50,7 +52,11 @@ impl Container {
         } else {
             get("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(|t| Token::Value(t.to_string()))
         };
-        Ok(Some(Container { url, token, http }))
+        Ok(Some(Container {
+            url,
+            token,
+            http: http()?,
+        }))
     }
 
     pub fn url(&self) -> &str {

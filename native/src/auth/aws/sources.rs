@@ -61,8 +61,12 @@ impl Source {
         role_arn: Option<&str>,
     ) -> Result<Source, String> {
         let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let http = credential_http()?;
-        let sts = || Sts::new(sts_endpoint(env, region), region, http.clone());
+        // Built once, and only for a source that calls a credential service: environment keys
+        // need no client (each one is a thread with its own runtime).
+        let client = once_cell::unsync::OnceCell::new();
+        let http = || client.get_or_try_init(credential_http).cloned();
+        let sts =
+            || -> Result<Sts, String> { Ok(Sts::new(sts_endpoint(env, region), region, http()?)) };
         let base = if let Some(access_key_id) = get("AWS_ACCESS_KEY_ID") {
             let secret = get("AWS_SECRET_ACCESS_KEY")
                 .ok_or("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")?;
@@ -78,9 +82,9 @@ impl Source {
             Base::WebIdentity {
                 role_arn: arn.to_string(),
                 token: SecretFile::new("AWS_WEB_IDENTITY_TOKEN_FILE", token_file),
-                sts: sts(),
+                sts: sts()?,
             }
-        } else if let Some(container) = Container::from_environment(env, http.clone())? {
+        } else if let Some(container) = Container::from_environment(env, http)? {
             Base::Container(container)
         } else if get("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Err(
@@ -92,7 +96,7 @@ impl Source {
         } else {
             Base::Imds(Imds::new(
                 get("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or(super::imds::DEFAULT_ENDPOINT),
-                http.clone(),
+                http()?,
             ))
         };
         let session_name = get("AWS_ROLE_SESSION_NAME")
@@ -100,7 +104,10 @@ impl Source {
             .unwrap_or_else(|| format!("sparkprom-{}", std::process::id()));
         Ok(Source {
             base,
-            assume_role: role_arn.map(|arn| (arn.to_string(), sts())),
+            assume_role: match role_arn {
+                Some(arn) => Some((arn.to_string(), sts()?)),
+                None => None,
+            },
             session_name,
         })
     }
