@@ -17,12 +17,16 @@ final class SparkIdentity {
 
     private SparkIdentity() {}
 
+    /** The live SparkEnv, or null while there is none. */
+    private static Object sparkEnv() throws Exception {
+        return Class.forName("org.apache.spark.SparkEnv").getMethod("get").invoke(null);
+    }
+
     /** The live SparkEnv's SparkConf, or null while there is none. */
     static Object sparkConf() {
         try {
-            Class<?> sparkEnv = Class.forName("org.apache.spark.SparkEnv");
-            Object env = sparkEnv.getMethod("get").invoke(null);
-            return env == null ? null : sparkEnv.getMethod("conf").invoke(env);
+            Object env = sparkEnv();
+            return env == null ? null : env.getClass().getMethod("conf").invoke(env);
         } catch (Throwable t) {
             return null;
         }
@@ -41,17 +45,16 @@ final class SparkIdentity {
     /** The identity, or null while this JVM has no SparkEnv (yet, or ever: standalone daemons). */
     static Map<String, String> current() {
         try {
-            Class<?> sparkEnv = Class.forName("org.apache.spark.SparkEnv");
-            Object env = sparkEnv.getMethod("get").invoke(null);
+            Object env = sparkEnv();
             if (env == null) {
                 return null;
             }
-            Object conf = sparkEnv.getMethod("conf").invoke(env);
+            Object conf = env.getClass().getMethod("conf").invoke(env);
             Method get = conf.getClass().getMethod("get", String.class, String.class);
             String appId = conf(conf, get, "spark.app.id");
             String executorId = conf(conf, get, "spark.executor.id");
             if (executorId.isEmpty()) {
-                executorId = (String) sparkEnv.getMethod("executorId").invoke(env);
+                executorId = (String) env.getClass().getMethod("executorId").invoke(env);
             }
             if (appId.isEmpty() || executorId == null || executorId.isEmpty()) {
                 // Not settled yet (the driver sets spark.app.id once its scheduler is up); the
