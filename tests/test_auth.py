@@ -4,6 +4,7 @@ are local fakes on 127.0.0.1; every SigV4 signature is checked with botocore's s
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -116,7 +117,6 @@ def test_web_identity_token_is_exchanged_at_sts_and_credentials_renewed_before_e
                 time.sleep(0.05)
             token_file.write_text("web-identity-token-two\n")
 
-        import threading
         rotation = threading.Thread(target=rotate_after_first_exchange, daemon=True)
         rotation.start()
         summary, log = push({"url": write_url(receiver), "sigv4.region": REGION}, env, reports=24, period_ms=500)
@@ -196,7 +196,6 @@ def test_bearer_token_file_is_read_again_when_it_changes(tmp_path):
                 time.sleep(0.02)
             token_file.write_text("bearer-token-second-longer\n")
 
-        import threading
         threading.Thread(target=rotate, daemon=True).start()
         summary, _ = push({"url": f"{receiver.url}/push", "bearerTokenFile": str(token_file)},
                           clean_environment(), reports=10)

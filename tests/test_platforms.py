@@ -13,7 +13,7 @@ import pytest
 from harness.fake_aws import FakeSts, KeyStore, SigV4Receiver
 from harness.paths import JAR, JOBS, NATIVE_LIB, RELEASE, REPO, spark_install, spark_versions
 from harness.spark import submit
-from test_auth import clean_environment
+from test_auth import PUSH, clean_environment
 from test_end_to_end import last
 
 INIT_SCRIPT = REPO / "spark-conf" / "databricks" / "sparkprom-init.sh"
@@ -165,9 +165,12 @@ def properties_file(path):
 
 @pytest.mark.parametrize("name", ["metrics.properties", "metrics-amp.properties", "metrics-filtered.properties"])
 def test_metrics_properties_examples_are_accepted_by_the_core(name):
-    from test_auth import PUSH
     sinks = properties_file(REPO / "spark-conf" / name)
     assert sinks
+    reference = (REPO / "docs" / "metrics-reference.md").read_text()
+    node_output = subprocess.run([str(RELEASE / "examples" / "node_stats")], capture_output=True,
+                                 text=True).stdout
+    exported = re.findall(r"^\| `(\w+)`", reference, re.M) + re.findall(r"^(\w+)", node_output, re.M)
     for sink, props in sinks.items():
         assert props.pop("class") == "io.sparkprom.RemoteWriteSink"
         props.pop("period", None), props.pop("unit", None), props.pop("library", None)
@@ -179,10 +182,6 @@ def test_metrics_properties_examples_are_accepted_by_the_core(name):
         assert result.returncode == 0, (name, result.stderr)
         assert "unknown sink property" not in result.stderr, result.stderr
         # Each alternative of a filter names families that exist.
-        reference = (REPO / "docs" / "metrics-reference.md").read_text()
-        node_output = subprocess.run([str(RELEASE / "examples" / "node_stats")], capture_output=True,
-                                     text=True).stdout
-        exported = re.findall(r"^\| `(\w+)`", reference, re.M) + re.findall(r"^(\w+)", node_output, re.M)
         for prop in ("include", "exclude"):
             for alternative in props.get(prop, "").split("|") if prop in props else []:
                 if alternative == "^container_":
