@@ -5,9 +5,9 @@ import java.io.File;
 /**
  * {@code java -jar sparkprom.jar --version [path/to/libsparkprom.so]}: prints the jar's version
  * and the native core's, loaded from the path given, or else from the jar's own directory, or
- * else from java.library.path. Exits 1 when the core cannot be loaded or its version differs:
- * the check a deployment script can run before the first Spark job. Uses no Spark or logging
- * classes, so it runs with the jar alone.
+ * else as the sink would (java.library.path, then the copy inside the jar). Exits 1 when the
+ * core cannot be loaded or its version differs: the check a deployment script can run before the
+ * first Spark job. Uses no Spark or logging classes, so it runs with the jar alone.
  */
 public final class Main {
     private Main() {}
@@ -20,19 +20,8 @@ public final class Main {
         System.out.println("sparkprom jar " + BuildInfo.VERSION);
         String where;
         try {
-            if (args.length > 1) {
-                where = new File(args[1]).getAbsolutePath();
-                System.load(where);
-            } else {
-                File besideJar = besideJar();
-                if (besideJar != null && besideJar.isFile()) {
-                    where = besideJar.getAbsolutePath();
-                    System.load(where);
-                } else {
-                    where = "java.library.path";
-                    System.loadLibrary("sparkprom");
-                }
-            }
+            String explicit = args.length > 1 ? new File(args[1]).getAbsolutePath() : besideJar();
+            where = NativeLoader.load(explicit, null);
         } catch (Throwable t) {
             System.out.println("native core: cannot be loaded: " + t);
             System.exit(1);
@@ -46,10 +35,12 @@ public final class Main {
         }
     }
 
-    private static File besideJar() {
+    /** The library beside the jar, when there is one; else null (then the usual search). */
+    private static String besideJar() {
         try {
             File jar = new File(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-            return new File(jar.getParentFile(), "libsparkprom.so");
+            File beside = new File(jar.getParentFile(), NativeLoader.FILE_NAME);
+            return beside.isFile() ? beside.getAbsolutePath() : null;
         } catch (Exception e) {
             return null;
         }

@@ -18,27 +18,24 @@ final class NativeLibrary {
 
     /**
      * @param explicitPath the sink's {@code library} property (an absolute path to the .so), or
-     *     null to search {@code java.library.path}
+     *     null to search {@code java.library.path} and then the jar
+     * @param extractDir the sink's {@code libraryExtractDir} property, or null for java.io.tmpdir
      * @return whether the native methods can be called
      */
-    static synchronized boolean load(String explicitPath) {
+    static synchronized boolean load(String explicitPath, String extractDir) {
         if (loaded != null) {
             return loaded;
         }
         loaded = Boolean.FALSE;
-        String where = explicitPath != null
-                ? explicitPath
-                : "libsparkprom.so on java.library.path (" + System.getProperty("java.library.path") + ")";
+        String where;
         try {
-            if (explicitPath != null) {
-                System.load(explicitPath);
-            } else {
-                System.loadLibrary("sparkprom");
-            }
+            where = NativeLoader.load(explicitPath, extractDir);
         } catch (Throwable t) {
-            LOG.error("sparkprom: cannot load the native library from {}: {}. Metrics of this JVM will not be sent; "
-                    + "set the sink's 'library' property to the absolute path of libsparkprom.so, or add its "
-                    + "directory to spark.driver.extraLibraryPath / spark.executor.extraLibraryPath.", where, t.toString());
+            LOG.error("sparkprom: cannot load the native library: {}. Metrics of this JVM will not be sent; "
+                    + "use the release jar (it carries the library for linux-x86_64), set the sink's 'library' "
+                    + "property to the absolute path of libsparkprom.so, or add its directory to "
+                    + "spark.driver.extraLibraryPath / spark.executor.extraLibraryPath. Where the temporary "
+                    + "directory does not allow executables (noexec), set 'libraryExtractDir'.", t.toString());
             return false;
         }
         String nativeVersion;

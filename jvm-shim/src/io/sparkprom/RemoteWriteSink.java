@@ -69,7 +69,8 @@ public class RemoteWriteSink implements Sink {
         this.identitySource = identitySource;
         this.periodMillis = periodMillis(properties);
         this.properties = properties;
-        this.libraryLoaded = NativeLibrary.load(emptyToNull(properties.getProperty("library")));
+        this.libraryLoaded = NativeLibrary.load(emptyToNull(properties.getProperty("library")),
+                emptyToNull(properties.getProperty("libraryExtractDir")));
         // The driver has its SparkEnv now, so the core starts here and an invalid property fails
         // the sink at once. An executor builds its metrics system before its SparkEnv exists; its
         // core starts with the first report, once the full properties can be read (SinkProperties).
