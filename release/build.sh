@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The release build. Leaves in target/dist/:
+#   libsparkprom.so           linux-x86_64, loads on glibc 2.17 and newer (Amazon Linux 2 and 2023,
+#                             Ubuntu 20.04+, RHEL/CentOS 7+)
+#   sparkprom.jar             the sink's classes plus that library (one jar is enough)
+#   BUILD-INFO                the tools used and every file's SHA-256
+# With SPARKPROM_TARGETS="x86_64 aarch64" it also builds libsparkprom-aarch64.so for Graviton
+# and packs it into the jar as linux-aarch64.
+#
+# The library is linked by zig against glibc 2.17's symbol versions (cargo-zigbuild), whatever
+# the building machine's glibc is. Both tools are pinned and installed when missing: zig from the
+# `ziglang` wheel on PyPI, cargo-zigbuild from crates.io. Paths of this checkout and of cargo's
+# registry are mapped to fixed names, and the jar gets fixed timestamps, so one commit built with
+# one rustc gives the same bytes anywhere (tests/test_release.py checks this).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$(pwd)
+
+ZIG_VERSION=0.15.2
+CARGO_ZIGBUILD_VERSION=0.24.1
+GLIBC_FLOOR=2.17
+targets=${SPARKPROM_TARGETS:-x86_64}
+cache="${SPARKPROM_CACHE:-$HOME/.cache/sparkprom}"
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+export PATH="$cargo_home/bin:$PATH"
+
+zig_dir="$cache/ziglang-$ZIG_VERSION"
+if [ ! -x "$zig_dir/ziglang/zig" ]; then
+  echo "release: installing zig $ZIG_VERSION (ziglang wheel) into $zig_dir"
+  python3 -m pip install -q --disable-pip-version-check --target "$zig_dir" "ziglang==$ZIG_VERSION"
+fi
+export PATH="$zig_dir/ziglang:$PATH"
+if [ "$(cargo-zigbuild --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ]; then
+  echo "release: installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION"
+  cargo install --quiet --locked --version "$CARGO_ZIGBUILD_VERSION" cargo-zigbuild
+fi
+
+# --remap-path-prefix: panic messages name source files; keep this machine's paths out of them.
+# (With --target, RUSTFLAGS reach only the library, not build.rs.)
+export RUSTFLAGS="--remap-path-prefix=$repo=/sparkprom --remap-path-prefix=$cargo_home=/cargo"
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-315532800}
+
+dist="$repo/target/dist"
+rm -rf "$dist"
+mkdir -p "$dist"
+pack_args=()
+for arch in $targets; do
+  triple="$arch-unknown-linux-gnu"
+  rustup target list --installed 2>/dev/null | grep -qx "$triple" || rustup target add "$triple"
+  echo "release: building $triple against glibc $GLIBC_FLOOR"
+  cargo zigbuild --quiet --profile portable --lib --target "$triple.$GLIBC_FLOOR"
+  name=libsparkprom.so
+  [ "$arch" = x86_64 ] || name="libsparkprom-$arch.so"
+  cp "target/$triple/portable/libsparkprom.so" "$dist/$name"
+  pack_args+=("linux-$arch=$dist/$name")
+  # build.rs compiled the shim for this profile; the classes are the same for every target.
+  classes_jar="target/$triple/portable/sparkprom.jar"
+done
+
+[ -f "$classes_jar" ] || { echo "release: build.rs made no sparkprom.jar (see its warning above)" >&2; exit 1; }
+python3 release/pack_jar.py "$classes_jar" "$dist/sparkprom.jar" "${pack_args[@]}"
+
+{
+  echo "sparkprom $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+  echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "$(rustc --version)"
+  echo "zig $(zig version), cargo-zigbuild $CARGO_ZIGBUILD_VERSION, glibc floor $GLIBC_FLOOR"
+  echo "$(javac -version 2>&1)"
+  echo
+  (cd "$dist" && sha256sum libsparkprom*.so sparkprom.jar)
+} > "$dist/BUILD-INFO"
+cat "$dist/BUILD-INFO"

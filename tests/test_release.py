@@ -1,0 +1,165 @@
+"""The release build (release/build.sh; tests/run.sh runs it before these tests): a library that
+asks for nothing newer than glibc 2.17, a jar that carries it and loads it when no other copy is
+there (also in several JVMs starting at once on one host, and in a real Spark job given nothing
+but the jar), and the same bytes again from a second build of the same sources elsewhere."""
+import re
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+
+from harness.paths import JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions
+from harness.spark import submit
+from test_end_to_end import last
+
+DIST = REPO / "target" / "dist"
+DIST_JAR = DIST / "sparkprom.jar"
+DIST_LIB = DIST / "libsparkprom.so"
+JAR_ENTRY = "io/sparkprom/native/linux-x86_64/libsparkprom.so"
+GLIBC_FLOOR = (2, 17)
+# What a Rust cdylib may link on any glibc system; nothing beyond glibc itself.
+GLIBC_LIBRARIES = {"libc.so.6", "libpthread.so.0", "libdl.so.2", "libm.so.6", "librt.so.1",
+                   "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1", "libgcc_s.so.1"}
+VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_build():
+    missing = [str(p) for p in (DIST_JAR, DIST_LIB) if not p.exists()]
+    if missing:
+        pytest.fail(f"run release/build.sh first: missing {missing}")
+
+
+def readelf(library, *options):
+    return subprocess.run(["readelf", "--wide", *options, str(library)], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def glibc_versions_needed(library):
+    """Every GLIBC_x.y the library's version-needs section (.gnu.version_r) asks for: what the
+    dynamic loader checks against the host's glibc before the library can load."""
+    section = readelf(library, "--version-info").partition("Version needs section")[2]
+    names = re.findall(r"Name: (GLIBC_\S+)", section)
+    unreadable = [n for n in names if not re.fullmatch(r"GLIBC_\d+(\.\d+)*", n)]
+    assert not unreadable, f"{library} needs glibc versions this test cannot order: {unreadable}"
+    return {tuple(int(part) for part in name[len("GLIBC_"):].split(".")) for name in names}
+
+
+def needed_libraries(library):
+    return set(re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", readelf(library, "--dynamic")))
+
+
+def test_release_library_needs_nothing_newer_than_glibc_2_17():
+    # libsparkprom.so (x86_64), and libsparkprom-aarch64.so when SPARKPROM_TARGETS built it.
+    for library in sorted(DIST.glob("libsparkprom*.so")):
+        versions = glibc_versions_needed(library)
+        assert versions, f"no glibc symbol versions found in {library}: is it dynamically linked?"
+        too_new = sorted(v for v in versions if v > GLIBC_FLOOR)
+        assert not too_new, f"{library} needs glibc {too_new}: it would not load on Amazon Linux 2"
+        assert needed_libraries(library) <= GLIBC_LIBRARIES, needed_libraries(library)
+    # The check can fail: the development build, linked against this machine's newer glibc,
+    # asks for versions past 2.17 (Rust's std takes the newest symbol version it is linked to).
+    assert max(glibc_versions_needed(NATIVE_LIB)) > GLIBC_FLOOR
+
+
+def test_release_library_is_stripped_of_debug_info_but_keeps_its_symbols():
+    sections = readelf(DIST_LIB, "--section-headers")
+    assert ".debug_info" not in sections
+    assert "Java_io_sparkprom_NativeCore_report" in readelf(DIST_LIB, "--dyn-syms")
+
+
+def test_release_jar_carries_the_release_library():
+    with zipfile.ZipFile(DIST_JAR) as jar:
+        assert jar.read(JAR_ENTRY) == DIST_LIB.read_bytes()
+        assert "Main-Class: io.sparkprom.Main" in jar.read("META-INF/MANIFEST.MF").decode()
+
+
+def version_check(jar, tmp_path, library_path=None):
+    """`java -jar sparkprom.jar --version` with the jar alone in its directory, a private
+    java.io.tmpdir and the given java.library.path."""
+    extract_dir = tmp_path / "tmp"
+    extract_dir.mkdir(exist_ok=True)
+    library_dir = library_path or tmp_path / "empty"
+    library_dir.mkdir(exist_ok=True)
+    command = ["java", f"-Djava.io.tmpdir={extract_dir}", f"-Djava.library.path={library_dir}",
+               "-jar", str(jar), "--version"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def jar_alone(tmp_path, jar=DIST_JAR):
+    copy = tmp_path / "jar" / "sparkprom.jar"
+    copy.parent.mkdir()
+    shutil.copy(jar, copy)
+    return copy
+
+
+def test_jar_alone_loads_its_own_library_and_leaves_no_file(tmp_path):
+    process = version_check(jar_alone(tmp_path), tmp_path)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert f"sparkprom native core {VERSION} (the jar ({JAR_ENTRY}))" in output, output
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_jvms_starting_together_each_extract_a_private_copy(tmp_path):
+    jar = jar_alone(tmp_path)
+    processes = [version_check(jar, tmp_path) for _ in range(8)]
+    outputs = [p.communicate(timeout=120)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 8, outputs
+    assert all("(the jar (" in output for output in outputs), outputs
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_jar_without_a_library_and_nothing_on_the_path_says_where_it_looked(tmp_path):
+    process = version_check(jar_alone(tmp_path, jar=JAR), tmp_path)  # the development jar
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 1, output
+    assert (f"no libsparkprom.so on java.library.path ({tmp_path / 'empty'}) "
+            "and none for linux-x86_64 in the jar") in output, output
+
+
+def test_a_library_on_java_library_path_is_preferred_to_the_jars(tmp_path):
+    library_dir = tmp_path / "lib"
+    library_dir.mkdir()
+    shutil.copy(NATIVE_LIB, library_dir / "libsparkprom.so")
+    process = version_check(jar_alone(tmp_path), tmp_path, library_path=library_dir)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert f"({library_dir / 'libsparkprom.so'})" in output, output
+
+
+@pytest.mark.parametrize("version", spark_versions())
+def test_a_real_job_given_only_the_release_jar_pushes_from_every_jvm(prometheus, version, tmp_path):
+    extract_dir = tmp_path / "extract"
+    extract_dir.mkdir()
+    prefix = "spark.metrics.conf.*.sink.prom"
+    conf = {"spark.driver.extraClassPath": str(DIST_JAR), "spark.executor.extraClassPath": str(DIST_JAR),
+            f"{prefix}.class": "io.sparkprom.RemoteWriteSink", f"{prefix}.url": prometheus.write_url,
+            f"{prefix}.period": "2", f"{prefix}.libraryExtractDir": str(extract_dir)}
+    run = submit(spark_install(version), JOBS / "count_job.py", ["6"], conf=conf, jars=())
+    assert run.returncode == 0, run.output[-3000:]
+    pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}"}}',
+                  lambda r: len(r) == 3)
+    assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
+    loaded = "native library loaded from the jar"
+    assert loaded in run.output
+    assert all(loaded in log for log in run.executor_logs().values()), run.executor_logs()
+    assert list(extract_dir.iterdir()) == []
+
+
+def test_release_build_gives_the_same_bytes_from_another_checkout(tmp_path):
+    """Same sources, another directory, an empty target/: the library and the jar must be
+    identical (the build maps paths away and fixes the jar's timestamps)."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    copy = tmp_path / "elsewhere" / "sparkprom"
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, copy / name)
+    result = subprocess.run(["bash", "release/build.sh"], cwd=copy, capture_output=True, text=True,
+                            timeout=1800)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    for name in ("libsparkprom.so", "sparkprom.jar"):
+        assert (copy / "target" / "dist" / name).read_bytes() == (DIST / name).read_bytes(), name
