@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from harness.fake_aws import FakeSts, KeyStore, SigV4Receiver
-from harness.paths import JAR, JOBS, NATIVE_LIB, RELEASE, REPO, spark_install, spark_versions
+from harness.paths import DIST_JAR, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, spark_install, spark_versions
 from harness.spark import submit
 from test_auth import PUSH, clean_environment
 from test_end_to_end import last
@@ -21,15 +21,15 @@ INIT_SCRIPT = REPO / "spark-conf" / "databricks" / "sparkprom-init.sh"
 DATABRICKS_METRICS = "# platform settings\n*.source.jvm.class=org.apache.spark.metrics.source.JvmSource\n"
 
 
-def databricks_node(tmp_path):
+def databricks_node(tmp_path, files=((DIST_JAR, "sparkprom.jar"),)):
     """A node's layout before the init script: Spark's conf dir with Databricks' own metrics
-    file, and a volume holding the two release files."""
+    file, and a volume holding the release files (by default the release jar alone)."""
     root, source = tmp_path / "node", tmp_path / "volume"
     (root / "databricks" / "spark" / "conf").mkdir(parents=True)
     (root / "databricks" / "spark" / "conf" / "metrics.properties").write_text(DATABRICKS_METRICS)
     source.mkdir()
-    shutil.copy(JAR, source / "sparkprom.jar")
-    shutil.copy(NATIVE_LIB, source / "libsparkprom.so")
+    for path, name in files:
+        shutil.copy(path, source / name)
     return root, source
 
 
@@ -38,8 +38,11 @@ def run_init_script(root, **env):
     return subprocess.run(["bash", str(INIT_SCRIPT)], env=full, capture_output=True, text=True, timeout=60)
 
 
-def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(prometheus, tmp_path):
-    root, source = databricks_node(tmp_path)
+@pytest.mark.parametrize("volume", ["release jar", "jar and library"])
+def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(prometheus, tmp_path, volume):
+    files = [(DIST_JAR, "sparkprom.jar")] if volume == "release jar" else \
+        [(JAR, "sparkprom.jar"), (NATIVE_LIB, "libsparkprom.so")]
+    root, source = databricks_node(tmp_path, files)
     env = dict(SPARKPROM_URL=prometheus.write_url, SPARKPROM_SOURCE=str(source), SPARKPROM_PERIOD="2",
                SPARKPROM_LABELS="team=etl", DB_CLUSTER_NAME="etl prod, nightly", DB_IS_DRIVER="TRUE")
     for _ in range(2):  # a node restarts: the second run replaces its block, nothing doubles
@@ -50,10 +53,15 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     assert text.startswith(DATABRICKS_METRICS) and text.count("sparkprom: begin") == 1, text
     assert "labels=cluster=etl prod_ nightly,team=etl" in text, text
     jar = root / "databricks" / "jars" / "sparkprom.jar"
-    assert jar.read_bytes() == JAR.read_bytes()
+    assert jar.read_bytes() == files[0][0].read_bytes()
+    library = root / "databricks" / "sparkprom" / "libsparkprom.so"
+    if volume == "release jar":  # the jar's own library is used; nothing else is installed
+        assert "library=" not in text and not library.exists(), text
+    else:
+        assert f"library={library}" in text and library.read_bytes() == NATIVE_LIB.read_bytes(), text
 
     # Databricks puts /databricks/jars on every JVM's classpath and its conf dir's
-    # metrics.properties in force; the library is found through the file's `library` property.
+    # metrics.properties in force.
     conf = {"spark.driver.extraClassPath": str(jar), "spark.executor.extraClassPath": str(jar),
             "spark.metrics.conf": str(metrics)}
     run = submit(spark_install(spark_versions()[-1]), JOBS / "count_job.py", ["6"], conf=conf, jars=())
@@ -62,6 +70,8 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
                   lambda r: len(r) == 3)
     assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
     assert {(labels["cluster"], labels["team"]) for labels, _ in pushed} == {("etl prod_ nightly", "etl")}
+    loaded_from = "the jar" if volume == "release jar" else str(library)
+    assert f"native library loaded from {loaded_from}" in run.output
 
 
 @pytest.mark.parametrize("problem", ["no url", "no release files"])
@@ -106,9 +116,9 @@ def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, e
     # What differs from the cluster, and nothing else: Kubernetes settings (local-cluster here),
     # where the image put the files, and AMP's and STS's addresses.
     conf = {k: v for k, v in conf.items() if not k.startswith("spark.kubernetes.") and k != "spark.executor.instances"}
-    assert conf[f"{prefix}.library"].endswith("/libsparkprom.so")
-    conf[f"{prefix}.library"] = str(NATIVE_LIB)
-    conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = str(JAR)
+    # The image carries the release jar alone, on Spark's classpath; it loads its own library.
+    assert not any(k.endswith(".library") for k in conf), conf
+    conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = str(DIST_JAR)
     issued = KeyStore()
     token = tmp_path / "token"
     token.write_text("irsa-projected-token")

@@ -9,13 +9,10 @@ import zipfile
 
 import pytest
 
-from harness.paths import JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions
+from harness.paths import DIST, DIST_JAR, DIST_LIB, JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions
 from harness.spark import submit
 from test_end_to_end import last
 
-DIST = REPO / "target" / "dist"
-DIST_JAR = DIST / "sparkprom.jar"
-DIST_LIB = DIST / "libsparkprom.so"
 JAR_ENTRY = "io/sparkprom/native/linux-x86_64/libsparkprom.so"
 GLIBC_FLOOR = (2, 17)
 # What a Rust cdylib may link on any glibc system; nothing beyond glibc itself.

@@ -6,8 +6,9 @@
 #   SPARKPROM_URL      remote_write URL (required), e.g.
 #                      https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-.../api/v1/remote_write
 #   SPARKPROM_REGION   AWS region: turns SigV4 on (AMP; credentials from the instance profile)
-#   SPARKPROM_SOURCE   folder holding sparkprom.jar and libsparkprom.so
-#                      (default: /Volumes/main/default/sparkprom)
+#   SPARKPROM_SOURCE   folder holding the release sparkprom.jar, which carries the native
+#                      library (default: /Volumes/main/default/sparkprom); a libsparkprom.so
+#                      beside it (e.g. a Graviton build) is installed and used instead
 #   SPARKPROM_LABELS   extra labels, e.g. team=etl,env=prod
 #   SPARKPROM_PERIOD   report period in seconds (default 10)
 #
@@ -32,17 +33,19 @@ install() {
     log "SPARKPROM_URL is not set: nothing installed (set it in the cluster's environment variables)"
     return 1
   fi
-  for file in sparkprom.jar libsparkprom.so; do
-    if [ ! -r "$SOURCE/$file" ]; then
-      log "$SOURCE/$file cannot be read: nothing installed (set SPARKPROM_SOURCE to the folder holding it)"
-      return 1
-    fi
-  done
-  mkdir -p "$JARS" "$NATIVE_DIR" "$(dirname "$METRICS_CONF")" || return 1
+  if [ ! -r "$SOURCE/sparkprom.jar" ]; then
+    log "$SOURCE/sparkprom.jar cannot be read: nothing installed (set SPARKPROM_SOURCE to the folder holding it)"
+    return 1
+  fi
+  mkdir -p "$JARS" "$(dirname "$METRICS_CONF")" || return 1
   # Copy to a temporary name first: a half-copied jar on the classpath would break Spark.
   cp "$SOURCE/sparkprom.jar" "$JARS/.sparkprom.jar.tmp" && mv "$JARS/.sparkprom.jar.tmp" "$JARS/sparkprom.jar" || return 1
-  cp "$SOURCE/libsparkprom.so" "$NATIVE_DIR/.libsparkprom.so.tmp" \
-    && mv "$NATIVE_DIR/.libsparkprom.so.tmp" "$NATIVE_DIR/libsparkprom.so" || return 1
+  local library=""
+  if [ -r "$SOURCE/libsparkprom.so" ]; then
+    library="$NATIVE_DIR/libsparkprom.so"
+    mkdir -p "$NATIVE_DIR" && cp "$SOURCE/libsparkprom.so" "$NATIVE_DIR/.libsparkprom.so.tmp" \
+      && mv "$NATIVE_DIR/.libsparkprom.so.tmp" "$library" || return 1
+  fi
 
   # Labels: the cluster's name (commas and '=' would break the list) and the user's own.
   local cluster labels
@@ -63,12 +66,12 @@ install() {
     echo "*.sink.sparkprom.class=io.sparkprom.RemoteWriteSink"
     echo "*.sink.sparkprom.url=$SPARKPROM_URL"
     echo "*.sink.sparkprom.period=${SPARKPROM_PERIOD:-10}"
-    echo "*.sink.sparkprom.library=$NATIVE_DIR/libsparkprom.so"
+    [ -n "$library" ] && echo "*.sink.sparkprom.library=$library"
     [ -n "$labels" ] && echo "*.sink.sparkprom.labels=$labels"
     [ -n "${SPARKPROM_REGION:-}" ] && echo "*.sink.sparkprom.sigv4.region=$SPARKPROM_REGION"
     echo "$MARK_END"
   } >>"$kept" && mv "$kept" "$METRICS_CONF" || return 1
-  log "installed: $JARS/sparkprom.jar, $NATIVE_DIR/libsparkprom.so; pushing to $SPARKPROM_URL (${DB_IS_DRIVER:+driver }node of ${DB_CLUSTER_NAME:-an unnamed cluster})"
+  log "installed: $JARS/sparkprom.jar${library:+, $library}; pushing to $SPARKPROM_URL (${DB_IS_DRIVER:+driver }node of ${DB_CLUSTER_NAME:-an unnamed cluster})"
 }
 
 mkdir -p "$(dirname "$LOG")" 2>/dev/null

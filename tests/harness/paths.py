@@ -7,6 +7,10 @@ REPO = Path(__file__).resolve().parents[2]
 RELEASE = REPO / "target" / "release"
 JAR = RELEASE / "sparkprom.jar"
 NATIVE_LIB = RELEASE / "libsparkprom.so"
+# The release build (release/build.sh): the portable library, and the jar that carries it.
+DIST = REPO / "target" / "dist"
+DIST_JAR = DIST / "sparkprom.jar"
+DIST_LIB = DIST / "libsparkprom.so"
 JOBS = REPO / "tests" / "jobs"
 CACHE = Path(os.environ.get("SPARKPROM_CACHE", Path.home() / ".cache" / "sparkprom"))
 
