@@ -99,6 +99,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Trust and client identity for https:// receivers.
     pub tls: TlsConfig,
+    /// Properties given that nothing reads (logged as a warning; a typo is not fatal).
+    pub unknown_properties: Vec<String>,
 }
 
 /// SigV4 signing, for Amazon Managed Service for Prometheus.
@@ -179,6 +181,7 @@ impl Default for Config {
             node_instance: None,
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            unknown_properties: Vec::new(),
         }
     }
 }
@@ -239,7 +242,10 @@ impl Config {
                     config.report_period = Duration::from_millis(parse_count(key, value)? as u64)
                 }
                 other if JAVA_PROPERTIES.contains(&other) => {}
-                other => tracing::warn!("ignoring unknown sink property '{other}'"),
+                other => {
+                    tracing::warn!("ignoring unknown sink property '{other}'");
+                    config.unknown_properties.push(other.to_string());
+                }
             }
         }
         config.validate()?;
@@ -671,5 +677,68 @@ mod tests {
     fn non_http_url_is_refused() {
         let err = Config::from_properties(&props(&[("url", "ftp://h/")])).unwrap_err();
         assert_eq!(err.property, "url");
+    }
+
+    /// README's property table, read as a user reads it: every property the sink reads has a
+    /// row, and each row's example value is accepted as it stands.
+    #[test]
+    fn readme_lists_every_property_with_an_example_that_is_accepted() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("| property | default | example | meaning |\n|---|---|---|---|\n")
+            .nth(1)
+            .expect("README has the property table");
+        let backticked = regex::Regex::new(r"`([^`]+)`").unwrap();
+        let mut documented = Vec::new();
+        for row in table.lines().take_while(|line| line.starts_with('|')) {
+            // A cell may hold `\|` (a regex alternative): not a column boundary.
+            let cells: Vec<String> = row
+                .replace("\\|", "\u{0}")
+                .split('|')
+                .map(|cell| cell.replace('\u{0}', "|"))
+                .collect();
+            let names: Vec<String> = backticked
+                .captures_iter(&cells[1])
+                .map(|c| c[1].to_string())
+                .collect();
+            let values: Vec<String> = backticked
+                .captures_iter(&cells[3])
+                .map(|c| c[1].to_string())
+                .collect();
+            assert!(
+                !names.is_empty() && names.len() == values.len(),
+                "one example per property in row {row}"
+            );
+            // The properties of one row go together (a certificate and its key).
+            let mut given = props(&[("url", "http://127.0.0.1:9090/api/v1/write")]);
+            given.extend(names.into_iter().zip(values));
+            let config = Config::from_properties(&given)
+                .unwrap_or_else(|e| panic!("README's example {given:?}: {e}"));
+            assert!(
+                config.unknown_properties.is_empty(),
+                "README documents {:?}, which nothing reads",
+                config.unknown_properties
+            );
+            documented.extend(given.into_keys());
+        }
+
+        // What the core reads: the keys of from_properties' match, and the Java side's own.
+        let source = include_str!("config.rs");
+        let parser = &source
+            [source.find("pub fn from_properties").unwrap()..source.find("fn validate(").unwrap()];
+        let arm = regex::Regex::new(r#"(?m)^\s*"([A-Za-z][A-Za-z0-9.]*)"( if [^=]*)? =>"#).unwrap();
+        let mut read: Vec<String> = arm
+            .captures_iter(parser)
+            .map(|c| c[1].to_string())
+            .filter(|key| !key.starts_with("sparkprom.")) // set by the Java side, not by users
+            .chain(JAVA_PROPERTIES.iter().map(|key| key.to_string()))
+            .collect();
+        read.sort();
+        documented.sort();
+        documented.dedup(); // url: the row's own example and every row's base
+        assert_eq!(
+            documented, read,
+            "README's property table and the properties the sink reads differ"
+        );
     }
 }
