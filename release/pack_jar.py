@@ -35,9 +35,9 @@ def pack(classes_jar, output_jar, libraries, epoch):
         sys.exit(f"pack_jar: {classes_jar} has no {MANIFEST}")
     names = [MANIFEST] + sorted(name for name in contents if name != MANIFEST)
     temporary = output_jar + ".tmp"
-    with zipfile.ZipFile(temporary, "w", compresslevel=9) as out:
+    with zipfile.ZipFile(temporary, "w") as out:
         for name in names:
-            out.writestr(entry(name, epoch), contents[name])
+            out.writestr(entry(name, epoch), contents[name], compresslevel=9)
     os.replace(temporary, output_jar)
 
 
