@@ -106,20 +106,18 @@ final class SnapshotEncoder {
         if (id < 0) {
             return;
         }
-        {
-            if (metric instanceof Gauge) {
-                putGauge(b, id, (Gauge<?>) metric);
-            } else if (metric instanceof Counter) {
-                b.put(COUNTER).putInt(id).putLong(((Counter) metric).getCount());
-            } else if (metric instanceof Histogram) {
-                Histogram h = (Histogram) metric;
-                putSampling(b, HISTOGRAM, id, h.getCount(), h.getSnapshot());
-            } else if (metric instanceof Timer) {
-                Timer t = (Timer) metric;
-                putSampling(b, TIMER, id, t.getCount(), t.getSnapshot());
-            } else if (metric instanceof Meter) {
-                b.put(METER).putInt(id).putLong(((Meter) metric).getCount());
-            }
+        if (metric instanceof Gauge) {
+            putGauge(b, id, (Gauge<?>) metric);
+        } else if (metric instanceof Counter) {
+            b.put(COUNTER).putInt(id).putLong(((Counter) metric).getCount());
+        } else if (metric instanceof Histogram) {
+            Histogram h = (Histogram) metric;
+            putSampling(b, HISTOGRAM, id, h.getCount(), h.getSnapshot());
+        } else if (metric instanceof Timer) {
+            Timer t = (Timer) metric;
+            putSampling(b, TIMER, id, t.getCount(), t.getSnapshot());
+        } else if (metric instanceof Meter) {
+            b.put(METER).putInt(id).putLong(((Meter) metric).getCount());
         }
     }
 
