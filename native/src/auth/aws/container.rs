@@ -6,7 +6,7 @@ use reqwest::blocking::Client as HttpClient;
 use reqwest::header::AUTHORIZATION;
 
 use super::credentials::Credentials;
-use super::sources::Environment;
+use super::sources::{var, Environment};
 use crate::auth::secret_file::SecretFile;
 
 /// Where ECS serves relative URIs.
@@ -35,7 +35,7 @@ impl Container {
         env: &Environment,
         http: impl FnOnce() -> Result<HttpClient, String>,
     ) -> Result<Option<Container>, String> {
-        let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let get = |name: &str| var(env, name);
         let url = if let Some(relative) = get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
             format!("{ECS_HOST}{relative}")
         } else if let Some(full) = get("AWS_CONTAINER_CREDENTIALS_FULL_URI") {

@@ -81,11 +81,8 @@ fn signing_region(
 ) -> Result<String, ConfigError> {
     let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
-        .find_map(|name| {
-            env.get(*name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        });
+        .find_map(|name| sources::var(env, name))
+        .map(str::to_string);
     let from_url = || {
         let host = reqwest::Url::parse(url).ok()?.host_str()?.to_string();
         let rest = host.strip_prefix("aps-workspaces.")?;

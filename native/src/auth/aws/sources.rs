@@ -34,6 +34,11 @@ pub fn process_environment() -> Environment {
     std::env::vars().collect()
 }
 
+/// A variable's value, trimmed; None when it is unset or blank (the SDKs treat both alike).
+pub fn var<'a>(env: &'a Environment, name: &str) -> Option<&'a str> {
+    env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
 pub struct Source {
     base: Base,
     /// `sigv4.roleArn`: assumed with the base credentials.
@@ -60,7 +65,7 @@ impl Source {
         region: &str,
         role_arn: Option<&str>,
     ) -> Result<Source, String> {
-        let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let get = |name: &str| var(env, name);
         // Built once, and only for a source that calls a credential service: environment keys
         // need no client (each one is a thread with its own runtime).
         let client = once_cell::unsync::OnceCell::new();
@@ -153,12 +158,11 @@ impl Source {
 fn sts_endpoint(env: &Environment, region: &str) -> String {
     ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
         .iter()
-        .find_map(|name| {
-            env.get(*name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        })
-        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
+        .find_map(|name| var(env, name))
+        .map_or_else(
+            || format!("https://sts.{region}.amazonaws.com"),
+            str::to_string,
+        )
 }
 
 /// One client for STS, IMDS and the container service. Short timeouts: IMDS answers in
