@@ -38,10 +38,6 @@ impl ConfigError {
     }
 }
 
-fn error(property: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::new(property, message)
-}
-
 /// Which metrics to export: `include` and `exclude` are regexes searched in both the Spark name
 /// (after `<namespace>.<executorId>.`, e.g. `executor.cpuTime`) and the exported name
 /// (`spark_executor_cpu_time_seconds_total`).
@@ -189,7 +185,8 @@ impl Default for Config {
 impl Config {
     /// Parses the blob the Java side sends: UTF-8 `key \0 value \0` pairs.
     pub fn from_blob(blob: &[u8]) -> Result<Config, ConfigError> {
-        let text = std::str::from_utf8(blob).map_err(|_| error("*", "properties are not UTF-8"))?;
+        let text = std::str::from_utf8(blob)
+            .map_err(|_| ConfigError::new("*", "properties are not UTF-8"))?;
         let mut parts = text.split('\0');
         let mut props = BTreeMap::new();
         while let Some(key) = parts.next() {
@@ -254,32 +251,32 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.url.is_empty() {
-            return Err(error(
+            return Err(ConfigError::new(
                 "url",
                 "is required: the remote_write endpoint, e.g. http://prometheus:9090/api/v1/write",
             ));
         }
         // The URL is logged with every delivery problem, so it must not carry a password.
         let parsed = reqwest::Url::parse(&self.url).map_err(|e| {
-            error(
+            ConfigError::new(
                 "url",
                 format!("'{}' is not a URL ({e})", redact_userinfo(&self.url)),
             )
         })?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(error(
+            return Err(ConfigError::new(
                 "url",
                 "must not contain a user or password; use basicAuth.username and basicAuth.passwordFile",
             ));
         }
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(error(
+            return Err(ConfigError::new(
                 "url",
                 format!("'{}' must start with http:// or https://", self.url),
             ));
         }
         if self.max_samples_per_send > self.capacity {
-            return Err(error(
+            return Err(ConfigError::new(
                 "maxSamplesPerSend",
                 format!(
                     "{} is larger than capacity ({}); accepted: 1 to capacity",
@@ -288,7 +285,7 @@ impl Config {
             ));
         }
         if self.min_backoff > self.max_backoff {
-            return Err(error(
+            return Err(ConfigError::new(
                 "minBackoff",
                 "must not be longer than maxBackoff".to_string(),
             ));
@@ -298,7 +295,7 @@ impl Config {
             ("batchDeadline", self.batch_deadline),
         ] {
             if value.is_zero() {
-                return Err(error(property, "must be longer than 0"));
+                return Err(ConfigError::new(property, "must be longer than 0"));
             }
         }
         self.validate_auth()
@@ -313,7 +310,7 @@ impl Config {
         ];
         let chosen: Vec<&str> = schemes.into_iter().flatten().collect();
         if chosen.len() > 1 {
-            return Err(error(
+            return Err(ConfigError::new(
                 chosen[1],
                 format!(
                     "cannot be combined with {}: choose one way to authenticate",
@@ -323,18 +320,21 @@ impl Config {
         }
         if let Some(sigv4) = &auth.sigv4 {
             if sigv4.service.is_empty() {
-                return Err(error("sigv4.service", "must not be empty (AMP's is aps)"));
+                return Err(ConfigError::new(
+                    "sigv4.service",
+                    "must not be empty (AMP's is aps)",
+                ));
             }
         }
         if let Some((username, password_file)) = &auth.basic_auth {
             if username.is_empty() {
-                return Err(error(
+                return Err(ConfigError::new(
                     "basicAuth.username",
                     "is required with basicAuth.passwordFile",
                 ));
             }
             if password_file.is_empty() {
-                return Err(error(
+                return Err(ConfigError::new(
                     "basicAuth.passwordFile",
                     "is required with basicAuth.username",
                 ));
@@ -346,14 +346,20 @@ impl Config {
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
         {
-            return Err(error(
+            return Err(ConfigError::new(
                 "headers",
                 format!("must not set Authorization when {} is used", chosen[0]),
             ));
         }
         match (&self.tls.cert_file, &self.tls.key_file) {
-            (Some(_), None) => Err(error("tls.keyFile", "is required with tls.certFile")),
-            (None, Some(_)) => Err(error("tls.certFile", "is required with tls.keyFile")),
+            (Some(_), None) => Err(ConfigError::new(
+                "tls.keyFile",
+                "is required with tls.certFile",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                "tls.certFile",
+                "is required with tls.keyFile",
+            )),
             _ => Ok(()),
         }
     }
@@ -390,23 +396,29 @@ fn parse_headers(key: &str, value: &str) -> Result<Vec<(String, String)>, Config
     let mut headers = Vec::new();
     for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, header_value)) = pair.split_once('=') else {
-            return Err(error(
+            return Err(ConfigError::new(
                 key,
                 "an entry is not Name=value; expected e.g. headers=X-Scope-OrgID=team-a",
             ));
         };
         let name = name.trim();
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(error(key, format!("'{name}' is not an HTTP header name")));
+            return Err(ConfigError::new(
+                key,
+                format!("'{name}' is not an HTTP header name"),
+            ));
         }
         if reqwest::header::HeaderValue::from_str(header_value.trim()).is_err() {
-            return Err(error(
+            return Err(ConfigError::new(
                 key,
                 format!("the value of '{name}' is not a valid header value"),
             ));
         }
         if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            return Err(error(key, format!("'{name}' is set by sparkprom itself")));
+            return Err(ConfigError::new(
+                key,
+                format!("'{name}' is set by sparkprom itself"),
+            ));
         }
         headers.push((name.to_string(), header_value.trim().to_string()));
     }
@@ -415,7 +427,7 @@ fn parse_headers(key: &str, value: &str) -> Result<Vec<(String, String)>, Config
 
 fn parse_regex(key: &str, value: &str) -> Result<regex::Regex, ConfigError> {
     regex::Regex::new(value).map_err(|e| {
-        error(
+        ConfigError::new(
             key,
             format!("'{value}' is not a regular expression (Rust regex syntax): {e}"),
         )
@@ -426,7 +438,7 @@ fn parse_regex(key: &str, value: &str) -> Result<regex::Regex, ConfigError> {
 fn parse_count(key: &str, value: &str) -> Result<usize, ConfigError> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(error(
+        _ => Err(ConfigError::new(
             key,
             format!("'{value}' is not accepted; expected a whole number >= 1"),
         )),
@@ -440,7 +452,7 @@ pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
         .unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
     let bad = || {
-        error(
+        ConfigError::new(
             key,
             format!("'{value}' is not a duration; expected e.g. 500ms, 30s, 2m or 1h"),
         )
@@ -465,20 +477,20 @@ fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigE
     let mut labels = Vec::new();
     for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, label_value)) = pair.split_once('=') else {
-            return Err(error(
+            return Err(ConfigError::new(
                 key,
                 format!("'{pair}' is not name=value; expected e.g. labels=cluster=prod,team=etl"),
             ));
         };
         let name = name.trim();
         if crate::series::IDENTITY_LABELS.contains(&name) {
-            return Err(error(
+            return Err(ConfigError::new(
                 key,
                 format!("'{name}' is set by sparkprom itself and cannot be given in labels"),
             ));
         }
         if !crate::naming::is_valid_label_name(name) || name.starts_with("__") {
-            return Err(error(
+            return Err(ConfigError::new(
                 key,
                 format!(
                     "'{name}' is not a label name; expected [a-zA-Z_][a-zA-Z0-9_]* not starting with __"
@@ -494,7 +506,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     match value.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(error(
+        _ => Err(ConfigError::new(
             key,
             format!("'{value}' is not accepted; expected true or false"),
         )),
@@ -505,7 +517,7 @@ fn parse_log_level(key: &str, value: &str) -> Result<String, ConfigError> {
     let level = value.to_ascii_lowercase();
     match level.as_str() {
         "error" | "warn" | "info" | "debug" | "trace" | "off" => Ok(level),
-        _ => Err(error(
+        _ => Err(ConfigError::new(
             key,
             format!("'{value}' is not a level; accepted: error, warn, info, debug, trace, off"),
         )),
