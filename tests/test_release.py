@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from harness.paths import DIST, DIST_JAR, DIST_LIB, JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions
-from harness.spark import submit
+from harness.spark import sink_conf, submit
 from test_end_to_end import last
 
 JAR_ENTRY = "io/sparkprom/native/linux-x86_64/libsparkprom.so"
@@ -130,10 +130,11 @@ def test_a_library_on_java_library_path_is_preferred_to_the_jars(tmp_path):
 def test_a_real_job_given_only_the_release_jar_pushes_from_every_jvm(prometheus, version, tmp_path):
     extract_dir = tmp_path / "extract"
     extract_dir.mkdir()
-    prefix = "spark.metrics.conf.*.sink.prom"
-    conf = {"spark.driver.extraClassPath": str(DIST_JAR), "spark.executor.extraClassPath": str(DIST_JAR),
-            f"{prefix}.class": "io.sparkprom.RemoteWriteSink", f"{prefix}.url": prometheus.write_url,
-            f"{prefix}.period": "2", f"{prefix}.libraryExtractDir": str(extract_dir)}
+    # README's --conf set with the release jar in place of jar + library path.
+    conf = sink_conf(prometheus.write_url, period_seconds=2)
+    del conf["spark.driver.extraLibraryPath"], conf["spark.executor.extraLibraryPath"]
+    conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = str(DIST_JAR)
+    conf["spark.metrics.conf.*.sink.prom.libraryExtractDir"] = str(extract_dir)
     run = submit(spark_install(version), JOBS / "count_job.py", ["6"], conf=conf, jars=())
     assert run.returncode == 0, run.output[-3000:]
     pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}"}}',
