@@ -1,11 +1,13 @@
 //! Builds the Java shim next to the native library: `target/<profile>/sparkprom.jar`.
 //!
-//! The shim is compiled with `javac --release 8` against Spark 3.5's `spark-core` (Scala 2.12
-//! build, Java 8 class files), `metrics-core` and `slf4j-api` jars; the same bytecode runs on
-//! Spark 3.x and 4.x. The jars are looked up in `SPARKPROM_SPARK_JARS` (a directory), then
-//! `$SPARK_HOME/jars`, then the `pyspark` package of `python3`, then the copy `tests/setup.sh`
-//! installs under `~/.cache/sparkprom`. Without them the native library still builds and a
-//! warning says why the jar is missing.
+//! The shim is compiled with `javac --release 8` against the oldest supported Spark's
+//! `spark-core` (Scala 2.12 build, Java 8 class files), `metrics-core` and `slf4j-api` jars, so it
+//! links only against API that every later release keeps; the same bytecode runs on Spark 3.4 to
+//! 4.3. The jars are looked up in `SPARKPROM_SPARK_JARS` (a directory), then the copy of the first
+//! release in `tests/spark-versions.txt` that `tests/setup.sh` installs under `~/.cache/sparkprom`,
+//! then `$SPARK_HOME/jars`, the `pyspark` package of `python3` and the other installed copies.
+//! Without them the native library still builds and a warning says why the jar is missing; the
+//! build runs again once they appear.
 
 use std::env;
 use std::fs;
@@ -25,21 +27,41 @@ fn main() {
         .expect("OUT_DIR is three levels below the profile directory")
         .to_path_buf();
 
-    let Some(classpath) = find_compile_classpath() else {
+    println!("cargo:rerun-if-changed=tests/spark-versions.txt");
+    let candidates = candidate_jar_dirs();
+    let Some(jars) = candidates.iter().find_map(|dir| compile_jars(dir)) else {
+        // Look again when any of these changes (a directory's entries, or one appearing).
+        for dir in &candidates {
+            println!("cargo:rerun-if-changed={}", dir.display());
+        }
         println!(
-            "cargo:warning=sparkprom.jar not built: no Spark 3.5 jars found (set SPARKPROM_SPARK_JARS \
-             to a directory with spark-core_2.12, metrics-core and slf4j-api jars, or run tests/setup.sh)"
+            "cargo:warning=sparkprom.jar not built: no Spark 3.x jars found (set SPARKPROM_SPARK_JARS \
+             to a directory with spark-core_2.12, scala-library, metrics-core and slf4j-api jars, or run tests/setup.sh)"
         );
         return;
     };
+    for jar in &jars {
+        println!("cargo:rerun-if-changed={}", jar.display());
+    }
+    let classpath = jars
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
     build_jar(&out_dir, &profile_dir.join("sparkprom.jar"), &classpath);
 }
 
-/// The three jars the shim compiles against, joined with ':'.
-fn find_compile_classpath() -> Option<String> {
+/// Directories that may hold the jars to compile against, the preferred first.
+fn candidate_jar_dirs() -> Vec<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(dir) = env::var("SPARKPROM_SPARK_JARS") {
         candidates.push(dir.into());
+    }
+    let cache = env::var("HOME")
+        .ok()
+        .map(|home| Path::new(&home).join(".cache/sparkprom"));
+    if let (Some(cache), Some(oldest)) = (&cache, oldest_tested_release()) {
+        candidates.push(cache.join(format!("pyspark-{oldest}/pyspark/jars")));
     }
     if let Ok(home) = env::var("SPARK_HOME") {
         candidates.push(Path::new(&home).join("jars"));
@@ -56,29 +78,35 @@ fn find_compile_classpath() -> Option<String> {
             candidates.push(Path::new(&dir).join("jars"));
         }
     }
-    if let Ok(home) = env::var("HOME") {
-        if let Ok(entries) = fs::read_dir(Path::new(&home).join(".cache/sparkprom")) {
-            let mut dirs: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path().join("pyspark/jars"))
-                .collect();
-            dirs.sort();
-            candidates.extend(dirs);
-        }
+    if let Some(Ok(entries)) = cache.as_ref().map(fs::read_dir) {
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path().join("pyspark/jars"))
+            .collect();
+        dirs.sort();
+        candidates.extend(dirs);
     }
-    candidates.into_iter().find_map(|dir| {
-        let jars = [
-            find_jar(&dir, "spark-core_2.12-")?,
-            find_jar(&dir, "metrics-core-")?,
-            find_jar(&dir, "slf4j-api-")?,
-        ];
-        Some(
-            jars.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(":"),
-        )
-    })
+    candidates
+}
+
+/// The first version in tests/spark-versions.txt: the oldest release the tests run on.
+fn oldest_tested_release() -> Option<String> {
+    let list = fs::read_to_string("tests/spark-versions.txt").ok()?;
+    list.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+}
+
+/// The jars the shim compiles against, if `dir` has them. scala-library only lets javac see
+/// SparkConf's supertypes; nothing of it is called.
+fn compile_jars(dir: &Path) -> Option<[PathBuf; 4]> {
+    Some([
+        find_jar(dir, "spark-core_2.12-")?,
+        find_jar(dir, "scala-library-2.12.")?,
+        find_jar(dir, "metrics-core-")?,
+        find_jar(dir, "slf4j-api-")?,
+    ])
 }
 
 fn find_jar(dir: &Path, prefix: &str) -> Option<PathBuf> {

@@ -29,7 +29,8 @@ python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q --disab
 python3 -c "import botocore" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check botocore
 
 mkdir -p "$cache"
-for version in $(grep -v '^#' "$here/spark-versions.txt"); do
+versions=$(grep -v '^#' "$here/spark-versions.txt" | awk 'NF {print $1}')
+for version in $versions; do
   target="$cache/pyspark-$version"
   if [ ! -x "$target/pyspark/bin/spark-submit" ]; then
     echo "setup: installing pyspark $version into $target"
@@ -37,4 +38,4 @@ for version in $(grep -v '^#' "$here/spark-versions.txt"); do
     python3 -m pip install -q --disable-pip-version-check --target "$target" "pyspark==$version"
   fi
 done
-echo "setup: ready (Spark: $(grep -v '^#' "$here/spark-versions.txt" | tr '\n' ' '))"
+echo "setup: ready (Spark: $(echo $versions))"

@@ -6,7 +6,7 @@ Spark's own redaction hides the secret files' properties in the event log."""
 import json
 
 from harness.fake_aws import FakeSts, KeyStore, RecordingReceiver, SigV4Receiver, basic
-from harness.paths import JOBS, spark_install, spark_versions
+from harness.paths import JOBS, newest_version, spark_install
 from harness.spark import sink_conf, submit
 from test_auth import clean_environment
 from test_end_to_end import last
@@ -43,7 +43,7 @@ def test_signed_bearer_and_basic_auth_sinks_in_a_real_job(prometheus, tmp_path):
         env = clean_environment(AWS_ROLE_ARN="arn:aws:iam::111122223333:role/spark-job",
                                 AWS_WEB_IDENTITY_TOKEN_FILE=str(tmp_path / "token"),
                                 AWS_ENDPOINT_URL_STS=sts.url)
-        run = submit(spark_install(spark_versions()[-1]), JOBS / "count_job.py", ["8"], conf=conf, env=env)
+        run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["8"], conf=conf, env=env)
         assert run.returncode == 0, run.output[-3000:]
 
     app = run.app_id

@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from harness.paths import JOBS, REPO, spark_install, spark_versions
+from harness.paths import JOBS, REPO, newest_version, spark_install
 from harness.spark import sink_conf, submit
 
 DASHBOARDS = REPO / "spark-conf" / "dashboards"
@@ -41,7 +41,7 @@ def test_every_panel_of_both_dashboards_shows_data_of_a_real_job(prometheus):
     conf["spark.metrics.conf.*.sink.prom.labels"] = "cluster=dash-test"
     conf["spark.metrics.appStatusSource.enabled"] = "true"
     start = time.time()
-    run = submit(spark_install(spark_versions()[-1]), JOBS / "count_job.py", ["20"], conf=conf)
+    run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["20"], conf=conf)
     end = time.time()
     assert run.returncode == 0, run.output[-3000:]
     time.sleep(2)

@@ -6,18 +6,18 @@ import time
 
 import pytest
 
-from harness.paths import JOBS, spark_install, spark_versions
+from harness.paths import JOBS, full_suite_versions, newest_version, spark_install
 from harness.prometheus import Prometheus
 from harness.spark import sink_conf, submit
 
 TASKS_PER_ROUND = 8 + 4
-NEWEST = spark_versions()[-1]
+NEWEST = newest_version()
 
 
 from test_end_to_end import last  # noqa: E402
 
 
-@pytest.mark.parametrize("version", spark_versions())
+@pytest.mark.parametrize("version", full_suite_versions())
 def test_twenty_second_job_arrives_complete_from_its_final_reports(prometheus, version):
     # A period longer than the job: only the reports Spark makes while stopping (and the
     # shutdown hook) can carry these values, and each JVM's final flush must deliver them.

@@ -1,8 +1,9 @@
 """A real Spark job with the sink pushes into a real Prometheus: every JVM's series arrive with
-the values Spark itself counted. Runs on each Spark release in tests/spark-versions.txt."""
+the values Spark itself counted. Runs on the full-suite releases of tests/spark-versions.txt (every
+release runs tests/test_metric_model.py)."""
 import pytest
 
-from harness.paths import JOBS, spark_install, spark_versions
+from harness.paths import JOBS, full_suite_versions, spark_install
 from harness.spark import sink_conf, submit
 
 # count_job.py runs rounds of one 8-task map stage and one 4-task reduce stage.
@@ -15,7 +16,7 @@ def last(prometheus, selector, accept, timeout=30, around="{}"):
     return prometheus.wait_for(around.format(f"last_over_time({selector}[15m])"), accept, timeout)
 
 
-@pytest.mark.parametrize("version", spark_versions())
+@pytest.mark.parametrize("version", full_suite_versions())
 def test_local_cluster_job_pushes_driver_and_every_executor(prometheus, version, tmp_path):
     conf = sink_conf(prometheus.write_url, period_seconds=2)
     # Spark counts the application's tasks on the driver only with this source on (3.5's default is off).
@@ -66,7 +67,7 @@ def test_local_cluster_job_pushes_driver_and_every_executor(prometheus, version,
         assert "sparkprom::sink: sparkprom" in text and "pushing to" in text, f"executor {executor} log"
 
 
-@pytest.mark.parametrize("version", spark_versions())
+@pytest.mark.parametrize("version", full_suite_versions())
 def test_metrics_properties_file_configures_the_sink(prometheus, version, tmp_path):
     properties = tmp_path / "metrics.properties"
     properties.write_text(

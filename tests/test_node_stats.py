@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from harness.paths import JOBS, REPO, spark_install, spark_versions
+from harness.paths import JOBS, REPO, newest_version, spark_install
 from harness.prometheus import free_port
 from harness.spark import sink_conf, submit
 from test_end_to_end import last
@@ -121,7 +121,7 @@ def test_node_statistics_match_node_exporter(node_exporter):
 
 
 def test_node_series_from_every_jvm_reach_prometheus_without_rejections(prometheus):
-    version = spark_versions()[-1]
+    version = newest_version()
     conf = sink_conf(prometheus.write_url, period_seconds=2)
     run = submit(spark_install(version), JOBS / "count_job.py", ["6"], conf=conf)
     assert run.returncode == 0, run.output[-3000:]

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from harness.fake_aws import FakeSts, KeyStore, SigV4Receiver
-from harness.paths import DIST_JAR, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, spark_install, spark_versions
+from harness.paths import DIST_JAR, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
 from harness.spark import submit
 from test_auth import PUSH, clean_environment
 from test_end_to_end import last
@@ -64,7 +64,7 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     # metrics.properties in force.
     conf = {"spark.driver.extraClassPath": str(jar), "spark.executor.extraClassPath": str(jar),
             "spark.metrics.conf": str(metrics)}
-    run = submit(spark_install(spark_versions()[-1]), JOBS / "count_job.py", ["6"], conf=conf, jars=())
+    run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=())
     assert run.returncode == 0, run.output[-3000:]
     pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}", role=~"driver|executor"}}',
                   lambda r: len(r) == 3)
@@ -128,7 +128,7 @@ def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, e
         conf[url_key] = amp.url + path
         env = clean_environment(AWS_ROLE_ARN="arn:aws:iam::111122223333:role/emr-eks-job-role",
                                 AWS_WEB_IDENTITY_TOKEN_FILE=str(token), AWS_ENDPOINT_URL_STS=sts.url)
-        run = submit(spark_install(spark_versions()[-1]), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
+        run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
         assert run.returncode == 0, run.output[-3000:]
     assert amp.requests and not amp.refused(), amp.refused()[:3]
     assert "/workspaces/ws-" in amp.requests[0].path

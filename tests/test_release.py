@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from harness.paths import DIST, DIST_JAR, DIST_LIB, JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions
+from harness.paths import DIST, DIST_JAR, DIST_LIB, JAR, JOBS, NATIVE_LIB, REPO, full_suite_versions, spark_install
 from harness.spark import sink_conf, submit
 from test_end_to_end import last
 
@@ -126,7 +126,7 @@ def test_a_library_on_java_library_path_is_preferred_to_the_jars(tmp_path):
     assert f"({library_dir / 'libsparkprom.so'})" in output, output
 
 
-@pytest.mark.parametrize("version", spark_versions())
+@pytest.mark.parametrize("version", full_suite_versions())
 def test_a_real_job_given_only_the_release_jar_pushes_from_every_jvm(prometheus, version, tmp_path):
     extract_dir = tmp_path / "extract"
     extract_dir.mkdir()

@@ -8,7 +8,14 @@ use std::time::Duration;
 
 /// Properties that the Java side consumes itself; accepted here so they are not reported as
 /// unknown.
-const JAVA_PROPERTIES: &[&str] = &["class", "period", "unit", "library", "libraryExtractDir"];
+const JAVA_PROPERTIES: &[&str] = &[
+    "class",
+    "period",
+    "unit",
+    "library",
+    "libraryExtractDir",
+    "identityTimeout",
+];
 
 /// A property that could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::remote_write::proto::MetricType;
 use crate::sender::Stats;
-use crate::series::{Family, QueuedSample, Series, SeriesTable, Variant, STALE_NAN};
+use crate::series::{
+    Family, QueuedSample, Series, SeriesTable, Variant, IDENTITY_FIELDS, STALE_NAN,
+};
 
 /// Reads one value per variant from the stats.
 type Read = fn(&Stats, &Gauges) -> Vec<f64>;
@@ -17,6 +19,8 @@ pub struct Gauges {
     pub capacity: usize,
     pub skipped_gauges: u64,
     pub over_limit: u64,
+    /// Per `IDENTITY_FIELDS`: not learnt from Spark.
+    pub missing_identity: [bool; 4],
 }
 
 struct Definition {
@@ -128,6 +132,14 @@ const DEFINITIONS: &[Definition] = &[
         variants: || vec![Variant::labelled("reason", "series_limit")],
         read: |_, g| vec![g.over_limit as f64],
     },
+    Definition {
+        name: "sparkprom_identity_missing",
+        metric_type: MetricType::Gauge,
+        help: "1 for each identity field (app_id, app_name, executor_id, namespace) the sink could not learn from Spark; its WARN line says why and what the series look like.",
+        unit: "",
+        variants: || IDENTITY_FIELDS.iter().map(|f| Variant::labelled("field", *f)).collect(),
+        read: |_, g| g.missing_identity.iter().map(|&m| f64::from(u8::from(m))).collect(),
+    },
 ];
 
 /// The self-metric series of one sink, made when first needed and again when the JVM's
@@ -217,6 +229,7 @@ mod tests {
             capacity: 100,
             skipped_gauges: 1,
             over_limit: 0,
+            missing_identity: table.missing_identity(),
         };
         let mut out = Vec::new();
         SelfMetrics::default().append(&table, &stats, &gauges, 1_000, &mut out);
@@ -233,6 +246,30 @@ mod tests {
         assert_eq!(find("sparkprom_samples_sent_total").value, 40.0);
         assert_eq!(find("sparkprom_samples_dropped_total").value, 3.0);
         assert_eq!(find("sparkprom_queue_samples").value, 5.0);
+        // No app_name in this identity: the one field reported missing.
+        let missing: Vec<(String, f64)> = out
+            .iter()
+            .filter(|s| {
+                s.series
+                    .labels
+                    .iter()
+                    .any(|l| l.value == "sparkprom_identity_missing")
+            })
+            .map(|s| {
+                let field = s.series.labels.iter().find(|l| l.name == "field").unwrap();
+                (field.value.clone(), s.value)
+            })
+            .collect();
+        assert_eq!(
+            missing,
+            [
+                ("app_id", 0.0),
+                ("app_name", 1.0),
+                ("executor_id", 0.0),
+                ("namespace", 0.0)
+            ]
+            .map(|(f, v)| (f.to_string(), v))
+        );
         let sent = find("sparkprom_samples_sent_total");
         assert!(sent
             .series

@@ -96,7 +96,21 @@ pub struct Identity {
     pub platform_labels: Vec<(String, String)>,
 }
 
+/// The identity fields a driver or executor needs, in the order `Identity::missing` reports them.
+pub const IDENTITY_FIELDS: [&str; 4] = ["app_id", "app_name", "executor_id", "namespace"];
+
 impl Identity {
+    /// Which of `IDENTITY_FIELDS` are unknown (the Java side could not read SparkEnv and sent
+    /// what it learnt without it).
+    pub fn missing(&self) -> [bool; 4] {
+        [
+            self.app_id.is_empty(),
+            self.app_name.is_empty(),
+            self.executor_id.is_empty(),
+            self.namespace.is_empty(),
+        ]
+    }
+
     pub fn from_pairs(pairs: &[(String, String)]) -> Identity {
         let mut identity = Identity::default();
         for (key, value) in pairs {
@@ -492,6 +506,14 @@ impl SeriesTable {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Which identity fields this sink lacks; none for a standalone daemon, which has no app.
+    pub fn missing_identity(&self) -> [bool; 4] {
+        if self.daemon_role != "other" {
+            return [false; 4];
+        }
+        self.identity.missing()
     }
 
     /// The role of this sink's own series: the daemon it serves, else the driver or an executor.

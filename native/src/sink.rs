@@ -238,6 +238,7 @@ impl Ingest {
                                 capacity: self.capacity,
                                 skipped_gauges: self.table.skipped_gauges,
                                 over_limit: self.table.over_limit,
+                                missing_identity: self.table.missing_identity(),
                             };
                             last_ts = snapshot.timestamp_ms;
                             self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);

@@ -15,10 +15,27 @@ JOBS = REPO / "tests" / "jobs"
 CACHE = Path(os.environ.get("SPARKPROM_CACHE", Path.home() / ".cache" / "sparkprom"))
 
 
-def spark_versions():
-    """The Spark releases in tests/spark-versions.txt, in order."""
+def _version_lines():
+    """(version, suite) pairs of tests/spark-versions.txt, oldest first."""
     lines = (REPO / "tests" / "spark-versions.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    pairs = [line.split() for line in lines if line.strip() and not line.startswith("#")]
+    for pair in pairs:
+        assert len(pair) == 2 and pair[1] in ("full", "line"), f"spark-versions.txt: bad line {pair}"
+    return [(version, suite) for version, suite in pairs]
+
+
+def spark_versions():
+    """Every Spark release the tests run on, oldest first: each gets the per-line checks."""
+    return [version for version, _ in _version_lines()]
+
+
+def full_suite_versions():
+    """The releases that run every end-to-end test (the newest 3.x and 4.x lines)."""
+    return [version for version, suite in _version_lines() if suite == "full"]
+
+
+def newest_version():
+    return spark_versions()[-1]
 
 
 @dataclass(frozen=True)

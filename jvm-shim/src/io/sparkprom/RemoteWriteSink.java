@@ -30,8 +30,8 @@ public class RemoteWriteSink implements Sink {
 
     /** Spark's own sinks default to reporting every 10 seconds. */
     static final int DEFAULT_PERIOD = 10;
-    /** How long reports wait for a SparkEnv before they go out without app identity. */
-    static final long IDENTITY_WAIT_MILLIS = 60_000;
+    /** How long reports wait for a SparkEnv before they go out with what {@link FallbackIdentity} learns. */
+    static final String DEFAULT_IDENTITY_TIMEOUT = "60s";
     /** How often a deferred core looks for the executor's SparkEnv. */
     static final long CORE_START_POLL_MILLIS = 100;
 
@@ -40,6 +40,10 @@ public class RemoteWriteSink implements Sink {
     /** Fixed for the life of the JVM once Spark has it; null until then. */
     private volatile Map<String, String> identity;
     private final long periodMillis;
+    /** {@code identityTimeout}: how long reports wait for the JVM's identity. */
+    private final long identityWaitMillis;
+    /** The identity learnt without SparkEnv once the wait is over; null until then. */
+    private FallbackIdentity fallback;
     private final Properties properties;
     /** False when the native library cannot be loaded: the sink then does nothing at all. */
     private final boolean libraryLoaded;
@@ -68,6 +72,7 @@ public class RemoteWriteSink implements Sink {
         this.registry = registry;
         this.identitySource = identitySource;
         this.periodMillis = periodMillis(properties);
+        this.identityWaitMillis = durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000);
         this.properties = properties;
         this.libraryLoaded = NativeLibrary.load(emptyToNull(properties.getProperty("library")),
                 emptyToNull(properties.getProperty("libraryExtractDir")));
@@ -92,7 +97,7 @@ public class RemoteWriteSink implements Sink {
     }
 
     private Properties completeProperties() {
-        Object conf = SparkIdentity.sparkConf();
+        org.apache.spark.SparkConf conf = SparkIdentity.sparkConf();
         return conf == null ? properties
                 : SinkProperties.complete(properties, conf, SparkIdentity.metricsInstance(conf));
     }
@@ -159,7 +164,7 @@ public class RemoteWriteSink implements Sink {
             scheduler.schedule(new Runnable() {
                 @Override
                 public void run() {
-                    boolean waitedLongEnough = System.currentTimeMillis() - createdAt > IDENTITY_WAIT_MILLIS;
+                    boolean waitedLongEnough = System.currentTimeMillis() - createdAt > identityWaitMillis;
                     if (SparkIdentity.sparkConf() != null || waitedLongEnough) {
                         handle();
                     } else if (!finished.get()) {
@@ -225,15 +230,19 @@ public class RemoteWriteSink implements Sink {
             if (identity == null) {
                 identity = identitySource.get();
             }
-            boolean early = System.currentTimeMillis() - createdAt < IDENTITY_WAIT_MILLIS;
-            if (identity == null && early && !last) {
-                // An executor's SparkEnv appears moments after its metrics system starts; series
-                // sent before that would lack app_id and executor_id.
-                return;
+            Map<String, String> sent = identity;
+            if (sent == null) {
+                boolean early = System.currentTimeMillis() - createdAt < identityWaitMillis;
+                if (early && !last) {
+                    // An executor's SparkEnv appears moments after its metrics system starts;
+                    // series sent before that would lack app_id and executor_id.
+                    return;
+                }
+                sent = fallbackIdentity().identity;
             }
             NativeHandle h = handle();
             if (h != null) {
-                h.report(registry, identity);
+                h.report(registry, sent);
             }
         } catch (Throwable t) {
             // Spark calls report() on paths that do not expect exceptions (Executor.stop()).
@@ -242,6 +251,47 @@ public class RemoteWriteSink implements Sink {
                 LOG.warn("sparkprom: a report failed; later failures are not logged", t);
             }
         }
+    }
+
+    /**
+     * What can be learnt without SparkEnv, once; the first time, one WARN says what is missing,
+     * why, and what the series look like (the core counts it in {@code sparkprom_identity_missing}).
+     * Spark's standalone daemons have no app identity and are not warned about.
+     */
+    private FallbackIdentity fallbackIdentity() {
+        if (fallback == null) {
+            fallback = FallbackIdentity.learn(registry.getNames());
+            if (!fallback.daemon) {
+                Throwable cause = SparkIdentity.lookupFailure();
+                LOG.warn("sparkprom: no Spark identity for this JVM after " + identityWaitMillis / 1000 + " s ("
+                        + (cause == null ? "SparkEnv never appeared" : "SparkEnv could not be read: " + cause)
+                        + "); " + fallback.consequence() + ". The sink keeps looking and relabels its series"
+                        + " once SparkEnv answers. If this Spark release is newer than sparkprom, upgrade sparkprom;"
+                        + " otherwise report this line.");
+            }
+        }
+        return fallback;
+    }
+
+    /**
+     * A duration property ({@code 500ms}, {@code 30s}, {@code 2m}, {@code 1h}; a bare number is
+     * seconds, as in the native core's properties) within [min, max] milliseconds.
+     */
+    static long durationMillis(Properties properties, String key, String defaultValue, long min, long max) {
+        String text = properties.getProperty(key, defaultValue).trim();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,9})\\s*(ms|s|m|h)?").matcher(text);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': '" + text
+                    + "' is not a duration; expected e.g. 500ms, 30s, 2m or 1h");
+        }
+        String unit = m.group(2) == null ? "s" : m.group(2);
+        long scale = unit.equals("ms") ? 1 : unit.equals("s") ? 1_000 : unit.equals("m") ? 60_000 : 3_600_000;
+        long millis = Long.parseLong(m.group(1)) * scale;
+        if (millis < min || millis > max) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': " + text
+                    + " is outside " + min / 1000 + "s to " + max / 1000 + "s");
+        }
+        return millis;
     }
 
     /** {@code period} and {@code unit}, Spark's sink convention; at least one second, as Spark requires. */

@@ -1,11 +1,14 @@
 package io.sparkprom;
 
-import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import org.apache.spark.SparkConf;
+import org.apache.spark.metrics.MetricsConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Recovers the sink's properties whose own names hold a dot ({@code sigv4.region},
@@ -17,10 +20,16 @@ import java.util.Properties;
  * sees it. This class reads the same sources Spark read (Spark's own MetricsConfig over the
  * SparkConf: {@code spark.metrics.conf.*} and the metrics.properties file), finds the sink whose
  * dot-free properties are exactly the ones Spark handed over, and adds its dotted ones.
+ *
+ * <p>MetricsConfig is called directly (compiled against Spark 3.4, linking only its constructor,
+ * {@code initialize()} and {@code getInstance(String)}), not through reflection, which resolves
+ * every public signature of a class and so breaks when any of them names a missing class.
  */
 final class SinkProperties {
     /** Spark's metrics instances, the likeliest first once the caller has put its own first. */
     private static final String[] INSTANCES = {"driver", "executor", "master", "worker", "applications"};
+
+    private static final Logger LOG = LoggerFactory.getLogger(SinkProperties.class);
 
     private SinkProperties() {}
 
@@ -28,16 +37,13 @@ final class SinkProperties {
      * {@code own} plus the sink's dotted properties; {@code own} alone when there is no SparkConf or
      * the sink cannot be told apart.
      */
-    static Properties complete(Properties own, Object sparkConf, String instance) {
+    static Properties complete(Properties own, SparkConf sparkConf, String instance) {
         if (sparkConf == null) {
             return own;
         }
         try {
-            Class<?> metricsConfig = Class.forName("org.apache.spark.metrics.MetricsConfig");
-            Object config = metricsConfig.getConstructor(Class.forName("org.apache.spark.SparkConf"))
-                    .newInstance(sparkConf);
-            metricsConfig.getMethod("initialize").invoke(config);
-            Method getInstance = metricsConfig.getMethod("getInstance", String.class);
+            MetricsConfig config = new MetricsConfig(sparkConf);
+            config.initialize();
             List<String> order = new ArrayList<String>();
             order.add(instance);
             for (String other : INSTANCES) {
@@ -46,7 +52,7 @@ final class SinkProperties {
                 }
             }
             for (String name : order) {
-                Map<String, String> dotted = dottedPropertiesOf(own, (Properties) getInstance.invoke(config, name));
+                Map<String, String> dotted = dottedPropertiesOf(own, config.getInstance(name));
                 if (dotted != null) {
                     Properties all = new Properties();
                     all.putAll(own);
@@ -55,7 +61,11 @@ final class SinkProperties {
                 }
             }
         } catch (Throwable t) {
-            // Spark's MetricsConfig changed shape: the dot-free properties still work.
+            // Spark's MetricsConfig changed shape: the dot-free properties still work, the dotted
+            // ones (sigv4.*, tls.*, basicAuth.*, node.*) would be missed without a word.
+            LOG.warn("sparkprom: cannot read Spark's metrics configuration (" + t + "); properties with a dot"
+                    + " in their name (sigv4.region, tls.caFile, node.enabled, ...) are not applied; upgrade sparkprom"
+                    + " or report this line.");
         }
         return own;
     }
