@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from harness.paths import CACHE, JOBS, spark_install, spark_versions  # noqa: E402
+from harness.paths import CACHE, JOBS, newest_version, spark_install  # noqa: E402
 from harness.prometheus import Prometheus, free_port  # noqa: E402
 from harness.spark import sink_conf, submit  # noqa: E402
 
@@ -22,7 +22,7 @@ def port_in_use(port: int) -> bool:
 
 
 def main():
-    version = os.environ.get("SPARKPROM_SPARK_VERSION", spark_versions()[0])
+    version = os.environ.get("SPARKPROM_SPARK_VERSION", newest_version())
     port = int(os.environ.get("SPARKPROM_PROMETHEUS_PORT", "9090"))
     if port_in_use(port):
         port = free_port()

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-bash tests/setup.sh
+SPARKPROM_SETUP=quickstart bash tests/setup.sh
 cargo build --release
 python3 spark-conf/quickstart.py

@@ -8,15 +8,14 @@ import uuid
 
 import pytest
 
-from harness.paths import CACHE, JAR, NATIVE_LIB, REPO, spark_versions
+from harness.paths import JAR, NATIVE_LIB, REPO, oldest_spark_jars
 from test_end_to_end import last
 
 WARNING = "no Spark identity for this JVM"
 
 
 def run_without_scala(tmp_path, url, prefix, extra_args=()):
-    jars = CACHE / f"pyspark-{spark_versions()[0]}" / "pyspark" / "jars"
-    spark_jars = [str(j) for j in sorted(jars.glob("*.jar")) if not j.name.startswith("scala-library")]
+    spark_jars = [str(j) for j in sorted(oldest_spark_jars().glob("*.jar")) if not j.name.startswith("scala-library")]
     classpath = ":".join([str(tmp_path), str(JAR), *spark_jars])
     source = REPO / "tests" / "jvm" / "io" / "sparkprom" / "IdentityFallbackCheck.java"
     subprocess.run(["javac", "-nowarn", "-d", str(tmp_path), "-cp", classpath, str(source)], check=True)

@@ -2,12 +2,12 @@
 statuses, never a crash of the JVM, and the sink's public methods never throw."""
 import subprocess
 
-from harness.paths import CACHE, JAR, NATIVE_LIB, REPO, spark_versions
+from harness.paths import JAR, NATIVE_LIB, REPO, oldest_spark_jars
 from harness.prometheus import free_port
 
 
 def test_errors_cross_jni_as_exceptions_and_the_jvm_survives(tmp_path):
-    jars = CACHE / f"pyspark-{spark_versions()[0]}" / "pyspark" / "jars"
+    jars = oldest_spark_jars()
     classpath = f"{tmp_path}:{JAR}:{jars}/*"
     source = REPO / "tests" / "jvm" / "io" / "sparkprom" / "BoundaryCheck.java"
     subprocess.run(["javac", "-nowarn", "-d", str(tmp_path), "-cp", classpath, str(source)], check=True)

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from harness.fake_aws import FakeSts, KeyStore, SigV4Receiver
+from harness.fake_aws import FakeImds, FakeSts, KeyStore, SigV4Receiver
 from harness.paths import DIST_JAR, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
 from harness.spark import submit
 from test_auth import PUSH, clean_environment
@@ -74,32 +74,97 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     assert f"native library loaded from {loaded_from}" in run.output
 
 
-@pytest.mark.parametrize("problem", ["no url", "no release files"])
-def test_databricks_init_script_never_fails_the_cluster_start(tmp_path, problem):
-    root, source = databricks_node(tmp_path)
-    env = {"SPARKPROM_SOURCE": str(source), "SPARKPROM_URL": "http://127.0.0.1:9/api/v1/write"}
-    if problem == "no url":
-        del env["SPARKPROM_URL"]
-    else:
-        env["SPARKPROM_SOURCE"] = str(tmp_path / "nowhere")
+def test_databricks_init_script_never_fails_the_cluster_start(tmp_path):
+    root, _ = databricks_node(tmp_path)
+    env = {"SPARKPROM_SOURCE": str(tmp_path / "nowhere"), "SPARKPROM_URL": "http://127.0.0.1:9/api/v1/write"}
     result = run_init_script(root, **env)
     assert result.returncode == 0
     log = (root / "tmp" / "sparkprom-init.log").read_text()
-    assert ("SPARKPROM_URL is not set" if problem == "no url" else "cannot be read") in log, log
-    assert "the cluster starts without it" in log
+    assert "cannot be read" in log and "the cluster starts without it" in log, log
     assert not (root / "databricks" / "jars" / "sparkprom.jar").exists()
     assert (root / "databricks" / "spark" / "conf" / "metrics.properties").read_text() == DATABRICKS_METRICS
 
 
-def emr_on_eks_conf():
-    """Every --conf of start-job-run.json: sparkSubmitParameters, then the spark-defaults."""
-    request = json.loads((REPO / "spark-conf" / "emr-on-eks" / "start-job-run.json").read_text())
+def compute_policy_spark_conf():
+    """The Spark conf the compute policy fixes for every cluster: {key: value}."""
+    policy = json.loads((REPO / "spark-conf" / "databricks" / "compute-policy.json").read_text())
+    return {key[len("spark_conf."):]: rule["value"] for key, rule in policy.items() if key.startswith("spark_conf.")}
+
+
+def test_databricks_without_environment_variables_the_policys_spark_conf_configures_the_sink(prometheus, tmp_path):
+    """DBR 19 and later: the init script sees no custom variable. It installs the jar alone (and
+    removes a block an earlier run wrote); the compute policy's Spark conf configures the sink,
+    signing for AMP with the instance profile (IMDSv2)."""
+    root, source = databricks_node(tmp_path)
+    first = run_init_script(root, SPARKPROM_SOURCE=str(source), SPARKPROM_URL="http://127.0.0.1:9/api/v1/write")
+    assert first.returncode == 0, first.stderr
+    result = run_init_script(root, SPARKPROM_SOURCE=str(source))
+    assert result.returncode == 0, result.stderr
+    metrics = root / "databricks" / "spark" / "conf" / "metrics.properties"
+    assert metrics.read_text() == DATABRICKS_METRICS
+    jar = root / "databricks" / "jars" / "sparkprom.jar"
+    assert jar.read_bytes() == DIST_JAR.read_bytes()
+    log = (root / "tmp" / "sparkprom-init.log").read_text()
+    assert "configured by the cluster's Spark config alone" in log, log
+
+    conf = compute_policy_spark_conf()
+    region = conf["spark.metrics.conf.*.sink.prom.sigv4.region"]
+    conf.update({"spark.driver.extraClassPath": str(jar), "spark.executor.extraClassPath": str(jar),
+                 "spark.metrics.conf": str(metrics), "spark.metrics.conf.*.sink.prom.period": "2"})
+    issued = KeyStore()
+    with FakeImds(issued) as imds, SigV4Receiver(issued, region, forward_to=prometheus.write_url) as amp:
+        path = re.sub(r"^https://[^/]+", "", conf["spark.metrics.conf.*.sink.prom.url"])
+        conf["spark.metrics.conf.*.sink.prom.url"] = amp.url + path
+        env = clean_environment(AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
+        del env["AWS_EC2_METADATA_DISABLED"]
+        run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
+        assert run.returncode == 0, run.output[-3000:]
+    assert amp.requests and not amp.refused(), amp.refused()[:3]
+    pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}", role=~"driver|executor"}}',
+                  lambda r: len(r) == 3)
+    assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
+    assert {labels["team"] for labels, _ in pushed} == {"data-platform"}, pushed
+
+
+EMR_ON_EKS = REPO / "spark-conf" / "emr-on-eks"
+
+
+def emr_on_eks_conf(request_file, conf_dir):
+    """Every --conf of a start-job-run request: sparkSubmitParameters, then the spark-defaults;
+    its spark-metrics classification is written to conf_dir/metrics.properties, as EMR does, and
+    named by spark.metrics.conf."""
+    request = json.loads((EMR_ON_EKS / request_file).read_text())
     params = request["jobDriver"]["sparkSubmitJobDriver"]["sparkSubmitParameters"]
     conf = dict(pair.split("=", 1) for pair in re.findall(r"--conf (\S+)", params))
     for classification in request["configurationOverrides"]["applicationConfiguration"]:
-        assert classification["classification"] == "spark-defaults"
-        conf.update(classification["properties"])
+        kind = classification["classification"]
+        assert kind in ("spark-defaults", "spark-metrics"), kind
+        if kind == "spark-defaults":
+            conf.update(classification["properties"])
+        else:
+            metrics = conf_dir / "metrics.properties"
+            metrics.write_text("".join(f"{k}={v}\n" for k, v in classification["properties"].items()))
+            conf["spark.metrics.conf"] = str(metrics)
     return conf
+
+
+def sink_setting(conf, suffix):
+    """(key, value) of the sink property ending in `suffix`, in the Spark conf or the metrics file."""
+    settings = dict(conf)
+    if "spark.metrics.conf" in conf:
+        lines = open(conf["spark.metrics.conf"]).read().splitlines()
+        settings.update(line.split("=", 1) for line in lines if "=" in line)
+    return next((k, v) for k, v in settings.items() if k.endswith(suffix) and ".sink." in k)
+
+
+def set_sink_setting(conf, key, value):
+    if key in conf:
+        conf[key] = value
+    else:
+        path = conf["spark.metrics.conf"]
+        lines = open(path).read().splitlines()
+        with open(path, "w") as f:
+            f.writelines(f"{k}={value if k == key else v}\n" for k, v in (line.split("=", 1) for line in lines))
 
 
 def kubernetes_conf():
@@ -107,25 +172,25 @@ def kubernetes_conf():
     return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
-@pytest.mark.parametrize("example", ["emr-on-eks", "kubernetes"])
+@pytest.mark.parametrize("example", ["start-job-run.json", "start-job-run-spark-metrics.json", "kubernetes"])
 def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, example):
-    conf = emr_on_eks_conf() if example == "emr-on-eks" else kubernetes_conf()
-    url_key = next(k for k in conf if k.endswith(".url"))
-    prefix = url_key[: -len(".url")]
-    region = conf[f"{prefix}.sigv4.region"]
+    conf = kubernetes_conf() if example == "kubernetes" else emr_on_eks_conf(example, tmp_path)
+    url_key, url = sink_setting(conf, ".url")
+    _, region = sink_setting(conf, ".sigv4.region")
     # What differs from the cluster, and nothing else: Kubernetes settings (local-cluster here),
     # where the image put the files, and AMP's and STS's addresses.
     conf = {k: v for k, v in conf.items() if not k.startswith("spark.kubernetes.") and k != "spark.executor.instances"}
     # The image carries the release jar alone, on Spark's classpath; it loads its own library.
     assert not any(k.endswith(".library") for k in conf), conf
+    if "spark.metrics.conf" in conf:
+        assert ".library=" not in open(conf["spark.metrics.conf"]).read()
     conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = str(DIST_JAR)
     issued = KeyStore()
     token = tmp_path / "token"
     token.write_text("irsa-projected-token")
     with FakeSts(issued, region, web_identity_tokens={"irsa-projected-token"}) as sts, \
             SigV4Receiver(issued, region, forward_to=prometheus.write_url) as amp:
-        path = re.sub(r"^https://[^/]+", "", conf[url_key])
-        conf[url_key] = amp.url + path
+        set_sink_setting(conf, url_key, amp.url + re.sub(r"^https://[^/]+", "", url))
         env = clean_environment(AWS_ROLE_ARN="arn:aws:iam::111122223333:role/emr-eks-job-role",
                                 AWS_WEB_IDENTITY_TOKEN_FILE=str(token), AWS_ENDPOINT_URL_STS=sts.url)
         run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
@@ -135,6 +200,22 @@ def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, e
     pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}", role=~"driver|executor"}}',
                   lambda r: len(r) == 3)
     assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
+
+
+def test_emr_on_eks_image_keeps_emr_s_user_and_mounted_paths():
+    """The Dockerfile cannot be built here (no Docker engine): what EMR requires of a custom image
+    is checked in its text. It ends as the hadoop user, builds on either EMR line, and writes
+    nothing where EMR mounts the job's configuration or logs at run time."""
+    lines = [line.strip() for line in (EMR_ON_EKS / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert [line for line in lines if line.startswith("USER")][-1] == "USER hadoop:hadoop"
+    assert "FROM public.ecr.aws/emr-on-eks/spark/${EMR_RELEASE}:latest" in lines
+    header = (EMR_ON_EKS / "Dockerfile").read_text()
+    assert "EMR_RELEASE=emr-7." in header and "EMR_RELEASE=emr-spark-8." in header
+    copies = [line.split()[-1] for line in lines if line.startswith("COPY")]
+    assert copies == ["/usr/lib/spark/jars/sparkprom.jar"], copies
+    mounted = ("/etc/spark/conf", "/usr/lib/spark/conf", "/var/log/spark", "/tmp")
+    assert not any(dest.startswith(mounted) for dest in copies)
 
 
 def test_version_command_prints_both_versions_and_refuses_a_mismatch(tmp_path):

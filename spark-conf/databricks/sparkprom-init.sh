@@ -1,14 +1,22 @@
 #!/bin/bash
-# Databricks cluster-scoped init script: installs sparkprom on every node and configures the
-# driver's and executors' metrics systems to push to a remote_write endpoint.
+# Databricks cluster-scoped init script: installs sparkprom on every node and, when given a URL,
+# configures the driver's and executors' metrics systems to push to a remote_write endpoint.
 #
-# Cluster settings (Advanced options > Spark > Environment variables):
-#   SPARKPROM_URL      remote_write URL (required), e.g.
+# Two ways to configure the sink:
+# - the cluster's Spark config (or a compute policy) carries the sink's properties,
+#   spark.metrics.conf.*.sink.prom.class=io.sparkprom.RemoteWriteSink, ...url=..., and this
+#   script only installs the jar. This works on every runtime: from DBR 19 on, init scripts no
+#   longer see the cluster's own environment variables, so the variables below may not arrive.
+# - environment variables (Advanced options > Spark > Environment variables), a convenience
+#   where init scripts see them; the script then writes the sink's block into metrics.properties:
+#   SPARKPROM_URL      remote_write URL, e.g.
 #                      https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-.../api/v1/remote_write
+#                      (without it only the jar, and a library beside it, are installed)
 #   SPARKPROM_REGION   AWS region: turns SigV4 on (AMP; credentials from the instance profile)
 #   SPARKPROM_SOURCE   folder holding the release sparkprom.jar, which carries the native
-#                      library (default: /Volumes/main/default/sparkprom); a libsparkprom.so
-#                      beside it (e.g. a Graviton build) is installed and used instead
+#                      library (default below: edit SOURCE where the variable cannot reach the
+#                      script); a libsparkprom.so beside it is installed too (set the sink's
+#                      library property to /databricks/sparkprom/libsparkprom.so to use it)
 #   SPARKPROM_LABELS   extra labels, e.g. team=etl,env=prod
 #   SPARKPROM_PERIOD   report period in seconds (default 10)
 #
@@ -29,10 +37,6 @@ MARK_END="# sparkprom: end"
 log() { echo "$(date -u +%FT%TZ) sparkprom-init: $*" >>"$LOG"; }
 
 install() {
-  if [ -z "${SPARKPROM_URL:-}" ]; then
-    log "SPARKPROM_URL is not set: nothing installed (set it in the cluster's environment variables)"
-    return 1
-  fi
   if [ ! -r "$SOURCE/sparkprom.jar" ]; then
     log "$SOURCE/sparkprom.jar cannot be read: nothing installed (set SPARKPROM_SOURCE to the folder holding it)"
     return 1
@@ -46,7 +50,17 @@ install() {
     mkdir -p "$NATIVE_DIR" && cp "$SOURCE/libsparkprom.so" "$NATIVE_DIR/.libsparkprom.so.tmp" \
       && mv "$NATIVE_DIR/.libsparkprom.so.tmp" "$library" || return 1
   fi
+  write_block "$library" || return 1
+  if [ -n "${SPARKPROM_URL:-}" ]; then
+    log "installed: $JARS/sparkprom.jar${library:+, $library}; pushing to $SPARKPROM_URL (${DB_IS_DRIVER:+driver }node of ${DB_CLUSTER_NAME:-an unnamed cluster})"
+  else
+    log "installed: $JARS/sparkprom.jar${library:+, $library}; SPARKPROM_URL is not set, so the sink is configured by the cluster's Spark config alone (spark.metrics.conf.*.sink.<name>.class=io.sparkprom.RemoteWriteSink and .url=...${library:+, .library=$library}); without them nothing is pushed"
+  fi
+}
 
+# The sink's block in metrics.properties: written when SPARKPROM_URL is set, removed when not.
+write_block() {
+  local library="$1"
   # Labels: the cluster's name (commas and '=' would break the list) and the user's own.
   local cluster labels
   cluster=$(printf '%s' "${DB_CLUSTER_NAME:-}" | tr ',=' '__')
@@ -61,17 +75,19 @@ install() {
   else
     : >"$kept"
   fi
-  {
-    echo "$MARK_BEGIN"
-    echo "*.sink.sparkprom.class=io.sparkprom.RemoteWriteSink"
-    echo "*.sink.sparkprom.url=$SPARKPROM_URL"
-    echo "*.sink.sparkprom.period=${SPARKPROM_PERIOD:-10}"
-    [ -n "$library" ] && echo "*.sink.sparkprom.library=$library"
-    [ -n "$labels" ] && echo "*.sink.sparkprom.labels=$labels"
-    [ -n "${SPARKPROM_REGION:-}" ] && echo "*.sink.sparkprom.sigv4.region=$SPARKPROM_REGION"
-    echo "$MARK_END"
-  } >>"$kept" && mv "$kept" "$METRICS_CONF" || return 1
-  log "installed: $JARS/sparkprom.jar${library:+, $library}; pushing to $SPARKPROM_URL (${DB_IS_DRIVER:+driver }node of ${DB_CLUSTER_NAME:-an unnamed cluster})"
+  if [ -n "${SPARKPROM_URL:-}" ]; then
+    {
+      echo "$MARK_BEGIN"
+      echo "*.sink.sparkprom.class=io.sparkprom.RemoteWriteSink"
+      echo "*.sink.sparkprom.url=$SPARKPROM_URL"
+      echo "*.sink.sparkprom.period=${SPARKPROM_PERIOD:-10}"
+      [ -n "$library" ] && echo "*.sink.sparkprom.library=$library"
+      [ -n "$labels" ] && echo "*.sink.sparkprom.labels=$labels"
+      [ -n "${SPARKPROM_REGION:-}" ] && echo "*.sink.sparkprom.sigv4.region=$SPARKPROM_REGION"
+      echo "$MARK_END"
+    } >>"$kept" || return 1
+  fi
+  mv "$kept" "$METRICS_CONF"
 }
 
 mkdir -p "$(dirname "$LOG")" 2>/dev/null

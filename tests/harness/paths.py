@@ -11,6 +11,7 @@ NATIVE_LIB = RELEASE / "libsparkprom.so"
 DIST = REPO / "target" / "dist"
 DIST_JAR = DIST / "sparkprom.jar"
 DIST_LIB = DIST / "libsparkprom.so"
+DIST_LIB_AARCH64 = DIST / "libsparkprom-aarch64.so"
 JOBS = REPO / "tests" / "jobs"
 CACHE = Path(os.environ.get("SPARKPROM_CACHE", Path.home() / ".cache" / "sparkprom"))
 
@@ -36,6 +37,11 @@ def full_suite_versions():
 
 def newest_version():
     return spark_versions()[-1]
+
+
+def oldest_spark_jars() -> Path:
+    """The jars of the oldest tested release: what the shim is compiled against."""
+    return CACHE / f"pyspark-{spark_versions()[0]}" / "pyspark" / "jars"
 
 
 @dataclass(frozen=True)

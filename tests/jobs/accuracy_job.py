@@ -9,6 +9,9 @@ from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("sparkprom-accuracy").getOrCreate()
 sc = spark.sparkContext
 print(f"APP_ID={sc.applicationId}", flush=True)
+# The release's own default for the appStatus source (the test sets it on), for the reference's note.
+status_source = sc._jvm.org.apache.spark.internal.config.Status.METRICS_APP_STATUS_SOURCE_ENABLED()
+print(f"APP_STATUS_SOURCE_DEFAULT={status_source.defaultValueString()}", flush=True)
 
 
 def fail_first_attempt(partition, rows):
