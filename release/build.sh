@@ -2,10 +2,14 @@
 # The release build. Leaves in target/dist/:
 #   libsparkprom.so           linux-x86_64, loads on glibc 2.17 and newer (Amazon Linux 2 and 2023,
 #                             Ubuntu 20.04+, RHEL/CentOS 7+)
-#   sparkprom.jar             the sink's classes plus that library (one jar is enough)
+#   libsparkprom-aarch64.so   linux-aarch64 (Graviton), the same glibc floor
+#   sparkprom.jar             the sink's classes plus both libraries (one jar for every node)
 #   BUILD-INFO                the tools used and every file's SHA-256
-# With SPARKPROM_TARGETS="x86_64 aarch64" it also builds libsparkprom-aarch64.so for Graviton
-# and packs it into the jar as linux-aarch64.
+# SPARKPROM_TARGETS (default "x86_64 aarch64") chooses the architectures.
+#
+# x86_64 is compiled by the rustup toolchain. rustup cannot fetch aarch64's standard library
+# here, so aarch64 is compiled by Debian's rustc-web (/usr/bin/rustc), whose aarch64 std is the
+# arm64 package libstd-rust-web-dev (tests/setup.sh installs both; AARCH64_RUSTC overrides).
 #
 # The library is linked by zig against glibc 2.17's symbol versions (cargo-zigbuild), whatever
 # the building machine's glibc is. Both tools are pinned and installed when missing: zig from the
@@ -19,7 +23,8 @@ repo=$(pwd)
 ZIG_VERSION=0.15.2
 CARGO_ZIGBUILD_VERSION=0.24.1
 GLIBC_FLOOR=2.17
-targets=${SPARKPROM_TARGETS:-x86_64}
+targets=${SPARKPROM_TARGETS:-x86_64 aarch64}
+aarch64_rustc=${AARCH64_RUSTC:-/usr/bin/rustc}
 cache="${SPARKPROM_CACHE:-$HOME/.cache/sparkprom}"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 export PATH="$cargo_home/bin:$PATH"
@@ -44,11 +49,20 @@ dist="$repo/target/dist"
 rm -rf "$dist"
 mkdir -p "$dist"
 pack_args=()
+compilers=()
 for arch in $targets; do
   triple="$arch-unknown-linux-gnu"
-  rustup target list --installed 2>/dev/null | grep -qx "$triple" || rustup target add "$triple"
-  echo "release: building $triple against glibc $GLIBC_FLOOR"
-  cargo zigbuild --quiet --profile portable --lib --target "$triple.$GLIBC_FLOOR"
+  if [ "$arch" = x86_64 ]; then
+    rustc_for_target=$(rustup which rustc)
+    rustup target list --installed 2>/dev/null | grep -qx "$triple" || rustup target add "$triple"
+  else
+    rustc_for_target=$aarch64_rustc
+    [ -d "$("$rustc_for_target" --print sysroot)/lib/rustlib/$triple/lib" ] || {
+      echo "release: $rustc_for_target has no standard library for $triple: run tests/setup.sh" >&2; exit 1; }
+  fi
+  echo "release: building $triple against glibc $GLIBC_FLOOR with $("$rustc_for_target" --version)"
+  RUSTC=$rustc_for_target cargo zigbuild --quiet --profile portable --lib --target "$triple.$GLIBC_FLOOR"
+  compilers+=("$arch: $("$rustc_for_target" --version)")
   name=libsparkprom.so
   [ "$arch" = x86_64 ] || name="libsparkprom-$arch.so"
   cp "target/$triple/portable/libsparkprom.so" "$dist/$name"
@@ -63,7 +77,7 @@ python3 release/pack_jar.py "$classes_jar" "$dist/sparkprom.jar" "${pack_args[@]
 {
   echo "sparkprom $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
   echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
-  echo "$(rustc --version)"
+  printf '%s\n' "${compilers[@]}"
   echo "zig $(zig version), cargo-zigbuild $CARGO_ZIGBUILD_VERSION, glibc floor $GLIBC_FLOOR"
   echo "$(javac -version 2>&1)"
   echo

@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, builds (the development build, then the portable release
-# build into target/dist), runs the Rust unit tests, then the end-to-end tests with real Spark
-# (each release in tests/spark-versions.txt) and a real Prometheus.
+# build of both architectures into target/dist), runs the Rust tests on x86_64 and again compiled
+# for aarch64 under qemu-user, then the end-to-end tests with real Spark (each release in
+# tests/spark-versions.txt) and a real Prometheus.
 # CI runs this (.ci/run); so can you.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+started=$SECONDS
+stage() { echo "run.sh: $1 ($((SECONDS - started)) s in)"; }
+
+stage "setup"
 bash tests/setup.sh
+stage "development build"
 cargo build --release
 cargo build --release --examples
+stage "release build (x86_64, aarch64)"
 bash release/build.sh
+stage "Rust tests (x86_64)"
 cargo test --release
+# The core's unit tests and the delivery tests (real threads, queue and HTTP against a scripted
+# receiver), compiled for aarch64 by Debian's rustc (see release/build.sh) and run under qemu-user.
+stage "Rust tests (aarch64, emulated)"
+RUSTC=/usr/bin/rustc \
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static \
+  cargo test --release --target aarch64-unknown-linux-gnu --lib --test delivery
+stage "end-to-end tests"
 python3 -m pytest -v tests
+stage "done"

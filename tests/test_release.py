@@ -9,11 +9,14 @@ import zipfile
 
 import pytest
 
-from harness.paths import DIST, DIST_JAR, DIST_LIB, JAR, JOBS, NATIVE_LIB, REPO, full_suite_versions, spark_install
+from harness.paths import DIST, DIST_JAR, DIST_LIB, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, REPO, full_suite_versions, spark_install
 from harness.spark import sink_conf, submit
 from test_end_to_end import last
 
 JAR_ENTRY = "io/sparkprom/native/linux-x86_64/libsparkprom.so"
+JAR_ENTRY_AARCH64 = "io/sparkprom/native/linux-aarch64/libsparkprom.so"
+# Each release library and the machine its ELF header must name.
+RELEASE_LIBRARIES = {DIST_LIB: "Advanced Micro Devices X86-64", DIST_LIB_AARCH64: "AArch64"}
 GLIBC_FLOOR = (2, 17)
 # What a Rust cdylib may link on any glibc system; nothing beyond glibc itself.
 GLIBC_LIBRARIES = {"libc.so.6", "libpthread.so.0", "libdl.so.2", "libm.so.6", "librt.so.1",
@@ -23,7 +26,7 @@ VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.
 
 @pytest.fixture(scope="module", autouse=True)
 def release_build():
-    missing = [str(p) for p in (DIST_JAR, DIST_LIB) if not p.exists()]
+    missing = [str(p) for p in (DIST_JAR, *RELEASE_LIBRARIES) if not p.exists()]
     if missing:
         pytest.fail(f"run release/build.sh first: missing {missing}")
 
@@ -47,9 +50,10 @@ def needed_libraries(library):
     return set(re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", readelf(library, "--dynamic")))
 
 
-def test_release_library_needs_nothing_newer_than_glibc_2_17():
-    # libsparkprom.so (x86_64), and libsparkprom-aarch64.so when SPARKPROM_TARGETS built it.
-    for library in sorted(DIST.glob("libsparkprom*.so")):
+def test_release_libraries_need_nothing_newer_than_glibc_2_17():
+    # x86_64 and aarch64 (2.17 is also aarch64's first glibc).
+    for library, machine in RELEASE_LIBRARIES.items():
+        assert re.search(rf"Machine:\s+{machine}$", readelf(library, "--file-header"), re.M), library
         versions = glibc_versions_needed(library)
         assert versions, f"no glibc symbol versions found in {library}: is it dynamically linked?"
         too_new = sorted(v for v in versions if v > GLIBC_FLOOR)
@@ -60,15 +64,17 @@ def test_release_library_needs_nothing_newer_than_glibc_2_17():
     assert max(glibc_versions_needed(NATIVE_LIB)) > GLIBC_FLOOR
 
 
-def test_release_library_is_stripped_of_debug_info_but_keeps_its_symbols():
-    sections = readelf(DIST_LIB, "--section-headers")
-    assert ".debug_info" not in sections
-    assert "Java_io_sparkprom_NativeCore_report" in readelf(DIST_LIB, "--dyn-syms")
+def test_release_libraries_are_stripped_of_debug_info_but_keep_their_symbols():
+    for library in RELEASE_LIBRARIES:
+        sections = readelf(library, "--section-headers")
+        assert ".debug_info" not in sections, library
+        assert "Java_io_sparkprom_NativeCore_report" in readelf(library, "--dyn-syms"), library
 
 
-def test_release_jar_carries_the_release_library():
+def test_release_jar_carries_both_release_libraries():
     with zipfile.ZipFile(DIST_JAR) as jar:
         assert jar.read(JAR_ENTRY) == DIST_LIB.read_bytes()
+        assert jar.read(JAR_ENTRY_AARCH64) == DIST_LIB_AARCH64.read_bytes()
         assert "Main-Class: io.sparkprom.Main" in jar.read("META-INF/MANIFEST.MF").decode()
 
 
@@ -159,5 +165,5 @@ def test_release_build_gives_the_same_bytes_from_another_checkout(tmp_path):
     result = subprocess.run(["bash", "release/build.sh"], cwd=copy, capture_output=True, text=True,
                             timeout=1800)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    for name in ("libsparkprom.so", "sparkprom.jar"):
+    for name in ("libsparkprom.so", "libsparkprom-aarch64.so", "sparkprom.jar"):
         assert (copy / "target" / "dist" / name).read_bytes() == (DIST / name).read_bytes(), name
