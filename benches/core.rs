@@ -6,7 +6,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sparkprom::remote_write::encode::RequestEncoder;
-use sparkprom::series::{QueuedSample, SeriesTable};
+use sparkprom::sample::Sample;
+use sparkprom::series::SeriesTable;
 use sparkprom::snapshot::{decode_into, Encoder, Snapshot, Value};
 
 /// Like a Spark executor's registry, `metrics` names: gauges, counters, and every tenth a timer.
@@ -42,11 +43,12 @@ fn stages(c: &mut Criterion) {
     let metrics = 1_000;
     let mut table = SeriesTable::new("bench", vec![]);
     let mut snapshot = Snapshot::default();
-    let mut samples: Vec<QueuedSample> = Vec::new();
-    decode_into(&snapshot_bytes(metrics, true, 0), &mut snapshot).unwrap();
+    let mut samples: Vec<Sample> = Vec::new();
+    decode_into(&snapshot_bytes(metrics, true, 0), &mut snapshot)
+        .expect("the bench encodes valid snapshots");
     table.ingest(&snapshot, &mut samples);
     let steady = snapshot_bytes(metrics, false, 1);
-    decode_into(&steady, &mut snapshot).unwrap();
+    decode_into(&steady, &mut snapshot).expect("the bench encodes valid snapshots");
     samples.clear();
     table.ingest(&snapshot, &mut samples);
     let per_snapshot = samples.len() as u64;
@@ -54,7 +56,10 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("core");
     group.throughput(Throughput::Elements(metrics as u64));
     group.bench_function("decode snapshot (per metric)", |b| {
-        b.iter(|| decode_into(black_box(&steady), &mut snapshot).unwrap())
+        b.iter(|| {
+            decode_into(black_box(&steady), &mut snapshot)
+                .expect("the bench encodes valid snapshots")
+        })
     });
     group.throughput(Throughput::Elements(per_snapshot));
     group.bench_function("series lookup (per sample)", |b| {
@@ -66,7 +71,8 @@ fn stages(c: &mut Criterion) {
     // A full request's worth: several reports of the same series, as the sender batches them.
     let mut batch = Vec::new();
     for t in 0..(2_000 / per_snapshot.max(1) + 1) {
-        decode_into(&snapshot_bytes(metrics, false, t as i64 + 2), &mut snapshot).unwrap();
+        decode_into(&snapshot_bytes(metrics, false, t as i64 + 2), &mut snapshot)
+            .expect("the bench encodes valid snapshots");
         table.ingest(&snapshot, &mut batch);
     }
     batch.truncate(2_000);
@@ -74,7 +80,7 @@ fn stages(c: &mut Criterion) {
     let (body, raw) = encoder
         .encode(&batch, &[])
         .map(|(b, raw)| (b.len(), raw))
-        .unwrap();
+        .expect("snappy takes any batch");
     println!(
         "wire: {} samples -> {raw} bytes protobuf, {body} bytes snappy ({:.1} bytes/sample on the wire)",
         batch.len(),
@@ -83,7 +89,9 @@ fn stages(c: &mut Criterion) {
     group.throughput(Throughput::Elements(batch.len() as u64));
     group.bench_function("encode + snappy (per sample)", |b| {
         b.iter(|| {
-            let (body, _) = encoder.encode(black_box(&batch), &[]).unwrap();
+            let (body, _) = encoder
+                .encode(black_box(&batch), &[])
+                .expect("snappy takes any batch");
             black_box(body.len());
         })
     });

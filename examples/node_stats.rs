@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use sparkprom::node::{collect, Reading};
+use sparkprom::node::{collect, Stat};
 
 fn thread_cpu_seconds() -> f64 {
     let mut t = libc::timespec {
@@ -42,7 +42,7 @@ fn main() {
         );
         return;
     }
-    let mut out: Vec<Reading> = Vec::new();
+    let mut out: Vec<Stat> = Vec::new();
     collect(Path::new("/"), &mut out);
     for r in out {
         let labels: Vec<String> = r

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use sparkprom::config::Config;
-use sparkprom::sender::{now_ms, Stats};
 use sparkprom::sink::Sink;
 use sparkprom::snapshot::{Encoder, Value};
+use sparkprom::stats::{now_ms, Stats};
 
 struct Options {
     reports: u32,

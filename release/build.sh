@@ -15,7 +15,7 @@
 # the building machine's glibc is. Both tools are pinned and installed when missing: zig from the
 # `ziglang` wheel on PyPI, cargo-zigbuild from crates.io. Paths of this checkout and of cargo's
 # registry are mapped to fixed names, and the jar gets fixed timestamps, so one commit built with
-# one rustc gives the same bytes anywhere (tests/test_release.py checks this).
+# one rustc gives the same bytes anywhere (tests/e2e/test_release.py checks this).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$(pwd)

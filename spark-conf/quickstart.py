@@ -6,7 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 from harness.paths import CACHE, JOBS, newest_version, spark_install  # noqa: E402
 from harness.prometheus import Prometheus, free_port  # noqa: E402

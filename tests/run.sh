@@ -17,8 +17,10 @@ cargo build --release
 cargo build --release --examples
 stage "release build (x86_64, aarch64)"
 bash release/build.sh
-stage "Rust tests (x86_64)"
+stage "Rust tests (x86_64) and clippy"
 cargo test --release
+# Cargo.toml's [lints] (no unwrap outside tests) only hold where clippy runs.
+cargo clippy --release --all-targets -- -D warnings
 # The core's unit tests and the delivery tests (real threads, queue and HTTP against a scripted
 # receiver), compiled for aarch64 by Debian's rustc (see release/build.sh) and run under qemu-user.
 stage "Rust tests (aarch64, emulated)"
@@ -27,5 +29,5 @@ RUSTC=/usr/bin/rustc \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static \
   cargo test --release --target aarch64-unknown-linux-gnu --lib --test delivery
 stage "end-to-end tests"
-python3 -m pytest -v tests
+python3 -m pytest -v tests/e2e
 stage "done"

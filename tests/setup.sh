@@ -16,7 +16,7 @@ command -v javac >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v prometheus >/dev/null || packages+=(prometheus)
 command -v promtool >/dev/null || packages+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exporter)
-# readelf reads the release library's glibc symbol versions (tests/test_release.py).
+# readelf reads the release library's glibc symbol versions (tests/e2e/test_release.py).
 command -v readelf >/dev/null || packages+=(binutils)
 # The TLS tests make their certificate authority with the openssl tool.
 command -v openssl >/dev/null || packages+=(openssl)

@@ -490,7 +490,7 @@ fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigE
             ));
         };
         let name = name.trim();
-        if crate::series::IDENTITY_LABELS.contains(&name) {
+        if crate::identity::IDENTITY_LABELS.contains(&name) {
             return Err(ConfigError::new(
                 key,
                 format!("'{name}' is set by sparkprom itself and cannot be given in labels"),

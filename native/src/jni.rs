@@ -2,7 +2,6 @@
 //! `io.sparkprom.NativeCore`. Each is one call into the core through [`guard`], which turns an
 //! error into a Java exception and catches any panic, so nothing from here can abort the JVM.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use jni::JNIEnv;
 
 use crate::config::Config;
 use crate::sink::{Sink, StartError, SubmitStatus};
+use crate::threads::panic_message;
 
 /// An error to raise in the JVM.
 struct Thrown {
@@ -58,16 +58,6 @@ fn guard<T>(
         let _ = env.throw_new(thrown.class, thrown.message);
     }
     fallback
-}
-
-pub fn panic_message(panic: &Box<dyn Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
 }
 
 /// `void validate(byte[] properties)`: parses the properties as `create` would, starting

@@ -2,27 +2,39 @@
 //! executor JVM, behind the Java class `io.sparkprom.RemoteWriteSink`.
 //!
 //! The Java side packs one registry snapshot into a direct buffer and hands it over in one JNI
-//! call ([`jni`]). From there the path is a chain with one module per step:
-//! [`snapshot`] decodes the buffer, [`series`] turns Spark names into Prometheus series with the
-//! JVM's identity labels, [`queue`] holds samples within a fixed capacity, [`sender`] batches them
-//! and [`remote_write`] encodes, compresses and POSTs them.
+//! call. From there data crosses one module per step, in this order:
+//! [`jni`] (the boundary) → [`sink`] (start, submit, close) → [`ingest`] (the ingest thread:
+//! [`snapshot`] decodes, [`series`] maps names to series using [`spark_names`], [`identity`] and
+//! [`labels`]; [`self_metrics`] and [`node`] add theirs) → [`queue`] (bounded, with
+//! [`metadata`] beside it) → [`sender`] (the sender thread) → [`remote_write`] (encode, HTTP)
+//! with [`auth`]. Shared below them: [`sample`] (the data model), [`proto`] (the wire messages),
+//! [`config`], [`stats`], [`claims`], [`naming`], [`http`], [`threads`], [`logging`].
 
 pub mod auth;
 pub mod claims;
 pub mod config;
+pub mod http;
+pub mod identity;
+pub mod ingest;
 pub mod jni;
+pub mod labels;
 pub mod logging;
+pub mod metadata;
 pub mod naming;
 pub mod node;
+pub mod proto;
 pub mod queue;
 pub mod remote_write;
+pub mod sample;
 pub mod self_metrics;
 pub mod sender;
 pub mod series;
 pub mod sink;
 pub mod snapshot;
 pub mod spark_names;
+pub mod stats;
 pub mod textfile;
+pub mod threads;
 
 /// The core's version; the Java side compares it with its own at load time.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

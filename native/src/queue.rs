@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::series::QueuedSample;
+use crate::sample::Sample;
 
 pub struct SampleQueue {
     state: Mutex<State>,
@@ -15,7 +15,7 @@ pub struct SampleQueue {
 }
 
 struct State {
-    samples: VecDeque<QueuedSample>,
+    samples: VecDeque<Sample>,
     /// When the oldest sample now in the queue arrived; the batch deadline counts from here.
     oldest_since: Option<Instant>,
     /// No more pushes will come: hand out whatever is left without waiting.
@@ -44,7 +44,7 @@ impl SampleQueue {
 
     /// Appends all of `samples` (leaving it empty); returns how many old samples were dropped
     /// to stay within capacity.
-    pub fn push(&self, samples: &mut Vec<QueuedSample>) -> usize {
+    pub fn push(&self, samples: &mut Vec<Sample>) -> usize {
         if samples.is_empty() {
             return 0;
         }
@@ -68,7 +68,7 @@ impl SampleQueue {
         max: usize,
         deadline: Duration,
         give_up_at: Option<Instant>,
-        out: &mut Vec<QueuedSample>,
+        out: &mut Vec<Sample>,
     ) -> bool {
         let mut state = self.lock();
         loop {
@@ -122,11 +122,11 @@ impl SampleQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote_write::proto::MetricType;
-    use crate::series::{Family, Series};
+    use crate::proto::MetricType;
+    use crate::sample::{Family, Series};
     use std::sync::Arc;
 
-    fn samples(range: std::ops::Range<i64>) -> Vec<QueuedSample> {
+    fn samples(range: std::ops::Range<i64>) -> Vec<Sample> {
         let family = Arc::new(Family {
             name: "x".into(),
             metric_type: MetricType::Gauge,
@@ -135,7 +135,7 @@ mod tests {
         });
         let series = Arc::new(Series::new(vec![], family));
         range
-            .map(|ts| QueuedSample {
+            .map(|ts| Sample {
                 series: Arc::clone(&series),
                 timestamp_ms: ts,
                 value: ts as f64,

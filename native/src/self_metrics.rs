@@ -4,17 +4,18 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::remote_write::proto::MetricType;
-use crate::sender::Stats;
-use crate::series::{
-    Family, QueuedSample, Series, SeriesTable, Variant, IDENTITY_FIELDS, STALE_NAN,
-};
+use crate::identity::IDENTITY_FIELDS;
+use crate::labels::Variant;
+use crate::proto::MetricType;
+use crate::sample::{push_stale_markers, Family, Sample, Series};
+use crate::series::SeriesTable;
+use crate::stats::Stats;
 
 /// Reads one value per variant from the stats.
-type Read = fn(&Stats, &Gauges) -> Vec<f64>;
+type Read = fn(&Stats, &ReportFigures) -> Vec<f64>;
 
-/// Values that are not in `Stats`: they are read by the ingest thread at report time.
-pub struct Gauges {
+/// Figures that are not in `Stats`: the ingest thread reads them at report time.
+pub struct ReportFigures {
     pub queue_len: usize,
     pub capacity: usize,
     pub skipped_gauges: u64,
@@ -156,18 +157,19 @@ impl SelfMetrics {
         &mut self,
         table: &SeriesTable,
         stats: &Stats,
-        gauges: &Gauges,
+        figures: &ReportFigures,
         ts: i64,
-        out: &mut Vec<QueuedSample>,
+        out: &mut Vec<Sample>,
     ) {
-        if self.generation != Some(table.generation) {
-            self.generation = Some(table.generation);
-            self.series = DEFINITIONS.iter().map(|d| export(table, d)).collect();
+        let generation = table.labeler().generation();
+        if self.generation != Some(generation) {
+            self.generation = Some(generation);
+            self.series = DEFINITIONS.iter().map(|d| series_of(table, d)).collect();
         }
         for (definition, series) in DEFINITIONS.iter().zip(&self.series) {
             let Some(series) = series else { continue };
-            for (s, value) in series.iter().zip((definition.read)(stats, gauges)) {
-                out.push(QueuedSample {
+            for (s, value) in series.iter().zip((definition.read)(stats, figures)) {
+                out.push(Sample {
                     series: Arc::clone(s),
                     timestamp_ms: ts,
                     value,
@@ -177,25 +179,21 @@ impl SelfMetrics {
     }
 
     /// Ends every self-metric series; for the sink's last report.
-    pub fn stale_all(&self, ts: i64, out: &mut Vec<QueuedSample>) {
-        for s in self.series.iter().flatten().flatten() {
-            out.push(QueuedSample {
-                series: Arc::clone(s),
-                timestamp_ms: ts,
-                value: STALE_NAN,
-            });
-        }
+    pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
+        push_stale_markers(self.series.iter().flatten().flatten(), ts, out);
     }
 }
 
-fn export(table: &SeriesTable, d: &Definition) -> Option<Vec<Arc<Series>>> {
+fn series_of(table: &SeriesTable, d: &Definition) -> Option<Vec<Arc<Series>>> {
     let family = Arc::new(Family {
         name: d.name.to_string(),
         metric_type: d.metric_type,
         unit: d.unit,
         help: d.help.to_string(),
     });
-    table.export(&family, Some(table.sink_role()), &(d.variants)(), d.name)
+    table
+        .labeler()
+        .series_for(&family, Some(table.sink_role()), &(d.variants)(), d.name)
 }
 
 #[cfg(test)]
@@ -224,7 +222,7 @@ mod tests {
         let stats = Stats::default();
         stats.samples_sent.store(40, Ordering::Relaxed);
         stats.samples_dropped_capacity.store(3, Ordering::Relaxed);
-        let gauges = Gauges {
+        let figures = ReportFigures {
             queue_len: 5,
             capacity: 100,
             skipped_gauges: 1,
@@ -232,7 +230,7 @@ mod tests {
             missing_identity: table.missing_identity(),
         };
         let mut out = Vec::new();
-        SelfMetrics::default().append(&table, &stats, &gauges, 1_000, &mut out);
+        SelfMetrics::default().append(&table, &stats, &figures, 1_000, &mut out);
         let find = |name: &str| {
             out.iter()
                 .find(|s| {

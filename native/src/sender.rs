@@ -2,76 +2,18 @@
 //! what the remote-write spec says to retry. One thread per sink sends one request at a time,
 //! so every series' samples reach the receiver in timestamp order, retries included.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
 
 use crate::config::Config;
+use crate::metadata::PendingMetadata;
 use crate::queue::SampleQueue;
 use crate::remote_write::client::{Client, Outcome};
 use crate::remote_write::encode::RequestEncoder;
-use crate::remote_write::proto::MetricMetadata;
-
-/// Counters of what happened to samples, shared by the sink's threads.
-#[derive(Default)]
-pub struct Stats {
-    pub samples_sent: AtomicU64,
-    /// Retried until the final flush gave up.
-    pub samples_failed: AtomicU64,
-    /// Refused by the receiver with a 4xx other than 429.
-    pub samples_rejected: AtomicU64,
-    /// Pushed out of the full queue by newer samples.
-    pub samples_dropped_capacity: AtomicU64,
-    /// Lost because the JVM handed over a snapshot faster than it could be decoded.
-    pub snapshots_dropped: AtomicU64,
-    pub retries: AtomicU64,
-    pub requests: AtomicU64,
-    /// Time spent in requests, answered or not.
-    pub request_nanos: AtomicU64,
-    pub last_success_ms: AtomicU64,
-}
-
-impl Stats {
-    fn add(counter: &AtomicU64, n: usize) {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
-
-/// Metadata waiting to ride along with the next requests, at most one entry per family: while
-/// the receiver is down the periodic resend replaces what is waiting instead of piling up, so
-/// this stays as small as the number of families.
-#[derive(Default)]
-pub struct PendingMetadata(Mutex<HashMap<String, MetricMetadata>>);
-
-impl PendingMetadata {
-    pub fn add(&self, metadata: impl IntoIterator<Item = MetricMetadata>) {
-        let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for m in metadata {
-            pending.insert(m.metric_family_name.clone(), m);
-        }
-    }
-
-    /// Moves up to `max` entries into `out`.
-    fn take(&self, max: usize, out: &mut Vec<MetricMetadata>) {
-        let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let names: Vec<String> = pending.keys().take(max).cloned().collect();
-        out.extend(names.iter().filter_map(|n| pending.remove(n)));
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+use crate::stats::{now_ms, Stats};
 
 /// Most metadata entries in one request: keeps requests small when a registry is first seen.
 const MAX_METADATA_PER_SEND: usize = 500;
@@ -124,7 +66,7 @@ impl RateLimitedLog {
     }
 }
 
-pub struct Sender {
+pub struct SenderLoop {
     pub config: Config,
     pub client: Client,
     pub queue: Arc<SampleQueue>,
@@ -135,7 +77,7 @@ pub struct Sender {
     pub wake: Receiver<()>,
 }
 
-impl Sender {
+impl SenderLoop {
     pub fn run(self) {
         let client = &self.client;
         let mut encoder = RequestEncoder::default();
@@ -269,44 +211,4 @@ fn jitter(delay: Duration) -> Duration {
     x ^= x << 17;
     let factor = 0.8 + (x % 1000) as f64 / 2500.0;
     delay.mul_f64(factor)
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn metadata(name: &str, help: &str) -> MetricMetadata {
-        MetricMetadata {
-            r#type: 1,
-            metric_family_name: name.into(),
-            help: help.into(),
-            unit: String::new(),
-        }
-    }
-
-    #[test]
-    fn pending_metadata_keeps_one_entry_per_family_however_often_it_is_resent() {
-        let pending = PendingMetadata::default();
-        for round in 0..50 {
-            pending.add((0..10).map(|i| metadata(&format!("f{i}"), &format!("round {round}"))));
-        }
-        assert_eq!(pending.len(), 10);
-        let mut out = Vec::new();
-        pending.take(4, &mut out);
-        assert_eq!((out.len(), pending.len()), (4, 6));
-        assert!(
-            out.iter().all(|m| m.help == "round 49"),
-            "the newest entry wins"
-        );
-        pending.take(100, &mut out);
-        assert!(pending.is_empty());
-        assert_eq!(out.len(), 10);
-    }
 }

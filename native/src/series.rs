@@ -1,161 +1,17 @@
-//! Turns Spark's metric names into Prometheus series. What a name becomes (metric name, type,
-//! labels, or nothing) is decided once, the first time its id carries a value; after that a
-//! reading costs an id lookup, as in Prometheus' own remote-write queue.
+//! The name-id table of one sink: Spark names arrive once with an id, then only ids with
+//! values. What a name becomes (metric name, type, labels, or nothing) is decided once, the
+//! first time its id carries a value ([`spark_names::decide`], then [`Labeler`]); after that a
+//! reading costs an id lookup, as in Prometheus' own remote-write queue. Names that leave the
+//! registry get stale markers.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::claims;
 use crate::config::Filters;
-use crate::remote_write::proto::{Label, MetricMetadata, MetricType};
+use crate::identity::{self, Identity};
+use crate::labels::Labeler;
+use crate::sample::{push_stale_markers, Sample, Series};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
 use crate::spark_names;
-
-/// Labels sparkprom sets itself; the user's `labels` property may not override them.
-pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "role", "quantile"];
-
-/// Prometheus' staleness marker: a NaN with this exact bit pattern tells the receiver the series
-/// ended, so graphs stop at once instead of repeating the last value for five minutes.
-pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
-
-pub fn is_stale(value: f64) -> bool {
-    value.to_bits() == STALE_NAN.to_bits()
-}
-
-/// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
-/// prefix; their sources' names say which daemon a sink serves.
-const DAEMON_SOURCES: &[(&str, &str)] = &[
-    ("master.", "master"),
-    ("worker.", "worker"),
-    ("application.", "applications"),
-    ("shuffleService.", "shuffle_service"),
-    ("applicationMaster.", "application_master"),
-];
-
-/// A metric family as Prometheus' metadata describes it.
-#[derive(Debug, PartialEq)]
-pub struct Family {
-    pub name: String,
-    pub metric_type: MetricType,
-    pub unit: &'static str,
-    pub help: String,
-}
-
-impl Family {
-    pub fn metadata(&self) -> MetricMetadata {
-        MetricMetadata {
-            r#type: self.metric_type as i32,
-            metric_family_name: self.name.clone(),
-            help: self.help.clone(),
-            unit: self.unit.to_string(),
-        }
-    }
-}
-
-/// One series: its sorted label set (with `__name__`) and the family it belongs to.
-#[derive(Debug, PartialEq)]
-pub struct Series {
-    pub labels: Vec<Label>,
-    /// `labels` as protobuf bytes, encoded once here instead of in every request.
-    pub encoded_labels: Vec<u8>,
-    pub family: Arc<Family>,
-}
-
-impl Series {
-    pub fn new(mut labels: Vec<Label>, family: Arc<Family>) -> Series {
-        // remote_write requires label names sorted
-        labels.sort_by(|a, b| a.name.cmp(&b.name));
-        let encoded_labels = crate::remote_write::encode::encode_labels(&labels);
-        Series {
-            labels,
-            encoded_labels,
-            family,
-        }
-    }
-}
-
-/// A sample waiting to be sent.
-#[derive(Debug, Clone)]
-pub struct QueuedSample {
-    pub series: Arc<Series>,
-    pub timestamp_ms: i64,
-    pub value: f64,
-}
-
-/// Who this JVM is, as the Java side read it from Spark.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub app_id: String,
-    pub app_name: String,
-    pub executor_id: String,
-    /// `spark.metrics.namespace`, resolved; Spark's default is the app id.
-    pub namespace: String,
-    /// Where the JVM runs (`databricks_cluster_name`, `namespace`, `pod`, ...), as the Java side
-    /// detected it; sent as `label.<name>` pairs.
-    pub platform_labels: Vec<(String, String)>,
-}
-
-/// The identity fields a driver or executor needs, in the order `Identity::missing` reports them.
-pub const IDENTITY_FIELDS: [&str; 4] = ["app_id", "app_name", "executor_id", "namespace"];
-
-impl Identity {
-    /// Which of `IDENTITY_FIELDS` are unknown (the Java side could not read SparkEnv and sent
-    /// what it learnt without it).
-    pub fn missing(&self) -> [bool; 4] {
-        [
-            self.app_id.is_empty(),
-            self.app_name.is_empty(),
-            self.executor_id.is_empty(),
-            self.namespace.is_empty(),
-        ]
-    }
-
-    pub fn from_pairs(pairs: &[(String, String)]) -> Identity {
-        let mut identity = Identity::default();
-        for (key, value) in pairs {
-            let slot = match key.as_str() {
-                "app_id" => &mut identity.app_id,
-                "app_name" => &mut identity.app_name,
-                "executor_id" => &mut identity.executor_id,
-                "namespace" => &mut identity.namespace,
-                other => {
-                    if let Some(name) = other.strip_prefix("label.") {
-                        if crate::naming::is_valid_label_name(name)
-                            && !IDENTITY_LABELS.contains(&name)
-                        {
-                            identity
-                                .platform_labels
-                                .push((name.to_string(), value.clone()));
-                        }
-                    }
-                    continue;
-                }
-            };
-            *slot = value.clone();
-        }
-        identity
-    }
-
-    /// Splits `<namespace>.<executorId>.<source>.<metric>` into its role and the part after the
-    /// ids. The prefix is compared whole: namespaces and sources contain dots themselves.
-    fn strip_prefix<'a>(&self, spark_name: &'a str) -> Option<(&'static str, &'a str)> {
-        if self.namespace.is_empty() || self.executor_id.is_empty() {
-            return None;
-        }
-        let rest = spark_name
-            .strip_prefix(self.namespace.as_str())?
-            .strip_prefix('.')?
-            .strip_prefix(self.executor_id.as_str())?
-            .strip_prefix('.')?;
-        let role = if self.executor_id == "driver" {
-            "driver"
-        } else {
-            "executor"
-        };
-        Some((role, rest))
-    }
-}
 
 /// What a name id maps to.
 enum Mapping {
@@ -181,17 +37,13 @@ struct NameSlot {
 
 /// The ingest thread's view of all names and series of one sink.
 pub struct SeriesTable {
-    sink_id: u64,
-    url: String,
-    static_labels: Vec<(String, String)>,
-    identity: Identity,
+    /// The labels of every series, and the JVM's identity they carry.
+    labeler: Labeler,
     /// The role of names without the driver/executor prefix: the daemon this sink serves.
     daemon_role: &'static str,
     names: Vec<Option<NameSlot>>,
     /// Counts snapshots; a name missing from the newest one has left the registry.
     epoch: u64,
-    /// Changes whenever every label set changes (a new identity): holders of series re-export.
-    pub generation: u64,
     /// Gauges that gave no number, since the start.
     pub skipped_gauges: u64,
     /// Spark names not exported because another sink of this JVM exports the same series.
@@ -202,27 +54,17 @@ pub struct SeriesTable {
     series_count: usize,
     /// Spark names refused by the `maxSeries` limit.
     pub over_limit: u64,
-    /// Families exported since the last `take_new_families`, whose metadata is still to send.
-    new_families: RefCell<Vec<Arc<Family>>>,
-    /// Every family exported so far, by name, to send all metadata again now and then.
-    all_families: RefCell<HashMap<String, Arc<Family>>>,
 }
 
 impl SeriesTable {
     pub fn new(url: &str, static_labels: Vec<(String, String)>) -> SeriesTable {
         SeriesTable {
-            sink_id: claims::new_sink_id(),
-            url: url.to_string(),
-            static_labels,
-            identity: Identity::default(),
+            labeler: Labeler::new(url, static_labels),
             daemon_role: "other",
             names: Vec::new(),
             epoch: 0,
-            generation: 0,
             skipped_gauges: 0,
             clashes: 0,
-            new_families: RefCell::new(Vec::new()),
-            all_families: RefCell::new(HashMap::new()),
             filters: Filters::default(),
             max_series: usize::MAX,
             series_count: 0,
@@ -239,7 +81,7 @@ impl SeriesTable {
 
     /// Applies a snapshot's definitions and identity, then appends one sample per series for
     /// each reading to `out`.
-    pub fn ingest(&mut self, snapshot: &Snapshot, out: &mut Vec<QueuedSample>) {
+    pub fn ingest(&mut self, snapshot: &Snapshot, out: &mut Vec<Sample>) {
         self.epoch += 1;
         if snapshot.names_reset {
             // The Java side numbers its names afresh and defines each again below.
@@ -247,12 +89,8 @@ impl SeriesTable {
             self.series_count = 0;
         }
         if let Some(pairs) = &snapshot.identity {
-            let identity = Identity::from_pairs(pairs);
-            if identity != self.identity {
-                self.identity = identity;
-                self.generation += 1;
-                // Every label set changes: decide every name again.
-                self.release_claims(None);
+            if self.labeler.set_identity(Identity::from_pairs(pairs)) {
+                // Every label set changed: decide every name again.
                 self.series_count = 0;
                 for slot in self.names.iter_mut().flatten() {
                     slot.mapping = Mapping::Pending;
@@ -261,7 +99,7 @@ impl SeriesTable {
         }
         for (id, name) in &snapshot.definitions {
             self.define(*id, name);
-            if let Some((_, role)) = DAEMON_SOURCES.iter().find(|(p, _)| name.starts_with(p)) {
+            if let Some(role) = identity::daemon_role(name) {
                 self.daemon_role = role;
             }
         }
@@ -274,19 +112,15 @@ impl SeriesTable {
     }
 
     /// Ends every series this sink exports; for the last report before the sink stops.
-    pub fn stale_all(&mut self, ts: i64, out: &mut Vec<QueuedSample>) {
+    pub fn stale_all(&mut self, ts: i64, out: &mut Vec<Sample>) {
         self.push_stale(self.epoch, ts, out);
     }
 
     /// Stale markers for the series of names last seen in snapshot `epoch`.
-    fn push_stale(&self, epoch: u64, ts: i64, out: &mut Vec<QueuedSample>) {
+    fn push_stale(&self, epoch: u64, ts: i64, out: &mut Vec<Sample>) {
         for slot in self.names.iter().flatten() {
             if let (Mapping::Series(series, _), true) = (&slot.mapping, slot.last_seen == epoch) {
-                out.extend(series.iter().map(|s| QueuedSample {
-                    series: Arc::clone(s),
-                    timestamp_ms: ts,
-                    value: STALE_NAN,
-                }));
+                push_stale_markers(series, ts, out);
             }
         }
     }
@@ -301,8 +135,7 @@ impl SeriesTable {
                 return;
             }
             // The id is reused for another name: release the old name's claims.
-            let old_name = old.spark_name.clone();
-            self.release_claims(Some(&old_name));
+            self.labeler.release(Some(&old.spark_name));
         }
         self.names[index] = Some(NameSlot {
             spark_name: name.to_string(),
@@ -311,7 +144,7 @@ impl SeriesTable {
         });
     }
 
-    fn push_samples(&mut self, reading: &Reading, ts: i64, out: &mut Vec<QueuedSample>) {
+    fn push_samples(&mut self, reading: &Reading, ts: i64, out: &mut Vec<Sample>) {
         let Some(Some(slot)) = self.names.get_mut(reading.id as usize) else {
             tracing::debug!("reading for undefined name id {}", reading.id);
             return;
@@ -361,7 +194,7 @@ impl SeriesTable {
         let factor = *factor;
         let mut push = |index: usize, value: f64| {
             if let Some(s) = series.get(index) {
-                out.push(QueuedSample {
+                out.push(Sample {
                     series: Arc::clone(s),
                     timestamp_ms: ts,
                     value,
@@ -388,107 +221,27 @@ impl SeriesTable {
     }
 }
 
-/// One series of a family: a suffix to the family name (`_count`) and/or one extra label
-/// (`quantile="0.5"`, `reason="queue_full"`).
-pub struct Variant {
-    pub suffix: &'static str,
-    pub labels: Vec<(&'static str, String)>,
-}
-
-impl Variant {
-    pub const PLAIN: Variant = Variant {
-        suffix: "",
-        labels: Vec::new(),
-    };
-
-    pub fn labelled(name: &'static str, value: impl Into<String>) -> Variant {
-        Variant {
-            suffix: "",
-            labels: vec![(name, value.into())],
-        }
-    }
-
-    pub fn suffixed(suffix: &'static str) -> Variant {
-        Variant {
-            suffix,
-            labels: Vec::new(),
-        }
-    }
-
-    /// A summary's series: one per quantile, then `_count`.
-    fn summary() -> Vec<Variant> {
-        let mut list: Vec<Variant> = QUANTILES
-            .iter()
-            .map(|q| Variant::labelled("quantile", q.to_string()))
-            .collect();
-        list.push(Variant::suffixed("_count"));
-        list
-    }
-}
-
 impl SeriesTable {
     /// Decides what one Spark name becomes.
     fn map_name(&self, spark_name: &str, kind: Kind) -> Mapping {
         let (role, rest) = self
-            .identity
-            .strip_prefix(spark_name)
+            .labeler
+            .identity()
+            .split_name(spark_name)
             .unwrap_or((self.daemon_role, spark_name));
-        let described = spark_names::describe(rest);
-        let (name, metric_type, unit, factor) = match kind {
-            Kind::Gauge if described.cumulative => (
-                with_suffix(described.name, "_total"),
-                MetricType::Counter,
-                described.unit,
-                described.factor,
-            ),
-            Kind::Gauge => (
-                described.name,
-                MetricType::Gauge,
-                described.unit,
-                described.factor,
-            ),
-            Kind::Counter | Kind::Meter => (
-                with_suffix(described.name, "_total"),
-                MetricType::Counter,
-                described.unit,
-                described.factor,
-            ),
-            Kind::Histogram => (
-                described.name,
-                MetricType::Summary,
-                described.unit,
-                described.factor,
-            ),
-            // Dropwizard timers count nanoseconds whatever the name says; the conversion is
-            // done when the value is read (push_samples).
-            Kind::Timer => (
-                with_suffix(described.name, "_seconds"),
-                MetricType::Summary,
-                "seconds",
-                1.0,
-            ),
-        };
-        if !self.filters.keeps(rest, &name) {
+        let decision = spark_names::decide(rest, kind);
+        if !self.filters.keeps(rest, &decision.family.name) {
             return Mapping::Filtered;
         }
-        let mut variants = match metric_type {
-            MetricType::Summary => Variant::summary(),
-            _ => vec![Variant::PLAIN],
-        };
-        if self.series_count + variants.len() > self.max_series {
+        if self.series_count + decision.variants.len() > self.max_series {
             return Mapping::OverLimit;
         }
-        let family = Arc::new(Family {
-            help: format!("Spark metric {rest}"),
-            name,
-            metric_type,
-            unit,
-        });
-        for variant in &mut variants {
-            variant.labels.extend(described.labels.iter().cloned());
-        }
-        match self.export(&family, Some(role), &variants, spark_name) {
-            Some(list) => Mapping::Series(list, factor),
+        let family = Arc::new(decision.family);
+        match self
+            .labeler
+            .series_for(&family, Some(role), &decision.variants, spark_name)
+        {
+            Some(list) => Mapping::Series(list, decision.factor),
             None => Mapping::Dropped,
         }
     }
@@ -504,8 +257,13 @@ impl SeriesTable {
         self.epoch > 0
     }
 
+    /// Label assembly for this sink's other series (self-metrics, node statistics).
+    pub fn labeler(&self) -> &Labeler {
+        &self.labeler
+    }
+
     pub fn identity(&self) -> &Identity {
-        &self.identity
+        self.labeler.identity()
     }
 
     /// Which identity fields this sink lacks; none for a standalone daemon, which has no app.
@@ -513,131 +271,20 @@ impl SeriesTable {
         if self.daemon_role != "other" {
             return [false; 4];
         }
-        self.identity.missing()
+        self.identity().missing()
     }
 
     /// The role of this sink's own series: the daemon it serves, else the driver or an executor.
     pub fn sink_role(&self) -> &'static str {
-        match (self.daemon_role, self.identity.executor_id.as_str()) {
-            (daemon, _) if daemon != "other" => daemon,
-            (_, "driver") => "driver",
-            (_, "") => "other",
-            _ => "executor",
-        }
+        self.identity().sink_role(self.daemon_role)
     }
-
-    /// The series of one family with this JVM's identity labels, the user's labels and `role`
-    /// (None for what belongs to the JVM, not to one of its sinks);
-    /// None when another Spark name or sink of this JVM already exports them to this receiver.
-    /// `owner` names what exports them, for that check and its log line.
-    pub fn export(
-        &self,
-        family: &Arc<Family>,
-        role: Option<&str>,
-        variants: &[Variant],
-        owner: &str,
-    ) -> Option<Vec<Arc<Series>>> {
-        let mut common: Vec<Label> = self
-            .static_labels
-            .iter()
-            .map(|(k, v)| label(k, v))
-            .collect();
-        // The user's labels win over detected ones of the same name.
-        for (k, v) in &self.identity.platform_labels {
-            if !common.iter().any(|l| &l.name == k) {
-                common.push(label(k, v));
-            }
-        }
-        if let Some(role) = role {
-            common.push(label("role", role));
-        }
-        for (name, value) in [
-            ("app_id", &self.identity.app_id),
-            ("app_name", &self.identity.app_name),
-            ("executor_id", &self.identity.executor_id),
-        ] {
-            if !value.is_empty() {
-                common.push(label(name, value));
-            }
-        }
-        let list: Vec<Arc<Series>> = variants
-            .iter()
-            .map(|variant| {
-                let mut labels = common.clone();
-                labels.push(label(
-                    "__name__",
-                    &format!("{}{}", family.name, variant.suffix),
-                ));
-                for (name, value) in &variant.labels {
-                    labels.push(label(name, value));
-                }
-                Arc::new(Series::new(labels, Arc::clone(family)))
-            })
-            .collect();
-        // The first series' label set stands for all: the others differ only in suffix or label.
-        let key = (self.url.clone(), list.first()?.encoded_labels.clone());
-        match claims::claim(key, self.sink_id, owner) {
-            Err((same_sink, other)) => {
-                tracing::debug!(
-                    "not exporting '{owner}': its series {} is already exported by '{other}'{}",
-                    family.name,
-                    if same_sink {
-                        ""
-                    } else {
-                        " of another sink of this JVM"
-                    }
-                );
-                None
-            }
-            Ok(()) => {
-                self.new_families.borrow_mut().push(Arc::clone(family));
-                self.all_families
-                    .borrow_mut()
-                    .insert(family.name.clone(), Arc::clone(family));
-                Some(list)
-            }
-        }
-    }
-
-    /// The families exported since the last call, for their metadata.
-    pub fn take_new_families(&self) -> Vec<Arc<Family>> {
-        std::mem::take(&mut *self.new_families.borrow_mut())
-    }
-
-    /// Every family exported so far.
-    pub fn all_families(&self) -> Vec<Arc<Family>> {
-        self.all_families.borrow().values().cloned().collect()
-    }
-
-    /// Gives up this sink's claims: those of one Spark name, or all of them.
-    fn release_claims(&self, spark_name: Option<&str>) {
-        claims::release(self.sink_id, spark_name);
-    }
-}
-
-fn label(name: &str, value: &str) -> Label {
-    Label {
-        name: name.to_string(),
-        value: value.to_string(),
-    }
-}
-
-impl Drop for SeriesTable {
-    fn drop(&mut self) {
-        self.release_claims(None);
-    }
-}
-
-fn with_suffix(mut name: String, suffix: &str) -> String {
-    if !name.ends_with(suffix) {
-        name.push_str(suffix);
-    }
-    name
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::MetricType;
+    use crate::sample::STALE_NAN;
     use crate::snapshot::Encoder;
 
     fn identity_pairs() -> Vec<(String, String)> {

@@ -8,18 +8,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender as ChannelSender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::auth::RequestAuth;
 use crate::config::{Config, ConfigError};
-use crate::node::export::NodeExport;
-use crate::node::thread::Subscription;
+use crate::ingest::Ingest;
+use crate::metadata::PendingMetadata;
+use crate::node::series::NodeSeries;
 use crate::queue::SampleQueue;
 use crate::remote_write::client::Client;
-use crate::self_metrics::{Gauges, SelfMetrics};
-use crate::sender::{GiveUp, PendingMetadata, Sender, Stats};
-use crate::series::{QueuedSample, SeriesTable};
-use crate::snapshot::{decode_into, Snapshot};
+use crate::sender::{GiveUp, SenderLoop};
+use crate::series::SeriesTable;
+use crate::stats::Stats;
+use crate::threads::spawn_guarded;
 
 /// What `submit` tells the Java side.
 #[repr(i32)]
@@ -37,10 +38,10 @@ pub enum SubmitStatus {
 const SNAPSHOT_BACKLOG: usize = 8;
 
 pub struct Sink {
-    snapshots: Option<ChannelSender<Vec<u8>>>,
+    snapshots: Option<Sender<Vec<u8>>>,
     /// Buffers the ingest thread has finished with, reused so submit does not allocate.
     spare_buffers: Receiver<Vec<u8>>,
-    wake_sender: ChannelSender<()>,
+    wake_sender: Sender<()>,
     threads: Vec<JoinHandle<()>>,
     queue: Arc<SampleQueue>,
     pub stats: Arc<Stats>,
@@ -89,10 +90,10 @@ impl Sink {
         let instance = config
             .node_instance
             .clone()
-            .unwrap_or_else(|| crate::node::export::host_name(&root));
+            .unwrap_or_else(|| crate::node::series::host_name(&root));
         let ingest = Ingest {
             node,
-            node_export: NodeExport::new(instance),
+            node_series: NodeSeries::new(instance),
             capacity: config.capacity,
             textfile: config.textfile.clone(),
             snapshots: snapshot_rx,
@@ -104,7 +105,7 @@ impl Sink {
             metadata: Arc::clone(&metadata),
             metadata_sent_at: None,
         };
-        let sender = Sender {
+        let sender = SenderLoop {
             config: config.clone(),
             client,
             queue: Arc::clone(&queue),
@@ -156,7 +157,7 @@ impl Sink {
     }
 
     /// Stops taking snapshots, pushes what is queued until `flush_timeout` (the configured one
-    /// when None), then returns whether or not everything went out.
+    /// when None), then logs what was sent and what was left; it never waits past the deadline.
     pub fn close(mut self, flush_timeout: Option<Duration>) {
         let timeout = flush_timeout.unwrap_or(self.flush_timeout);
         let give_up_at = Instant::now() + timeout;
@@ -192,142 +193,4 @@ impl Sink {
             if finished { "" } else { "; a request was still in flight at the flush deadline" }
         );
     }
-}
-
-/// Decodes snapshots into samples and queues them.
-struct Ingest {
-    /// The node-stats thread's collections, when node statistics are on.
-    node: Option<Subscription>,
-    node_export: NodeExport,
-    capacity: usize,
-    textfile: Option<String>,
-    snapshots: Receiver<Vec<u8>>,
-    spare_buffers: ChannelSender<Vec<u8>>,
-    table: SeriesTable,
-    queue: Arc<SampleQueue>,
-    stats: Arc<Stats>,
-    metadata: Arc<PendingMetadata>,
-    /// When every family's metadata was last queued.
-    metadata_sent_at: Option<Instant>,
-}
-
-/// How often the metadata of every family is sent again: receivers keep it in memory only
-/// (Prometheus forgets it on restart), so it must come back now and then.
-const METADATA_RESEND: Duration = Duration::from_secs(600);
-
-impl Ingest {
-    fn run(mut self) {
-        let mut snapshot = Snapshot::default();
-        let mut samples = Vec::new();
-        let mut self_metrics = SelfMetrics::default();
-        let mut last_ts = 0;
-        let snapshots = self.snapshots.clone();
-        let node = match &self.node {
-            Some(subscription) => subscription.collections.clone(),
-            None => crossbeam_channel::never(),
-        };
-        loop {
-            crossbeam_channel::select! {
-                recv(snapshots) -> message => {
-                    let Ok(bytes) = message else { break };
-                    match decode_into(&bytes, &mut snapshot) {
-                        Ok(()) => {
-                            self.table.ingest(&snapshot, &mut samples);
-                            let gauges = Gauges {
-                                queue_len: self.queue.len(),
-                                capacity: self.capacity,
-                                skipped_gauges: self.table.skipped_gauges,
-                                over_limit: self.table.over_limit,
-                                missing_identity: self.table.missing_identity(),
-                            };
-                            last_ts = snapshot.timestamp_ms;
-                            self_metrics.append(&self.table, &self.stats, &gauges, last_ts, &mut samples);
-                            self.queue_metadata();
-                            self.write_textfile(&samples);
-                            self.push(&mut samples);
-                        }
-                        Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
-                    }
-                    let _ = self.spare_buffers.try_send(bytes);
-                }
-                recv(node) -> message => {
-                    // Node series carry the identity labels: wait for the first report.
-                    let Ok(collection) = message else { continue };
-                    if self.table.has_reported() {
-                        self.node_export.append(&self.table, &collection, &mut samples);
-                        last_ts = last_ts.max(collection.timestamp_ms);
-                        self.queue_metadata();
-                        self.push(&mut samples);
-                    }
-                }
-            }
-        }
-        // Leave the node-stats thread (the last sink to leave stops it).
-        self.node = None;
-        // The sink is closing: end every series so graphs stop where the JVM stopped. A stale
-        // marker must come after the series' last sample.
-        let ts = (crate::sender::now_ms() as i64).max(last_ts + 1);
-        self.table.stale_all(ts, &mut samples);
-        self_metrics.stale_all(ts, &mut samples);
-        self.node_export.stale_all(ts, &mut samples);
-        self.push(&mut samples);
-        self.queue.close();
-    }
-
-    /// New families' metadata now, every family's again every METADATA_RESEND.
-    fn queue_metadata(&mut self) {
-        let resend = self
-            .metadata_sent_at
-            .is_none_or(|at| at.elapsed() >= METADATA_RESEND);
-        let families = if resend {
-            self.metadata_sent_at = Some(Instant::now());
-            self.table.take_new_families();
-            self.table.all_families()
-        } else {
-            self.table.take_new_families()
-        };
-        self.metadata.add(families.iter().map(|f| f.metadata()));
-    }
-
-    fn write_textfile(&self, samples: &[QueuedSample]) {
-        let Some(template) = &self.textfile else {
-            return;
-        };
-        if samples.is_empty() {
-            // Nothing of its own to show (e.g. a second worker of local-cluster, whose series
-            // the first exports): leave the file of a sink that has something.
-            return;
-        }
-        let path =
-            crate::textfile::expand_path(template, self.table.identity(), self.table.sink_role());
-        if let Err(e) = crate::textfile::write_atomically(&path, &crate::textfile::render(samples))
-        {
-            tracing::warn!("cannot write the textfile {}: {e}", path.display());
-        }
-    }
-
-    fn push(&self, samples: &mut Vec<QueuedSample>) {
-        let dropped = self.queue.push(samples);
-        self.stats
-            .samples_dropped_capacity
-            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Spawns a named thread whose panic is logged instead of silently ending the thread.
-fn spawn_guarded(
-    name: &str,
-    body: impl FnOnce() + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
-    let thread_name = name.to_string();
-    std::thread::Builder::new()
-        .name(thread_name.clone())
-        .spawn(move || {
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-                tracing::error!(
-                    "thread {thread_name} stopped by a panic: {}",
-                    crate::jni::panic_message(&panic)
-                );
-            }
-        })
 }

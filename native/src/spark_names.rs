@@ -2,9 +2,15 @@
 //! a queue, a streaming query, an application), and the unit of every Spark metric that has
 //! one. [`describe`] turns the part of a name after `<namespace>.<executorId>.` into a
 //! Prometheus metric name, its labels, a factor to base units, and whether a gauge is really a
-//! counter (Spark exposes some running totals as gauges).
+//! counter (Spark exposes some running totals as gauges); [`decide`] adds the Dropwizard kind
+//! and says what the metric becomes: family (name with its type suffix, type, unit, help), the
+//! series it feeds and the factor. This is the one place that decides it.
 
+use crate::labels::Variant;
 use crate::naming;
+use crate::proto::MetricType;
+use crate::sample::Family;
+use crate::snapshot::Kind;
 
 /// A unit Spark uses and its factor to Prometheus' base unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -201,6 +207,78 @@ pub fn describe(rest: &str) -> Described {
         unit,
         cumulative,
     }
+}
+
+/// How one Spark metric is exported: its family, the series each reading feeds (one, or a
+/// summary's quantiles then `_count`) and the factor that turns its values into base units.
+pub struct Decision {
+    pub family: Family,
+    pub variants: Vec<Variant>,
+    pub factor: f64,
+}
+
+/// What a metric named `rest` (after `<namespace>.<executorId>.`) of this Dropwizard kind
+/// becomes: the one place that decides type, suffix, unit and labels.
+pub fn decide(rest: &str, kind: Kind) -> Decision {
+    let described = describe(rest);
+    let (name, metric_type, unit, factor) = match kind {
+        Kind::Gauge if described.cumulative => (
+            with_suffix(described.name, "_total"),
+            MetricType::Counter,
+            described.unit,
+            described.factor,
+        ),
+        Kind::Gauge => (
+            described.name,
+            MetricType::Gauge,
+            described.unit,
+            described.factor,
+        ),
+        Kind::Counter | Kind::Meter => (
+            with_suffix(described.name, "_total"),
+            MetricType::Counter,
+            described.unit,
+            described.factor,
+        ),
+        Kind::Histogram => (
+            described.name,
+            MetricType::Summary,
+            described.unit,
+            described.factor,
+        ),
+        // Dropwizard timers count nanoseconds whatever the name says; the conversion is done
+        // when the value is read (SeriesTable::push_samples).
+        Kind::Timer => (
+            with_suffix(described.name, "_seconds"),
+            MetricType::Summary,
+            "seconds",
+            1.0,
+        ),
+    };
+    let mut variants = match metric_type {
+        MetricType::Summary => Variant::summary(),
+        _ => vec![Variant::PLAIN],
+    };
+    for variant in &mut variants {
+        variant.labels.extend(described.labels.iter().cloned());
+    }
+    Decision {
+        family: Family {
+            help: format!("Spark metric {rest}"),
+            name,
+            metric_type,
+            unit,
+        },
+        variants,
+        factor,
+    }
+}
+
+fn with_suffix(mut name: String, suffix: &str) -> String {
+    if !name.ends_with(suffix) {
+        name.push_str(suffix);
+    }
+    name
 }
 
 /// Moves the label-like parts of a name into labels; returns the remaining name.

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::remote_write::proto::MetricType;
-use crate::series::{Identity, QueuedSample};
+use crate::identity::Identity;
+use crate::proto::MetricType;
+use crate::sample::{is_stale, Sample};
 
 /// Fills `{app_id}`, `{executor_id}`, `{role}` and `{pid}` in the configured path, so the JVMs
 /// of one host can share one setting.
@@ -28,11 +29,11 @@ pub fn expand_path(template: &str, identity: &Identity, role: &str) -> PathBuf {
 
 /// One report's samples as exposition text: each family's HELP and TYPE, then its series.
 /// Stale markers are left out: the text format has no way to say "ended".
-pub fn render(samples: &[QueuedSample]) -> String {
+pub fn render(samples: &[Sample]) -> String {
     let mut out = String::new();
     let mut families: Vec<&str> = Vec::new();
-    let mut by_family: std::collections::HashMap<&str, Vec<&QueuedSample>> = Default::default();
-    for s in samples.iter().filter(|s| !crate::series::is_stale(s.value)) {
+    let mut by_family: std::collections::HashMap<&str, Vec<&Sample>> = Default::default();
+    for s in samples.iter().filter(|s| !is_stale(s.value)) {
         let name = s.series.family.name.as_str();
         by_family.entry(name).or_insert_with(|| {
             families.push(name);
@@ -107,8 +108,8 @@ fn escape_help(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote_write::proto::Label;
-    use crate::series::{Family, Series, STALE_NAN};
+    use crate::proto::Label;
+    use crate::sample::{Family, Series, STALE_NAN};
     use std::sync::Arc;
 
     #[test]
@@ -134,17 +135,17 @@ mod tests {
         let a = Arc::new(Series::new(labels("say \"hi\"\\"), Arc::clone(&family)));
         let b = Arc::new(Series::new(labels("b"), family));
         let samples = vec![
-            QueuedSample {
+            Sample {
                 series: a,
                 timestamp_ms: 1,
                 value: 2.5,
             },
-            QueuedSample {
+            Sample {
                 series: Arc::clone(&b),
                 timestamp_ms: 1,
                 value: f64::INFINITY,
             },
-            QueuedSample {
+            Sample {
                 series: b,
                 timestamp_ms: 2,
                 value: STALE_NAN,

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 calls="${1:-300}"
 sizes="${2:-200,1000,5000}"
-version="${3:-$(grep -v '^#' tests/spark-versions.txt | head -1)}"
+version="${3:-$(grep -v '^#' tests/spark-versions.txt | awk 'NF {print $1; exit}')}"
 jars="${SPARKPROM_CACHE:-$HOME/.cache/sparkprom}/pyspark-$version/pyspark/jars"
 [ -f target/release/sparkprom.jar ] || cargo build --release
 out=target/bench-jvm

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from harness.paths import RELEASE  # noqa: E402
 from harness.prometheus import Prometheus  # noqa: E402
 

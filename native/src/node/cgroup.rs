@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{family, read, Reading};
+use super::{family, read, Stat};
 
 family!(
     CPU_USAGE,
@@ -91,7 +91,7 @@ family!(
     "Cumulative count of bytes written."
 );
 
-pub fn collect(root: &Path, out: &mut Vec<Reading>) {
+pub fn collect(root: &Path, out: &mut Vec<Stat>) {
     let Some(dir) = own_cgroup_dir(root) else {
         return;
     };
@@ -101,23 +101,23 @@ pub fn collect(root: &Path, out: &mut Vec<Reading>) {
     }
     let current = file("memory.current").and_then(|t| t.trim().parse::<f64>().ok());
     if let Some(usage) = current {
-        out.push(Reading::new(&MEMORY_USAGE, usage));
+        out.push(Stat::new(&MEMORY_USAGE, usage));
         let inactive_file = file("memory.stat")
             .and_then(|t| stat_value(&t, "inactive_file"))
             .unwrap_or(0.0);
         // cAdvisor's working set: usage less the page cache the kernel can drop at once.
-        out.push(Reading::new(
+        out.push(Stat::new(
             &MEMORY_WORKING_SET,
             (usage - inactive_file).max(0.0),
         ));
     }
     // "max" means unlimited: no limit series, as cAdvisor reports none either.
     if let Some(limit) = file("memory.max").and_then(|t| t.trim().parse::<f64>().ok()) {
-        out.push(Reading::new(&MEMORY_LIMIT, limit));
+        out.push(Stat::new(&MEMORY_LIMIT, limit));
     }
     if let Some(events) = file("memory.events") {
         let oom_kills = stat_value(&events, "oom_kill").unwrap_or(0.0);
-        out.push(Reading::new(&OOM_EVENTS, oom_kills));
+        out.push(Stat::new(&OOM_EVENTS, oom_kills));
     }
     if let Some(text) = file("io.stat") {
         parse_io_stat(&text, out);
@@ -149,7 +149,7 @@ fn stat_value(text: &str, key: &str) -> Option<f64> {
     })
 }
 
-pub fn parse_cpu_stat(text: &str, out: &mut Vec<Reading>) {
+pub fn parse_cpu_stat(text: &str, out: &mut Vec<Stat>) {
     let micros = 1e-6;
     for (key, family, factor) in [
         ("usage_usec", &CPU_USAGE, micros),
@@ -160,13 +160,13 @@ pub fn parse_cpu_stat(text: &str, out: &mut Vec<Reading>) {
         ("throttled_usec", &CFS_THROTTLED_SECONDS, micros),
     ] {
         if let Some(v) = stat_value(text, key) {
-            out.push(Reading::new(family, v * factor));
+            out.push(Stat::new(family, v * factor));
         }
     }
 }
 
 /// `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=..` per device.
-pub fn parse_io_stat(text: &str, out: &mut Vec<Reading>) {
+pub fn parse_io_stat(text: &str, out: &mut Vec<Stat>) {
     for line in text.lines() {
         let mut fields = line.split_whitespace();
         let Some(device) = fields.next() else {
@@ -182,7 +182,7 @@ pub fn parse_io_stat(text: &str, out: &mut Vec<Reading>) {
                 _ => continue,
             };
             if let Ok(v) = value.parse::<f64>() {
-                out.push(Reading::new(family, v).with("device", device));
+                out.push(Stat::new(family, v).with("device", device));
             }
         }
     }
@@ -216,7 +216,7 @@ mod tests {
         root
     }
 
-    fn value(out: &[Reading], name: &str) -> Option<f64> {
+    fn value(out: &[Stat], name: &str) -> Option<f64> {
         out.iter().find(|r| r.family.name == name).map(|r| r.value)
     }
 

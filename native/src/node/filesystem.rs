@@ -6,7 +6,7 @@ use std::path::Path;
 use once_cell::sync::Lazy;
 use regex::Regex;
 
-use super::{family, read, Reading};
+use super::{family, read, Stat};
 
 family!(
     SIZE,
@@ -82,14 +82,14 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-pub fn collect(root: &Path, out: &mut Vec<Reading>) {
+pub fn collect(root: &Path, out: &mut Vec<Stat>) {
     // node_exporter reads init's view of the mounts, like this.
     let Some(text) = read(root, "proc/1/mounts").or_else(|| read(root, "proc/self/mounts")) else {
         return;
     };
     for mount in parse_mounts(&text) {
         let path = root.join(mount.mount_point.trim_start_matches('/'));
-        let labels = |r: Reading| {
+        let labels = |r: Stat| {
             r.with("device", mount.device.clone())
                 .with("fstype", mount.fs_type.clone())
                 .with("mountpoint", mount.mount_point.clone())
@@ -103,13 +103,13 @@ pub fn collect(root: &Path, out: &mut Vec<Reading>) {
                     (&FILES, s.files),
                     (&FILES_FREE, s.files_free),
                 ] {
-                    out.push(labels(Reading::new(f, v)));
+                    out.push(labels(Stat::new(f, v)));
                 }
-                out.push(labels(Reading::new(&DEVICE_ERROR, 0.0)));
+                out.push(labels(Stat::new(&DEVICE_ERROR, 0.0)));
             }
-            None => out.push(labels(Reading::new(&DEVICE_ERROR, 1.0))),
+            None => out.push(labels(Stat::new(&DEVICE_ERROR, 1.0))),
         }
-        out.push(labels(Reading::new(
+        out.push(labels(Stat::new(
             &READONLY,
             if mount.read_only { 1.0 } else { 0.0 },
         )));

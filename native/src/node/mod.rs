@@ -3,20 +3,20 @@
 //!
 //! Every reader takes the filesystem root (`/` in production, a fixture tree in tests) and keeps
 //! reading apart from parsing: each `parse_*` function takes the file's text. One thread per JVM
-//! ([`thread`]) collects on a period and hands the readings to every sink that wants them.
+//! ([`thread`]) collects on a period and hands the statistics to every sink that wants them ([`series`] makes them series).
 
 pub mod cgroup;
-pub mod export;
 pub mod filesystem;
 pub mod process;
 pub mod procfs;
+pub mod series;
 pub mod thread;
 
 use std::path::Path;
 
-use crate::remote_write::proto::MetricType;
+use crate::proto::MetricType;
 
-/// A metric family of node statistics; `'static` so readings are cheap to make every period.
+/// A metric family of node statistics; `'static` so statistics are cheap to make every period.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct NodeFamily {
     pub name: &'static str,
@@ -25,24 +25,24 @@ pub struct NodeFamily {
     pub unit: &'static str,
 }
 
-/// One value of one series.
+/// One statistic read from `/proc` or `/sys`: a family, its labels and its value.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
+pub struct Stat {
     pub family: &'static NodeFamily,
     pub labels: Vec<(&'static str, String)>,
     pub value: f64,
 }
 
-impl Reading {
-    pub fn new(family: &'static NodeFamily, value: f64) -> Reading {
-        Reading {
+impl Stat {
+    pub fn new(family: &'static NodeFamily, value: f64) -> Stat {
+        Stat {
             family,
             labels: Vec::new(),
             value,
         }
     }
 
-    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Reading {
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Stat {
         self.labels.push((name, value.into()));
         self
     }
@@ -52,7 +52,7 @@ macro_rules! family {
     ($ident:ident, $name:literal, $kind:ident, $unit:literal, $help:literal) => {
         pub static $ident: $crate::node::NodeFamily = $crate::node::NodeFamily {
             name: $name,
-            metric_type: $crate::remote_write::proto::MetricType::$kind,
+            metric_type: $crate::proto::MetricType::$kind,
             help: $help,
             unit: $unit,
         };
@@ -66,8 +66,8 @@ pub fn read(root: &Path, rel: &str) -> Option<String> {
     std::fs::read_to_string(root.join(rel)).ok()
 }
 
-/// Everything there is to read under `root`, for the process `pid_dir` (`self` normally).
-pub fn collect(root: &Path, out: &mut Vec<Reading>) {
+/// Everything there is to read under `root`: the node, its cgroup and this process (`self`).
+pub fn collect(root: &Path, out: &mut Vec<Stat>) {
     procfs::collect(root, out);
     filesystem::collect(root, out);
     cgroup::collect(root, out);

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::{family, read, Reading};
+use super::{family, read, Stat};
 
 family!(
     CPU,
@@ -55,26 +55,26 @@ family!(
 /// CPU ticks per second in /proc/<pid>/stat (USER_HZ, 100 on Linux).
 const TICKS: f64 = 100.0;
 
-pub fn collect(root: &Path, out: &mut Vec<Reading>) {
+pub fn collect(root: &Path, out: &mut Vec<Stat>) {
     let boot_time = read(root, "proc/stat").and_then(|t| {
         t.lines().find_map(|l| {
             l.strip_prefix("btime ")
                 .and_then(|v| v.trim().parse::<f64>().ok())
         })
     });
-    out.extend(cpu_seconds().map(|v| Reading::new(&CPU, v)));
+    out.extend(cpu_seconds().map(|v| Stat::new(&CPU, v)));
     if let Some(text) = read(root, "proc/self/stat") {
-        out.extend(parse_start_time(&text, boot_time).map(|v| Reading::new(&START_TIME, v)));
+        out.extend(parse_start_time(&text, boot_time).map(|v| Stat::new(&START_TIME, v)));
     }
     if let Some(text) = read(root, "proc/self/statm") {
         parse_statm(&text, page_size(), out);
     }
     if let Ok(entries) = std::fs::read_dir(root.join("proc/self/fd")) {
         // read_dir's own descriptor is one of them, as it is for client libraries.
-        out.push(Reading::new(&OPEN_FDS, entries.count() as f64));
+        out.push(Stat::new(&OPEN_FDS, entries.count() as f64));
     }
     if let Some(text) = read(root, "proc/self/limits") {
-        out.extend(parse_max_fds(&text).map(|v| Reading::new(&MAX_FDS, v)));
+        out.extend(parse_max_fds(&text).map(|v| Stat::new(&MAX_FDS, v)));
     }
 }
 
@@ -113,13 +113,13 @@ pub fn parse_start_time(text: &str, boot_time: Option<f64>) -> Option<f64> {
 }
 
 /// `/proc/<pid>/statm`: total program size and resident set, in pages.
-pub fn parse_statm(text: &str, page_size: f64, out: &mut Vec<Reading>) {
+pub fn parse_statm(text: &str, page_size: f64, out: &mut Vec<Stat>) {
     let mut pages = text.split_whitespace().map(|f| f.parse::<f64>().ok());
     if let Some(Some(size)) = pages.next() {
-        out.push(Reading::new(&VIRTUAL, size * page_size));
+        out.push(Stat::new(&VIRTUAL, size * page_size));
     }
     if let Some(Some(resident)) = pages.next() {
-        out.push(Reading::new(&RESIDENT, resident * page_size));
+        out.push(Stat::new(&RESIDENT, resident * page_size));
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{family, read, Reading};
+use super::{family, read, Stat};
 
 /// USER_HZ: the unit of CPU times in /proc/stat. Linux fixes it at 100 for user space on every
 /// architecture Spark runs on, which is also what node_exporter assumes.
@@ -72,7 +72,7 @@ const CPU_MODES: [&str; 8] = [
     "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
 ];
 
-pub fn collect(root: &Path, out: &mut Vec<Reading>) {
+pub fn collect(root: &Path, out: &mut Vec<Stat>) {
     if let Some(text) = read(root, "proc/stat") {
         parse_stat(&text, out);
     }
@@ -90,7 +90,7 @@ pub fn collect(root: &Path, out: &mut Vec<Reading>) {
     }
 }
 
-pub fn parse_stat(text: &str, out: &mut Vec<Reading>) {
+pub fn parse_stat(text: &str, out: &mut Vec<Stat>) {
     for line in text.lines() {
         let mut fields = line.split_whitespace();
         let Some(key) = fields.next() else { continue };
@@ -102,40 +102,40 @@ pub fn parse_stat(text: &str, out: &mut Vec<Reading>) {
                 let id = &cpu[3..];
                 for (mode, ticks) in CPU_MODES.iter().zip(&numbers) {
                     out.push(
-                        Reading::new(&CPU_SECONDS, ticks / USER_HZ)
+                        Stat::new(&CPU_SECONDS, ticks / USER_HZ)
                             .with("cpu", id)
                             .with("mode", *mode),
                     );
                 }
             }
-            "ctxt" => out.extend(first.map(|v| Reading::new(&CONTEXT_SWITCHES, v))),
-            "btime" => out.extend(first.map(|v| Reading::new(&BOOT_TIME, v))),
-            "processes" => out.extend(first.map(|v| Reading::new(&FORKS, v))),
-            "intr" => out.extend(first.map(|v| Reading::new(&INTERRUPTS, v))),
-            "procs_running" => out.extend(first.map(|v| Reading::new(&PROCS_RUNNING, v))),
-            "procs_blocked" => out.extend(first.map(|v| Reading::new(&PROCS_BLOCKED, v))),
+            "ctxt" => out.extend(first.map(|v| Stat::new(&CONTEXT_SWITCHES, v))),
+            "btime" => out.extend(first.map(|v| Stat::new(&BOOT_TIME, v))),
+            "processes" => out.extend(first.map(|v| Stat::new(&FORKS, v))),
+            "intr" => out.extend(first.map(|v| Stat::new(&INTERRUPTS, v))),
+            "procs_running" => out.extend(first.map(|v| Stat::new(&PROCS_RUNNING, v))),
+            "procs_blocked" => out.extend(first.map(|v| Stat::new(&PROCS_BLOCKED, v))),
             _ => {}
         }
     }
 }
 
-pub fn parse_loadavg(text: &str, out: &mut Vec<Reading>) {
+pub fn parse_loadavg(text: &str, out: &mut Vec<Stat>) {
     let values: Vec<f64> = text
         .split_whitespace()
         .take(3)
         .filter_map(|f| f.parse().ok())
         .collect();
     if let [one, five, fifteen] = values[..] {
-        out.push(Reading::new(&LOAD1, one));
-        out.push(Reading::new(&LOAD5, five));
-        out.push(Reading::new(&LOAD15, fifteen));
+        out.push(Stat::new(&LOAD1, one));
+        out.push(Stat::new(&LOAD5, five));
+        out.push(Stat::new(&LOAD15, fifteen));
     }
 }
 
 /// `node_memory_<Field>_bytes` for every field in kB, `node_memory_<Field>` for the counts
 /// (HugePages_*); `Active(anon)` becomes `Active_anon`, as node_exporter names them. The
 /// families are made at run time (kernels add fields), so they are leaked once per name.
-pub fn parse_meminfo(text: &str, out: &mut Vec<Reading>) {
+pub fn parse_meminfo(text: &str, out: &mut Vec<Stat>) {
     for line in text.lines() {
         let Some((key, rest)) = line.split_once(':') else {
             continue;
@@ -149,7 +149,7 @@ pub fn parse_meminfo(text: &str, out: &mut Vec<Reading>) {
             Some("kB") => (format!("node_memory_{key}_bytes"), value * 1024.0),
             _ => (format!("node_memory_{key}"), value),
         };
-        out.push(Reading::new(
+        out.push(Stat::new(
             dynamic_gauge(&name, "Memory information field from /proc/meminfo."),
             value,
         ));
@@ -171,7 +171,7 @@ fn dynamic_gauge(name: &str, help: &'static str) -> &'static super::NodeFamily {
         };
         Box::leak(Box::new(super::NodeFamily {
             name: Box::leak(name.to_string().into_boxed_str()),
-            metric_type: crate::remote_write::proto::MetricType::Gauge,
+            metric_type: crate::proto::MetricType::Gauge,
             help,
             unit,
         }))
@@ -293,7 +293,7 @@ pub fn disk_excluded(device: &str) -> bool {
     }
 }
 
-pub fn parse_diskstats(text: &str, out: &mut Vec<Reading>) {
+pub fn parse_diskstats(text: &str, out: &mut Vec<Stat>) {
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() < 14 {
@@ -318,7 +318,7 @@ pub fn parse_diskstats(text: &str, out: &mut Vec<Reading>) {
             (&DISK_IO_WEIGHTED, v(13) * SECONDS_PER_MS),
         ];
         for (family, value) in readings {
-            out.push(Reading::new(family, value).with("device", device));
+            out.push(Stat::new(family, value).with("device", device));
         }
     }
 }
@@ -381,7 +381,7 @@ family!(
 );
 
 /// /proc/net/dev: two header lines, then `iface: 8 receive fields 8 transmit fields`.
-pub fn parse_net_dev(text: &str, out: &mut Vec<Reading>) {
+pub fn parse_net_dev(text: &str, out: &mut Vec<Stat>) {
     for line in text.lines().skip(2) {
         let Some((device, rest)) = line.split_once(':') else {
             continue;
@@ -407,7 +407,7 @@ pub fn parse_net_dev(text: &str, out: &mut Vec<Reading>) {
             (&NET_TX_DROP, fields[11]),
         ];
         for (family, value) in readings {
-            out.push(Reading::new(family, value).with("device", device));
+            out.push(Stat::new(family, value).with("device", device));
         }
     }
 }
@@ -416,7 +416,7 @@ pub fn parse_net_dev(text: &str, out: &mut Vec<Reading>) {
 mod tests {
     use super::*;
 
-    fn find<'a>(out: &'a [Reading], name: &str, labels: &[(&str, &str)]) -> Option<&'a Reading> {
+    fn find<'a>(out: &'a [Stat], name: &str, labels: &[(&str, &str)]) -> Option<&'a Stat> {
         out.iter().find(|r| {
             r.family.name == name
                 && labels

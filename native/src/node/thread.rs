@@ -10,12 +10,12 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use once_cell::sync::Lazy;
 
-use super::Reading;
+use super::Stat;
 
 /// One collection: when it was taken (ms since the epoch) and what was read.
 pub struct Collection {
     pub timestamp_ms: i64,
-    pub readings: Vec<Reading>,
+    pub stats: Vec<Stat>,
 }
 
 struct Collector {
@@ -87,22 +87,22 @@ impl Drop for Subscription {
 
 fn run(period: Duration, root: PathBuf, stop: Receiver<()>) {
     loop {
-        let mut readings = Vec::with_capacity(256);
+        let mut stats = Vec::with_capacity(256);
         let started = std::time::Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            super::collect(&root, &mut readings)
+            super::collect(&root, &mut stats)
         }));
         if outcome.is_err() {
             tracing::error!("a node statistics collection panicked; skipped");
         }
         tracing::trace!(
-            "node statistics: {} readings in {:?}",
-            readings.len(),
+            "node statistics: {} stats in {:?}",
+            stats.len(),
             started.elapsed()
         );
         let collection = Arc::new(Collection {
-            timestamp_ms: crate::sender::now_ms() as i64,
-            readings,
+            timestamp_ms: crate::stats::now_ms() as i64,
+            stats,
         });
         for (_, subscriber) in collector().subscribers.iter() {
             let _ = subscriber.try_send(Arc::clone(&collection));
@@ -136,9 +136,9 @@ mod tests {
             .collections
             .recv_timeout(Duration::from_secs(5))
             .unwrap();
-        assert!(!a.readings.is_empty());
+        assert!(!a.stats.is_empty());
         assert!(b
-            .readings
+            .stats
             .iter()
             .any(|r| r.family.name == "node_cpu_seconds_total"));
         drop(first);

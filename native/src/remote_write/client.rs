@@ -89,7 +89,7 @@ impl Client {
             Err(e) => {
                 return Outcome::Retry {
                     after: None,
-                    reason: describe_error(&e),
+                    reason: crate::http::describe_error(&e),
                 }
             }
         };
@@ -163,23 +163,6 @@ fn with_tls(
         builder = builder.identity(identity);
     }
     Ok(builder)
-}
-
-/// reqwest's Display omits the cause ("error sending request"); the cause is what the user
-/// needs ("connection refused").
-pub fn describe_error(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_string()
-    } else {
-        e.to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn truncate(text: &mut String, max: usize) {

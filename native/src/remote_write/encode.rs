@@ -11,8 +11,8 @@ use std::sync::Arc;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message;
 
-use super::proto::{Label, MetricMetadata};
-use crate::series::{QueuedSample, Series};
+use crate::proto::{Label, MetricMetadata};
+use crate::sample::{Sample, Series};
 
 const WRITE_REQUEST_TIMESERIES: u32 = 1;
 const WRITE_REQUEST_METADATA: u32 = 3;
@@ -68,7 +68,7 @@ impl RequestEncoder {
     /// and the uncompressed size.
     pub fn encode(
         &mut self,
-        batch: &[QueuedSample],
+        batch: &[Sample],
         metadata: &[MetricMetadata],
     ) -> Result<(&[u8], usize), snap::Error> {
         let used = self.group(batch);
@@ -115,7 +115,7 @@ impl RequestEncoder {
     }
 
     /// Fills the first groups with the batch's samples; returns how many groups it used.
-    fn group(&mut self, batch: &[QueuedSample]) -> usize {
+    fn group(&mut self, batch: &[Sample]) -> usize {
         self.group_of.clear();
         let mut used = 0;
         for sample in batch {
@@ -149,8 +149,8 @@ pub fn decode_body(body: &[u8]) -> Result<super::proto::WriteRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote_write::proto::{MetricType, Sample, TimeSeries, WriteRequest};
-    use crate::series::Family;
+    use crate::proto::{self, MetricType, TimeSeries, WriteRequest};
+    use crate::sample::Family;
 
     fn series(name: &str, executor: &str) -> Arc<Series> {
         let family = Arc::new(Family {
@@ -176,8 +176,8 @@ mod tests {
         Arc::new(Series::new(labels, family))
     }
 
-    fn sample(series: &Arc<Series>, ts: i64, value: f64) -> QueuedSample {
-        QueuedSample {
+    fn sample(series: &Arc<Series>, ts: i64, value: f64) -> Sample {
+        Sample {
             series: Arc::clone(series),
             timestamp_ms: ts,
             value,
@@ -204,15 +204,15 @@ mod tests {
                 TimeSeries {
                     labels: a.labels.clone(),
                     samples: vec![
-                        Sample {
+                        proto::Sample {
                             value: 1.5,
                             timestamp: 1_000,
                         },
-                        Sample {
+                        proto::Sample {
                             value: -7.25,
                             timestamp: 2_000,
                         },
-                        Sample {
+                        proto::Sample {
                             value: 1e-300,
                             timestamp: 3_000,
                         },
@@ -221,11 +221,11 @@ mod tests {
                 TimeSeries {
                     labels: b.labels.clone(),
                     samples: vec![
-                        Sample {
+                        proto::Sample {
                             value: 0.0,
                             timestamp: 1_000,
                         },
-                        Sample {
+                        proto::Sample {
                             value: f64::MAX,
                             timestamp: 2_000,
                         },
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(decoded.timeseries[0].labels, b.labels);
         assert_eq!(
             decoded.timeseries[0].samples,
-            vec![Sample {
+            vec![proto::Sample {
                 value: 3.0,
                 timestamp: 2
             }]

@@ -1,5 +1,6 @@
-//! The remote_write 1.0 protocol: messages, the request encoder and the HTTP client.
+//! The remote_write 1.0 protocol on the wire: the request encoder (protobuf + snappy) and the
+//! HTTP client. The messages themselves are in [`crate::proto`], shared with every stage.
 
 pub mod client;
 pub mod encode;
-pub mod proto;
+pub use crate::proto;

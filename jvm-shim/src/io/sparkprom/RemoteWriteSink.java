@@ -1,9 +1,6 @@
 package io.sparkprom;
 
 import com.codahale.metrics.MetricRegistry;
-import java.nio.charset.StandardCharsets;
-import java.io.ByteArrayOutputStream;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Executors;
@@ -28,8 +25,6 @@ import org.slf4j.LoggerFactory;
 public class RemoteWriteSink implements Sink {
     private static final Logger LOG = LoggerFactory.getLogger(RemoteWriteSink.class);
 
-    /** Spark's own sinks default to reporting every 10 seconds. */
-    static final int DEFAULT_PERIOD = 10;
     /** How long reports wait for a SparkEnv before they go out with what {@link FallbackIdentity} learns. */
     static final String DEFAULT_IDENTITY_TIMEOUT = "60s";
     /** How often a deferred core looks for the executor's SparkEnv. */
@@ -71,8 +66,8 @@ public class RemoteWriteSink implements Sink {
     RemoteWriteSink(Properties properties, MetricRegistry registry, IdentitySource identitySource) {
         this.registry = registry;
         this.identitySource = identitySource;
-        this.periodMillis = periodMillis(properties);
-        this.identityWaitMillis = durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000);
+        this.periodMillis = SinkProperties.periodMillis(properties);
+        this.identityWaitMillis = SinkProperties.durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000);
         this.properties = properties;
         this.libraryLoaded = NativeLibrary.load(emptyToNull(properties.getProperty("library")),
                 emptyToNull(properties.getProperty("libraryExtractDir")));
@@ -84,7 +79,7 @@ public class RemoteWriteSink implements Sink {
             handle = createHandle(completeProperties(), periodMillis);
         } else if (libraryLoaded) {
             // Still fail fast on what can be checked now.
-            NativeCore.validate(toBlob(withSchedule(properties, periodMillis)));
+            NativeCore.validate(SinkProperties.toBlob(SinkProperties.withSchedule(properties, periodMillis)));
         }
     }
 
@@ -128,15 +123,7 @@ public class RemoteWriteSink implements Sink {
 
     private static NativeHandle createHandle(Properties properties, long periodMillis) {
         // An invalid property throws IllegalArgumentException here, naming it.
-        return new NativeHandle(NativeCore.create(toBlob(withSchedule(properties, periodMillis))));
-    }
-
-    /** The properties plus the schedule: the native side's default period for node statistics. */
-    private static Properties withSchedule(Properties properties, long periodMillis) {
-        Properties all = new Properties();
-        all.putAll(properties);
-        all.setProperty("sparkprom.periodMillis", String.valueOf(periodMillis));
-        return all;
+        return new NativeHandle(NativeCore.create(SinkProperties.toBlob(SinkProperties.withSchedule(properties, periodMillis))));
     }
 
     @Override
@@ -271,67 +258,6 @@ public class RemoteWriteSink implements Sink {
             }
         }
         return fallback;
-    }
-
-    /**
-     * A duration property ({@code 500ms}, {@code 30s}, {@code 2m}, {@code 1h}; a bare number is
-     * seconds, as in the native core's properties) within [min, max] milliseconds.
-     */
-    static long durationMillis(Properties properties, String key, String defaultValue, long min, long max) {
-        String text = properties.getProperty(key, defaultValue).trim();
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d{1,9})\\s*(ms|s|m|h)?").matcher(text);
-        if (!m.matches()) {
-            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': '" + text
-                    + "' is not a duration; expected e.g. 500ms, 30s, 2m or 1h");
-        }
-        String unit = m.group(2) == null ? "s" : m.group(2);
-        long scale = unit.equals("ms") ? 1 : unit.equals("s") ? 1_000 : unit.equals("m") ? 60_000 : 3_600_000;
-        long millis = Long.parseLong(m.group(1)) * scale;
-        if (millis < min || millis > max) {
-            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': " + text
-                    + " is outside " + min / 1000 + "s to " + max / 1000 + "s");
-        }
-        return millis;
-    }
-
-    /** {@code period} and {@code unit}, Spark's sink convention; at least one second, as Spark requires. */
-    static long periodMillis(Properties properties) {
-        String periodText = properties.getProperty("period", String.valueOf(DEFAULT_PERIOD)).trim();
-        String unitText = properties.getProperty("unit", "SECONDS").trim();
-        long period;
-        try {
-            period = Long.parseLong(periodText);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("sparkprom: invalid sink property 'period': '" + periodText
-                    + "' is not a whole number; expected e.g. period=10 (with unit=SECONDS)");
-        }
-        TimeUnit unit;
-        try {
-            unit = TimeUnit.valueOf(unitText.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("sparkprom: invalid sink property 'unit': '" + unitText
-                    + "'; accepted: MILLISECONDS, SECONDS, MINUTES, HOURS, DAYS");
-        }
-        long millis = unit.toMillis(period);
-        if (millis < 1000) {
-            throw new IllegalArgumentException("sparkprom: invalid sink property 'period': " + period + " " + unit
-                    + " is shorter than Spark's minimum polling period of 1 second");
-        }
-        return millis;
-    }
-
-    /** The properties as UTF-8 {@code key \0 value \0} pairs: one blob, one JNI argument. */
-    static byte[] toBlob(Properties properties) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (String key : properties.stringPropertyNames()) {
-            byte[] k = key.getBytes(StandardCharsets.UTF_8);
-            byte[] v = properties.getProperty(key).getBytes(StandardCharsets.UTF_8);
-            out.write(k, 0, k.length);
-            out.write(0);
-            out.write(v, 0, v.length);
-            out.write(0);
-        }
-        return out.toByteArray();
     }
 
     private static String emptyToNull(String s) {

@@ -1,17 +1,27 @@
 package io.sparkprom;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Locale;
 import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.apache.spark.SparkConf;
 import org.apache.spark.metrics.MetricsConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Recovers the sink's properties whose own names hold a dot ({@code sigv4.region},
+ * The sink's properties on the Java side: the schedule ({@code period}, {@code unit},
+ * {@code identityTimeout}), the blob that carries all of them to the native core (read by
+ * {@code native/src/config.rs}), and the recovery of properties whose own names hold a dot.
+ *
+ * <p>Recovers the sink's properties whose own names hold a dot ({@code sigv4.region},
  * {@code basicAuth.passwordFile}, {@code tls.caFile}, {@code node.enabled}).
  *
  * <p>Spark's MetricsSystem splits {@code sink.<name>.<property>} with the greedy regex
@@ -30,6 +40,8 @@ final class SinkProperties {
     private static final String[] INSTANCES = {"driver", "executor", "master", "worker", "applications"};
 
     private static final Logger LOG = LoggerFactory.getLogger(SinkProperties.class);
+    /** Spark's own sinks default to reporting every 10 seconds. */
+    static final int DEFAULT_PERIOD = 10;
 
     private SinkProperties() {}
 
@@ -112,5 +124,74 @@ final class SinkProperties {
             found = dotted;
         }
         return found;
+    }
+
+    /** The properties plus the schedule: the native side's default period for node statistics. */
+    static Properties withSchedule(Properties properties, long periodMillis) {
+        Properties all = new Properties();
+        all.putAll(properties);
+        all.setProperty("sparkprom.periodMillis", String.valueOf(periodMillis));
+        return all;
+    }
+
+    /** {@code period} and {@code unit}, Spark's sink convention; at least one second, as Spark requires. */
+    static long periodMillis(Properties properties) {
+        String periodText = properties.getProperty("period", String.valueOf(DEFAULT_PERIOD)).trim();
+        String unitText = properties.getProperty("unit", "SECONDS").trim();
+        long period;
+        try {
+            period = Long.parseLong(periodText);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property 'period': '" + periodText
+                    + "' is not a whole number; expected e.g. period=10 (with unit=SECONDS)");
+        }
+        TimeUnit unit;
+        try {
+            unit = TimeUnit.valueOf(unitText.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property 'unit': '" + unitText
+                    + "'; accepted: MILLISECONDS, SECONDS, MINUTES, HOURS, DAYS");
+        }
+        long millis = unit.toMillis(period);
+        if (millis < 1000) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property 'period': " + period + " " + unit
+                    + " is shorter than Spark's minimum polling period of 1 second");
+        }
+        return millis;
+    }
+
+    /**
+     * A duration property ({@code 500ms}, {@code 30s}, {@code 2m}, {@code 1h}; a bare number is
+     * seconds, as in the native core's properties) within [min, max] milliseconds.
+     */
+    static long durationMillis(Properties properties, String key, String defaultValue, long min, long max) {
+        String text = properties.getProperty(key, defaultValue).trim();
+        Matcher m = Pattern.compile("(\\d{1,9})\\s*(ms|s|m|h)?").matcher(text);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': '" + text
+                    + "' is not a duration; expected e.g. 500ms, 30s, 2m or 1h");
+        }
+        String unit = m.group(2) == null ? "s" : m.group(2);
+        long scale = unit.equals("ms") ? 1 : unit.equals("s") ? 1_000 : unit.equals("m") ? 60_000 : 3_600_000;
+        long millis = Long.parseLong(m.group(1)) * scale;
+        if (millis < min || millis > max) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': " + text
+                    + " is outside " + min / 1000 + "s to " + max / 1000 + "s");
+        }
+        return millis;
+    }
+
+    /** The properties as UTF-8 {@code key \0 value \0} pairs: one blob, one JNI argument. */
+    static byte[] toBlob(Properties properties) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (String key : properties.stringPropertyNames()) {
+            byte[] k = key.getBytes(StandardCharsets.UTF_8);
+            byte[] v = properties.getProperty(key).getBytes(StandardCharsets.UTF_8);
+            out.write(k, 0, k.length);
+            out.write(0);
+            out.write(v, 0, v.length);
+            out.write(0);
+        }
+        return out.toByteArray();
     }
 }

@@ -84,7 +84,7 @@ impl Sts {
             .headers(headers)
             .body(body)
             .send()
-            .map_err(|e| failed(crate::remote_write::client::describe_error(&e)))?;
+            .map_err(|e| failed(crate::http::describe_error(&e)))?;
         let status = response.status();
         let text = response.text().map_err(|e| failed(e.to_string()))?;
         if !status.is_success() {

@@ -1,5 +1,7 @@
 package io.sparkprom;
 
+import static io.sparkprom.Checks.check;
+
 import com.codahale.metrics.MetricRegistry;
 import java.nio.ByteBuffer;
 import java.util.Properties;
@@ -10,8 +12,6 @@ import java.util.Properties;
  * Prints one line per check and exits non-zero if any failed.
  */
 public final class BoundaryCheck {
-    private static int failed;
-
     public static void main(String[] args) throws Exception {
         String library = args[0];
         String url = args[1];
@@ -46,7 +46,7 @@ public final class BoundaryCheck {
                 return e.getMessage().contains("'period'");
             }
         });
-        long handle = NativeCore.create(RemoteWriteSink.toBlob(props(library, url)));
+        long handle = NativeCore.create(SinkProperties.toBlob(props(library, url)));
         check("a length beyond the buffer is an exception", () -> {
             try {
                 NativeCore.report(handle, ByteBuffer.allocateDirect(16), 1000);
@@ -85,26 +85,7 @@ public final class BoundaryCheck {
             sink.report();
             return true;
         });
-        System.out.println(failed == 0 ? "boundary: all checks passed" : "boundary: " + failed + " failed");
-        System.exit(failed == 0 ? 0 : 1);
-    }
-
-    interface Check {
-        boolean run() throws Exception;
-    }
-
-    private static void check(String name, Check check) {
-        boolean ok;
-        try {
-            ok = check.run();
-        } catch (Throwable t) {
-            System.out.println("  threw " + t);
-            ok = false;
-        }
-        System.out.println((ok ? "ok     " : "FAILED ") + name);
-        if (!ok) {
-            failed++;
-        }
+        Checks.finish("boundary");
     }
 
     private static Properties props(String library, String url) {

@@ -3,7 +3,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RELEASE = REPO / "target" / "release"
 JAR = RELEASE / "sparkprom.jar"
 NATIVE_LIB = RELEASE / "libsparkprom.so"
@@ -12,7 +12,7 @@ DIST = REPO / "target" / "dist"
 DIST_JAR = DIST / "sparkprom.jar"
 DIST_LIB = DIST / "libsparkprom.so"
 DIST_LIB_AARCH64 = DIST / "libsparkprom-aarch64.so"
-JOBS = REPO / "tests" / "jobs"
+JOBS = REPO / "tests" / "e2e" / "jobs"
 CACHE = Path(os.environ.get("SPARKPROM_CACHE", Path.home() / ".cache" / "sparkprom"))
 
 

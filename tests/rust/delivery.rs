@@ -2,6 +2,9 @@
 //! real `Sink` (threads, queue, HTTP client) and come out at a scripted receiver that decodes
 //! them as Prometheus does. Each test checks exactly what arrived, in order.
 
+// Test code: a failing unwrap is a failing test (Cargo.toml denies unwrap elsewhere).
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::BTreeMap;

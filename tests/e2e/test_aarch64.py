@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from harness.paths import DIST_JAR, REPO, oldest_spark_jars
+from harness.jvm import compile_check
+from harness.paths import DIST_JAR, oldest_spark_jars
 from test_end_to_end import last
 
 QEMU = "qemu-aarch64-static"
@@ -24,12 +25,8 @@ def arm64_java():
 
 
 def test_an_arm64_jvm_loads_the_jars_aarch64_library_and_pushes(prometheus, tmp_path, arm64_java):
-    jars = oldest_spark_jars()
     # The sink's own classes come from the release jar alone; Spark's for the Sink interface.
-    classpath = f"{tmp_path}:{DIST_JAR}:{jars}/*"
-    source = REPO / "tests" / "jvm" / "io" / "sparkprom" / "ArchCheck.java"
-    subprocess.run(["javac", "--release", "8", "-nowarn", "-d", str(tmp_path), "-cp", classpath, str(source)],
-                   check=True)
+    classpath = compile_check("ArchCheck", tmp_path, f"{DIST_JAR}:{oldest_spark_jars()}/*")
     extract_dir = tmp_path / "extract"
     extract_dir.mkdir()
     app = f"app-{uuid.uuid4().hex[:12]}"

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from harness.paths import JAR, NATIVE_LIB, REPO, oldest_spark_jars
+from harness.jvm import compile_check
+from harness.paths import JAR, NATIVE_LIB, oldest_spark_jars
 from test_end_to_end import last
 
 WARNING = "no Spark identity for this JVM"
@@ -16,9 +17,7 @@ WARNING = "no Spark identity for this JVM"
 
 def run_without_scala(tmp_path, url, prefix, extra_args=()):
     spark_jars = [str(j) for j in sorted(oldest_spark_jars().glob("*.jar")) if not j.name.startswith("scala-library")]
-    classpath = ":".join([str(tmp_path), str(JAR), *spark_jars])
-    source = REPO / "tests" / "jvm" / "io" / "sparkprom" / "IdentityFallbackCheck.java"
-    subprocess.run(["javac", "-nowarn", "-d", str(tmp_path), "-cp", classpath, str(source)], check=True)
+    classpath = compile_check("IdentityFallbackCheck", tmp_path, ":".join([str(JAR), *spark_jars]))
     # log4j's default configuration prints ERROR only; the sink's WARN is what is checked.
     command = ["java", "-Dorg.apache.logging.log4j.level=WARN", "-cp", classpath,
                "io.sparkprom.IdentityFallbackCheck", str(NATIVE_LIB), url, prefix, *extra_args]

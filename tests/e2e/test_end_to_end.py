@@ -1,6 +1,6 @@
 """A real Spark job with the sink pushes into a real Prometheus: every JVM's series arrive with
 the values Spark itself counted. Runs on the full-suite releases of tests/spark-versions.txt (every
-release runs tests/test_metric_model.py)."""
+release runs tests/e2e/test_metric_model.py)."""
 import pytest
 
 from harness.paths import JOBS, full_suite_versions, spark_install

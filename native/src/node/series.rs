@@ -1,16 +1,19 @@
-//! Turns node-stats collections into a sink's series: the reading's own labels plus `instance`
-//! (the host) and the JVM's identity labels (no `role`), decided once per series and cached.
+//! Turns node-stats collections into a sink's series: each statistic's own labels plus
+//! `instance` (the host) and the JVM's identity labels (no `role`), decided once per series and
+//! cached.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::thread::Collection;
 use super::NodeFamily;
-use crate::series::{Family, QueuedSample, Series, SeriesTable, Variant, STALE_NAN};
+use crate::labels::Variant;
+use crate::sample::{push_stale_markers, Family, Sample, Series};
+use crate::series::SeriesTable;
 
 type Key = (usize, Vec<(&'static str, String)>);
 
-pub struct NodeExport {
+pub struct NodeSeries {
     instance: String,
     families: HashMap<usize, Arc<Family>>,
     /// None: not exported (filtered out, or another sink of this JVM exports it).
@@ -18,9 +21,9 @@ pub struct NodeExport {
     generation: Option<u64>,
 }
 
-impl NodeExport {
-    pub fn new(instance: String) -> NodeExport {
-        NodeExport {
+impl NodeSeries {
+    pub fn new(instance: String) -> NodeSeries {
+        NodeSeries {
             instance,
             families: HashMap::new(),
             series: HashMap::new(),
@@ -28,42 +31,38 @@ impl NodeExport {
         }
     }
 
-    /// Appends one sample per reading of `collection` to `out`.
-    pub fn append(
-        &mut self,
-        table: &SeriesTable,
-        collection: &Collection,
-        out: &mut Vec<QueuedSample>,
-    ) {
-        if self.generation != Some(table.generation) {
+    /// Appends one sample per statistic of `collection` to `out`.
+    pub fn append(&mut self, table: &SeriesTable, collection: &Collection, out: &mut Vec<Sample>) {
+        let generation = table.labeler().generation();
+        if self.generation != Some(generation) {
             // A new identity changes every label set.
-            self.generation = Some(table.generation);
+            self.generation = Some(generation);
             self.series.clear();
         }
-        for reading in &collection.readings {
+        for stat in &collection.stats {
             let key: Key = (
-                reading.family as *const NodeFamily as usize,
-                reading.labels.clone(),
+                stat.family as *const NodeFamily as usize,
+                stat.labels.clone(),
             );
             let series = match self.series.get(&key) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = self.export(table, reading.family, &reading.labels);
+                    let s = self.series_of(table, stat.family, &stat.labels);
                     self.series.insert(key, s.clone());
                     s
                 }
             };
             if let Some(series) = series {
-                out.push(QueuedSample {
+                out.push(Sample {
                     series,
                     timestamp_ms: collection.timestamp_ms,
-                    value: reading.value,
+                    value: stat.value,
                 });
             }
         }
     }
 
-    fn export(
+    fn series_of(
         &mut self,
         table: &SeriesTable,
         family: &'static NodeFamily,
@@ -93,18 +92,15 @@ impl NodeExport {
         // No role: the statistics belong to the JVM, so when several sinks of one JVM push to
         // one receiver (local-cluster's driver, master and workers) the first exports them and
         // the others find them claimed.
-        table.export(&family, None, &[variant], &owner)?.pop()
+        table
+            .labeler()
+            .series_for(&family, None, &[variant], &owner)?
+            .pop()
     }
 
     /// Ends every node series; for the sink's last report.
-    pub fn stale_all(&self, ts: i64, out: &mut Vec<QueuedSample>) {
-        for series in self.series.values().flatten() {
-            out.push(QueuedSample {
-                series: Arc::clone(series),
-                timestamp_ms: ts,
-                value: STALE_NAN,
-            });
-        }
+    pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
+        push_stale_markers(self.series.values().flatten(), ts, out);
     }
 }
 

@@ -2,6 +2,8 @@
 //! real receiver does (snappy block, then `WriteRequest`) and answers from a script: a status
 //! (with headers), a stall, or a dropped connection; when the script is empty it answers 204.
 
+// Test code: a failing unwrap is a failing test (Cargo.toml denies unwrap elsewhere).
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::collections::VecDeque;

@@ -1,0 +1,108 @@
+//! Who this JVM is in Spark's terms (app id, app name, executor id, metrics namespace, where it
+//! runs), as the Java side sends it, and what that makes of a sink's role and of Spark's names.
+
+/// Labels sparkprom sets itself; the user's `labels` property may not override them.
+pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "role", "quantile"];
+
+/// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
+/// prefix; their sources' names say which daemon a sink serves.
+const DAEMON_SOURCES: &[(&str, &str)] = &[
+    ("master.", "master"),
+    ("worker.", "worker"),
+    ("application.", "applications"),
+    ("shuffleService.", "shuffle_service"),
+    ("applicationMaster.", "application_master"),
+];
+
+/// The role of a sink whose registry holds `spark_name`, when the name is a daemon's.
+pub fn daemon_role(spark_name: &str) -> Option<&'static str> {
+    DAEMON_SOURCES
+        .iter()
+        .find(|(prefix, _)| spark_name.starts_with(prefix))
+        .map(|(_, role)| *role)
+}
+
+/// Who this JVM is, as the Java side read it from Spark.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub app_id: String,
+    pub app_name: String,
+    pub executor_id: String,
+    /// `spark.metrics.namespace`, resolved; Spark's default is the app id.
+    pub namespace: String,
+    /// Where the JVM runs (`databricks_cluster_name`, `namespace`, `pod`, ...), as the Java side
+    /// detected it; sent as `label.<name>` pairs.
+    pub platform_labels: Vec<(String, String)>,
+}
+
+/// The identity fields a driver or executor needs, in the order `Identity::missing` reports them.
+pub const IDENTITY_FIELDS: [&str; 4] = ["app_id", "app_name", "executor_id", "namespace"];
+
+impl Identity {
+    /// Which of `IDENTITY_FIELDS` are unknown (the Java side could not read SparkEnv and sent
+    /// what it learnt without it).
+    pub fn missing(&self) -> [bool; 4] {
+        [
+            self.app_id.is_empty(),
+            self.app_name.is_empty(),
+            self.executor_id.is_empty(),
+            self.namespace.is_empty(),
+        ]
+    }
+
+    pub fn from_pairs(pairs: &[(String, String)]) -> Identity {
+        let mut identity = Identity::default();
+        for (key, value) in pairs {
+            let slot = match key.as_str() {
+                "app_id" => &mut identity.app_id,
+                "app_name" => &mut identity.app_name,
+                "executor_id" => &mut identity.executor_id,
+                "namespace" => &mut identity.namespace,
+                other => {
+                    if let Some(name) = other.strip_prefix("label.") {
+                        if crate::naming::is_valid_label_name(name)
+                            && !IDENTITY_LABELS.contains(&name)
+                        {
+                            identity
+                                .platform_labels
+                                .push((name.to_string(), value.clone()));
+                        }
+                    }
+                    continue;
+                }
+            };
+            *slot = value.clone();
+        }
+        identity
+    }
+
+    /// Splits `<namespace>.<executorId>.<source>.<metric>` into its role and the part after the
+    /// ids. The prefix is compared whole: namespaces and sources contain dots themselves.
+    pub fn split_name<'a>(&self, spark_name: &'a str) -> Option<(&'static str, &'a str)> {
+        if self.namespace.is_empty() || self.executor_id.is_empty() {
+            return None;
+        }
+        let rest = spark_name
+            .strip_prefix(self.namespace.as_str())?
+            .strip_prefix('.')?
+            .strip_prefix(self.executor_id.as_str())?
+            .strip_prefix('.')?;
+        let role = if self.executor_id == "driver" {
+            "driver"
+        } else {
+            "executor"
+        };
+        Some((role, rest))
+    }
+
+    /// The role of a sink's own series: the daemon it serves (`daemon_role`, "other" for none),
+    /// else the driver or an executor.
+    pub fn sink_role(&self, daemon_role: &'static str) -> &'static str {
+        match (daemon_role, self.executor_id.as_str()) {
+            (daemon, _) if daemon != "other" => daemon,
+            (_, "driver") => "driver",
+            (_, "") => "other",
+            _ => "executor",
+        }
+    }
+}

@@ -1,0 +1,28 @@
+"""The JNI boundary, driven from a real JVM: bad input and misuse become Java exceptions or
+statuses, never a crash of the JVM, and the sink's public methods never throw."""
+import subprocess
+
+from harness.jvm import compile_check
+from harness.paths import JAR, NATIVE_LIB, oldest_spark_jars
+from harness.prometheus import free_port
+
+
+def test_errors_cross_jni_as_exceptions_and_the_jvm_survives(tmp_path):
+    classpath = compile_check("BoundaryCheck", tmp_path, f"{JAR}:{oldest_spark_jars()}/*")
+    # Nothing listens on the receiver's port: the sink must not care.
+    url = f"http://127.0.0.1:{free_port()}/api/v1/write"
+    run = subprocess.run(["java", "-cp", classpath, "io.sparkprom.BoundaryCheck", str(NATIVE_LIB), url],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "boundary: all checks passed" in run.stdout
+    assert "FAILED" not in run.stdout
+
+
+def test_the_java_sides_own_logic_passes_its_unit_checks(tmp_path):
+    """Dotted-property recovery, period and identityTimeout parsing, the properties blob:
+    tests/jvm/io/sparkprom/SinkPropertiesCheck.java, without Spark running or the native core."""
+    classpath = compile_check("SinkPropertiesCheck", tmp_path, f"{JAR}:{oldest_spark_jars()}/*")
+    run = subprocess.run(["java", "-cp", classpath, "io.sparkprom.SinkPropertiesCheck"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "sink properties: all checks passed" in run.stdout

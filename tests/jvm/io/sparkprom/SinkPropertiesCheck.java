@@ -1,0 +1,81 @@
+package io.sparkprom;
+
+import static io.sparkprom.Checks.check;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * Unit checks of the Java side's own logic, without Spark or the native core: the recovery of
+ * dotted properties from an instance's metrics properties, the schedule properties and the
+ * properties blob. Prints one line per check and exits non-zero if any failed.
+ */
+public final class SinkPropertiesCheck {
+    public static void main(String[] args) {
+        check("a sink's dotted properties are found by its dot-free ones", () -> {
+            Properties instance = props("sink.prom.class", "io.sparkprom.RemoteWriteSink", "sink.prom.url", "http://a",
+                    "sink.prom.sigv4.region", "eu-west-1", "sink.prom.tls.caFile", "/ca.pem",
+                    "sink.other.class", "x.Other", "sink.other.url", "http://b", "sink.other.node.enabled", "false");
+            Map<String, String> dotted = SinkProperties.dottedPropertiesOf(
+                    props("class", "io.sparkprom.RemoteWriteSink", "url", "http://a"), instance);
+            return dotted != null && dotted.size() == 2 && "eu-west-1".equals(dotted.get("sigv4.region"))
+                    && "/ca.pem".equals(dotted.get("tls.caFile"));
+        });
+        check("two sinks that look alike but differ in dotted properties give none", () -> {
+            Properties instance = props("sink.a.class", "C", "sink.a.url", "u", "sink.a.sigv4.region", "r1",
+                    "sink.b.class", "C", "sink.b.url", "u", "sink.b.sigv4.region", "r2");
+            return SinkProperties.dottedPropertiesOf(props("class", "C", "url", "u"), instance) == null;
+        });
+        check("no sink with exactly these dot-free properties gives none", () -> {
+            Properties instance = props("sink.a.class", "C", "sink.a.url", "u", "sink.a.period", "5",
+                    "sink.a.sigv4.region", "r1");
+            return SinkProperties.dottedPropertiesOf(props("class", "C", "url", "u"), instance) == null;
+        });
+        check("period defaults to 10 seconds", () -> SinkProperties.periodMillis(new Properties()) == 10_000);
+        check("period and unit are read together", () ->
+                SinkProperties.periodMillis(props("period", " 2 ", "unit", "minutes")) == 120_000);
+        check("a period under a second is refused naming 'period'", () ->
+                refused(() -> SinkProperties.periodMillis(props("period", "500", "unit", "MILLISECONDS")), "'period'"));
+        check("a period that is not a number is refused naming 'period'", () ->
+                refused(() -> SinkProperties.periodMillis(props("period", "ten")), "'period'"));
+        check("an unknown unit is refused naming 'unit'", () ->
+                refused(() -> SinkProperties.periodMillis(props("unit", "fortnights")), "'unit'"));
+        check("identityTimeout takes ms, s, m, h and bare seconds", () ->
+                timeout("1500ms") == 1_500 && timeout("2m") == 120_000 && timeout("30") == 30_000
+                        && timeout("1h") == 3_600_000 && SinkProperties.durationMillis(new Properties(),
+                                "identityTimeout", "60s", 1_000, 3_600_000) == 60_000);
+        check("identityTimeout outside 1s to 1h is refused naming it", () ->
+                refused(() -> timeout("500ms"), "'identityTimeout'") && refused(() -> timeout("2h"), "'identityTimeout'")
+                        && refused(() -> timeout("soon"), "'identityTimeout'"));
+        check("the blob is key NUL value NUL, UTF-8", () -> {
+            byte[] blob = SinkProperties.toBlob(props("labels", "team=é"));
+            return new String(blob, StandardCharsets.UTF_8).equals("labels\0team=é\0");
+        });
+        check("the schedule rides along in the blob", () -> "20000".equals(
+                SinkProperties.withSchedule(props("url", "u"), 20_000).getProperty("sparkprom.periodMillis")));
+        Checks.finish("sink properties");
+    }
+
+    private static long timeout(String value) {
+        return SinkProperties.durationMillis(props("identityTimeout", value), "identityTimeout", "60s", 1_000,
+                3_600_000);
+    }
+
+    private static boolean refused(Runnable call, String naming) {
+        try {
+            call.run();
+            return false;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage().contains(naming);
+        }
+    }
+
+    private static Properties props(String... keysAndValues) {
+        Properties p = new Properties();
+        for (int i = 0; i < keysAndValues.length; i += 2) {
+            p.setProperty(keysAndValues[i], keysAndValues[i + 1]);
+        }
+        return p;
+    }
+}
