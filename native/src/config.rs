@@ -282,6 +282,8 @@ impl Config {
                 format!("'{}' must start with http:// or https://", self.url),
             ));
         }
+        // Each number on its own first, then how they relate.
+        self.validate_ranges()?;
         if self.max_samples_per_send > self.capacity {
             return Err(ConfigError::new(
                 "maxSamplesPerSend",
@@ -297,15 +299,39 @@ impl Config {
                 "must not be longer than maxBackoff".to_string(),
             ));
         }
-        for (property, value) in [
-            ("timeout", self.timeout),
-            ("batchDeadline", self.batch_deadline),
-        ] {
-            if value.is_zero() {
-                return Err(ConfigError::new(property, "must be longer than 0"));
-            }
-        }
         self.validate_auth()
+    }
+
+    /// Every number within a range that works; each bound says why it is there.
+    fn validate_ranges(&self) -> Result<(), ConfigError> {
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        // One JVM with more series than this is a runaway source; receivers limit a tenant's
+        // series far below what thousands of such JVMs would send.
+        count_within("maxSeries", self.max_series, 1, 1_000_000)?;
+        // Below a thousand, one busy report would push itself out; above ten million the queue
+        // could hold about 500 MB (50 bytes a sample, tests/bench/native_memory.py) of a JVM's
+        // memory that nobody planned for.
+        count_within("capacity", self.capacity, 1_000, 10_000_000)?;
+        // Receivers cap a request's body (Prometheus' default limit is 32 MB uncompressed, AMP's
+        // 1 MB compressed): 100,000 samples is well past any batch worth sending.
+        count_within("maxSamplesPerSend", self.max_samples_per_send, 1, 100_000)?;
+        // 0 would retry in a hot loop and burn a core per executor while the receiver is down;
+        // an hour between tries is no longer a retry.
+        duration_within("minBackoff", self.min_backoff, ms(1), s(3600))?;
+        duration_within("maxBackoff", self.max_backoff, ms(1), s(3600))?;
+        // A request needs some time to be answered at all; ten minutes is already a hang.
+        duration_within("timeout", self.timeout, ms(100), s(600))?;
+        duration_within("batchDeadline", self.batch_deadline, ms(1), s(3600))?;
+        // Spark's shutdown waits for stop(): a flush longer than ten minutes holds an
+        // executor's slot (and its pod) for nothing. 0 skips the flush.
+        duration_within("flushTimeout", self.flush_timeout, Duration::ZERO, s(600))?;
+        // Reading /proc more than once a second costs CPU and shows nothing a dashboard uses,
+        // the same floor as Spark's own sink period.
+        if let Some(period) = self.node_period {
+            duration_within("node.period", period, s(1), s(3600))?;
+        }
+        Ok(())
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
@@ -442,6 +468,31 @@ fn parse_regex(key: &str, value: &str) -> Result<regex::Regex, ConfigError> {
 }
 
 /// A positive whole number.
+fn count_within(key: &str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        key,
+        format!("{value} is outside the accepted range {min} to {max}"),
+    ))
+}
+
+fn duration_within(
+    key: &str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        key,
+        format!("{value:?} is outside the accepted range {min:?} to {max:?}"),
+    ))
+}
+
 fn parse_count(key: &str, value: &str) -> Result<usize, ConfigError> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -472,11 +523,8 @@ pub fn parse_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
         "h" => 3600.0,
         _ => return Err(bad()),
     };
-    let seconds = number * seconds_per_unit;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    // try_from: a number too large for a Duration is an error here, not a panic.
+    Duration::try_from_secs_f64(number * seconds_per_unit).map_err(|_| bad())
 }
 
 /// `name=value,name2=value2`, with Prometheus' rules for label names.
@@ -600,6 +648,39 @@ mod tests {
         assert_eq!(parse_duration("t", "7").unwrap(), Duration::from_secs(7));
         assert!(parse_duration("t", "7 parsecs").is_err());
         assert!(parse_duration("t", "").is_err());
+    }
+
+    /// Every numeric property has both ends; a value past either is an error naming it, never
+    /// a panic or an allocation the size of the number.
+    #[test]
+    fn numbers_outside_their_range_are_refused_naming_the_property() {
+        for (property, too_low, too_high) in [
+            ("maxSeries", "0", "1000001"),
+            ("capacity", "999", "10000000000"),
+            ("maxSamplesPerSend", "0", "100001"),
+            ("minBackoff", "0", "2h"),
+            ("maxBackoff", "0ms", "2h"),
+            ("timeout", "10ms", "11m"),
+            ("batchDeadline", "0", "2h"),
+            ("flushTimeout", "-1", "11m"),
+            ("node.period", "500ms", "2h"),
+        ] {
+            for value in [too_low, too_high] {
+                let mut given = props(&[("url", "http://h/"), (property, value)]);
+                // minBackoff may not pass maxBackoff: keep that rule out of the way.
+                given
+                    .entry("maxBackoff".into())
+                    .or_insert_with(|| "1h".into());
+                let err = Config::from_properties(&given).unwrap_err();
+                assert_eq!(err.property, property, "{property}={value}: {err}");
+            }
+        }
+        // Durations too large for a Duration at all.
+        for value in ["99999999999999999999999h", "1e400"] {
+            let err = Config::from_properties(&props(&[("url", "http://h/"), ("timeout", value)]))
+                .unwrap_err();
+            assert_eq!(err.property, "timeout", "{value}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the sink's name-id table, adds the self-metrics and the node statistics, queues the samples
 //! and their families' metadata, and at the end stale markers for everything it exported.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ pub struct Ingest {
     pub(crate) queue: Arc<SampleQueue>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) metadata: Arc<PendingMetadata>,
+    /// Set when name definitions were lost; the next submit asks the Java side for all again.
+    pub(crate) resend_names: Arc<AtomicBool>,
     /// When every family's metadata was last queued.
     pub(crate) metadata_sent_at: Option<Instant>,
 }
@@ -57,11 +59,15 @@ impl Ingest {
                     match decode_into(&bytes, &mut snapshot) {
                         Ok(()) => {
                             self.table.ingest(&snapshot, &mut samples);
+                            if self.table.take_names_lost() {
+                                self.resend_names.store(true, Ordering::Relaxed);
+                            }
                             let figures = ReportFigures {
                                 queue_len: self.queue.len(),
                                 capacity: self.capacity,
                                 skipped_gauges: self.table.skipped_gauges,
                                 over_limit: self.table.over_limit,
+                                live_series: self.table.live_series(),
                                 missing_identity: self.table.missing_identity(),
                             };
                             last_ts = snapshot.timestamp_ms;
@@ -70,7 +76,11 @@ impl Ingest {
                             self.write_textfile(&samples);
                             self.push(&mut samples);
                         }
-                        Err(e) => tracing::error!("dropping a snapshot that cannot be decoded: {e}"),
+                        Err(e) => {
+                            // Its name definitions are lost with it: the next report resends all.
+                            tracing::error!("dropping a snapshot that cannot be decoded: {e}");
+                            self.resend_names.store(true, Ordering::Relaxed);
+                        }
                     }
                     let _ = self.spare_buffers.try_send(bytes);
                 }

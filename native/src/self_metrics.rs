@@ -20,6 +20,8 @@ pub struct ReportFigures {
     pub capacity: usize,
     pub skipped_gauges: u64,
     pub over_limit: u64,
+    /// Spark series exported now.
+    pub live_series: usize,
     /// Per `IDENTITY_FIELDS`: not learnt from Spark.
     pub missing_identity: [bool; 4],
 }
@@ -134,6 +136,14 @@ const DEFINITIONS: &[Definition] = &[
         read: |_, g| vec![g.over_limit as f64],
     },
     Definition {
+        name: "sparkprom_series",
+        metric_type: MetricType::Gauge,
+        help: "Series this sink exports now for Spark metrics (maxSeries is its limit); names that leave the registry give theirs back.",
+        unit: "",
+        variants: plain,
+        read: |_, g| vec![g.live_series as f64],
+    },
+    Definition {
         name: "sparkprom_identity_missing",
         metric_type: MetricType::Gauge,
         help: "1 for each identity field (app_id, app_name, executor_id, namespace) the sink could not learn from Spark; its WARN line says why and what the series look like.",
@@ -227,6 +237,7 @@ mod tests {
             capacity: 100,
             skipped_gauges: 1,
             over_limit: 0,
+            live_series: 0,
             missing_identity: table.missing_identity(),
         };
         let mut out = Vec::new();

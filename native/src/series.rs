@@ -54,7 +54,15 @@ pub struct SeriesTable {
     series_count: usize,
     /// Spark names refused by the `maxSeries` limit.
     pub over_limit: u64,
+    /// A snapshot referred to an id this table does not have (or one far beyond any defined):
+    /// the Java side must define every name again (`take_names_lost`).
+    names_lost: bool,
 }
+
+/// How far beyond the ids defined so far a new id may be. The Java side hands out ids densely
+/// (reusing those of names that left), so a larger jump is a corrupt snapshot, and growing the
+/// table to it (an id near 2^31 would ask for tens of gigabytes) must not happen.
+const MAX_ID_JUMP: usize = 65_536;
 
 impl SeriesTable {
     pub fn new(url: &str, static_labels: Vec<(String, String)>) -> SeriesTable {
@@ -65,6 +73,7 @@ impl SeriesTable {
             epoch: 0,
             skipped_gauges: 0,
             clashes: 0,
+            names_lost: false,
             filters: Filters::default(),
             max_series: usize::MAX,
             series_count: 0,
@@ -87,6 +96,7 @@ impl SeriesTable {
             // The Java side numbers its names afresh and defines each again below.
             self.names.clear();
             self.series_count = 0;
+            self.labeler.release(None);
         }
         if let Some(pairs) = &snapshot.identity {
             if self.labeler.set_identity(Identity::from_pairs(pairs)) {
@@ -107,8 +117,38 @@ impl SeriesTable {
         for reading in &snapshot.readings {
             self.push_samples(reading, ts, out);
         }
-        // Names the previous snapshot had and this one lacks left the registry: end their series.
+        // Names the previous snapshot had and this one lacks left the registry: end their
+        // series, then forget them: their series budget (maxSeries), their claims and their ids
+        // (which the Java side gives back too and reuses) follow the live registry.
         self.push_stale(self.epoch - 1, ts, out);
+        for index in 0..self.names.len() {
+            if self.names[index]
+                .as_ref()
+                .is_some_and(|slot| slot.last_seen == self.epoch - 1)
+            {
+                self.free(index);
+            }
+        }
+    }
+
+    /// Whether the Java side must define every name again; cleared by asking.
+    pub fn take_names_lost(&mut self) -> bool {
+        std::mem::take(&mut self.names_lost)
+    }
+
+    /// Series exported now for Spark names (self-metrics and node statistics not counted).
+    pub fn live_series(&self) -> usize {
+        self.series_count
+    }
+
+    /// Empties one id's slot, giving back its series budget and claims.
+    fn free(&mut self, index: usize) {
+        if let Some(old) = self.names.get_mut(index).and_then(Option::take) {
+            if let Mapping::Series(series, _) = &old.mapping {
+                self.series_count = self.series_count.saturating_sub(series.len());
+            }
+            self.labeler.release(Some(&old.spark_name));
+        }
     }
 
     /// Ends every series this sink exports; for the last report before the sink stops.
@@ -127,6 +167,14 @@ impl SeriesTable {
 
     fn define(&mut self, id: u32, name: &str) {
         let index = id as usize;
+        if index > self.names.len() + MAX_ID_JUMP {
+            tracing::warn!(
+                "a snapshot defines name id {id}, far beyond the {} defined: asking for every name again",
+                self.names.len()
+            );
+            self.names_lost = true;
+            return;
+        }
         if self.names.len() <= index {
             self.names.resize_with(index + 1, || None);
         }
@@ -134,8 +182,8 @@ impl SeriesTable {
             if old.spark_name == name {
                 return;
             }
-            // The id is reused for another name: release the old name's claims.
-            self.labeler.release(Some(&old.spark_name));
+            // The id is reused for another name: the old one's budget and claims go back.
+            self.free(index);
         }
         self.names[index] = Some(NameSlot {
             spark_name: name.to_string(),
@@ -146,7 +194,10 @@ impl SeriesTable {
 
     fn push_samples(&mut self, reading: &Reading, ts: i64, out: &mut Vec<Sample>) {
         let Some(Some(slot)) = self.names.get_mut(reading.id as usize) else {
+            // Its definition was lost (a dropped or undecodable snapshot): without all names
+            // again this metric would never be exported.
             tracing::debug!("reading for undefined name id {}", reading.id);
+            self.names_lost = true;
             return;
         };
         if matches!(slot.mapping, Mapping::Pending) {
@@ -577,6 +628,69 @@ mod tests {
         table.ingest(&gauge_snapshot(&[0, 1, 2, 3], true), &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(table.over_limit, 2);
+    }
+
+    /// A driver that starts and stops streaming queries: names come and go. The budget, the
+    /// claims and the ids of those that left come back, so a name that arrives late is exported.
+    #[test]
+    fn names_that_leave_give_back_their_series_budget_and_ids() {
+        let mut table = SeriesTable::new("test:churn", vec![]).with_limits(Filters::default(), 2);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0, 1], true), &mut out);
+        assert_eq!(table.live_series(), 2);
+        // g1 leaves; the Java side gives its id back and reuses it for a new name.
+        table.ingest(&gauge_snapshot(&[0], false), &mut out);
+        assert_eq!(table.live_series(), 1);
+        out.clear();
+        let mut arrival = gauge_snapshot(&[0, 1], false);
+        arrival.definitions = vec![(1, "app-20260101-0001.3.src.late".into())];
+        table.ingest(&arrival, &mut out);
+        assert_eq!(table.over_limit, 0);
+        assert_eq!(table.live_series(), 2);
+        let names: Vec<&str> = out
+            .iter()
+            .filter_map(|s| label(&s.series, "__name__"))
+            .collect();
+        assert!(names.contains(&"spark_src_late"), "{names:?}");
+        // Thousands of comings and goings later the table is as large as the registry.
+        for round in 0..5_000u32 {
+            let mut snap = gauge_snapshot(&[0, 1], false);
+            snap.definitions = vec![(1, format!("app-20260101-0001.3.src.q{round}"))];
+            table.ingest(&snap, &mut out);
+            table.ingest(&gauge_snapshot(&[0], false), &mut out);
+            out.clear();
+        }
+        assert_eq!(
+            (table.live_series(), table.over_limit, table.names.len()),
+            (1, 0, 2)
+        );
+    }
+
+    #[test]
+    fn an_id_far_beyond_those_defined_is_refused_and_all_names_are_asked_for() {
+        let mut table = SeriesTable::new("test:huge-id", vec![]);
+        let mut out = Vec::new();
+        let mut snap = gauge_snapshot(&[0], true);
+        snap.definitions
+            .push((u32::MAX >> 1, "app-20260101-0001.3.src.far".into()));
+        table.ingest(&snap, &mut out);
+        assert!(
+            table.names.len() < 10,
+            "the table grew to {}",
+            table.names.len()
+        );
+        assert!(table.take_names_lost());
+        assert!(!table.take_names_lost(), "asking clears it");
+    }
+
+    #[test]
+    fn a_reading_for_an_undefined_id_asks_for_all_names_again() {
+        let mut table = SeriesTable::new("test:lost", vec![]);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0], true), &mut out);
+        assert!(!table.take_names_lost());
+        table.ingest(&gauge_snapshot(&[0, 7], false), &mut out);
+        assert!(table.take_names_lost());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and hands it to the ingest thread. The ingest thread decodes snapshots into samples and queues
 //! them; the sender thread delivers them. Neither ever blocks the JVM's thread.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,6 +47,8 @@ pub struct Sink {
     queue: Arc<SampleQueue>,
     pub stats: Arc<Stats>,
     give_up: Arc<GiveUp>,
+    /// The ingest thread lost name definitions: the next submit asks for all names again.
+    resend_names: Arc<AtomicBool>,
     flush_timeout: Duration,
 }
 
@@ -81,6 +84,7 @@ impl Sink {
         let stats = Arc::new(Stats::default());
         let give_up = Arc::new(GiveUp::default());
         let metadata = Arc::new(PendingMetadata::default());
+        let resend_names = Arc::new(AtomicBool::new(false));
 
         let root = std::path::PathBuf::from("/");
         let node = config.node_enabled.then(|| {
@@ -104,6 +108,7 @@ impl Sink {
             stats: Arc::clone(&stats),
             metadata: Arc::clone(&metadata),
             metadata_sent_at: None,
+            resend_names: Arc::clone(&resend_names),
         };
         let sender = SenderLoop {
             config: config.clone(),
@@ -132,6 +137,7 @@ impl Sink {
             queue,
             stats,
             give_up,
+            resend_names,
             flush_timeout: config.flush_timeout,
         })
     }
@@ -141,15 +147,17 @@ impl Sink {
         let Some(snapshots) = &self.snapshots else {
             return SubmitStatus::Closed;
         };
+        if self.resend_names.swap(false, Ordering::Relaxed) {
+            // This snapshot would refer to ids the core no longer has; the next one defines all.
+            return SubmitStatus::DroppedResendNames;
+        }
         let mut buffer = self.spare_buffers.try_recv().unwrap_or_default();
         buffer.clear();
         buffer.extend_from_slice(snapshot);
         match snapshots.try_send(buffer) {
             Ok(()) => SubmitStatus::Accepted,
             Err(TrySendError::Full(_)) => {
-                self.stats
-                    .snapshots_dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.stats.snapshots_dropped.fetch_add(1, Ordering::Relaxed);
                 SubmitStatus::DroppedResendNames
             }
             Err(TrySendError::Disconnected(_)) => SubmitStatus::Closed,

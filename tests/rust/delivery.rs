@@ -363,3 +363,30 @@ fn node_statistics_arrive_with_the_host_as_instance_and_the_jvm_identity() {
         "ends with a stale marker: {samples:?}"
     );
 }
+
+/// A snapshot the core cannot decode takes its name definitions with it: the next report is told
+/// to define every name again (and then is delivered), instead of those metrics vanishing.
+#[test]
+fn an_undecodable_snapshot_makes_the_next_report_resend_every_name() {
+    let receiver = FakeReceiver::start(vec![]);
+    let sink = Sink::start(config(&receiver.url())).unwrap();
+    assert_eq!(
+        sink.submit(b"SPK1 but not a snapshot"),
+        SubmitStatus::Accepted
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut status = SubmitStatus::Accepted;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        // Later snapshots refer to names by id only: they cannot stand alone.
+        status = sink.submit(&snapshot(1));
+        if status != SubmitStatus::Accepted {
+            break;
+        }
+    }
+    assert_eq!(status, SubmitStatus::DroppedResendNames);
+    assert_eq!(sink.submit(&snapshot(0)), SubmitStatus::Accepted);
+    sink.close(None);
+    let delivered = accepted_spark_samples(&receiver.received());
+    assert_eq!(delivered.len(), GAUGES as usize, "{delivered:?}");
+}

@@ -45,6 +45,13 @@ final class NativeHandle {
         }
     }
 
+    /** Names whose ids the encoder holds: the live registry's, once names that left are gone. */
+    int definedNames() {
+        synchronized (lock) {
+            return encoder.definedNames();
+        }
+    }
+
     boolean isOpen() {
         synchronized (lock) {
             return handle != 0;

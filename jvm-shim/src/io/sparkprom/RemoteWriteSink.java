@@ -204,6 +204,12 @@ public class RemoteWriteSink implements Sink {
         }
     }
 
+    /** Names whose ids this sink holds (for checks and benchmarks); 0 before the core starts. */
+    int definedNames() {
+        NativeHandle h = handle;
+        return h == null ? 0 : h.definedNames();
+    }
+
     @Override
     public void report() {
         report(false);

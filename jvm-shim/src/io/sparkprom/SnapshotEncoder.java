@@ -19,7 +19,9 @@ import java.util.Map;
  * Packs one registry snapshot into a reused direct buffer, in the format native/src/snapshot.rs
  * decodes (the two define it together). A name is sent once with a numeric id and afterwards as
  * the id alone, so a steady-state report writes no strings and allocates nothing of its own.
- * Not thread-safe: its owner serialises calls.
+ * The ids of names that left the registry are given back and reused, so the id table (here and
+ * in the core, which frees a name's series when it leaves) follows the live registry, not its
+ * history. Not thread-safe: its owner serialises calls.
  */
 final class SnapshotEncoder {
     private static final byte[] MAGIC = {'S', 'P', 'K', '1'};
@@ -35,8 +37,24 @@ final class SnapshotEncoder {
     private static final int MAX_STRING = 0xFFFF;
 
     private ByteBuffer buffer;
-    private final Map<String, Integer> ids = new HashMap<String, Integer>();
+    private final Map<String, Slot> ids = new HashMap<String, Slot>();
     private int nextId;
+    /** Ids of names that left the registry, to hand out again before new ones. */
+    private int[] freeIds = new int[16];
+    private int freeCount;
+    /** Counts encodings; a slot not seen in the current one has left the registry. */
+    private int epoch;
+    private int seenThisEpoch;
+
+    /** A name's id and the last encoding that saw it (mutated in place: no allocation per report). */
+    private static final class Slot {
+        final int id;
+        int seen;
+
+        Slot(int id) {
+            this.id = id;
+        }
+    }
     /** The native side must forget earlier ids: set at start and after every reset. */
     private boolean namesReset = true;
     private Map<String, String> identity;
@@ -62,6 +80,7 @@ final class SnapshotEncoder {
     void resetNames() {
         ids.clear();
         nextId = 0;
+        freeCount = 0;
         namesReset = true;
         identityPending = identity != null;
     }
@@ -75,6 +94,11 @@ final class SnapshotEncoder {
                 // Ids given out during the failed attempt were never sent: start over, larger.
                 buffer = ByteBuffer.allocateDirect(buffer.capacity() * 2).order(ByteOrder.LITTLE_ENDIAN);
                 resetNames();
+            } catch (RuntimeException e) {
+                // A metric that throws (a third-party Histogram, say) leaves definitions given out
+                // but never sent: without a reset those names would vanish for the JVM's life.
+                resetNames();
+                throw e;
             }
         }
     }
@@ -86,19 +110,61 @@ final class SnapshotEncoder {
         b.put(namesReset ? FLAG_NAMES_RESET : 0);
         b.putLong(timestampMillis);
         if (identityPending) {
-            b.put(IDENTITY);
-            b.putShort((short) identity.size());
-            for (Map.Entry<String, String> e : identity.entrySet()) {
-                putString(b, e.getKey().getBytes(StandardCharsets.UTF_8));
-                putString(b, e.getValue().getBytes(StandardCharsets.UTF_8));
-            }
+            putIdentity(b);
         }
+        epoch++;
+        seenThisEpoch = 0;
         for (Map.Entry<String, Metric> entry : registry.getMetrics().entrySet()) {
             putMetric(b, entry.getKey(), entry.getValue());
+        }
+        if (seenThisEpoch < ids.size()) {
+            forgetNamesThatLeft();
         }
         namesReset = false;
         identityPending = false;
         return b.position();
+    }
+
+    /** The identity pairs; a pair with a string longer than the format's 65,535 bytes is left out. */
+    private void putIdentity(ByteBuffer b) {
+        int count = 0;
+        for (Map.Entry<String, String> e : identity.entrySet()) {
+            if (fits(e.getKey()) && fits(e.getValue())) {
+                count++;
+            }
+        }
+        b.put(IDENTITY);
+        b.putShort((short) count);
+        for (Map.Entry<String, String> e : identity.entrySet()) {
+            if (fits(e.getKey()) && fits(e.getValue())) {
+                putString(b, e.getKey().getBytes(StandardCharsets.UTF_8));
+                putString(b, e.getValue().getBytes(StandardCharsets.UTF_8));
+            }
+        }
+    }
+
+    private static boolean fits(String s) {
+        return s.getBytes(StandardCharsets.UTF_8).length <= MAX_STRING;
+    }
+
+    /** Gives back the ids of names this encoding did not see: they left the registry. */
+    private void forgetNamesThatLeft() {
+        java.util.Iterator<Slot> slots = ids.values().iterator();
+        while (slots.hasNext()) {
+            Slot slot = slots.next();
+            if (slot.seen != epoch) {
+                slots.remove();
+                if (freeCount == freeIds.length) {
+                    freeIds = java.util.Arrays.copyOf(freeIds, freeCount * 2);
+                }
+                freeIds[freeCount++] = slot.id;
+            }
+        }
+    }
+
+    /** Names defined so far and still in the registry (for tests and benchmarks). */
+    int definedNames() {
+        return ids.size();
     }
 
     private void putMetric(ByteBuffer b, String name, Metric metric) {
@@ -123,18 +189,25 @@ final class SnapshotEncoder {
 
     /** The name's id, writing its definition first when it is new; -1 for an unusable name. */
     private int idOf(ByteBuffer b, String name) {
-        Integer known = ids.get(name);
+        Slot known = ids.get(name);
         if (known != null) {
-            return known;
+            if (known.seen != epoch) {
+                known.seen = epoch;
+                seenThisEpoch++;
+            }
+            return known.id;
         }
         byte[] utf8 = name.getBytes(StandardCharsets.UTF_8);
         if (utf8.length > MAX_STRING) {
             return -1;
         }
-        int id = nextId++;
+        int id = freeCount > 0 ? freeIds[--freeCount] : nextId++;
         b.put(DEFINE).putInt(id);
         putString(b, utf8);
-        ids.put(name, id);
+        Slot slot = new Slot(id);
+        slot.seen = epoch;
+        seenThisEpoch++;
+        ids.put(name, slot);
         return id;
     }
 
@@ -173,6 +246,10 @@ final class SnapshotEncoder {
     }
 
     private static void putString(ByteBuffer b, byte[] utf8) {
+        if (utf8.length > MAX_STRING) {
+            // An unchecked (short) length would desynchronise the whole stream.
+            throw new IllegalArgumentException("a string of " + utf8.length + " bytes does not fit the snapshot format");
+        }
         b.putShort((short) utf8.length);
         b.put(utf8);
     }
