@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use crate::config::Config;
 use crate::metadata::PendingMetadata;
 use crate::queue::SampleQueue;
-use crate::remote_write::client::{Client, Outcome};
+use crate::remote_write::client::{Client, Outcome, MAX_RETRY_AFTER};
 use crate::remote_write::encode::RequestEncoder;
 use crate::stats::{now_ms, Stats};
 
@@ -179,7 +179,10 @@ impl SenderLoop {
     /// Sleeps `delay` before a retry; false (at once) when the sink is closing and the retry
     /// would come after its give-up time.
     fn sleep(&self, delay: Duration) -> bool {
-        let until = Instant::now() + delay;
+        // Retry-After is capped, but no delay may overflow the clock either.
+        let until = Instant::now()
+            .checked_add(delay.min(MAX_RETRY_AFTER * 2))
+            .unwrap_or_else(Instant::now);
         loop {
             if self.give_up.get().is_some_and(|give_up| give_up <= until) {
                 return false;
@@ -198,17 +201,18 @@ impl SenderLoop {
     }
 }
 
-/// Spreads retries of many JVMs that failed together: +-20% of the delay.
+/// Spreads retries of many JVMs that failed together: up to 20% more than the delay, never
+/// less, so a receiver's Retry-After is always honoured.
 fn jitter(delay: Duration) -> Duration {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    // A cheap pseudo-random factor in [0.8, 1.2) from the clock's low bits.
+    // A cheap pseudo-random factor in [1.0, 1.2) from the clock's low bits.
     let mut x = nanos as u64 ^ 0x9E37_79B9_7F4A_7C15;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    let factor = 0.8 + (x % 1000) as f64 / 2500.0;
+    let factor = 1.0 + (x % 1000) as f64 / 5000.0;
     delay.mul_f64(factor)
 }

@@ -1,12 +1,13 @@
 //! POSTs one encoded body and sorts the answer into sent, retry or reject, by the remote-write
 //! spec's rules for senders: 2xx is done; 5xx, 429 and network errors are retried; any other
-//! 4xx is the receiver refusing the data, and sending it again would not change that.
+//! 4xx is the receiver refusing the data, and sending it again would not change that. A 3xx is
+//! a refusal too: redirects are not followed.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::blocking::Client as HttpClient;
 use reqwest::header::{
-    HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
+    HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT,
 };
 
 use crate::auth::RequestAuth;
@@ -56,6 +57,9 @@ impl Client {
             headers.insert(USER_AGENT, agent);
         }
         let builder = HttpClient::builder()
+            // A redirect would turn the POST into a body-less GET (301-303), count a login
+            // page's 200 as sent, and carry headers and signatures to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)));
         let http = with_tls(builder, &config.tls)?
@@ -101,8 +105,20 @@ impl Client {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("nowhere");
+            return Outcome::Rejected {
+                status: status.as_u16(),
+                message: format!(
+                    "redirected to {location}; redirects are not followed (set url to the final address)"
+                ),
+            };
+        }
         let mut message = response.text().unwrap_or_default();
         truncate(&mut message, MAX_MESSAGE);
         let message = message.trim().to_string();
@@ -118,6 +134,30 @@ impl Client {
             }
         }
     }
+}
+
+/// The longest a receiver's Retry-After is honoured. Past it the queue, sized for about half an
+/// hour of reports, starts dropping the oldest anyway, and a wrong value (days, a date far
+/// ahead) must not park the sender: it retries at this interval instead.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Retry-After as seconds or as an HTTP date (RFC 9110), capped at MAX_RETRY_AFTER; a date in
+/// the past is no wait at all. None for what is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let date =
+                time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
+                    .ok()?;
+            let at = UNIX_EPOCH.checked_add(Duration::from_secs(
+                u64::try_from(date.unix_timestamp()).ok()?,
+            ))?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// A custom CA bundle (trusted next to the public roots) and a client certificate.
@@ -172,5 +212,34 @@ fn truncate(text: &mut String, max: usize) {
             cut -= 1;
         }
         text.truncate(cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date_and_is_capped() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        // A date already past: no wait; a date or a number far ahead: the cap.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 }
