@@ -141,6 +141,17 @@ pub struct TlsConfig {
 }
 
 /// Headers the sink sets itself (or that authentication sets): `headers` cannot replace them.
+/// Headers that carry a secret: refused in `headers`, whose value Spark shows in its UI and event
+/// log (secrets come from files: bearerTokenFile, basicAuth.passwordFile).
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-amz-security-token",
+    "x-api-key",
+    "api-key",
+];
+
 const RESERVED_HEADERS: &[&str] = &[
     "content-type",
     "content-encoding",
@@ -453,6 +464,15 @@ fn parse_headers(key: &str, value: &str) -> Result<Vec<(String, String)>, Config
                 format!("'{name}' is set by sparkprom itself"),
             ));
         }
+        if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "'{name}' carries a credential, and Spark's UI and event log show sink properties: \
+                     use bearerTokenFile or basicAuth.passwordFile, which are read from files"
+                ),
+            ));
+        }
         headers.push((name.to_string(), header_value.trim().to_string()));
     }
     Ok(headers)
@@ -542,6 +562,21 @@ fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigE
             return Err(ConfigError::new(
                 key,
                 format!("'{name}' is set by sparkprom itself and cannot be given in labels"),
+            ));
+        }
+        if crate::identity::GENERATED_LABELS.contains(&name) {
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "'{name}' is a label some of sparkprom's own series carry, and a series may not \
+                     have one label twice: choose another name"
+                ),
+            ));
+        }
+        if label_value.trim().is_empty() {
+            return Err(ConfigError::new(
+                key,
+                format!("'{name}' has no value; remote write forbids empty label values"),
             ));
         }
         if !crate::naming::is_valid_label_name(name) || name.starts_with("__") {
@@ -680,6 +715,40 @@ mod tests {
             let err = Config::from_properties(&props(&[("url", "http://h/"), ("timeout", value)]))
                 .unwrap_err();
             assert_eq!(err.property, "timeout", "{value}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_headers_are_refused_pointing_to_the_files() {
+        for bad in [
+            "Authorization=Bearer abc",
+            "x-amz-security-token=t",
+            "Cookie=s=1",
+        ] {
+            let err = Config::from_properties(&props(&[("url", "http://h/"), ("headers", bad)]))
+                .unwrap_err();
+            assert_eq!(err.property, "headers", "{bad}");
+            assert!(err.message.contains("bearerTokenFile"), "{err}");
+            assert!(
+                !err.to_string().contains("abc"),
+                "the secret is not repeated: {err}"
+            );
+        }
+        assert!(Config::from_properties(&props(&[
+            ("url", "http://h/"),
+            ("headers", "X-Scope-OrgID=team-a")
+        ]))
+        .is_ok());
+    }
+
+    /// A label the user gives must not be one a series of sparkprom's already has (a repeated
+    /// name is refused by receivers), nor empty (forbidden by the spec).
+    #[test]
+    fn labels_that_would_repeat_or_be_empty_are_refused() {
+        for bad in ["queue=etl", "instance=a", "cpu=0", "team=", "team= "] {
+            let err = Config::from_properties(&props(&[("url", "http://h/"), ("labels", bad)]))
+                .unwrap_err();
+            assert_eq!(err.property, "labels", "{bad}");
         }
     }
 

@@ -4,6 +4,26 @@
 /// Labels sparkprom sets itself; the user's `labels` property may not override them.
 pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "role", "quantile"];
 
+/// Labels some of sparkprom's own series carry (parts of Spark names, node statistics' and
+/// self-metrics' labels). Remote write forbids a label name twice in one series, so the user's
+/// `labels` may not use these either; the unit test beside them checks the list is whole.
+pub const GENERATED_LABELS: &[&str] = &[
+    "application",
+    "application_start_time",
+    "cpu",
+    "device",
+    "field",
+    "fstype",
+    "instance",
+    "listener",
+    "mode",
+    "mountpoint",
+    "pool",
+    "query",
+    "queue",
+    "reason",
+];
+
 /// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
 /// prefix; their sources' names say which daemon a sink serves.
 const DAEMON_SOURCES: &[(&str, &str)] = &[

@@ -293,4 +293,37 @@ mod tests {
         let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
         assert_eq!(out.len(), series_count);
     }
+
+    /// The user's labels are checked against identity::GENERATED_LABELS; every label one of our
+    /// series can carry (self-metrics, node statistics of this machine, label parts of Spark
+    /// names) must be in it or in IDENTITY_LABELS, or a user's label could repeat it.
+    #[test]
+    fn every_label_our_series_carry_is_reserved_from_the_users_labels() {
+        use crate::identity::{GENERATED_LABELS, IDENTITY_LABELS};
+        let mut names: Vec<&str> = vec!["instance"]; // node series' host (node/series.rs)
+        for d in DEFINITIONS {
+            for v in (d.variants)() {
+                names.extend(v.labels.iter().map(|(n, _)| *n));
+            }
+        }
+        let mut stats = Vec::new();
+        crate::node::collect(std::path::Path::new("/"), &mut stats);
+        names.extend(stats.iter().flat_map(|s| s.labels.iter().map(|(n, _)| *n)));
+        for spark_name in [
+            "LiveListenerBus.listenerProcessingTime.org.apache.spark.HeartbeatReceiver",
+            "LiveListenerBus.queue.appStatus.size",
+            "spark.streaming.query-1.latency",
+            "jvm.pools.G1-Eden-Space.used",
+            "application.etl.1700000000000.cores",
+        ] {
+            let described = crate::spark_names::describe(spark_name);
+            names.extend(described.labels.iter().map(|(n, _)| *n));
+        }
+        for name in names {
+            assert!(
+                GENERATED_LABELS.contains(&name) || IDENTITY_LABELS.contains(&name),
+                "'{name}' is not reserved from the user's labels"
+            );
+        }
+    }
 }

@@ -68,9 +68,31 @@ pub fn render(samples: &[Sample]) -> String {
 }
 
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // A fresh name in the target's directory, created exclusively and never through a link:
+    // a predictable name in a shared directory (/tmp) would let another user plant a symlink
+    // and have the JVM overwrite whatever it points to.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.{}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        crate::stats::now_ms()
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn type_name(t: MetricType) -> &'static str {
@@ -156,5 +178,29 @@ mod tests {
             "# HELP spark_x_total Spark metric x\n# TYPE spark_x_total counter\n\
              spark_x_total{app_name=\"say \\\"hi\\\"\\\\\"} 2.5\nspark_x_total{app_name=\"b\"} +Inf\n"
         );
+    }
+
+    #[test]
+    fn the_temporary_file_follows_no_planted_link() {
+        let dir = std::env::temp_dir().join(format!("sparkprom-textfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let path = dir.join("out.prom");
+        // The name the old code used, planted as a link to the victim.
+        let old_tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let _ = std::fs::remove_file(&old_tmp);
+        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        write_atomically(&path, "a 1\n").unwrap();
+        write_atomically(&path, "a 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 2\n");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

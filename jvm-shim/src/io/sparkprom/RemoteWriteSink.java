@@ -100,9 +100,13 @@ public class RemoteWriteSink implements Sink {
     /** The core, created now if it was deferred; null when it cannot be. */
     private NativeHandle handle() {
         NativeHandle h = handle;
-        if (h != null || creationSettled || !libraryLoaded) {
+        if (h != null || !libraryLoaded) {
             return h;
         }
+        // Creation happens under this lock, so a caller that comes while another thread creates
+        // the core (the shutdown hook's finish() during the executor's deferred start) waits for
+        // it and gets it, instead of finding "settled" with no handle yet and skipping both the
+        // last report and the close (which leaked the core and lost the final values).
         synchronized (this) {
             if (!creationSettled) {
                 creationSettled = true;
