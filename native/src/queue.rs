@@ -114,6 +114,15 @@ impl SampleQueue {
         self.lock().samples.len()
     }
 
+    /// Empties the queue; returns how many samples it held.
+    pub fn discard_all(&self) -> usize {
+        let mut state = self.lock();
+        let held = state.samples.len();
+        state.samples.clear();
+        state.oldest_since = None;
+        held
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -104,6 +104,14 @@ impl SenderLoop {
                 }
                 continue;
             }
+            if self.give_up.passed() {
+                // The flush deadline has passed: no further request (each could take a whole
+                // timeout), everything still queued is given up at once, in one line.
+                let given_up = batch.len() + self.queue.discard_all();
+                Stats::add(&self.stats.samples_failed, given_up);
+                tracing::warn!("gave up on {given_up} samples: the final flush deadline passed");
+                return;
+            }
             metadata.clear();
             self.metadata.take(MAX_METADATA_PER_SEND, &mut metadata);
             let (body, _) = match encoder.encode(&batch, &metadata) {
@@ -161,11 +169,8 @@ impl SenderLoop {
                         let delay = after.unwrap_or(backoff).max(backoff);
                         backoff = (backoff * 2).min(self.config.max_backoff);
                         if !self.sleep(jitter(delay)) {
+                            // The next batch finds the deadline passed and gives up the rest.
                             Stats::add(&self.stats.samples_failed, batch.len());
-                            tracing::warn!(
-                                "gave up on {} samples: the final flush deadline passed",
-                                batch.len()
-                            );
                             break;
                         }
                         Stats::add(&self.stats.retries, 1);

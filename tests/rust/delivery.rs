@@ -420,3 +420,26 @@ fn a_redirect_is_a_refusal_and_is_not_followed() {
         total_accepted_samples(&receiver.received())
     );
 }
+
+/// Past the flush deadline the sender makes no further request, however much is still queued
+/// (each could take a whole timeout), and gives the rest up at once.
+#[test]
+fn no_request_starts_after_the_flush_deadline() {
+    let receiver = FakeReceiver::start(vec![Reply::Status(503); 10_000]);
+    let mut cfg = config(&receiver.url());
+    cfg.max_samples_per_send = 10;
+    let sink = Sink::start(cfg).unwrap();
+    run(&sink, 0..40);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    let deadline = std::time::Instant::now() + Duration::from_millis(300);
+    sink.close(Some(Duration::from_millis(300)));
+    std::thread::sleep(Duration::from_millis(500));
+    let late = receiver
+        .received()
+        .iter()
+        .filter(|r| r.at > deadline + Duration::from_millis(50))
+        .count();
+    assert_eq!(late, 0, "requests after the flush deadline");
+    assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 0);
+    assert!(stats.samples_failed.load(Ordering::Relaxed) > 0);
+}
