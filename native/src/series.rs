@@ -120,13 +120,15 @@ impl SeriesTable {
         // Names the previous snapshot had and this one lacks left the registry: end their
         // series, then forget them: their series budget (maxSeries), their claims and their ids
         // (which the Java side gives back too and reuses) follow the live registry.
-        self.push_stale(self.epoch - 1, ts, out);
+        let previous = self.epoch - 1;
         for index in 0..self.names.len() {
             if self.names[index]
                 .as_ref()
-                .is_some_and(|slot| slot.last_seen == self.epoch - 1)
+                .is_some_and(|slot| slot.last_seen == previous)
             {
-                self.free(index);
+                if let Some(Mapping::Series(series, _)) = self.free(index) {
+                    push_stale_markers(&series, ts, out);
+                }
             }
         }
     }
@@ -141,25 +143,23 @@ impl SeriesTable {
         self.series_count
     }
 
-    /// Empties one id's slot, giving back its series budget and claims.
-    fn free(&mut self, index: usize) {
-        if let Some(old) = self.names.get_mut(index).and_then(Option::take) {
-            if let Mapping::Series(series, _) = &old.mapping {
-                self.series_count = self.series_count.saturating_sub(series.len());
-            }
-            self.labeler.release(Some(&old.spark_name));
+    /// Empties one id's slot, giving back its series budget and claims; returns what the name
+    /// mapped to.
+    fn free(&mut self, index: usize) -> Option<Mapping> {
+        let old = self.names.get_mut(index).and_then(Option::take)?;
+        if let Mapping::Series(series, _) = &old.mapping {
+            self.series_count = self.series_count.saturating_sub(series.len());
         }
+        self.labeler.release(Some(&old.spark_name));
+        Some(old.mapping)
     }
 
-    /// Ends every series this sink exports; for the last report before the sink stops.
+    /// Ends every series still reported; for the last report before the sink stops.
     pub fn stale_all(&mut self, ts: i64, out: &mut Vec<Sample>) {
-        self.push_stale(self.epoch, ts, out);
-    }
-
-    /// Stale markers for the series of names last seen in snapshot `epoch`.
-    fn push_stale(&self, epoch: u64, ts: i64, out: &mut Vec<Sample>) {
         for slot in self.names.iter().flatten() {
-            if let (Mapping::Series(series, _), true) = (&slot.mapping, slot.last_seen == epoch) {
+            if let (Mapping::Series(series, _), true) =
+                (&slot.mapping, slot.last_seen == self.epoch)
+            {
                 push_stale_markers(series, ts, out);
             }
         }
