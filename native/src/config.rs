@@ -257,10 +257,9 @@ impl Config {
                     config.report_period = Duration::from_millis(parse_count(key, value)? as u64)
                 }
                 other if JAVA_PROPERTIES.contains(&other) => {}
-                other => {
-                    tracing::warn!("ignoring unknown sink property '{other}'");
-                    config.unknown_properties.push(other.to_string());
-                }
+                // Warned about by `Sink::start`: parsing runs before the first sink has
+                // started logging, and `validate` parses too.
+                other => config.unknown_properties.push(other.to_string()),
             }
         }
         config.validate()?;

@@ -71,6 +71,11 @@ impl std::fmt::Display for StartError {
 
 impl Sink {
     pub fn start(config: Config) -> Result<Sink, StartError> {
+        for property in &config.unknown_properties {
+            tracing::warn!(
+                "ignoring unknown sink property '{property}': check its spelling against README's property table"
+            );
+        }
         // Authentication and TLS first: their files and credential sources are checked here,
         // so a mistake fails the start, naming the property, instead of every later request.
         let auth = RequestAuth::new(&config, &crate::auth::aws::sources::process_environment())

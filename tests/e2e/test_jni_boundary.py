@@ -16,6 +16,8 @@ def test_errors_cross_jni_as_exceptions_and_the_jvm_survives(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "boundary: all checks passed" in run.stdout
     assert "FAILED" not in run.stdout
+    # Logged by the first sink of the JVM, the one whose properties start logging.
+    assert "ignoring unknown sink property 'maxSampelsPerSend'" in run.stderr, run.stderr
 
 
 def test_the_java_sides_own_logic_passes_its_unit_checks(tmp_path):

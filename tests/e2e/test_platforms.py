@@ -12,6 +12,7 @@ import pytest
 
 from harness.fake_aws import FakeImds, FakeSts, KeyStore, SigV4Receiver
 from harness.paths import DIST_JAR, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
+from harness.prometheus import free_port
 from harness.spark import submit
 from test_auth import PUSH, clean_environment
 from test_end_to_end import last
@@ -252,6 +253,15 @@ def properties_file(path):
         assert instance == "*" and _ == "sink", key
         sinks.setdefault(sink, {})[prop] = re.sub(r"\\(.)", r"\1", value.strip())
     return sinks
+
+
+def test_a_misspelt_property_is_warned_about():
+    """The control for the check below: the core names a property it does not know."""
+    command = [str(PUSH), "--reports", "0", f"url=http://127.0.0.1:{free_port()}/api/v1/write",
+               "flushTimeout=200ms", "node.enabled=false", "maxSampelsPerSend=500"]
+    result = subprocess.run(command, env=clean_environment(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "ignoring unknown sink property 'maxSampelsPerSend'" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("name", ["metrics.properties", "metrics-amp.properties", "metrics-filtered.properties"])

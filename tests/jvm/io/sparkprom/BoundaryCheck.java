@@ -46,7 +46,11 @@ public final class BoundaryCheck {
                 return e.getMessage().contains("'period'");
             }
         });
-        long handle = NativeCore.create(SinkProperties.toBlob(props(library, url)));
+        // The JVM's first sink: its warning about a misspelt property must reach the log
+        // (test_jni_boundary.py reads stderr), although logging starts with this very sink.
+        Properties misspelt = props(library, url);
+        misspelt.setProperty("maxSampelsPerSend", "500");
+        long handle = NativeCore.create(SinkProperties.toBlob(misspelt));
         check("a length beyond the buffer is an exception", () -> {
             try {
                 NativeCore.report(handle, ByteBuffer.allocateDirect(16), 1000);
