@@ -1,8 +1,17 @@
 //! Filesystem sizes of the mounted filesystems, as node_exporter's filesystem collector with its
 //! default exclusions: `statvfs` on each mount point listed in `/proc/1/mounts`.
+//!
+//! A hard NFS mount whose server is gone blocks `statvfs` for ever. As node_exporter does, each
+//! call runs on a thread of its own and is waited for at most [`MOUNT_TIMEOUT`]; a mount whose
+//! call has not returned is stuck: it is reported with `device_error` 1, warned about once and
+//! not called again until that call returns. The node thread never blocks on a mount.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crossbeam_channel::bounded;
 use once_cell::sync::Lazy;
 use regex::Regex;
 
@@ -82,7 +91,17 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// node_exporter's default `--collector.filesystem.mount-timeout`.
+pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The JVM's one guard: the node thread is one per JVM and stuck calls outlive collections.
+static STATVFS: Lazy<GuardedStatvfs> = Lazy::new(|| GuardedStatvfs::new(statvfs, MOUNT_TIMEOUT));
+
 pub fn collect(root: &Path, out: &mut Vec<Stat>) {
+    collect_with(root, out, &STATVFS)
+}
+
+fn collect_with(root: &Path, out: &mut Vec<Stat>, guard: &GuardedStatvfs) {
     // node_exporter reads init's view of the mounts, like this.
     let Some(text) = read(root, "proc/1/mounts").or_else(|| read(root, "proc/self/mounts")) else {
         return;
@@ -94,7 +113,7 @@ pub fn collect(root: &Path, out: &mut Vec<Stat>) {
                 .with("fstype", mount.fs_type.clone())
                 .with("mountpoint", mount.mount_point.clone())
         };
-        match statvfs(&path) {
+        match guard.call(&path) {
             Some(s) => {
                 for (f, v) in [
                     (&SIZE, s.size),
@@ -174,6 +193,98 @@ pub struct FsStats {
     pub files_free: f64,
 }
 
+/// What a statvfs call that may hang came back with.
+enum Answer {
+    Stats(FsStats),
+    Failed,
+    /// Still running from this or an earlier collection.
+    Stuck,
+}
+
+/// `statvfs` with a time limit, remembering which mount points are stuck.
+struct GuardedStatvfs {
+    /// `statvfs` itself; tests put a call that blocks here.
+    statvfs: fn(&Path) -> Option<FsStats>,
+    timeout: Duration,
+    /// Mount points with a call in flight: inserted before a call starts, removed by the call's
+    /// thread when it returns, however late.
+    in_flight: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Mount points already warned about, so a mount stuck for days is one WARN line.
+    warned: Mutex<HashSet<PathBuf>>,
+}
+
+impl GuardedStatvfs {
+    fn new(statvfs: fn(&Path) -> Option<FsStats>, timeout: Duration) -> GuardedStatvfs {
+        GuardedStatvfs {
+            statvfs,
+            timeout,
+            in_flight: Arc::default(),
+            warned: Mutex::default(),
+        }
+    }
+
+    fn call(&self, path: &Path) -> Option<FsStats> {
+        match self.answer(path) {
+            Answer::Stats(s) => Some(s),
+            Answer::Failed => None,
+            Answer::Stuck => {
+                let first = lock(&self.warned).insert(path.to_path_buf());
+                if first {
+                    tracing::warn!(
+                        "statvfs on {} has not returned after {:?} (a hard NFS mount whose server is gone?): \
+                         its node_filesystem_device_error is 1 and it is not asked again until that call returns; \
+                         bring its server back or unmount it",
+                        path.display(),
+                        self.timeout
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn answer(&self, path: &Path) -> Answer {
+        if !lock(&self.in_flight).insert(path.to_path_buf()) {
+            return Answer::Stuck;
+        }
+        let (tx, rx) = bounded(1);
+        let (statvfs, owned, in_flight) = (
+            self.statvfs,
+            path.to_path_buf(),
+            Arc::clone(&self.in_flight),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("sparkprom-statvfs".into())
+            // statvfs needs next to no stack; the default 2 MiB would only be address space.
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let stats = statvfs(&owned);
+                lock(&in_flight).remove(&owned);
+                let _ = tx.send(stats);
+            });
+        if let Err(e) = spawned {
+            lock(&self.in_flight).remove(path);
+            tracing::debug!(
+                "statvfs on {}: cannot start its thread: {e}",
+                path.display()
+            );
+            return Answer::Failed;
+        }
+        match rx.recv_timeout(self.timeout) {
+            Ok(Some(stats)) => {
+                lock(&self.warned).remove(path);
+                Answer::Stats(stats)
+            }
+            Ok(None) => Answer::Failed,
+            Err(_) => Answer::Stuck,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn statvfs(path: &Path) -> Option<FsStats> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -209,6 +320,98 @@ mod tests {
             mounts[2].device, "/dev/vdc",
             "the last mount on a point is the visible one"
         );
+    }
+
+    /// Released by the test; until then a call on a path ending in "stuck" blocks, as a hard
+    /// NFS mount's statvfs does. Counts the calls made on it.
+    static RELEASE: Lazy<(Mutex<bool>, std::sync::Condvar)> = Lazy::new(Default::default);
+    static STUCK_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn blocking_statvfs(path: &Path) -> Option<FsStats> {
+        if path.ends_with("stuck") {
+            STUCK_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (released, wake) = &*RELEASE;
+            let mut r = released.lock().unwrap();
+            while !*r {
+                r = wake.wait(r).unwrap();
+            }
+        }
+        statvfs(Path::new("/"))
+    }
+
+    fn device_error(out: &[Stat], mount_point: &str) -> f64 {
+        out.iter()
+            .find(|s| {
+                s.family.name == "node_filesystem_device_error"
+                    && s.labels
+                        .iter()
+                        .any(|(n, v)| *n == "mountpoint" && v == mount_point)
+            })
+            .map(|s| s.value)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stuck_mount_is_skipped_reported_and_not_called_again_until_it_returns() {
+        let root = std::env::temp_dir().join(format!("sparkprom-mounts-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("proc/1")).unwrap();
+        std::fs::write(
+            root.join("proc/1/mounts"),
+            "/dev/vda1 / ext4 rw 0 0\nnfs:/export /mnt/stuck nfs4 rw,hard 0 0\n/dev/vdb /data xfs rw 0 0\n",
+        )
+        .unwrap();
+        let guard = GuardedStatvfs::new(blocking_statvfs, Duration::from_millis(200));
+
+        let started = std::time::Instant::now();
+        let mut first = Vec::new();
+        collect_with(&root, &mut first, &guard);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(device_error(&first, "/mnt/stuck"), 1.0);
+        assert_eq!(
+            device_error(&first, "/"),
+            0.0,
+            "the mounts around it are read"
+        );
+        assert_eq!(device_error(&first, "/data"), 0.0);
+        assert!(first
+            .iter()
+            .any(|s| s.family.name == "node_filesystem_size_bytes"
+                && s.labels
+                    .iter()
+                    .any(|(n, v)| *n == "mountpoint" && v == "/data")));
+
+        // While the first call hangs, later collections neither wait nor call it again.
+        let started = std::time::Instant::now();
+        let mut second = Vec::new();
+        collect_with(&root, &mut second, &guard);
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(device_error(&second, "/mnt/stuck"), 1.0);
+        assert_eq!(STUCK_CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // The server comes back: the hung call returns and the mount is read again.
+        *RELEASE.0.lock().unwrap() = true;
+        RELEASE.1.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !lock(&guard.in_flight).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut third = Vec::new();
+        collect_with(&root, &mut third, &guard);
+        assert_eq!(device_error(&third, "/mnt/stuck"), 0.0);
+        assert_eq!(STUCK_CALLS.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(
+            lock(&guard.warned).is_empty(),
+            "a mount that recovers may be warned about again"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

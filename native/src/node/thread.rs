@@ -1,10 +1,11 @@
 //! One node-stats thread per JVM, however many sinks it has: started by the first sink that
 //! subscribes, stopped when the last one leaves. Each collection goes to every subscriber
 //! without waiting: a sink that is behind misses a collection, it never stalls the thread.
+//! The last subscriber stops the thread without joining it: a collection may be slow (see
+//! filesystem.rs), and a sink's stop must not wait for it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -21,8 +22,11 @@ pub struct Collection {
 struct Collector {
     subscribers: Vec<(u64, Sender<Arc<Collection>>)>,
     next_id: u64,
-    /// The running thread and the channel whose disconnection stops it.
-    running: Option<(JoinHandle<()>, Sender<()>)>,
+    /// The running thread's generation and the channel whose disconnection stops it.
+    running: Option<(u64, Sender<()>)>,
+    /// Counts threads started: a stopped thread still finishing a collection sees that it is
+    /// no longer the current one and sends nothing.
+    generation: u64,
 }
 
 static COLLECTOR: Lazy<Mutex<Collector>> = Lazy::new(|| {
@@ -30,6 +34,7 @@ static COLLECTOR: Lazy<Mutex<Collector>> = Lazy::new(|| {
         subscribers: Vec::new(),
         next_id: 1,
         running: None,
+        generation: 0,
     })
 });
 
@@ -53,11 +58,13 @@ pub fn subscribe(period: Duration, root: PathBuf) -> Subscription {
     c.subscribers.push((id, tx));
     if c.running.is_none() {
         let (stop_tx, stop_rx) = bounded::<()>(0);
+        c.generation += 1;
+        let generation = c.generation;
         let spawned = std::thread::Builder::new()
             .name("sparkprom-node".into())
-            .spawn(move || run(period, root, stop_rx));
+            .spawn(move || run(period, root, stop_rx, generation));
         match spawned {
-            Ok(handle) => c.running = Some((handle, stop_tx)),
+            Ok(_) => c.running = Some((generation, stop_tx)),
             Err(e) => tracing::warn!("node statistics disabled: cannot start their thread: {e}"),
         }
     }
@@ -69,23 +76,16 @@ pub fn subscribe(period: Duration, root: PathBuf) -> Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let stopping = {
-            let mut c = collector();
-            c.subscribers.retain(|(id, _)| *id != self.id);
-            if c.subscribers.is_empty() {
-                c.running.take()
-            } else {
-                None
-            }
-        };
-        if let Some((handle, stop)) = stopping {
-            drop(stop);
-            let _ = handle.join();
+        let mut c = collector();
+        c.subscribers.retain(|(id, _)| *id != self.id);
+        if c.subscribers.is_empty() {
+            // Dropping the stop channel's sender wakes the thread, which then exits.
+            c.running = None;
         }
     }
 }
 
-fn run(period: Duration, root: PathBuf, stop: Receiver<()>) {
+fn run(period: Duration, root: PathBuf, stop: Receiver<()>, generation: u64) {
     loop {
         let mut stats = Vec::with_capacity(256);
         let started = std::time::Instant::now();
@@ -104,9 +104,14 @@ fn run(period: Duration, root: PathBuf, stop: Receiver<()>) {
             timestamp_ms: crate::stats::now_ms() as i64,
             stats,
         });
-        for (_, subscriber) in collector().subscribers.iter() {
+        let c = collector();
+        if c.generation != generation {
+            return;
+        }
+        for (_, subscriber) in c.subscribers.iter() {
             let _ = subscriber.try_send(Arc::clone(&collection));
         }
+        drop(c);
         match stop.recv_timeout(period) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
             _ => return,
