@@ -67,11 +67,15 @@ impl Source {
     ) -> Result<Source, String> {
         let get = |name: &str| var(env, name);
         // Built once, and only for a source that calls a credential service: environment keys
-        // need no client (each one is a thread with its own runtime).
+        // need no client (each one is a thread with its own runtime). STS is a public endpoint
+        // and goes through the proxy the environment names; the link-local services do not.
         let client = once_cell::unsync::OnceCell::new();
-        let http = || client.get_or_try_init(credential_http).cloned();
-        let sts =
-            || -> Result<Sts, String> { Ok(Sts::new(sts_endpoint(env, region), region, http()?)) };
+        let http = || client.get_or_try_init(direct_http).cloned();
+        let sts_client = once_cell::unsync::OnceCell::new();
+        let sts = || -> Result<Sts, String> {
+            let http = sts_client.get_or_try_init(|| sts_http(env))?.clone();
+            Ok(Sts::new(sts_endpoint(env, region), region, http))
+        };
         let base = if let Some(access_key_id) = get("AWS_ACCESS_KEY_ID") {
             let secret = get("AWS_SECRET_ACCESS_KEY")
                 .ok_or("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")?;
@@ -165,17 +169,45 @@ fn sts_endpoint(env: &Environment, region: &str) -> String {
         )
 }
 
-/// One client for STS, IMDS and the container service. Short timeouts: IMDS answers in
-/// milliseconds where it exists, and where it does not a connection attempt must not hold the
-/// sender for long. No proxy: the link-local credential services are never behind one.
-fn credential_http() -> Result<HttpClient, String> {
+/// The client settings of every credential call. Short timeouts: IMDS answers in milliseconds
+/// where it exists, and where it does not a connection attempt must not hold the sender long.
+fn credential_http_builder() -> reqwest::blocking::ClientBuilder {
     HttpClient::builder()
         .no_proxy()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10))
         .user_agent(format!("sparkprom/{}", crate::VERSION))
+}
+
+fn build(builder: reqwest::blocking::ClientBuilder) -> Result<HttpClient, String> {
+    builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client for AWS credentials: {e}"))
+}
+
+/// IMDS and the container service: link-local or loopback, never behind a proxy (the SDKs
+/// call them directly too).
+fn direct_http() -> Result<HttpClient, String> {
+    build(credential_http_builder())
+}
+
+/// STS: through `HTTPS_PROXY` (or `HTTP_PROXY` for an http endpoint) unless `NO_PROXY` covers
+/// it, as the AWS SDKs do. In a VPC whose only way out is a proxy there are no credentials
+/// otherwise. Read from `env` rather than left to reqwest, so the rule is ours and testable.
+fn sts_http(env: &Environment) -> Result<HttpClient, String> {
+    let either = |upper: &str| var(env, upper).or_else(|| var(env, &upper.to_lowercase()));
+    let no_proxy = either("NO_PROXY").and_then(reqwest::NoProxy::from_string);
+    let mut builder = credential_http_builder();
+    for (name, scheme) in [("HTTPS_PROXY", "https"), ("HTTP_PROXY", "http")] {
+        let Some(url) = either(name) else { continue };
+        let proxy = match scheme {
+            "https" => reqwest::Proxy::https(url),
+            _ => reqwest::Proxy::http(url),
+        }
+        .map_err(|e| format!("{name}={url} is not a proxy URL: {e}"))?;
+        builder = builder.proxy(proxy.no_proxy(no_proxy.clone()));
+    }
+    build(builder)
 }
 
 #[cfg(test)]
@@ -225,6 +257,135 @@ mod tests {
         assert!(describe(&[("AWS_EC2_METADATA_DISABLED", "true")])
             .starts_with("error: no AWS credentials"));
         assert!(describe(&[("AWS_ACCESS_KEY_ID", "AKID")]).contains("AWS_SECRET_ACCESS_KEY is not"));
+    }
+
+    /// A proxy on 127.0.0.1 that writes down each request line it gets. CONNECT (the https
+    /// case) is refused after it is recorded; a plain-http request in absolute form is answered
+    /// as STS would answer it, so credentials come back through the proxy.
+    fn proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut line, mut length) = (String::new(), 0usize);
+                reader.read_line(&mut line).unwrap();
+                log.lock().unwrap().push(line.trim().to_string());
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let answer = if line.starts_with("CONNECT") {
+                    "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n".to_string()
+                } else {
+                    let xml = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>\
+                               <Credentials><AccessKeyId>ASIAPROXIED</AccessKeyId><SecretAccessKey>s</SecretAccessKey>\
+                               <SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration>\
+                               </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{xml}",
+                        xml.len()
+                    )
+                };
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    fn web_identity(extra: &[(&str, &str)]) -> Environment {
+        let token = std::env::temp_dir().join(format!("sparkprom-token-{}", std::process::id()));
+        std::fs::write(&token, "eyJ.token").unwrap();
+        let mut e = env(&[("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")]);
+        e.insert(
+            "AWS_WEB_IDENTITY_TOKEN_FILE".into(),
+            token.display().to_string(),
+        );
+        e.extend(env(extra));
+        e
+    }
+
+    #[test]
+    fn sts_goes_through_the_proxy_and_the_link_local_services_do_not() {
+        let (proxy_url, seen) = proxy();
+
+        // The regional https endpoint: a tunnel is asked for at the proxy.
+        let source = Source::from_environment(
+            &web_identity(&[("HTTPS_PROXY", &proxy_url)]),
+            "eu-west-1",
+            None,
+        )
+        .unwrap();
+        let error = source.fetch().unwrap_err();
+        assert!(error.contains("STS AssumeRoleWithWebIdentity"), "{error}");
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            ["CONNECT sts.eu-west-1.amazonaws.com:443 HTTP/1.1"]
+        );
+
+        // An http endpoint through HTTP_PROXY (lower case, as often set): the credentials
+        // come back through the proxy; the host never has to resolve here.
+        seen.lock().unwrap().clear();
+        let source = Source::from_environment(
+            &web_identity(&[
+                ("http_proxy", &proxy_url),
+                ("AWS_ENDPOINT_URL_STS", "http://sts.proxied.test"),
+            ]),
+            "eu-west-1",
+            None,
+        )
+        .unwrap();
+        assert_eq!(source.fetch().unwrap().access_key_id, "ASIAPROXIED");
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            ["POST http://sts.proxied.test/ HTTP/1.1"]
+        );
+
+        // NO_PROXY covers STS: no tunnel.
+        seen.lock().unwrap().clear();
+        let no_proxy = web_identity(&[("HTTPS_PROXY", &proxy_url), ("NO_PROXY", ".amazonaws.com")]);
+        let _ = Source::from_environment(&no_proxy, "eu-west-1", None)
+            .unwrap()
+            .fetch();
+        // The container service and IMDS are called directly, whatever the variables say.
+        let unreachable = "http://127.0.0.1:9";
+        for service in [
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", unreachable),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", unreachable),
+        ] {
+            let e = env(&[
+                ("HTTPS_PROXY", &proxy_url),
+                ("HTTP_PROXY", &proxy_url),
+                service,
+            ]);
+            let _ = Source::from_environment(&e, "eu-west-1", None)
+                .unwrap()
+                .fetch();
+        }
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+
+        let bad = Source::from_environment(
+            &web_identity(&[("HTTPS_PROXY", "http://[::1")]),
+            "eu-west-1",
+            None,
+        );
+        assert!(bad.is_err_and(|e| e.contains("HTTPS_PROXY")));
     }
 
     #[test]
