@@ -1,0 +1,377 @@
+//! Fuzzing the two inputs that cross from the JVM into the core: the snapshot stream (decoded,
+//! then applied to a series table as the ingest thread does) and the properties blob.
+//!
+//! Mutation-based, on stable Rust (proptest): each case takes a seed from the corpus in
+//! `tests/rust/fuzz-corpus/` (real-shaped inputs: `cargo test --test fuzz -- --ignored` writes
+//! them again) and applies up to 12 byte-level mutations that aim at the format's weak points:
+//! lengths and ids overwritten with boundary numbers, cut records, spliced copies, random bytes.
+//! Every input must end in `Ok` or an error: never a panic, and never one allocation above
+//! [`LARGEST_ALLOCATION`] (an allocator below watches every request of this test binary).
+//!
+//! Cases per target: `SPARKPROM_FUZZ_CASES` (default 20,000; tests/run.sh sets the CI figure).
+//! A failure is shrunk and written to `tests/rust/fuzz.proptest-regressions`, which is kept in
+//! the repository and replayed first on every run.
+
+#![allow(clippy::unwrap_used)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, FileFailurePersistence, TestRunner};
+
+use sparkprom::config::{Config, Filters};
+use sparkprom::series::SeriesTable;
+use sparkprom::snapshot::{decode_into, Encoder, Snapshot, Value};
+
+/// The largest single allocation a malformed input may cause. The largest legitimate ones are
+/// an identity record of 65,535 pairs (about 3 MiB) and a name table 65,536 ids beyond the
+/// highest defined one; anything larger means a number from the input sized an allocation.
+const LARGEST_ALLOCATION: usize = 16 << 20;
+
+struct Watching;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only records sizes.
+unsafe impl GlobalAlloc for Watching {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Watching = Watching;
+
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/rust/fuzz-corpus")
+        .join(target)
+}
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let mut files: Vec<_> = std::fs::read_dir(corpus_dir(target))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let seeds: Vec<_> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert!(seeds.len() >= 3, "the {target} corpus is missing");
+    seeds
+}
+
+fn cases() -> u32 {
+    std::env::var("SPARKPROM_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// One change to an input; positions are taken modulo its length.
+#[derive(Debug, Clone)]
+enum Mutation {
+    SetByte(usize, u8),
+    /// A little-endian number written over 2, 4 or 8 bytes: where a length or an id was.
+    Number(usize, u8, u64),
+    Truncate(usize),
+    Remove(usize, usize),
+    Insert(usize, Vec<u8>),
+    /// A copy of one part of the input put elsewhere: records and strings repeated or cut.
+    Splice(usize, usize, usize),
+}
+
+/// Numbers at the edges of the format's fields.
+const BOUNDARIES: [u64; 12] = [
+    0,
+    1,
+    0x7f,
+    0xff,
+    0x100,
+    0x7fff,
+    0xffff,
+    0x1_0000,
+    0x7fff_ffff,
+    0xffff_ffff,
+    0x8000_0000_0000_0000,
+    u64::MAX,
+];
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(p, b)| Mutation::SetByte(p, b)),
+        (
+            any::<usize>(),
+            prop::sample::select(vec![2u8, 4, 8]),
+            prop_oneof![prop::sample::select(BOUNDARIES.to_vec()), any::<u64>()]
+        )
+            .prop_map(|(p, w, n)| Mutation::Number(p, w, n)),
+        any::<usize>().prop_map(Mutation::Truncate),
+        (any::<usize>(), 1usize..64).prop_map(|(p, n)| Mutation::Remove(p, n)),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..32))
+            .prop_map(|(p, b)| Mutation::Insert(p, b)),
+        (any::<usize>(), any::<usize>(), 1usize..200)
+            .prop_map(|(a, b, n)| Mutation::Splice(a, b, n)),
+    ]
+}
+
+fn apply(input: &mut Vec<u8>, m: &Mutation) {
+    let len = input.len().max(1);
+    match m {
+        Mutation::SetByte(p, b) => {
+            if !input.is_empty() {
+                input[p % len] = *b;
+            }
+        }
+        Mutation::Number(p, width, n) => {
+            let width = *width as usize;
+            if input.len() >= width {
+                let at = p % (input.len() - width + 1);
+                input[at..at + width].copy_from_slice(&n.to_le_bytes()[..width]);
+            }
+        }
+        Mutation::Truncate(p) => input.truncate(p % len),
+        Mutation::Remove(p, n) => {
+            let at = p % len;
+            let end = (at + n).min(input.len());
+            if at < end {
+                input.drain(at..end);
+            }
+        }
+        Mutation::Insert(p, bytes) => {
+            let at = p % (input.len() + 1);
+            input.splice(at..at, bytes.iter().copied());
+        }
+        Mutation::Splice(from, to, n) => {
+            if !input.is_empty() {
+                let from = from % input.len();
+                let part = input[from..(from + n).min(input.len())].to_vec();
+                let to = to % (input.len() + 1);
+                input.splice(to..to, part);
+            }
+        }
+    }
+}
+
+/// Inputs: a seed with mutations, or (one case in eight) bytes from nowhere.
+fn inputs(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    let mutated = (
+        prop::sample::select(seeds),
+        prop::collection::vec(mutation(), 1..12),
+    )
+        .prop_map(|(mut input, mutations)| {
+            for m in &mutations {
+                apply(&mut input, m);
+            }
+            input
+        });
+    prop_oneof![7 => mutated, 1 => prop::collection::vec(any::<u8>(), 0..256)]
+}
+
+fn runner(name: &str) -> TestRunner {
+    let cases = cases();
+    eprintln!("fuzzing {name}: {cases} inputs");
+    TestRunner::new(RunnerConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/rust/fuzz.proptest-regressions",
+        ))),
+        ..RunnerConfig::default()
+    })
+}
+
+fn largest_allocation_since(mark: usize) -> Result<(), TestCaseError> {
+    let largest = LARGEST.swap(mark, Ordering::Relaxed);
+    prop_assert!(
+        largest <= LARGEST_ALLOCATION,
+        "one allocation of {largest} bytes"
+    );
+    Ok(())
+}
+
+/// A series table that has seen the unmutated first report, so mutated later reports meet
+/// names, identity and claims already in place, as on a running executor.
+fn running_table(first: &[u8]) -> SeriesTable {
+    let mut table = SeriesTable::new("http://127.0.0.1:9/api/v1/write", vec![])
+        .with_limits(Filters::default(), 1_000);
+    let mut snapshot = Snapshot::default();
+    decode_into(first, &mut snapshot).unwrap();
+    table.ingest(&snapshot, &mut Vec::new());
+    table
+}
+
+#[test]
+fn snapshots_never_panic_nor_allocate_from_their_numbers() {
+    let seeds = corpus("snapshot");
+    let first = seeds[0].clone();
+    // A sequence per case: later snapshots meet what earlier ones defined.
+    let strategy = prop::collection::vec(inputs(seeds), 1..4);
+    runner("the snapshot decoder and series table")
+        .run(&strategy, |sequence| {
+            let mut table = running_table(&first);
+            let mut snapshot = Snapshot::default();
+            let mut samples = Vec::new();
+            LARGEST.store(0, Ordering::Relaxed);
+            for bytes in &sequence {
+                if decode_into(bytes, &mut snapshot).is_ok() {
+                    table.ingest(&snapshot, &mut samples);
+                    prop_assert!(table.live_series() <= 1_000);
+                }
+                samples.clear();
+            }
+            table.stale_all(1, &mut samples);
+            largest_allocation_since(0)
+        })
+        .unwrap();
+}
+
+#[test]
+fn properties_blobs_are_a_config_or_an_error_naming_a_property() {
+    let strategy = inputs(corpus("properties"));
+    runner("the properties blob")
+        .run(&strategy, |blob| {
+            LARGEST.store(0, Ordering::Relaxed);
+            if let Err(e) = Config::from_blob(&blob) {
+                prop_assert!(e.to_string().contains('\''), "no property named: {e}");
+            }
+            largest_allocation_since(0)
+        })
+        .unwrap();
+}
+
+/// The seeds themselves are what the Java side sends: they decode and parse cleanly.
+#[test]
+fn the_corpus_is_valid_input() {
+    for bytes in corpus("snapshot") {
+        decode_into(&bytes, &mut Snapshot::default()).unwrap();
+    }
+    for blob in corpus("properties") {
+        Config::from_blob(&blob).unwrap();
+    }
+}
+
+/// Writes the corpus again: `cargo test --test fuzz -- --ignored write_the_corpus`.
+#[test]
+#[ignore]
+fn write_the_corpus() {
+    let write = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = corpus_dir(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    let quantiles = [1.0, 2.0, 3.5, 8.0, 9.0, 120.0];
+    let names = [
+        "app-1.3.executor.cpuTime",
+        "app-1.3.executor.succeededTasks",
+        "app-1.3.JVMCPU.jvmCpuTime",
+        "app-1.3.ExecutorMetrics.JVMHeapMemory",
+        "app-1.3.HiveExternalCatalog.fileCacheHits",
+        "app-1.3.CodeGenerator.compilationTime",
+        "app-1.3.CodeGenerator.generatedClassSize",
+        "app-1.3.executor.filesystem.hdfs.read_bytes",
+        "app-1.driver.spark.streaming.query-1.inputRate-total",
+        "app-1.driver.LiveListenerBus.queue.appStatus.listenerProcessingTime",
+    ];
+    let values = [
+        Value::Counter(123_456_789),
+        Value::Counter(42),
+        Value::Gauge(9.87e9),
+        Value::Gauge(1.5e8),
+        Value::Counter(7),
+        Value::Histogram {
+            count: 5,
+            quantiles,
+        },
+        Value::Histogram {
+            count: 11,
+            quantiles,
+        },
+        Value::Gauge(0.0),
+        Value::Skipped,
+        Value::Timer {
+            count: 1000,
+            quantiles,
+        },
+    ];
+    let identity = [
+        ("spark.app.id", "app-1"),
+        ("spark.app.name", "nightly etl"),
+        ("spark.executor.id", "3"),
+        ("namespace", "app-1"),
+    ];
+    let mut e = Encoder::default();
+    e.begin(1_764_000_000_000, true);
+    e.identity(&identity);
+    for (id, (name, value)) in names.iter().zip(values).enumerate() {
+        e.define(id as u32, name);
+        e.reading(id as u32, value);
+    }
+    write("snapshot", "1-first-report.bin", &e.buf);
+    e.begin(1_764_000_010_000, false);
+    for (id, value) in values.iter().enumerate() {
+        e.reading(id as u32, *value);
+    }
+    e.define(10, "app-1.3.executor.shuffleRecordsRead");
+    e.reading(10, Value::Counter(3));
+    write("snapshot", "2-later-report.bin", &e.buf);
+    e.begin(1_764_000_020_000, false);
+    e.identity(&identity[..2]);
+    e.reading(2, Value::Gauge(f64::NAN));
+    e.reading(9, Value::Meter(-1));
+    write("snapshot", "3-identity-change.bin", &e.buf);
+
+    let blob = |pairs: &[(&str, &str)]| {
+        let mut out = Vec::new();
+        for (k, v) in pairs {
+            out.extend_from_slice(k.as_bytes());
+            out.push(0);
+            out.extend_from_slice(v.as_bytes());
+            out.push(0);
+        }
+        out
+    };
+    write(
+        "properties",
+        "1-minimal.blob",
+        &blob(&[("url", "http://127.0.0.1:9090/api/v1/write")]),
+    );
+    write(
+        "properties",
+        "2-filters-labels.blob",
+        &blob(&[
+            ("url", "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"),
+            ("labels", "team=data,env=prod"),
+            ("include", "^spark_(executor|driver)_|^node_cpu"),
+            ("exclude", "_quantile$"),
+            ("headers", "X-Scope-OrgID=tenant-1"),
+            ("maxSeries", "10000"),
+            ("sparkprom.periodMillis", "10000"),
+        ]),
+    );
+    write(
+        "properties",
+        "3-every-number.blob",
+        &blob(&[
+            ("url", "http://127.0.0.1:9090/api/v1/write"),
+            ("capacity", "100000"),
+            ("maxSamplesPerSend", "2000"),
+            ("batchDeadline", "5s"),
+            ("minBackoff", "30ms"),
+            ("maxBackoff", "5s"),
+            ("timeout", "30s"),
+            ("flushTimeout", "10s"),
+            ("node.enabled", "true"),
+            ("node.period", "15s"),
+            ("logLevel", "warn"),
+            ("class", "io.sparkprom.RemoteWriteSink"),
+        ]),
+    );
+}
