@@ -14,6 +14,8 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Packs one registry snapshot into a reused direct buffer, in the format native/src/snapshot.rs
@@ -24,6 +26,7 @@ import java.util.Map;
  * history. Not thread-safe: its owner serialises calls.
  */
 final class SnapshotEncoder {
+    private static final Logger LOG = LoggerFactory.getLogger(SnapshotEncoder.class);
     private static final byte[] MAGIC = {'S', 'P', 'K', '1'};
     private static final byte FLAG_NAMES_RESET = 1;
     private static final byte DEFINE = 1;
@@ -143,8 +146,24 @@ final class SnapshotEncoder {
         }
     }
 
-    private static boolean fits(String s) {
-        return s.getBytes(StandardCharsets.UTF_8).length <= MAX_STRING;
+    private boolean fits(String s) {
+        if (s.getBytes(StandardCharsets.UTF_8).length <= MAX_STRING) {
+            return true;
+        }
+        warnTooLong("an identity field", s);
+        return false;
+    }
+
+    private boolean warnedTooLong;
+
+    /** Once per encoder: such strings are rare, and the registry is read every period. */
+    private void warnTooLong(String what, String s) {
+        if (!warnedTooLong) {
+            warnedTooLong = true;
+            LOG.warn("sparkprom: left out " + what + " longer than " + MAX_STRING + " bytes (it starts '"
+                    + s.substring(0, Math.min(80, s.length())) + "'): the snapshot format's strings end there; "
+                    + "shorten it (later ones are left out without a line)");
+        }
     }
 
     /** Gives back the ids of names this encoding did not see: they left the registry. */
@@ -199,6 +218,7 @@ final class SnapshotEncoder {
         }
         byte[] utf8 = name.getBytes(StandardCharsets.UTF_8);
         if (utf8.length > MAX_STRING) {
+            warnTooLong("a metric name", name);
             return -1;
         }
         int id = freeCount > 0 ? freeIds[--freeCount] : nextId++;

@@ -54,7 +54,34 @@ public final class SinkPropertiesCheck {
         });
         check("the schedule rides along in the blob", () -> "20000".equals(
                 SinkProperties.withSchedule(props("url", "u"), 20_000).getProperty("sparkprom.periodMillis")));
+        check("strings over 65,535 bytes are left out and the stream stays whole", () -> {
+            StringBuilder huge = new StringBuilder();
+            while (huge.length() <= 0xFFFF) {
+                huge.append("spark.");
+            }
+            Map<String, String> identity = new java.util.LinkedHashMap<String, String>();
+            identity.put("spark.app.id", "app-1");
+            identity.put("spark.app.name", huge.toString());
+            com.codahale.metrics.MetricRegistry registry = new com.codahale.metrics.MetricRegistry();
+            registry.counter("app-1.driver.ok").inc();
+            registry.counter(huge.toString()).inc();
+            SnapshotEncoder encoder = new SnapshotEncoder(1 << 20);
+            encoder.setIdentity(identity);
+            int length = encoder.encode(registry, 1L);
+            java.nio.ByteBuffer b = encoder.buffer();
+            // Header (13 bytes), then the identity record: tag 2 and one pair, the short one.
+            String text = new String(bytes(b, length), StandardCharsets.ISO_8859_1);
+            return b.get(13) == 2 && b.getShort(14) == 1 && length < 1000 && text.contains("app-1.driver.ok");
+        });
         Checks.finish("sink properties");
+    }
+
+    private static byte[] bytes(java.nio.ByteBuffer b, int length) {
+        byte[] out = new byte[length];
+        for (int i = 0; i < length; i++) {
+            out[i] = b.get(i);
+        }
+        return out;
     }
 
     private static long timeout(String value) {
