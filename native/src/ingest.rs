@@ -47,6 +47,7 @@ impl Ingest {
         let mut samples = Vec::new();
         let mut self_metrics = SelfMetrics::default();
         let mut last_ts = 0;
+        let mut trimmer = crate::trim::Trimmer::default();
         let snapshots = self.snapshots.clone();
         let node = match &self.node {
             Some(subscription) => subscription.collections.clone(),
@@ -83,6 +84,7 @@ impl Ingest {
                         }
                     }
                     let _ = self.spare_buffers.try_send(bytes);
+                    trimmer.maybe_trim();
                 }
                 recv(node) -> message => {
                     // Node series carry the identity labels: wait for the first report.

@@ -35,6 +35,7 @@ pub mod spark_names;
 pub mod stats;
 pub mod textfile;
 pub mod threads;
+pub mod trim;
 
 /// The core's version; the Java side compares it with its own at load time.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

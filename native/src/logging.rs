@@ -9,6 +9,12 @@
 use once_cell::sync::OnceCell;
 use tracing_appender::non_blocking::WorkerGuard;
 
+/// Lines waiting for the logging thread. tracing-appender's default, 128,000, allocates a 4 MB
+/// channel up front in every JVM; the core logs a few lines an hour when healthy and one line
+/// per problem (each warned about once), so a thousand is plenty, and beyond it lines are dropped
+/// rather than block, as before.
+const BUFFERED_LINES: usize = 1_000;
+
 /// Kept for the life of the JVM: dropping it would stop the logging thread.
 static INSTALLED: OnceCell<Option<WorkerGuard>> = OnceCell::new();
 
@@ -18,6 +24,7 @@ pub fn init(level: &str) {
     INSTALLED.get_or_init(|| {
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(true)
+            .buffered_lines_limit(BUFFERED_LINES)
             .thread_name("sparkprom-log")
             .finish(std::io::stderr());
         let filter = tracing_subscriber::EnvFilter::new(format!("sparkprom={level}"));

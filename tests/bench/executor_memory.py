@@ -1,0 +1,86 @@
+"""What the sink costs a real executor in resident memory: the same Spark job (tests/e2e/jobs/
+count_job.py) on local-cluster[2,1,1024] with the sink and without, each executor JVM's heap
+pinned (spark.executor.memory=256m, -Xms256m -XX:+AlwaysPreTouch). Each executor's RSS is read
+from /proc every second; the figure is its median over the second half of the job (after
+warm-up). The sink pushes every 2 s to a local receiver that accepts everything.
+
+    python3 tests/bench/executor_memory.py [--seconds 150] [--runs 2] [--spark 4.3.0]
+"""
+import argparse
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.paths import JOBS, newest_version, spark_install  # noqa: E402
+from harness.spark import sink_conf, submit  # noqa: E402
+from memory import receiver, rss_kib  # noqa: E402
+
+PINNED = {"spark.executor.memory": "256m", "spark.executor.extraJavaOptions": "-Xms256m -XX:+AlwaysPreTouch"}
+
+
+def executors():
+    """Pids of the executor JVMs running now."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"CoarseGrainedExecutorBackend" in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def one_run(install, seconds, conf):
+    outcome = {}
+    job = threading.Thread(target=lambda: outcome.update(run=submit(install, JOBS / "count_job.py", [seconds],
+                                                                      conf=conf, timeout=seconds + 300)))
+    job.start()
+    readings = {}  # pid -> [(time, rss KiB)]
+    started = time.time()
+    while job.is_alive():
+        for pid in executors():
+            try:
+                readings.setdefault(pid, []).append((time.time() - started, rss_kib(pid)))
+            except (OSError, AttributeError):
+                pass
+        time.sleep(1)
+    job.join()
+    assert outcome["run"].returncode == 0, outcome["run"].output[-3000:]
+    medians = []
+    for series in readings.values():
+        late = [rss for t, rss in series if t >= series[0][0] + seconds / 2]
+        if late:
+            medians.append(statistics.median(late))
+    assert medians, "no executor was seen"
+    return medians
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=150)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--spark", default=newest_version())
+    args = parser.parse_args()
+    install = spark_install(args.spark)
+    url = receiver()
+    figures = {"without": [], "with": []}
+    for _ in range(args.runs):
+        figures["without"] += one_run(install, args.seconds, dict(PINNED))
+        figures["with"] += one_run(install, args.seconds, {**PINNED, **sink_conf(url)})
+    mib = lambda kib: f"{kib / 1024:.1f} MiB"  # noqa: E731
+    print(f"Spark {args.spark}, local-cluster[2,1,1024], heap pinned at 256 MiB, {args.seconds} s job, "
+          f"{args.runs} runs; executor RSS, median over the second half of each run:")
+    for label, values in figures.items():
+        print(f"  {label + ' the sink':18} {', '.join(mib(v) for v in values)}  (median {mib(statistics.median(values))})")
+    added = statistics.median(figures["with"]) - statistics.median(figures["without"])
+    print(f"  the sink adds      {mib(added)} per executor")
+
+
+if __name__ == "__main__":
+    main()
