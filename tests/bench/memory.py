@@ -91,8 +91,8 @@ def breakdown(pid):
     return parts
 
 
-def run(mode, classpath, url, metrics, seconds):
-    command = ["java", *HEAP, "-cp", classpath, "io.sparkprom.MemoryBench", mode, str(NATIVE_LIB), url,
+def run(mode, classpath, url, metrics, seconds, library=NATIVE_LIB):
+    command = ["java", *HEAP, "-cp", classpath, "io.sparkprom.MemoryBench", mode, str(library), url,
                str(metrics), str(seconds)]
     java = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     figures = {}
@@ -114,6 +114,7 @@ def main():
     parser.add_argument("--metrics", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=90)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compare", type=Path, help="another build's directory (sparkprom.jar, libsparkprom.so)")
     args = parser.parse_args()
     out = REPO / "target" / "bench-memory"
     out.mkdir(parents=True, exist_ok=True)
@@ -124,22 +125,35 @@ def main():
     url = receiver()
     # Alternating runs, medians: a JVM's own malloc arenas (the JIT's) move its RSS by a few
     # MiB from one run to the next, as much as what is measured here.
-    runs = {"bare": [], "sink": []}
+    sides = {"bare": ("bare", classpath, NATIVE_LIB), "sink": ("sink", classpath, NATIVE_LIB)}
+    if args.compare:
+        sides["compared"] = ("sink", classpath.replace(str(JAR), str(args.compare / "sparkprom.jar")),
+                             args.compare / "libsparkprom.so")
+    runs = {side: [] for side in sides}
     for _ in range(args.runs):
-        for mode in runs:
-            runs[mode].append(run(mode, classpath, url, args.metrics, args.seconds))
+        for side, (mode, cp, library) in sides.items():
+            runs[side].append(run(mode, cp, url, args.metrics, args.seconds, library))
     median = lambda mode, key: statistics.median(r[key] for r in runs[mode])  # noqa: E731
     part = lambda mode, point, name: statistics.median(r[point + " parts"][name] for r in runs[mode])  # noqa: E731
     mib = lambda kib: f"{kib / 1024:7.1f} MiB"  # noqa: E731
     print(f"{args.metrics} metrics every 20 ms for {args.seconds} s, heap pinned ({' '.join(HEAP)}), "
           f"median of {args.runs} runs each")
-    print(f"{'':28}{'bare read':>12}{'sink':>12}{'sink adds':>12}")
+    compared = "compared" in runs
+    print(f"{'':28}{'bare read':>12}{'sink':>12}{'sink adds':>12}" + (f"{'compared':>12}{'it adds':>12}" if compared else ""))
     for point, label in (("ready", "before the sink"), ("created", "sink created"), ("done", "after the run")):
         bare, sink = median("bare", point), median("sink", point)
-        print(f"{label:28}{mib(bare):>12}{mib(sink):>12}{mib(sink - bare):>12}")
-    growth = {mode: statistics.median(r["done"] - r["ready"] for r in runs[mode]) for mode in runs}
-    print(f"{'growth in the same JVM':28}{mib(growth['bare']):>12}{mib(growth['sink']):>12}"
-          f"{mib(growth['sink'] - growth['bare']):>12}")
+        line = f"{label:28}{mib(bare):>12}{mib(sink):>12}{mib(sink - bare):>12}"
+        if compared:
+            other = median("compared", point)
+            line += f"{mib(other):>12}{mib(other - bare):>12}"
+        print(line)
+    growth = {side: statistics.median(r["done"] - r["ready"] for r in runs[side]) for side in runs}
+    line = f"{'growth in the same JVM':28}{mib(growth['bare']):>12}{mib(growth['sink']):>12}{mib(growth['sink'] - growth['bare']):>12}"
+    if compared:
+        line += f"{mib(growth['compared']):>12}{mib(growth['compared'] - growth['bare']):>12}"
+    print(line)
+    if compared:
+        print(f"(compared: the sink built at {args.compare})")
     print("what the sink adds after the run, by mapping (medians):")
     for name in runs["sink"][0]["done parts"]:
         print(f"  {name:34}{mib(part('sink', 'done', name) - part('bare', 'done', name)):>12}")

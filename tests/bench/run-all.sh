@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every benchmark, one after the other, printing figures (no pass/fail): the JVM side against
 # the floor and PrometheusServlet, the Rust core (Criterion), node statistics, the core's memory
-# against capacity, and 200 simulated JVMs pushing into one real Prometheus.
-# Usage: tests/bench/run-all.sh        (about 10 minutes on a 2-core machine)
+# against capacity and over a long run, what the sink adds to a JVM's and to a real executor's
+# resident memory, and 200 simulated JVMs pushing into one real Prometheus.
+# Usage: tests/bench/run-all.sh        (about 30 minutes on a 2-core machine)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash tests/setup.sh >/dev/null
@@ -16,5 +17,11 @@ echo "== Node statistics: CPU per collection"
 ./target/release/examples/node_stats --bench 1000
 echo "== Native memory against capacity (tests/bench/native_memory.py)"
 python3 tests/bench/native_memory.py
+echo "== Native memory over a long run (tests/bench/long_run.py)"
+python3 tests/bench/long_run.py
+echo "== What the sink adds to a JVM's resident memory (tests/bench/memory.py)"
+python3 tests/bench/memory.py --seconds 75 --runs 2
+echo "== What the sink adds to a real executor's resident memory (tests/bench/executor_memory.py)"
+python3 tests/bench/executor_memory.py --seconds 120 --runs 2
 echo "== 200 simulated JVMs into one Prometheus (tests/bench/scale.py)"
 python3 tests/bench/scale.py --jvms 200 --metrics 300 --period 10 --seconds 60
