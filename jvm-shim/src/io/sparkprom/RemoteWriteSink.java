@@ -97,6 +97,17 @@ public class RemoteWriteSink implements Sink {
                 : SinkProperties.complete(properties, conf, SparkIdentity.metricsInstance(conf));
     }
 
+    /**
+     * Test seam, null in use: runs inside the creation lock just before a deferred core is
+     * created, so BoundaryCheck can hold a report there and race stop() against it.
+     */
+    static volatile Runnable beforeDeferredCreate;
+
+    /** The core as it is now, for checks. */
+    NativeHandle handleForChecks() {
+        return handle;
+    }
+
     /** The core, created now if it was deferred; null when it cannot be. */
     private NativeHandle handle() {
         NativeHandle h = handle;
@@ -110,6 +121,10 @@ public class RemoteWriteSink implements Sink {
         synchronized (this) {
             if (!creationSettled) {
                 creationSettled = true;
+                Runnable hook = beforeDeferredCreate;
+                if (hook != null) {
+                    hook.run();
+                }
                 try {
                     handle = createHandle(completeProperties(), periodMillis);
                 } catch (Throwable t) {

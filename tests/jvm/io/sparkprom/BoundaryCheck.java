@@ -75,6 +75,38 @@ public final class BoundaryCheck {
         check("a released handle reports closed", () -> NativeCore.report(0, ByteBuffer.allocateDirect(8), 0)
                 == NativeCore.CLOSED);
         NativeCore.close(handle, 100);
+        check("stop() during an executor's deferred start waits for the core, reports and closes it", () -> {
+            Properties p = props(library, url);
+            p.setProperty("identityTimeout", "1s");
+            MetricRegistry registry = new MetricRegistry();
+            registry.counter("app-1.3.executor.succeededTasks").inc();
+            // The public constructor in a JVM without a SparkEnv: the core waits for a report.
+            RemoteWriteSink sink = new RemoteWriteSink(p, registry);
+            Thread.sleep(1_100); // past identityTimeout: a report goes on with the fallback identity
+            java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            RemoteWriteSink.beforeDeferredCreate = () -> {
+                inside.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            };
+            Thread reporter = new Thread(sink::report);
+            reporter.start();
+            inside.await();
+            Thread stopper = new Thread(sink::stop);
+            stopper.start();
+            stopper.join(300);
+            boolean stopWaited = stopper.isAlive();
+            release.countDown();
+            reporter.join(10_000);
+            stopper.join(10_000);
+            RemoteWriteSink.beforeDeferredCreate = null;
+            NativeHandle h = sink.handleForChecks();
+            return stopWaited && h != null && !h.isOpen();
+        });
         check("report(), stop() and report() again never throw", () -> {
             MetricRegistry registry = new MetricRegistry();
             registry.register("app.1.src.broken", (com.codahale.metrics.Gauge<Long>) () -> {
