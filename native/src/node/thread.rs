@@ -22,8 +22,8 @@ pub struct Collection {
 struct Collector {
     subscribers: Vec<(u64, Sender<Arc<Collection>>)>,
     next_id: u64,
-    /// The running thread's generation and the channel whose disconnection stops it.
-    running: Option<(u64, Sender<()>)>,
+    /// The channel whose disconnection stops the running thread.
+    running: Option<Sender<()>>,
     /// Counts threads started: a stopped thread still finishing a collection sees that it is
     /// no longer the current one and sends nothing.
     generation: u64,
@@ -64,7 +64,7 @@ pub fn subscribe(period: Duration, root: PathBuf) -> Subscription {
             .name("sparkprom-node".into())
             .spawn(move || run(period, root, stop_rx, generation));
         match spawned {
-            Ok(_) => c.running = Some((generation, stop_tx)),
+            Ok(_) => c.running = Some(stop_tx),
             Err(e) => tracing::warn!("node statistics disabled: cannot start their thread: {e}"),
         }
     }
