@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The release build. Leaves in target/dist/:
-#   libsparkprom.so           linux-x86_64, loads on glibc 2.17 and newer (Amazon Linux 2 and 2023,
-#                             Ubuntu 20.04+, RHEL/CentOS 7+)
-#   libsparkprom-aarch64.so   linux-aarch64 (Graviton), the same glibc floor
+#   libsparkprom-linux-x86_64.so   linux-x86_64, loads on glibc 2.17 and newer (Amazon Linux 2
+#                                  and 2023, Ubuntu 20.04+, RHEL/CentOS 7+)
+#   libsparkprom-linux-aarch64.so  linux-aarch64 (Graviton), the same glibc floor
+#   (named by platform, so both can lie in one folder or on one library path: the loader picks
+#   the file of the JVM's architecture and skips the other)
 #   sparkprom.jar             the sink's classes plus both libraries (one jar for every node)
 #   BUILD-INFO                the tools used and every file's SHA-256
 # SPARKPROM_TARGETS (default "x86_64 aarch64") chooses the architectures.
@@ -63,8 +65,7 @@ for arch in $targets; do
   echo "release: building $triple against glibc $GLIBC_FLOOR with $("$rustc_for_target" --version)"
   RUSTC=$rustc_for_target cargo zigbuild --quiet --profile portable --lib --target "$triple.$GLIBC_FLOOR"
   compilers+=("$arch: $("$rustc_for_target" --version)")
-  name=libsparkprom.so
-  [ "$arch" = x86_64 ] || name="libsparkprom-$arch.so"
+  name="libsparkprom-linux-$arch.so"
   cp "target/$triple/portable/libsparkprom.so" "$dist/$name"
   pack_args+=("linux-$arch=$dist/$name")
   # build.rs compiled the shim for this profile; the classes are the same for every target.

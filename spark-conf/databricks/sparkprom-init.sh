@@ -15,8 +15,10 @@
 #   SPARKPROM_REGION   AWS region: turns SigV4 on (AMP; credentials from the instance profile)
 #   SPARKPROM_SOURCE   folder holding the release sparkprom.jar, which carries the native
 #                      library (default below: edit SOURCE where the variable cannot reach the
-#                      script); a libsparkprom.so beside it is installed too (set the sink's
-#                      library property to /databricks/sparkprom/libsparkprom.so to use it)
+#                      script); a loose library beside it is installed too, the one for this
+#                      node's architecture (libsparkprom-linux-x86_64.so or
+#                      libsparkprom-linux-aarch64.so, as the release names them; else a
+#                      libsparkprom.so), as /databricks/sparkprom/libsparkprom.so
 #   SPARKPROM_LABELS   extra labels, e.g. team=etl,env=prod
 #   SPARKPROM_PERIOD   report period in seconds (default 10)
 #
@@ -44,12 +46,16 @@ install() {
   mkdir -p "$JARS" "$(dirname "$METRICS_CONF")" || return 1
   # Copy to a temporary name first: a half-copied jar on the classpath would break Spark.
   cp "$SOURCE/sparkprom.jar" "$JARS/.sparkprom.jar.tmp" && mv "$JARS/.sparkprom.jar.tmp" "$JARS/sparkprom.jar" || return 1
-  local library=""
-  if [ -r "$SOURCE/libsparkprom.so" ]; then
+  local library="" loose
+  # Driver and workers may run on different architectures (x86_64 and Graviton instance types):
+  # each node takes the file of its own.
+  for loose in "$SOURCE/libsparkprom-linux-$(uname -m).so" "$SOURCE/libsparkprom.so"; do
+    [ -r "$loose" ] || continue
     library="$NATIVE_DIR/libsparkprom.so"
-    mkdir -p "$NATIVE_DIR" && cp "$SOURCE/libsparkprom.so" "$NATIVE_DIR/.libsparkprom.so.tmp" \
+    mkdir -p "$NATIVE_DIR" && cp "$loose" "$NATIVE_DIR/.libsparkprom.so.tmp" \
       && mv "$NATIVE_DIR/.libsparkprom.so.tmp" "$library" || return 1
-  fi
+    break
+  done
   write_block "$library" || return 1
   if [ -n "${SPARKPROM_URL:-}" ]; then
     log "installed: $JARS/sparkprom.jar${library:+, $library}; pushing to $SPARKPROM_URL (${DB_IS_DRIVER:+driver }node of ${DB_CLUSTER_NAME:-an unnamed cluster})"

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from harness.fake_aws import FakeImds, FakeSts, KeyStore, SigV4Receiver
-from harness.paths import DIST_JAR, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
+from harness.paths import DIST_JAR, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
 from harness.prometheus import free_port
 from harness.spark import submit
 from test_auth import PUSH, clean_environment
@@ -41,8 +41,10 @@ def run_init_script(root, **env):
 
 @pytest.mark.parametrize("volume", ["release jar", "jar and library"])
 def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(prometheus, tmp_path, volume):
+    # The loose libraries as the release names them: the node (x86_64 here) must take its own.
     files = [(DIST_JAR, "sparkprom.jar")] if volume == "release jar" else \
-        [(JAR, "sparkprom.jar"), (NATIVE_LIB, "libsparkprom.so")]
+        [(JAR, "sparkprom.jar"), (NATIVE_LIB, "libsparkprom-linux-x86_64.so"),
+         (DIST_LIB_AARCH64, "libsparkprom-linux-aarch64.so")]
     root, source = databricks_node(tmp_path, files)
     env = dict(SPARKPROM_URL=prometheus.write_url, SPARKPROM_SOURCE=str(source), SPARKPROM_PERIOD="2",
                SPARKPROM_LABELS="team=etl", DB_CLUSTER_NAME="etl prod, nightly", DB_IS_DRIVER="TRUE")

@@ -118,7 +118,7 @@ def test_a_jar_without_a_library_and_nothing_on_the_path_says_where_it_looked(tm
     process = version_check(jar_alone(tmp_path, jar=JAR), tmp_path)  # the development jar
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 1, output
-    assert (f"no libsparkprom.so on java.library.path ({tmp_path / 'empty'}) "
+    assert (f"no libsparkprom.so (or libsparkprom-linux-x86_64.so) on java.library.path ({tmp_path / 'empty'}) "
             "and none for linux-x86_64 in the jar") in output, output
 
 
@@ -165,5 +165,5 @@ def test_release_build_gives_the_same_bytes_from_another_checkout(tmp_path):
     result = subprocess.run(["bash", "release/build.sh"], cwd=copy, capture_output=True, text=True,
                             timeout=1800)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    for name in ("libsparkprom.so", "libsparkprom-aarch64.so", "sparkprom.jar"):
+    for name in (DIST_LIB.name, DIST_LIB_AARCH64.name, "sparkprom.jar"):
         assert (copy / "target" / "dist" / name).read_bytes() == (DIST / name).read_bytes(), name

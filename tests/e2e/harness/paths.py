@@ -10,8 +10,8 @@ NATIVE_LIB = RELEASE / "libsparkprom.so"
 # The release build (release/build.sh): the portable library, and the jar that carries it.
 DIST = REPO / "target" / "dist"
 DIST_JAR = DIST / "sparkprom.jar"
-DIST_LIB = DIST / "libsparkprom.so"
-DIST_LIB_AARCH64 = DIST / "libsparkprom-aarch64.so"
+DIST_LIB = DIST / "libsparkprom-linux-x86_64.so"
+DIST_LIB_AARCH64 = DIST / "libsparkprom-linux-aarch64.so"
 JOBS = REPO / "tests" / "e2e" / "jobs"
 CACHE = Path(os.environ.get("SPARKPROM_CACHE", Path.home() / ".cache" / "sparkprom"))
 

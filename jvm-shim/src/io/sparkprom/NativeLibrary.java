@@ -29,11 +29,18 @@ final class NativeLibrary {
         loaded = Boolean.FALSE;
         String where;
         try {
-            where = NativeLoader.load(explicitPath, extractDir);
+            NativeLoader.Loaded found = NativeLoader.load(explicitPath, extractDir);
+            for (String skipped : found.skipped) {
+                LOG.warn("sparkprom: skipped the native library {}; loaded {} instead. Put the library of this "
+                        + "node's architecture there (the release names them libsparkprom-linux-x86_64.so and "
+                        + "libsparkprom-linux-aarch64.so), or remove it from that directory and let the jar's "
+                        + "copy load.", skipped, found.where);
+            }
+            where = found.where;
         } catch (Throwable t) {
             LOG.error("sparkprom: cannot load the native library: {}. Metrics of this JVM will not be sent; "
-                    + "use the release jar (it carries the library for linux-x86_64), set the sink's 'library' "
-                    + "property to the absolute path of libsparkprom.so, or add its directory to "
+                    + "use the release jar (it carries the library for linux-x86_64 and linux-aarch64), set the sink's 'library' "
+                    + "property to the absolute path of this architecture's libsparkprom.so, or add its directory to "
                     + "spark.driver.extraLibraryPath / spark.executor.extraLibraryPath. Where the temporary "
                     + "directory does not allow executables (noexec), set 'libraryExtractDir'.", t.toString());
             return false;

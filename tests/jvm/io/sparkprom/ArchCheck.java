@@ -5,9 +5,9 @@ import com.codahale.metrics.MetricRegistry;
 import java.util.Properties;
 
 /**
- * A sink in a JVM of another architecture (the aarch64 JRE under qemu-user): no {@code library}
- * property and nothing on java.library.path, so the loader must pick the jar's copy for this
- * JVM's {@code os.arch}. Pushes an executor-shaped registry and node statistics for a few
+ * A sink in a JVM of either architecture (this machine's, or the aarch64 JRE under qemu-user) with
+ * no {@code library} property and, on java.library.path, only the other architecture's library:
+ * the loader must skip that one and pick the jar's copy for this JVM's {@code os.arch}. Pushes an executor-shaped registry and node statistics for a few
  * reports. The executor's identity comes from this JVM's command line ({@code --executor-id},
  * {@code --app-id} after the arguments below), as there is no SparkEnv.
  * Arguments: url, the names' prefix ({@code <appId>.<executorId>.}), seconds to run.
@@ -26,6 +26,6 @@ public final class ArchCheck {
         sink.start();
         Thread.sleep(Long.parseLong(args[2]) * 1000);
         sink.stop();
-        System.out.println("arch: done on " + System.getProperty("os.arch"));
+        System.out.println("arch: done on " + NativeLoader.platform());
     }
 }
