@@ -5,6 +5,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sparkprom::identity::Identity;
+use sparkprom::labels::SinkLabels;
 use sparkprom::remote_write::encode::RequestEncoder;
 use sparkprom::sample::Sample;
 use sparkprom::series::SeriesTable;
@@ -41,16 +43,20 @@ fn snapshot_bytes(metrics: u32, first: bool, t: i64) -> Vec<u8> {
 
 fn stages(c: &mut Criterion) {
     let metrics = 1_000;
-    let mut table = SeriesTable::new("bench", vec![]);
+    let mut labels = SinkLabels::new("bench", vec![], Default::default());
+    let mut table = SeriesTable::new(usize::MAX);
     let mut snapshot = Snapshot::default();
     let mut samples: Vec<Sample> = Vec::new();
     decode_into(&snapshot_bytes(metrics, true, 0), &mut snapshot)
         .expect("the bench encodes valid snapshots");
-    table.ingest(&snapshot, &mut samples);
+    if let Some(pairs) = &snapshot.identity {
+        labels.set_identity(Identity::from_pairs(pairs));
+    }
+    table.ingest(&snapshot, &mut labels, &mut samples);
     let steady = snapshot_bytes(metrics, false, 1);
     decode_into(&steady, &mut snapshot).expect("the bench encodes valid snapshots");
     samples.clear();
-    table.ingest(&snapshot, &mut samples);
+    table.ingest(&snapshot, &mut labels, &mut samples);
     let per_snapshot = samples.len() as u64;
 
     let mut group = c.benchmark_group("core");
@@ -65,7 +71,7 @@ fn stages(c: &mut Criterion) {
     group.bench_function("series lookup (per sample)", |b| {
         b.iter(|| {
             samples.clear();
-            table.ingest(black_box(&snapshot), &mut samples);
+            table.ingest(black_box(&snapshot), &mut labels, &mut samples);
         })
     });
     // A full request's worth: several reports of the same series, as the sender batches them.
@@ -73,7 +79,7 @@ fn stages(c: &mut Criterion) {
     for t in 0..(2_000 / per_snapshot.max(1) + 1) {
         decode_into(&snapshot_bytes(metrics, false, t as i64 + 2), &mut snapshot)
             .expect("the bench encodes valid snapshots");
-        table.ingest(&snapshot, &mut batch);
+        table.ingest(&snapshot, &mut labels, &mut batch);
     }
     batch.truncate(2_000);
     let mut encoder = RequestEncoder::default();

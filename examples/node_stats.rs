@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use sparkprom::node::{collect, Stat};
+use sparkprom::node::collect;
+use sparkprom::node::stat::Stat;
 
 fn thread_cpu_seconds() -> f64 {
     let mut t = libc::timespec {

@@ -126,3 +126,59 @@ impl Identity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pairs_give_the_fields_and_valid_platform_labels_only() {
+        let identity = Identity::from_pairs(&pairs(&[
+            ("app_id", "app-1"),
+            ("executor_id", "driver"),
+            ("namespace", "etl.daily"),
+            ("label.pod", "driver-pod"),
+            ("label.bad-name", "x"),
+            ("label.role", "stolen"),
+            ("unknown", "ignored"),
+        ]));
+        assert_eq!(identity.app_id, "app-1");
+        assert_eq!(identity.platform_labels, pairs(&[("pod", "driver-pod")]));
+        assert_eq!(identity.missing(), [false, true, false, false]);
+    }
+
+    #[test]
+    fn names_split_after_the_whole_namespace_and_executor_id() {
+        let identity =
+            Identity::from_pairs(&pairs(&[("executor_id", "7"), ("namespace", "etl.daily")]));
+        assert_eq!(
+            identity.split_name("etl.daily.7.executor.cpuTime"),
+            Some(("executor", "executor.cpuTime"))
+        );
+        assert_eq!(identity.split_name("etl.daily.70.executor.cpuTime"), None);
+        assert_eq!(identity.split_name("etl.7.executor.cpuTime"), None);
+        assert_eq!(Identity::default().split_name("a.7.b"), None);
+    }
+
+    #[test]
+    fn roles_of_sinks_and_daemons() {
+        let executor = Identity::from_pairs(&pairs(&[("executor_id", "3")]));
+        assert_eq!(executor.sink_role("other"), "executor");
+        assert_eq!(executor.sink_role("worker"), "worker");
+        assert_eq!(Identity::default().sink_role("other"), "other");
+        assert_eq!(
+            daemon_role("shuffleService.registeredExecutorsSize"),
+            Some("shuffle_service")
+        );
+        assert_eq!(
+            daemon_role("app-1.driver.DAGScheduler.job.activeJobs"),
+            None
+        );
+    }
+}

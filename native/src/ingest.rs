@@ -1,5 +1,6 @@
-//! The ingest thread of one sink: decodes each registry snapshot, turns it into samples through
-//! the sink's name-id table, adds the self-metrics and the node statistics, queues the samples
+//! The ingest thread of one sink: decodes each registry snapshot, applies its identity to the
+//! sink's label context, lets the three producers of series (the Spark name-id table, the
+//! self-metrics and the node statistics) turn what they have into samples, queues the samples
 //! and their families' metadata, and at the end stale markers for everything it exported.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::identity::Identity;
+use crate::labels::SinkLabels;
 use crate::metadata::PendingMetadata;
 use crate::node::series::NodeSeries;
-use crate::node::thread::Subscription;
+use crate::node::thread::{Collection, Subscription};
 use crate::queue::SampleQueue;
 use crate::sample::Sample;
 use crate::self_metrics::{ReportFigures, SelfMetrics};
@@ -22,12 +25,15 @@ use crate::stats::{now_ms, Stats};
 pub struct Ingest {
     /// The node-stats thread's collections, when node statistics are on.
     pub(crate) node: Option<Subscription>,
+    /// The sink's label context, which the producers below borrow.
+    pub(crate) labels: SinkLabels,
+    pub(crate) table: SeriesTable,
+    pub(crate) self_metrics: SelfMetrics,
     pub(crate) node_series: NodeSeries,
     pub(crate) capacity: usize,
     pub(crate) textfile: Option<String>,
     pub(crate) snapshots: Receiver<Vec<u8>>,
     pub(crate) spare_buffers: Sender<Vec<u8>>,
-    pub(crate) table: SeriesTable,
     pub(crate) queue: Arc<SampleQueue>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) metadata: Arc<PendingMetadata>,
@@ -35,6 +41,8 @@ pub struct Ingest {
     pub(crate) resend_names: Arc<AtomicBool>,
     /// When every family's metadata was last queued.
     pub(crate) metadata_sent_at: Option<Instant>,
+    /// The newest timestamp sent: the final stale markers must come after it.
+    pub(crate) last_ts: i64,
 }
 
 /// How often the metadata of every family is sent again: receivers keep it in memory only
@@ -45,8 +53,6 @@ impl Ingest {
     pub fn run(mut self) {
         let mut snapshot = Snapshot::default();
         let mut samples = Vec::new();
-        let mut self_metrics = SelfMetrics::default();
-        let mut last_ts = 0;
         let mut trimmer = crate::trim::Trimmer::default();
         let snapshots = self.snapshots.clone();
         let node = match &self.node {
@@ -57,70 +63,101 @@ impl Ingest {
             crossbeam_channel::select! {
                 recv(snapshots) -> message => {
                     let Ok(bytes) = message else { break };
-                    match decode_into(&bytes, &mut snapshot) {
-                        Ok(()) => {
-                            self.table.ingest(&snapshot, &mut samples);
-                            if self.table.take_names_lost() {
-                                self.resend_names.store(true, Ordering::Relaxed);
-                            }
-                            let figures = ReportFigures {
-                                queue_len: self.queue.len(),
-                                capacity: self.capacity,
-                                skipped_gauges: self.table.skipped_gauges,
-                                over_limit: self.table.over_limit,
-                                live_series: self.table.live_series(),
-                                missing_identity: self.table.missing_identity(),
-                            };
-                            last_ts = snapshot.timestamp_ms;
-                            self_metrics.append(&self.table, &self.stats, &figures, last_ts, &mut samples);
-                            self.queue_metadata();
-                            self.write_textfile(&samples);
-                            self.push(&mut samples);
-                        }
-                        Err(e) => {
-                            // Its name definitions are lost with it: the next report resends all.
-                            tracing::error!("dropping a snapshot that cannot be decoded: {e}");
-                            self.resend_names.store(true, Ordering::Relaxed);
-                        }
-                    }
+                    self.on_snapshot(&bytes, &mut snapshot, &mut samples);
                     let _ = self.spare_buffers.try_send(bytes);
                     trimmer.maybe_trim();
                 }
                 recv(node) -> message => {
-                    // Node series carry the identity labels: wait for the first report.
-                    let Ok(collection) = message else { continue };
-                    if self.table.has_reported() {
-                        self.node_series.append(&self.table, &collection, &mut samples);
-                        last_ts = last_ts.max(collection.timestamp_ms);
-                        self.queue_metadata();
-                        self.push(&mut samples);
+                    if let Ok(collection) = message {
+                        self.on_collection(&collection, &mut samples);
                     }
                 }
             }
         }
-        // Leave the node-stats thread (the last sink to leave stops it).
+        self.finish(&mut samples);
+    }
+
+    /// One report: the Spark names' samples, then the self-metrics', queued with their metadata.
+    fn on_snapshot(&mut self, bytes: &[u8], snapshot: &mut Snapshot, samples: &mut Vec<Sample>) {
+        if let Err(e) = decode_into(bytes, snapshot) {
+            // Its name definitions are lost with it: the next report resends all.
+            tracing::error!("dropping a snapshot that cannot be decoded: {e}");
+            self.resend_names.store(true, Ordering::Relaxed);
+            return;
+        }
+        let ts = snapshot.timestamp_ms;
+        if let Some(pairs) = &snapshot.identity {
+            self.relabel(Identity::from_pairs(pairs), ts, samples);
+        }
+        self.table.ingest(snapshot, &mut self.labels, samples);
+        if self.table.take_names_lost() {
+            self.resend_names.store(true, Ordering::Relaxed);
+        }
+        let figures = ReportFigures {
+            queue_len: self.queue.len(),
+            capacity: self.capacity,
+            skipped_gauges: self.table.skipped_gauges,
+            over_limit: self.table.over_limit,
+            live_series: self.table.live_series(),
+            missing_identity: self.labels.missing_identity(),
+        };
+        self.last_ts = self.last_ts.max(ts);
+        self.self_metrics
+            .append(&self.labels, &self.stats, &figures, ts, samples);
+        self.queue_metadata();
+        self.write_textfile(samples);
+        self.push(samples);
+    }
+
+    /// One node-stats collection. Node series carry the identity labels: none before the first
+    /// report.
+    fn on_collection(&mut self, collection: &Collection, samples: &mut Vec<Sample>) {
+        if !self.table.has_reported() {
+            return;
+        }
+        self.node_series.append(&self.labels, collection, samples);
+        self.last_ts = self.last_ts.max(collection.timestamp_ms);
+        self.queue_metadata();
+        self.push(samples);
+    }
+
+    /// The one path for a new identity: every label set changes, so every producer ends the
+    /// series it had (sums would count both generations for five minutes otherwise) and makes
+    /// them again. An identity equal to the current one changes nothing.
+    fn relabel(&mut self, identity: Identity, ts: i64, samples: &mut Vec<Sample>) {
+        if !self.labels.set_identity(identity) {
+            return;
+        }
+        self.table.relabel(ts, samples);
+        self.self_metrics.relabel(ts, samples);
+        self.node_series.relabel(ts, samples);
+    }
+
+    /// The sink is closing: leave the node-stats thread (the last sink to leave stops it), end
+    /// every series so graphs stop where the JVM stopped, and close the queue.
+    fn finish(&mut self, samples: &mut Vec<Sample>) {
         self.node = None;
-        // The sink is closing: end every series so graphs stop where the JVM stopped. A stale
-        // marker must come after the series' last sample.
-        let ts = (now_ms() as i64).max(last_ts + 1);
-        self.table.stale_all(ts, &mut samples);
-        self_metrics.stale_all(ts, &mut samples);
-        self.node_series.stale_all(ts, &mut samples);
-        self.push(&mut samples);
+        // A stale marker must come after the series' last sample.
+        let ts = (now_ms() as i64).max(self.last_ts + 1);
+        self.table.stale_all(ts, samples);
+        self.self_metrics.stale_all(ts, samples);
+        self.node_series.stale_all(ts, samples);
+        self.push(samples);
         self.queue.close();
     }
 
     /// New families' metadata now, every family's again every METADATA_RESEND.
     fn queue_metadata(&mut self) {
+        let families = self.labels.families();
         let resend = self
             .metadata_sent_at
             .is_none_or(|at| at.elapsed() >= METADATA_RESEND);
         let families = if resend {
             self.metadata_sent_at = Some(Instant::now());
-            self.table.labeler().families().take_new();
-            self.table.labeler().families().all()
+            families.take_new();
+            families.all()
         } else {
-            self.table.labeler().families().take_new()
+            families.take_new()
         };
         self.metadata.add(families.iter().map(|f| f.metadata()));
     }
@@ -135,7 +172,7 @@ impl Ingest {
             return;
         }
         let path =
-            crate::textfile::expand_path(template, self.table.identity(), self.table.sink_role());
+            crate::textfile::expand_path(template, self.labels.identity(), self.labels.sink_role());
         if let Err(e) = crate::textfile::write_atomically(&path, &crate::textfile::render(samples))
         {
             tracing::warn!("cannot write the textfile {}: {e}", path.display());
@@ -147,5 +184,105 @@ impl Ingest {
         self.stats
             .samples_dropped_capacity
             .fetch_add(dropped as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Filters;
+    use crate::sample::is_stale;
+    use crate::snapshot::{Encoder, Value};
+
+    fn ingest() -> Ingest {
+        let (_, snapshots) = crossbeam_channel::bounded(1);
+        let (spare_buffers, _) = crossbeam_channel::bounded(1);
+        Ingest {
+            node: None,
+            labels: SinkLabels::new("test:ingest-relabel", vec![], Filters::default()),
+            table: SeriesTable::new(usize::MAX),
+            self_metrics: SelfMetrics::default(),
+            node_series: NodeSeries::new("host".into()),
+            capacity: 10_000,
+            textfile: None,
+            snapshots,
+            spare_buffers,
+            queue: Arc::new(SampleQueue::new(10_000)),
+            stats: Arc::new(Stats::default()),
+            metadata: Arc::new(PendingMetadata::default()),
+            resend_names: Arc::new(AtomicBool::new(false)),
+            metadata_sent_at: None,
+            last_ts: 0,
+        }
+    }
+
+    /// A report as an executor's first ones look before and after SparkEnv answers: the
+    /// fallback identity (no app name), then Spark's.
+    fn report(ts: i64, app_name: &str) -> Vec<u8> {
+        let mut e = Encoder::default();
+        e.begin(ts, false);
+        let mut pairs = vec![
+            ("app_id", "app-1"),
+            ("executor_id", "4"),
+            ("namespace", "app-1"),
+        ];
+        if !app_name.is_empty() {
+            pairs.push(("app_name", app_name));
+        }
+        e.identity(&pairs);
+        e.define(0, "app-1.4.executor.succeededTasks");
+        e.reading(0, Value::Counter(3));
+        e.buf
+    }
+
+    fn queued(ingest: &Ingest) -> Vec<Sample> {
+        let mut out = Vec::new();
+        ingest
+            .queue
+            .pop_batch(usize::MAX, Duration::ZERO, Some(Instant::now()), &mut out);
+        out
+    }
+
+    fn app_name(sample: &Sample) -> Option<&str> {
+        let label = sample.series.labels.iter().find(|l| l.name == "app_name");
+        label.map(|l| l.value.as_str())
+    }
+
+    #[test]
+    fn a_new_identity_ends_every_series_of_the_old_one_once() {
+        let mut ingest = ingest();
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        ingest.on_snapshot(&report(1_000, ""), &mut snapshot, &mut samples);
+        let before = queued(&ingest);
+        assert!(before
+            .iter()
+            .all(|s| !is_stale(s.value) && app_name(s).is_none()));
+
+        ingest.on_snapshot(&report(2_000, "etl"), &mut snapshot, &mut samples);
+        let after = queued(&ingest);
+        let (ended, live): (Vec<&Sample>, Vec<&Sample>) =
+            after.iter().partition(|s| is_stale(s.value));
+        // Every series of the old label sets (the Spark metric and every self-metric) ends...
+        let mut old: Vec<&[u8]> = before
+            .iter()
+            .map(|s| s.series.encoded_labels.as_slice())
+            .collect();
+        let mut stale: Vec<&[u8]> = ended
+            .iter()
+            .map(|s| s.series.encoded_labels.as_slice())
+            .collect();
+        old.sort();
+        stale.sort();
+        assert_eq!(old, stale, "each old series gets one stale marker");
+        assert!(ended.iter().all(|s| s.timestamp_ms == 2_000));
+        // ...and the same ones go on under the new identity.
+        assert_eq!(live.len(), before.len());
+        assert!(live.iter().all(|s| app_name(s) == Some("etl")));
+
+        ingest.on_snapshot(&report(3_000, "etl"), &mut snapshot, &mut samples);
+        assert!(
+            queued(&ingest).iter().all(|s| !is_stale(s.value)),
+            "an equal identity changes nothing"
+        );
     }
 }

@@ -1,31 +1,19 @@
-//! Label assembly, for every series a sink exports alike (Spark metrics, self-metrics, node
-//! statistics): the user's static labels, the JVM's identity and platform labels, `role`, the
-//! family's own variant labels; then the JVM-wide claim that no other sink of this JVM already
-//! pushes the same label set to the same receiver.
+//! One sink's label context, which every producer of its series (Spark names, self-metrics,
+//! node statistics) borrows alike: the JVM's identity and platform labels, the sink's role, the
+//! user's static labels and filters, the families made so far (for their metadata), and the
+//! JVM-wide claim that no other sink of this JVM already pushes the same label set to the same
+//! receiver.
 
 use std::sync::Arc;
 
-use crate::claims;
-use crate::identity::Identity;
+use crate::claims::{self, Producer, Release};
+use crate::config::Filters;
+use crate::identity::{self, Identity};
 use crate::metadata::FamilyLog;
 use crate::proto::Label;
 use crate::sample::{Family, Series};
-use crate::snapshot::QUANTILES;
 
-impl Series {
-    /// A series of `family` with these labels, sorted (remote write requires it) and encoded.
-    pub fn new(mut labels: Vec<Label>, family: Arc<Family>) -> Series {
-        labels.sort_by(|a, b| a.name.cmp(&b.name));
-        let encoded_labels = crate::remote_write::encode::encode_labels(&labels);
-        Series {
-            labels,
-            encoded_labels,
-            family,
-        }
-    }
-}
-
-/// One series of a family: a suffix to the family name (`_count`) and/or one extra label
+/// One series of a family: a suffix to the family name (`_count`) and/or extra labels
 /// (`quantile="0.5"`, `reason="queue_full"`).
 pub struct Variant {
     pub suffix: &'static str,
@@ -51,37 +39,30 @@ impl Variant {
             labels: Vec::new(),
         }
     }
-
-    /// A summary's series: one per quantile, then `_count`.
-    pub fn summary() -> Vec<Variant> {
-        let mut list: Vec<Variant> = QUANTILES
-            .iter()
-            .map(|q| Variant::labelled("quantile", q.to_string()))
-            .collect();
-        list.push(Variant::suffixed("_count"));
-        list
-    }
 }
 
-/// The labels of one sink's series, and its claims on them.
-pub struct Labeler {
+/// The labels of one sink's series, and its claims on them. Owned by the sink's ingest thread.
+pub struct SinkLabels {
     sink_id: u64,
     url: String,
     static_labels: Vec<(String, String)>,
+    filters: Filters,
     identity: Identity,
-    /// Changes whenever every label set changes (a new identity): holders of series re-make them.
-    generation: u64,
+    /// The daemon this sink serves (`master`, `worker`, ...), learnt from its registry's names;
+    /// "other" for a driver's or an executor's sink.
+    daemon_role: &'static str,
     families: FamilyLog,
 }
 
-impl Labeler {
-    pub fn new(url: &str, static_labels: Vec<(String, String)>) -> Labeler {
-        Labeler {
+impl SinkLabels {
+    pub fn new(url: &str, static_labels: Vec<(String, String)>, filters: Filters) -> SinkLabels {
+        SinkLabels {
             sink_id: claims::new_sink_id(),
             url: url.to_string(),
             static_labels,
+            filters,
             identity: Identity::default(),
-            generation: 0,
+            daemon_role: "other",
             families: FamilyLog::default(),
         }
     }
@@ -90,8 +71,46 @@ impl Labeler {
         &self.identity
     }
 
-    pub fn generation(&self) -> u64 {
-        self.generation
+    /// Takes a new identity; when it differs, every label set changes and all claims of the sink
+    /// are given up. Returns whether it changed: then every producer must make its series again
+    /// (`Ingest::relabel`, the one path that does).
+    pub fn set_identity(&mut self, identity: Identity) -> bool {
+        if identity == self.identity {
+            return false;
+        }
+        self.identity = identity;
+        self.release(Release::All);
+        true
+    }
+
+    /// Notes a Spark name of the registry: a standalone daemon's names tell which one it is.
+    pub fn learn_role_from(&mut self, spark_name: &str) {
+        if let Some(role) = identity::daemon_role(spark_name) {
+            self.daemon_role = role;
+        }
+    }
+
+    /// The role of names without the driver/executor prefix: the daemon this sink serves.
+    pub fn daemon_role(&self) -> &'static str {
+        self.daemon_role
+    }
+
+    /// The role of this sink's own series: the daemon it serves, else the driver or an executor.
+    pub fn sink_role(&self) -> &'static str {
+        self.identity.sink_role(self.daemon_role)
+    }
+
+    /// Which identity fields this sink lacks; none for a standalone daemon, which has no app.
+    pub fn missing_identity(&self) -> [bool; 4] {
+        if self.daemon_role != "other" {
+            return [false; 4];
+        }
+        self.identity.missing()
+    }
+
+    /// Whether the user's include/exclude filters keep a metric.
+    pub fn keeps(&self, spark_name: &str, exported: &str) -> bool {
+        self.filters.keeps(spark_name, exported)
     }
 
     /// The families of every series made so far, for their metadata.
@@ -99,35 +118,64 @@ impl Labeler {
         &self.families
     }
 
-    /// Takes a new identity; when it differs, every label set changes: all claims are given up
-    /// and the generation moves on. Returns whether it changed.
-    pub fn set_identity(&mut self, identity: Identity) -> bool {
-        if identity == self.identity {
-            return false;
-        }
-        self.identity = identity;
-        self.generation += 1;
-        self.release(None);
-        true
-    }
-
     /// The series of one family with this JVM's identity labels, the user's labels and `role`
-    /// (None for what belongs to the JVM, not to one of its sinks);
-    /// None when another Spark name or sink of this JVM already exports them to this receiver.
-    /// `owner` names what exports them, for that check and its log line.
+    /// (None for what belongs to the JVM, not to one of its sinks); None when another Spark
+    /// name or sink of this JVM already exports them to this receiver. `producer` and `owner`
+    /// name what exports them, for the claim and its log line.
     pub fn series_for(
         &self,
+        producer: Producer,
         family: &Arc<Family>,
         role: Option<&str>,
         variants: &[Variant],
         owner: &str,
     ) -> Option<Vec<Arc<Series>>> {
+        let common = self.common_labels(role);
+        let list: Vec<Arc<Series>> = variants
+            .iter()
+            .map(|variant| {
+                let mut labels = common.clone();
+                labels.push(label(
+                    "__name__",
+                    &format!("{}{}", family.name, variant.suffix),
+                ));
+                for (name, value) in &variant.labels {
+                    labels.push(label(name, value));
+                }
+                Arc::new(Series::new(labels, Arc::clone(family)))
+            })
+            .collect();
+        // The first series' label set stands for all: the others differ only in suffix or label.
+        let key = (self.url.clone(), list.first()?.encoded_labels.clone());
+        match claims::claim(key, self.sink_id, producer, owner) {
+            Err(taken) => {
+                tracing::debug!(
+                    "not exporting '{owner}': its series {} is already exported by '{}'{}",
+                    family.name,
+                    taken.by,
+                    if taken.same_sink {
+                        ""
+                    } else {
+                        " of another sink of this JVM"
+                    }
+                );
+                None
+            }
+            Ok(()) => {
+                self.families.record(family);
+                Some(list)
+            }
+        }
+    }
+
+    /// The labels every series of this sink carries: the user's, the platform's (the user's win
+    /// over detected ones of the same name), `role`, and the identity's.
+    fn common_labels(&self, role: Option<&str>) -> Vec<Label> {
         let mut common: Vec<Label> = self
             .static_labels
             .iter()
             .map(|(k, v)| label(k, v))
             .collect();
-        // The user's labels win over detected ones of the same name.
         for (k, v) in &self.identity.platform_labels {
             if !common.iter().any(|l| &l.name == k) {
                 common.push(label(k, v));
@@ -145,51 +193,18 @@ impl Labeler {
                 common.push(label(name, value));
             }
         }
-        let list: Vec<Arc<Series>> = variants
-            .iter()
-            .map(|variant| {
-                let mut labels = common.clone();
-                labels.push(label(
-                    "__name__",
-                    &format!("{}{}", family.name, variant.suffix),
-                ));
-                for (name, value) in &variant.labels {
-                    labels.push(label(name, value));
-                }
-                Arc::new(Series::new(labels, Arc::clone(family)))
-            })
-            .collect();
-        // The first series' label set stands for all: the others differ only in suffix or label.
-        let key = (self.url.clone(), list.first()?.encoded_labels.clone());
-        match claims::claim(key, self.sink_id, owner) {
-            Err((same_sink, other)) => {
-                tracing::debug!(
-                    "not exporting '{owner}': its series {} is already exported by '{other}'{}",
-                    family.name,
-                    if same_sink {
-                        ""
-                    } else {
-                        " of another sink of this JVM"
-                    }
-                );
-                None
-            }
-            Ok(()) => {
-                self.families.record(family);
-                Some(list)
-            }
-        }
+        common
     }
 
-    /// Gives up this sink's claims: those of one owner (a Spark name), or all of them.
-    pub fn release(&self, owner: Option<&str>) {
-        claims::release(self.sink_id, owner);
+    /// Gives up claims of this sink: all, one producer's, or one owner's.
+    pub fn release(&self, which: Release) {
+        claims::release(self.sink_id, which);
     }
 }
 
-impl Drop for Labeler {
+impl Drop for SinkLabels {
     fn drop(&mut self) {
-        self.release(None);
+        self.release(Release::All);
     }
 }
 
@@ -197,5 +212,119 @@ fn label(name: &str, value: &str) -> Label {
     Label {
         name: name.to_string(),
         value: value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::MetricType;
+
+    fn family(name: &str) -> Arc<Family> {
+        Arc::new(Family {
+            name: name.to_string(),
+            metric_type: MetricType::Gauge,
+            unit: "",
+            help: String::new(),
+        })
+    }
+
+    fn identity(executor_id: &str) -> Identity {
+        Identity::from_pairs(
+            &[
+                ("app_id", "app-1"),
+                ("app_name", "etl"),
+                ("executor_id", executor_id),
+                ("namespace", "app-1"),
+                ("label.databricks_cluster_name", "prod-etl"),
+                ("label.namespace", "spark-jobs"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    fn names(series: &Series) -> Vec<(&str, &str)> {
+        series
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_series_carries_static_platform_role_and_identity_labels_sorted() {
+        let mut labels = SinkLabels::new(
+            "test:labels-all",
+            vec![
+                ("namespace".into(), "mine".into()),
+                ("team".into(), "etl".into()),
+            ],
+            Filters::default(),
+        );
+        labels.set_identity(identity("3"));
+        let series = labels
+            .series_for(
+                Producer::SparkNames,
+                &family("spark_x"),
+                Some("executor"),
+                &[Variant::labelled("queue", "appStatus")],
+                "x",
+            )
+            .expect("not claimed by anyone else");
+        assert_eq!(
+            names(&series[0]),
+            vec![
+                ("__name__", "spark_x"),
+                ("app_id", "app-1"),
+                ("app_name", "etl"),
+                ("databricks_cluster_name", "prod-etl"),
+                ("executor_id", "3"),
+                ("namespace", "mine"), // the user's label wins over the detected one
+                ("queue", "appStatus"),
+                ("role", "executor"),
+                ("team", "etl"),
+            ]
+        );
+        assert_eq!(labels.families().take_new().len(), 1);
+    }
+
+    #[test]
+    fn a_new_identity_gives_back_every_claim_and_an_equal_one_changes_nothing() {
+        let mut first = SinkLabels::new("test:labels-identity", vec![], Filters::default());
+        let second = SinkLabels::new("test:labels-identity", vec![], Filters::default());
+        first.set_identity(identity("1"));
+        let fam = family("node_load1");
+        assert!(first
+            .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
+            .is_some());
+        // `second` has no identity: its label set differs. Give it the same one: claimed.
+        let mut second = second;
+        second.set_identity(identity("1"));
+        assert!(second
+            .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
+            .is_none());
+        assert!(
+            !first.set_identity(identity("1")),
+            "the same identity is no change"
+        );
+        assert!(first.set_identity(identity("2")));
+        assert!(second
+            .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
+            .is_some());
+    }
+
+    #[test]
+    fn a_daemons_names_give_its_role_and_it_misses_no_identity() {
+        let mut labels = SinkLabels::new("test:labels-daemon", vec![], Filters::default());
+        assert_eq!(labels.sink_role(), "other");
+        assert_eq!(labels.missing_identity(), [true; 4]);
+        labels.learn_role_from("HiveExternalCatalog.fileCacheHits");
+        assert_eq!(labels.daemon_role(), "other");
+        labels.learn_role_from("worker.coresUsed");
+        assert_eq!(
+            (labels.daemon_role(), labels.sink_role()),
+            ("worker", "worker")
+        );
+        assert_eq!(labels.missing_identity(), [false; 4]);
     }
 }

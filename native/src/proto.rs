@@ -62,3 +62,13 @@ pub enum MetricType {
     Info = 6,
     Stateset = 7,
 }
+
+/// The bytes of `labels` as the repeated `labels` field (1) of a `TimeSeries`: each series'
+/// labels are encoded once, when the series is made, and copied into every request.
+pub fn encode_labels(labels: &[Label]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for label in labels {
+        prost::encoding::message::encode(1, label, &mut buf);
+    }
+    buf
+}

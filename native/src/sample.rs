@@ -1,6 +1,6 @@
 //! The data every stage hands on: a metric family, a series of it (its label set, sorted and
-//! encoded once) and one sample of a series. Series are made by [`crate::labels`]
-//! (`Series::new`), which owns label assembly.
+//! encoded once) and one sample of a series. Which labels a series has is decided by
+//! [`crate::labels`], which owns label assembly.
 
 use std::sync::Arc;
 
@@ -41,6 +41,19 @@ pub struct Series {
     /// `labels` as protobuf bytes, encoded once instead of in every request.
     pub encoded_labels: Vec<u8>,
     pub family: Arc<Family>,
+}
+
+impl Series {
+    /// A series of `family` with these labels, sorted (remote write requires it) and encoded.
+    pub fn new(mut labels: Vec<Label>, family: Arc<Family>) -> Series {
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        let encoded_labels = crate::proto::encode_labels(&labels);
+        Series {
+            labels,
+            encoded_labels,
+            family,
+        }
+    }
 }
 
 /// One value of one series at one time, on its way from a report to the receiver.

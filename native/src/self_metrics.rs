@@ -4,11 +4,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::claims::Producer;
 use crate::identity::IDENTITY_FIELDS;
-use crate::labels::Variant;
+use crate::labels::{SinkLabels, Variant};
 use crate::proto::MetricType;
 use crate::sample::{push_stale_markers, Family, Sample, Series};
-use crate::series::SeriesTable;
 use crate::stats::Stats;
 
 /// Reads one value per variant from the stats.
@@ -153,28 +153,26 @@ const DEFINITIONS: &[Definition] = &[
     },
 ];
 
-/// The self-metric series of one sink, made when first needed and again when the JVM's
-/// identity changes.
+/// The self-metric series of one sink, made when first needed and again after a relabel.
 #[derive(Default)]
 pub struct SelfMetrics {
+    /// Per definition: its series, or None where another sink of this JVM exports them.
+    /// Empty until made.
     series: Vec<Option<Vec<Arc<Series>>>>,
-    generation: Option<u64>,
 }
 
 impl SelfMetrics {
     /// Appends one sample per self-metric series, stamped `ts`.
     pub fn append(
         &mut self,
-        table: &SeriesTable,
+        labels: &SinkLabels,
         stats: &Stats,
         figures: &ReportFigures,
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
-        let generation = table.labeler().generation();
-        if self.generation != Some(generation) {
-            self.generation = Some(generation);
-            self.series = DEFINITIONS.iter().map(|d| series_of(table, d)).collect();
+        if self.series.is_empty() {
+            self.series = DEFINITIONS.iter().map(|d| series_of(labels, d)).collect();
         }
         for (definition, series) in DEFINITIONS.iter().zip(&self.series) {
             let Some(series) = series else { continue };
@@ -192,43 +190,46 @@ impl SelfMetrics {
     pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
         push_stale_markers(self.series.iter().flatten().flatten(), ts, out);
     }
+
+    /// The sink's labels changed: ends every series and makes them again at the next report.
+    pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
+        self.stale_all(ts, out);
+        self.series.clear();
+    }
 }
 
-fn series_of(table: &SeriesTable, d: &Definition) -> Option<Vec<Arc<Series>>> {
+fn series_of(labels: &SinkLabels, d: &Definition) -> Option<Vec<Arc<Series>>> {
     let family = Arc::new(Family {
         name: d.name.to_string(),
         metric_type: d.metric_type,
         unit: d.unit,
         help: d.help.to_string(),
     });
-    table
-        .labeler()
-        .series_for(&family, Some(table.sink_role()), &(d.variants)(), d.name)
+    labels.series_for(
+        Producer::SelfMetrics,
+        &family,
+        Some(labels.sink_role()),
+        &(d.variants)(),
+        d.name,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Snapshot;
+    use crate::identity::Identity;
 
     #[test]
     fn every_self_metric_reports_its_counter_with_the_jvm_identity() {
-        let mut table = SeriesTable::new("test:self-metrics", vec![]);
+        let mut labels = SinkLabels::new("test:self-metrics", vec![], Default::default());
         let identity = [
             ("app_id", "app-7"),
             ("executor_id", "2"),
             ("namespace", "app-7"),
         ];
-        let snapshot = Snapshot {
-            identity: Some(
-                identity
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        table.ingest(&snapshot, &mut Vec::new());
+        labels.set_identity(Identity::from_pairs(
+            &identity.map(|(k, v)| (k.to_string(), v.to_string())),
+        ));
         let stats = Stats::default();
         stats.samples_sent.store(40, Ordering::Relaxed);
         stats.samples_dropped_capacity.store(3, Ordering::Relaxed);
@@ -238,10 +239,10 @@ mod tests {
             skipped_gauges: 1,
             over_limit: 0,
             live_series: 0,
-            missing_identity: table.missing_identity(),
+            missing_identity: labels.missing_identity(),
         };
         let mut out = Vec::new();
-        SelfMetrics::default().append(&table, &stats, &figures, 1_000, &mut out);
+        SelfMetrics::default().append(&labels, &stats, &figures, 1_000, &mut out);
         let find = |name: &str| {
             out.iter()
                 .find(|s| {

@@ -77,107 +77,158 @@ pub struct SenderLoop {
     pub wake: Receiver<()>,
 }
 
+/// What became of one batch.
+enum Delivered {
+    Sent,
+    Rejected,
+    /// Could not be encoded.
+    GaveUp,
+    /// Still failing when the flush deadline left no time for another try.
+    OutOfTime,
+}
+
+/// What the sender remembers between requests to log failures sparingly.
+struct DeliveryLog {
+    failures: RateLimitedLog,
+    refusals: RateLimitedLog,
+    failing_since: Option<Instant>,
+}
+
 impl SenderLoop {
+    /// Takes the next batch, delivers it, counts what became of it; until the queue is closed
+    /// and empty or the flush deadline passes.
     pub fn run(self) {
-        let client = &self.client;
         let mut encoder = RequestEncoder::default();
         let mut batch = Vec::with_capacity(self.config.max_samples_per_send);
         let mut metadata = Vec::new();
-        let mut failure_log = RateLimitedLog::new();
-        let mut reject_log = RateLimitedLog::new();
-        let mut failing_since: Option<Instant> = None;
-        loop {
-            // Wake at least every second to notice a give-up time set by close().
-            let wait_until = self
-                .give_up
-                .get()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            let open = self.queue.pop_batch(
-                self.config.max_samples_per_send,
-                self.config.batch_deadline,
-                Some(wait_until),
-                &mut batch,
-            );
+        let mut log = DeliveryLog {
+            failures: RateLimitedLog::new(),
+            refusals: RateLimitedLog::new(),
+            failing_since: None,
+        };
+        while self.next_batch(&mut batch) {
             if batch.is_empty() {
-                if !open || self.give_up.passed() {
-                    return;
-                }
                 continue;
-            }
-            if self.give_up.passed() {
-                // The flush deadline has passed: no further request (each could take a whole
-                // timeout), everything still queued is given up at once, in one line.
-                let given_up = batch.len() + self.queue.discard_all();
-                Stats::add(&self.stats.samples_failed, given_up);
-                tracing::warn!("gave up on {given_up} samples: the final flush deadline passed");
-                return;
             }
             metadata.clear();
             self.metadata.take(MAX_METADATA_PER_SEND, &mut metadata);
-            let (body, _) = match encoder.encode(&batch, &metadata) {
-                Ok(encoded) => encoded,
+            let outcome = match encoder.encode(&batch, &metadata) {
+                Ok((body, _)) => self.deliver(body, batch.len(), &mut log),
                 Err(e) => {
                     tracing::error!("cannot compress a batch of {} samples: {e}", batch.len());
-                    Stats::add(&self.stats.samples_failed, batch.len());
-                    batch.clear();
-                    continue;
+                    Delivered::GaveUp
                 }
             };
-            let mut backoff = self.config.min_backoff;
-            loop {
-                let started = Instant::now();
-                let outcome = client.send(body);
-                Stats::add(&self.stats.requests, 1);
-                Stats::add(
-                    &self.stats.request_nanos,
-                    started.elapsed().as_nanos() as usize,
-                );
-                match outcome {
-                    Outcome::Sent => {
-                        Stats::add(&self.stats.samples_sent, batch.len());
-                        self.stats
-                            .last_success_ms
-                            .store(now_ms(), Ordering::Relaxed);
-                        if let Some(since) = failing_since.take() {
-                            tracing::info!(
-                                "remote write to {} recovered after {:.1}s",
-                                self.config.url,
-                                since.elapsed().as_secs_f64()
-                            );
-                        }
-                        break;
+            self.count(&outcome, batch.len());
+            batch.clear();
+            if let Delivered::OutOfTime = outcome {
+                // No retry fits before the flush deadline: the receiver is failing now, so the
+                // rest is given up at once rather than sent back to back into it.
+                self.give_up_the_rest(0);
+                return;
+            }
+        }
+    }
+
+    /// Waits for the next batch into `batch` (empty when none came in time); false when the
+    /// sender is done: the queue is closed and empty, or the flush deadline passed, in which
+    /// case everything still queued is given up at once, in one line (each further request
+    /// could take a whole timeout).
+    fn next_batch(&self, batch: &mut Vec<crate::sample::Sample>) -> bool {
+        // Wake at least every second to notice a give-up time set by close().
+        let wait_until = self
+            .give_up
+            .get()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let open = self.queue.pop_batch(
+            self.config.max_samples_per_send,
+            self.config.batch_deadline,
+            Some(wait_until),
+            batch,
+        );
+        if !self.give_up.passed() {
+            return open || !batch.is_empty();
+        }
+        self.give_up_the_rest(batch.len());
+        batch.clear();
+        false
+    }
+
+    /// Counts `taken` samples already out of the queue and everything still in it as failed,
+    /// in one line: the final flush ends here.
+    fn give_up_the_rest(&self, taken: usize) {
+        let given_up = taken + self.queue.discard_all();
+        if given_up > 0 {
+            Stats::add(&self.stats.samples_failed, given_up);
+            tracing::warn!("gave up on {given_up} samples: the final flush deadline passed");
+        }
+    }
+
+    /// Sends one request, retrying what the remote-write spec says to retry, with backoff (at
+    /// least the receiver's Retry-After), until it is accepted, refused, or the flush deadline
+    /// leaves no time for another try.
+    fn deliver(&self, body: &[u8], samples: usize, log: &mut DeliveryLog) -> Delivered {
+        let mut backoff = self.config.min_backoff;
+        loop {
+            let started = Instant::now();
+            let outcome = self.client.send(body);
+            Stats::add(&self.stats.requests, 1);
+            Stats::add(
+                &self.stats.request_nanos,
+                started.elapsed().as_nanos() as usize,
+            );
+            match outcome {
+                Outcome::Sent => {
+                    if let Some(since) = log.failing_since.take() {
+                        tracing::info!(
+                            "remote write to {} recovered after {:.1}s",
+                            self.config.url,
+                            since.elapsed().as_secs_f64()
+                        );
                     }
-                    Outcome::Rejected { status, message } => {
-                        Stats::add(&self.stats.samples_rejected, batch.len());
-                        if let Some(suppressed) = reject_log.should_log() {
-                            tracing::error!(
-                                "{} refused {} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}",
-                                self.config.url,
-                                batch.len()
-                            );
-                        }
-                        break;
+                    return Delivered::Sent;
+                }
+                Outcome::Rejected { status, message } => {
+                    if let Some(suppressed) = log.refusals.should_log() {
+                        tracing::error!(
+                            "{} refused {samples} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}",
+                            self.config.url
+                        );
                     }
-                    Outcome::Retry { after, reason } => {
-                        failing_since.get_or_insert_with(Instant::now);
-                        if let Some(suppressed) = failure_log.should_log() {
-                            tracing::warn!(
-                                "remote write to {} failed, retrying ({suppressed} more failures since the last line): {reason}",
-                                self.config.url
-                            );
-                        }
-                        let delay = after.unwrap_or(backoff).max(backoff);
-                        backoff = (backoff * 2).min(self.config.max_backoff);
-                        if !self.sleep(jitter(delay)) {
-                            // The next batch finds the deadline passed and gives up the rest.
-                            Stats::add(&self.stats.samples_failed, batch.len());
-                            break;
-                        }
-                        Stats::add(&self.stats.retries, 1);
+                    return Delivered::Rejected;
+                }
+                Outcome::Retry { after, reason } => {
+                    log.failing_since.get_or_insert_with(Instant::now);
+                    if let Some(suppressed) = log.failures.should_log() {
+                        tracing::warn!(
+                            "remote write to {} failed, retrying ({suppressed} more failures since the last line): {reason}",
+                            self.config.url
+                        );
                     }
+                    let delay = after.unwrap_or(backoff).max(backoff);
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    if !self.sleep(jitter(delay)) {
+                        return Delivered::OutOfTime;
+                    }
+                    Stats::add(&self.stats.retries, 1);
                 }
             }
-            batch.clear();
+        }
+    }
+
+    /// Counts what became of a batch of `samples` samples.
+    fn count(&self, outcome: &Delivered, samples: usize) {
+        match outcome {
+            Delivered::Sent => {
+                Stats::add(&self.stats.samples_sent, samples);
+                self.stats
+                    .last_success_ms
+                    .store(now_ms(), Ordering::Relaxed);
+            }
+            Delivered::Rejected => Stats::add(&self.stats.samples_rejected, samples),
+            Delivered::GaveUp | Delivered::OutOfTime => {
+                Stats::add(&self.stats.samples_failed, samples)
+            }
         }
     }
 

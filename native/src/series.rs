@@ -1,21 +1,22 @@
 //! The name-id table of one sink: Spark names arrive once with an id, then only ids with
 //! values. What a name becomes (metric name, type, labels, or nothing) is decided once, the
-//! first time its id carries a value ([`spark_names::decide`], then [`Labeler`]); after that a
-//! reading costs an id lookup, as in Prometheus' own remote-write queue. Names that leave the
-//! registry get stale markers.
+//! first time its id carries a value ([`spark_names::decide`], then the sink's [`SinkLabels`]);
+//! after that a reading costs an id lookup, as in Prometheus' own remote-write queue. Names that
+//! leave the registry get stale markers. The table keeps only ids, their mappings, the
+//! `maxSeries` budget and the claims of its own names; the labels are the sink's.
 
 use std::sync::Arc;
 
-use crate::config::Filters;
-use crate::identity::{self, Identity};
-use crate::labels::Labeler;
+use crate::claims::{Producer, Release};
+use crate::labels::SinkLabels;
 use crate::sample::{push_stale_markers, Sample, Series};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
 use crate::spark_names;
 
 /// What a name id maps to.
 enum Mapping {
-    /// Not decided yet: no reading seen since the name was defined.
+    /// Not decided yet: no reading seen since the name was defined (or since the series budget
+    /// or a claim it lacked may have come back).
     Pending,
     /// The series its readings feed (the value series, or for summaries the quantile series
     /// followed by the `_count` series) and the factor to base units.
@@ -33,14 +34,13 @@ struct NameSlot {
     mapping: Mapping,
     /// The last snapshot (`SeriesTable::epoch`) that carried this name.
     last_seen: u64,
+    /// A refused name (`OverLimit`, `Dropped`) whose refusal is to be decided again at its next
+    /// reading: claims were given back somewhere in the JVM, so budget or a label set may be free.
+    recheck: bool,
 }
 
-/// The ingest thread's view of all names and series of one sink.
+/// The ingest thread's view of all Spark names of one sink.
 pub struct SeriesTable {
-    /// The labels of every series, and the JVM's identity they carry.
-    labeler: Labeler,
-    /// The role of names without the driver/executor prefix: the daemon this sink serves.
-    daemon_role: &'static str,
     names: Vec<Option<NameSlot>>,
     /// Counts snapshots; a name missing from the newest one has left the registry.
     epoch: u64,
@@ -48,7 +48,6 @@ pub struct SeriesTable {
     pub skipped_gauges: u64,
     /// Spark names not exported because another sink of this JVM exports the same series.
     clashes: u64,
-    filters: Filters,
     max_series: usize,
     /// Series exported for Spark names (self-metrics not counted).
     series_count: usize,
@@ -57,6 +56,8 @@ pub struct SeriesTable {
     /// A snapshot referred to an id this table does not have (or one far beyond any defined):
     /// the Java side must define every name again (`take_names_lost`).
     names_lost: bool,
+    /// `claims::releases()` when refused names were last marked for a recheck.
+    releases_seen: u64,
 }
 
 /// How far beyond the ids defined so far a new id may be. The Java side hands out ids densely
@@ -65,71 +66,72 @@ pub struct SeriesTable {
 const MAX_ID_JUMP: usize = 65_536;
 
 impl SeriesTable {
-    pub fn new(url: &str, static_labels: Vec<(String, String)>) -> SeriesTable {
+    /// A table that exports at most `max_series` series (the `maxSeries` property).
+    pub fn new(max_series: usize) -> SeriesTable {
         SeriesTable {
-            labeler: Labeler::new(url, static_labels),
-            daemon_role: "other",
             names: Vec::new(),
             epoch: 0,
             skipped_gauges: 0,
             clashes: 0,
             names_lost: false,
-            filters: Filters::default(),
-            max_series: usize::MAX,
+            max_series,
             series_count: 0,
             over_limit: 0,
+            releases_seen: 0,
         }
     }
 
-    /// Applies the user's include/exclude filters and the `maxSeries` limit.
-    pub fn with_limits(mut self, filters: Filters, max_series: usize) -> SeriesTable {
-        self.filters = filters;
-        self.max_series = max_series;
-        self
-    }
-
-    /// Applies a snapshot's definitions and identity, then appends one sample per series for
-    /// each reading to `out`.
-    pub fn ingest(&mut self, snapshot: &Snapshot, out: &mut Vec<Sample>) {
+    /// Applies a snapshot's definitions, then appends one sample per series for each reading to
+    /// `out`, then stale markers for the names that left. The snapshot's identity is the
+    /// caller's to apply first (`Ingest`), as it relabels every producer.
+    pub fn ingest(&mut self, snapshot: &Snapshot, labels: &mut SinkLabels, out: &mut Vec<Sample>) {
         self.epoch += 1;
         if snapshot.names_reset {
             // The Java side numbers its names afresh and defines each again below.
             self.names.clear();
             self.series_count = 0;
-            self.labeler.release(None);
+            labels.release(Release::Producer(Producer::SparkNames));
         }
-        if let Some(pairs) = &snapshot.identity {
-            if self.labeler.set_identity(Identity::from_pairs(pairs)) {
-                // Every label set changed: decide every name again.
-                self.series_count = 0;
-                for slot in self.names.iter_mut().flatten() {
-                    slot.mapping = Mapping::Pending;
-                }
-            }
-        }
+        self.recheck_refused_after_releases();
         for (id, name) in &snapshot.definitions {
-            self.define(*id, name);
-            if let Some(role) = identity::daemon_role(name) {
-                self.daemon_role = role;
-            }
+            self.define(*id, name, labels);
+            labels.learn_role_from(name);
         }
         let ts = snapshot.timestamp_ms;
         for reading in &snapshot.readings {
-            self.push_samples(reading, ts, out);
+            self.push_samples(reading, ts, labels, out);
         }
-        // Names the previous snapshot had and this one lacks left the registry: end their
-        // series, then forget them: their series budget (maxSeries), their claims and their ids
-        // (which the Java side gives back too and reuses) follow the live registry.
+        self.end_names_that_left(ts, labels, out);
+    }
+
+    /// Names the previous snapshot had and this one lacks left the registry: end their series,
+    /// then forget them: their series budget (maxSeries), their claims and their ids (which the
+    /// Java side gives back too and reuses) follow the live registry.
+    fn end_names_that_left(&mut self, ts: i64, labels: &SinkLabels, out: &mut Vec<Sample>) {
         let previous = self.epoch - 1;
         for index in 0..self.names.len() {
             if self.names[index]
                 .as_ref()
                 .is_some_and(|slot| slot.last_seen == previous)
             {
-                if let Some(Mapping::Series(series, _)) = self.free(index) {
+                if let Some(Mapping::Series(series, _)) = self.free(index, labels) {
                     push_stale_markers(&series, ts, out);
                 }
             }
+        }
+    }
+
+    /// When claims were given back anywhere in the JVM since the last look (a name left this or
+    /// another sink, a sink stopped), the series budget or a label set that refused names lacked
+    /// may be free now: each is decided again at its next reading.
+    fn recheck_refused_after_releases(&mut self) {
+        let releases = crate::claims::releases();
+        if releases == self.releases_seen {
+            return;
+        }
+        self.releases_seen = releases;
+        for slot in self.names.iter_mut().flatten() {
+            slot.recheck = matches!(slot.mapping, Mapping::OverLimit | Mapping::Dropped);
         }
     }
 
@@ -143,19 +145,25 @@ impl SeriesTable {
         self.series_count
     }
 
+    /// Whether a snapshot has arrived: the Java side sends the first once it knows the JVM's
+    /// identity (or gave up waiting for it).
+    pub fn has_reported(&self) -> bool {
+        self.epoch > 0
+    }
+
     /// Empties one id's slot, giving back its series budget and claims; returns what the name
     /// mapped to.
-    fn free(&mut self, index: usize) -> Option<Mapping> {
+    fn free(&mut self, index: usize, labels: &SinkLabels) -> Option<Mapping> {
         let old = self.names.get_mut(index).and_then(Option::take)?;
         if let Mapping::Series(series, _) = &old.mapping {
             self.series_count = self.series_count.saturating_sub(series.len());
         }
-        self.labeler.release(Some(&old.spark_name));
+        labels.release(Release::Owner(Producer::SparkNames, &old.spark_name));
         Some(old.mapping)
     }
 
     /// Ends every series still reported; for the last report before the sink stops.
-    pub fn stale_all(&mut self, ts: i64, out: &mut Vec<Sample>) {
+    pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
         for slot in self.names.iter().flatten() {
             if let (Mapping::Series(series, _), true) =
                 (&slot.mapping, slot.last_seen == self.epoch)
@@ -165,7 +173,17 @@ impl SeriesTable {
         }
     }
 
-    fn define(&mut self, id: u32, name: &str) {
+    /// The sink's labels changed (a new identity; its claims are already given up): ends every
+    /// series still reported and decides every name again at its next reading.
+    pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
+        self.stale_all(ts, out);
+        self.series_count = 0;
+        for slot in self.names.iter_mut().flatten() {
+            slot.mapping = Mapping::Pending;
+        }
+    }
+
+    fn define(&mut self, id: u32, name: &str, labels: &SinkLabels) {
         let index = id as usize;
         if index > self.names.len() + MAX_ID_JUMP {
             tracing::warn!(
@@ -183,16 +201,25 @@ impl SeriesTable {
                 return;
             }
             // The id is reused for another name: the old one's budget and claims go back.
-            self.free(index);
+            self.free(index, labels);
         }
         self.names[index] = Some(NameSlot {
             spark_name: name.to_string(),
             mapping: Mapping::Pending,
             last_seen: 0,
+            recheck: false,
         });
     }
 
-    fn push_samples(&mut self, reading: &Reading, ts: i64, out: &mut Vec<Sample>) {
+    /// One reading: decide its name's series if not done yet, then emit its samples.
+    fn push_samples(
+        &mut self,
+        reading: &Reading,
+        ts: i64,
+        labels: &SinkLabels,
+        out: &mut Vec<Sample>,
+    ) {
+        let epoch = self.epoch;
         let Some(Some(slot)) = self.names.get_mut(reading.id as usize) else {
             // Its definition was lost (a dropped or undecodable snapshot): without all names
             // again this metric would never be exported.
@@ -200,24 +227,53 @@ impl SeriesTable {
             self.names_lost = true;
             return;
         };
-        if matches!(slot.mapping, Mapping::Pending) {
+        slot.last_seen = epoch;
+        let first = matches!(slot.mapping, Mapping::Pending);
+        if first || std::mem::take(&mut slot.recheck) {
             let spark_name = slot.spark_name.clone();
-            let mapping = self.map_name(&spark_name, reading.value.kind());
-            match &mapping {
-                Mapping::Series(list, _) => self.series_count += list.len(),
-                Mapping::OverLimit => {
-                    self.over_limit += 1;
-                    if self.over_limit == 1 {
-                        tracing::warn!(
-                            "not exporting Spark metric '{spark_name}' and any further new ones: this sink \
-                             exports {} series, the maxSeries limit",
-                            self.series_count
-                        );
-                    }
-                }
-                _ => {}
+            let mapping = self.decide(&spark_name, reading.value.kind(), labels, first);
+            if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
+                slot.mapping = mapping;
             }
-            if matches!(mapping, Mapping::Dropped) {
+        }
+        let Some(Some(NameSlot {
+            mapping: Mapping::Series(series, factor),
+            ..
+        })) = self.names.get(reading.id as usize)
+        else {
+            return;
+        };
+        if matches!(reading.value, Value::Skipped) {
+            self.skipped_gauges += 1;
+        } else {
+            emit(series, *factor, &reading.value, ts, out);
+        }
+    }
+
+    /// Decides what one Spark name becomes, counting and (once) logging a name refused for the
+    /// series budget or for a clash; a refusal decided again (`first` false) is not counted twice.
+    fn decide(
+        &mut self,
+        spark_name: &str,
+        kind: Kind,
+        labels: &SinkLabels,
+        first: bool,
+    ) -> Mapping {
+        let mapping = self.map_name(spark_name, kind, labels);
+        match &mapping {
+            Mapping::Series(list, _) => self.series_count += list.len(),
+            _ if !first => {}
+            Mapping::OverLimit => {
+                self.over_limit += 1;
+                if self.over_limit == 1 {
+                    tracing::warn!(
+                        "not exporting Spark metric '{spark_name}' and any further new ones: this sink \
+                         exports {} series, the maxSeries limit",
+                        self.series_count
+                    );
+                }
+            }
+            Mapping::Dropped => {
                 self.clashes += 1;
                 if self.clashes == 1 {
                     tracing::warn!(
@@ -227,116 +283,106 @@ impl SeriesTable {
                     );
                 }
             }
-            // The borrow of `slot` ended for map_name; take it again.
-            if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
-                slot.mapping = mapping;
-            }
+            Mapping::Pending | Mapping::Filtered => {}
         }
-        if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
-            slot.last_seen = self.epoch;
-        }
-        let Some(Some(NameSlot {
-            mapping: Mapping::Series(series, factor),
-            ..
-        })) = self.names.get(reading.id as usize)
-        else {
-            return;
-        };
-        let factor = *factor;
-        let mut push = |index: usize, value: f64| {
-            if let Some(s) = series.get(index) {
-                out.push(Sample {
-                    series: Arc::clone(s),
-                    timestamp_ms: ts,
-                    value,
-                });
-            }
-        };
-        match reading.value {
-            Value::Gauge(v) => push(0, v * factor),
-            Value::Counter(c) | Value::Meter(c) => push(0, c as f64 * factor),
-            Value::Histogram { count, quantiles } => {
-                for (i, q) in quantiles.iter().enumerate() {
-                    push(i, q * factor);
-                }
-                push(QUANTILES.len(), count as f64);
-            }
-            Value::Timer { count, quantiles } => {
-                for (i, q) in quantiles.iter().enumerate() {
-                    push(i, q / 1e9);
-                }
-                push(QUANTILES.len(), count as f64);
-            }
-            Value::Skipped => self.skipped_gauges += 1,
-        }
+        mapping
     }
-}
 
-impl SeriesTable {
-    /// Decides what one Spark name becomes.
-    fn map_name(&self, spark_name: &str, kind: Kind) -> Mapping {
-        let (role, rest) = self
-            .labeler
+    /// What one Spark name maps to, with the sink's labels.
+    fn map_name(&self, spark_name: &str, kind: Kind, labels: &SinkLabels) -> Mapping {
+        let (role, rest) = labels
             .identity()
             .split_name(spark_name)
-            .unwrap_or((self.daemon_role, spark_name));
+            .unwrap_or((labels.daemon_role(), spark_name));
         let decision = spark_names::decide(rest, kind);
-        if !self.filters.keeps(rest, &decision.family.name) {
+        if !labels.keeps(rest, &decision.family.name) {
             return Mapping::Filtered;
         }
         if self.series_count + decision.variants.len() > self.max_series {
             return Mapping::OverLimit;
         }
         let family = Arc::new(decision.family);
-        match self
-            .labeler
-            .series_for(&family, Some(role), &decision.variants, spark_name)
-        {
+        match labels.series_for(
+            Producer::SparkNames,
+            &family,
+            Some(role),
+            &decision.variants,
+            spark_name,
+        ) {
             Some(list) => Mapping::Series(list, decision.factor),
             None => Mapping::Dropped,
         }
     }
+}
 
-    /// Whether the user's include/exclude filters keep a metric.
-    pub fn keeps(&self, spark_name: &str, exported: &str) -> bool {
-        self.filters.keeps(spark_name, exported)
-    }
-
-    /// Whether a snapshot has arrived: the Java side sends the first once it knows the JVM's
-    /// identity (or gave up waiting for it).
-    pub fn has_reported(&self) -> bool {
-        self.epoch > 0
-    }
-
-    /// Label assembly for this sink's other series (self-metrics, node statistics).
-    pub fn labeler(&self) -> &Labeler {
-        &self.labeler
-    }
-
-    pub fn identity(&self) -> &Identity {
-        self.labeler.identity()
-    }
-
-    /// Which identity fields this sink lacks; none for a standalone daemon, which has no app.
-    pub fn missing_identity(&self) -> [bool; 4] {
-        if self.daemon_role != "other" {
-            return [false; 4];
+/// Appends the samples of one reading of a mapped name: its value in base units, or a summary's
+/// quantiles and count.
+fn emit(series: &[Arc<Series>], factor: f64, value: &Value, ts: i64, out: &mut Vec<Sample>) {
+    let mut push = |index: usize, value: f64| {
+        if let Some(s) = series.get(index) {
+            out.push(Sample {
+                series: Arc::clone(s),
+                timestamp_ms: ts,
+                value,
+            });
         }
-        self.identity().missing()
-    }
-
-    /// The role of this sink's own series: the daemon it serves, else the driver or an executor.
-    pub fn sink_role(&self) -> &'static str {
-        self.identity().sink_role(self.daemon_role)
+    };
+    match *value {
+        Value::Gauge(v) => push(0, v * factor),
+        Value::Counter(c) | Value::Meter(c) => push(0, c as f64 * factor),
+        Value::Histogram { count, quantiles } => {
+            for (i, q) in quantiles.iter().enumerate() {
+                push(i, q * factor);
+            }
+            push(QUANTILES.len(), count as f64);
+        }
+        Value::Timer { count, quantiles } => {
+            for (i, q) in quantiles.iter().enumerate() {
+                push(i, q / 1e9);
+            }
+            push(QUANTILES.len(), count as f64);
+        }
+        Value::Skipped => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Filters;
+    use crate::identity::Identity;
     use crate::proto::MetricType;
     use crate::sample::STALE_NAN;
     use crate::snapshot::Encoder;
+
+    /// A sink's labels and its table, fed as the ingest thread feeds them (identity first).
+    struct Fixture {
+        labels: SinkLabels,
+        table: SeriesTable,
+    }
+
+    fn fixture(url: &str, static_labels: Vec<(String, String)>) -> Fixture {
+        Fixture {
+            labels: SinkLabels::new(url, static_labels, Filters::default()),
+            table: SeriesTable::new(usize::MAX),
+        }
+    }
+
+    fn limited(url: &str, filters: Filters, max_series: usize) -> Fixture {
+        Fixture {
+            labels: SinkLabels::new(url, vec![], filters),
+            table: SeriesTable::new(max_series),
+        }
+    }
+
+    impl Fixture {
+        fn ingest(&mut self, snapshot: &Snapshot, out: &mut Vec<Sample>) {
+            if let Some(pairs) = &snapshot.identity {
+                self.labels.set_identity(Identity::from_pairs(pairs));
+            }
+            self.table.ingest(snapshot, &mut self.labels, out);
+        }
+    }
 
     fn identity_pairs() -> Vec<(String, String)> {
         [
@@ -359,7 +405,7 @@ mod tests {
 
     #[test]
     fn executor_counter_gets_identity_labels_and_total_suffix() {
-        let mut table = SeriesTable::new("test:identity", vec![("cluster".into(), "prod".into())]);
+        let mut table = fixture("test:identity", vec![("cluster".into(), "prod".into())]);
         let mut snap = Snapshot {
             identity: Some(identity_pairs()),
             definitions: vec![(0, "app-20260101-0001.3.executor.succeededTasks".into())],
@@ -404,7 +450,7 @@ mod tests {
         let mut pairs = identity_pairs();
         pairs[3].1 = "etl.daily".into();
         pairs[2].1 = "driver".into();
-        let mut table = SeriesTable::new("test:1", vec![]);
+        let mut table = fixture("test:1", vec![]);
         let mut e = Encoder::default();
         e.begin(5, true);
         e.define(0, "etl.daily.driver.DAGScheduler.job.activeJobs");
@@ -423,7 +469,7 @@ mod tests {
 
     #[test]
     fn timer_becomes_summary_in_seconds_with_count() {
-        let mut table = SeriesTable::new("test:2", vec![]);
+        let mut table = fixture("test:2", vec![]);
         let snap = Snapshot {
             identity: Some(identity_pairs()),
             definitions: vec![(
@@ -459,7 +505,7 @@ mod tests {
 
     #[test]
     fn clashing_names_keep_the_first_and_drop_the_second() {
-        let mut table = SeriesTable::new("test:3", vec![]);
+        let mut table = fixture("test:3", vec![]);
         let snap = Snapshot {
             identity: Some(identity_pairs()),
             definitions: vec![
@@ -486,7 +532,7 @@ mod tests {
 
     #[test]
     fn skipped_gauges_are_counted_not_sent() {
-        let mut table = SeriesTable::new("test:4", vec![]);
+        let mut table = fixture("test:4", vec![]);
         let snap = Snapshot {
             definitions: vec![(0, "master.workers".into())],
             readings: vec![Reading {
@@ -498,7 +544,7 @@ mod tests {
         let mut out = Vec::new();
         table.ingest(&snap, &mut out);
         assert!(out.is_empty());
-        assert_eq!(table.skipped_gauges, 1);
+        assert_eq!(table.table.skipped_gauges, 1);
     }
 
     fn daemon_snapshot() -> Snapshot {
@@ -524,7 +570,7 @@ mod tests {
 
     #[test]
     fn daemon_sinks_take_their_role_from_their_sources() {
-        let mut table = SeriesTable::new("test:daemon-role", vec![]);
+        let mut table = fixture("test:daemon-role", vec![]);
         let mut out = Vec::new();
         table.ingest(&daemon_snapshot(), &mut out);
         assert_eq!(out.len(), 2);
@@ -539,9 +585,9 @@ mod tests {
 
     #[test]
     fn two_sinks_of_one_jvm_never_push_the_same_series_to_one_receiver() {
-        let mut first = SeriesTable::new("test:shared-url", vec![]);
-        let mut second = SeriesTable::new("test:shared-url", vec![]);
-        let mut elsewhere = SeriesTable::new("test:other-url", vec![]);
+        let mut first = fixture("test:shared-url", vec![]);
+        let mut second = fixture("test:shared-url", vec![]);
+        let mut elsewhere = fixture("test:other-url", vec![]);
         let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         first.ingest(&daemon_snapshot(), &mut a);
         second.ingest(&daemon_snapshot(), &mut b);
@@ -549,7 +595,7 @@ mod tests {
         assert_eq!((a.len(), b.len(), c.len()), (2, 0, 2));
         // Once the first sink is gone, its series are free for another sink.
         drop(first);
-        let mut third = SeriesTable::new("test:shared-url", vec![]);
+        let mut third = fixture("test:shared-url", vec![]);
         let mut d = Vec::new();
         third.ingest(&daemon_snapshot(), &mut d);
         assert_eq!(d.len(), 2);
@@ -579,7 +625,7 @@ mod tests {
 
     #[test]
     fn a_metric_that_leaves_the_registry_gets_one_stale_marker() {
-        let mut table = SeriesTable::new("test:stale", vec![]);
+        let mut table = fixture("test:stale", vec![]);
         let mut out = Vec::new();
         table.ingest(&gauge_snapshot(&[0, 1], true), &mut out);
         out.clear();
@@ -594,11 +640,11 @@ mod tests {
 
     #[test]
     fn stopping_ends_every_series_that_was_still_reported() {
-        let mut table = SeriesTable::new("test:stale-all", vec![]);
+        let mut table = fixture("test:stale-all", vec![]);
         let mut out = Vec::new();
         table.ingest(&gauge_snapshot(&[0, 1, 2], true), &mut out);
         out.clear();
-        table.stale_all(200, &mut out);
+        table.table.stale_all(200, &mut out);
         assert_eq!(out.len(), 3);
         assert!(out
             .iter()
@@ -611,7 +657,7 @@ mod tests {
             include: None,
             exclude: Some(regex::Regex::new("g1$|^spark_src_g2$").unwrap()),
         };
-        let mut table = SeriesTable::new("test:filters", vec![]).with_limits(filters, usize::MAX);
+        let mut table = limited("test:filters", filters, usize::MAX);
         let mut out = Vec::new();
         table.ingest(&gauge_snapshot(&[0, 1, 2], true), &mut out);
         let names: Vec<_> = out
@@ -623,30 +669,30 @@ mod tests {
 
     #[test]
     fn series_beyond_the_limit_are_counted_not_exported() {
-        let mut table = SeriesTable::new("test:limit", vec![]).with_limits(Filters::default(), 2);
+        let mut table = limited("test:limit", Filters::default(), 2);
         let mut out = Vec::new();
         table.ingest(&gauge_snapshot(&[0, 1, 2, 3], true), &mut out);
         assert_eq!(out.len(), 2);
-        assert_eq!(table.over_limit, 2);
+        assert_eq!(table.table.over_limit, 2);
     }
 
     /// A driver that starts and stops streaming queries: names come and go. The budget, the
     /// claims and the ids of those that left come back, so a name that arrives late is exported.
     #[test]
     fn names_that_leave_give_back_their_series_budget_and_ids() {
-        let mut table = SeriesTable::new("test:churn", vec![]).with_limits(Filters::default(), 2);
+        let mut table = limited("test:churn", Filters::default(), 2);
         let mut out = Vec::new();
         table.ingest(&gauge_snapshot(&[0, 1], true), &mut out);
-        assert_eq!(table.live_series(), 2);
+        assert_eq!(table.table.live_series(), 2);
         // g1 leaves; the Java side gives its id back and reuses it for a new name.
         table.ingest(&gauge_snapshot(&[0], false), &mut out);
-        assert_eq!(table.live_series(), 1);
+        assert_eq!(table.table.live_series(), 1);
         out.clear();
         let mut arrival = gauge_snapshot(&[0, 1], false);
         arrival.definitions = vec![(1, "app-20260101-0001.3.src.late".into())];
         table.ingest(&arrival, &mut out);
-        assert_eq!(table.over_limit, 0);
-        assert_eq!(table.live_series(), 2);
+        assert_eq!(table.table.over_limit, 0);
+        assert_eq!(table.table.live_series(), 2);
         let names: Vec<&str> = out
             .iter()
             .filter_map(|s| label(&s.series, "__name__"))
@@ -661,61 +707,143 @@ mod tests {
             out.clear();
         }
         assert_eq!(
-            (table.live_series(), table.over_limit, table.names.len()),
+            (
+                table.table.live_series(),
+                table.table.over_limit,
+                table.table.names.len()
+            ),
             (1, 0, 2)
         );
     }
 
     #[test]
     fn an_id_far_beyond_those_defined_is_refused_and_all_names_are_asked_for() {
-        let mut table = SeriesTable::new("test:huge-id", vec![]);
+        let mut table = fixture("test:huge-id", vec![]);
         let mut out = Vec::new();
         let mut snap = gauge_snapshot(&[0], true);
         snap.definitions
             .push((u32::MAX >> 1, "app-20260101-0001.3.src.far".into()));
         table.ingest(&snap, &mut out);
         assert!(
-            table.names.len() < 10,
+            table.table.names.len() < 10,
             "the table grew to {}",
-            table.names.len()
+            table.table.names.len()
         );
-        assert!(table.take_names_lost());
-        assert!(!table.take_names_lost(), "asking clears it");
+        assert!(table.table.take_names_lost());
+        assert!(!table.table.take_names_lost(), "asking clears it");
     }
 
     #[test]
     fn a_reading_for_an_undefined_id_asks_for_all_names_again() {
-        let mut table = SeriesTable::new("test:lost", vec![]);
+        let mut table = fixture("test:lost", vec![]);
         let mut out = Vec::new();
         table.ingest(&gauge_snapshot(&[0], true), &mut out);
-        assert!(!table.take_names_lost());
+        assert!(!table.table.take_names_lost());
         table.ingest(&gauge_snapshot(&[0, 7], false), &mut out);
-        assert!(table.take_names_lost());
+        assert!(table.table.take_names_lost());
     }
 
+    /// A names reset (the Java side numbers its names afresh) gives back only the Spark names'
+    /// claims: the self-metrics and node statistics go on being sent, and stay this sink's.
     #[test]
-    fn platform_labels_join_every_series_unless_the_user_set_them() {
-        let mut pairs = identity_pairs();
-        pairs.push(("label.databricks_cluster_name".into(), "etl-prod".into()));
-        pairs.push(("label.namespace".into(), "spark-jobs".into()));
-        pairs.push(("label.bad-name".into(), "x".into()));
-        let mut table =
-            SeriesTable::new("test:platform", vec![("namespace".into(), "mine".into())]);
-        let snap = Snapshot {
-            identity: Some(pairs),
-            definitions: vec![(0, "app-20260101-0001.3.src.g".into())],
-            readings: vec![Reading {
-                id: 0,
-                value: Value::Gauge(1.0),
-            }],
-            ..Default::default()
+    fn a_names_reset_keeps_self_metric_and_node_series_sent_and_claimed() {
+        use crate::node::series::NodeSeries;
+        use crate::node::stat::{NodeFamily, Stat};
+        use crate::node::thread::Collection;
+        use crate::self_metrics::{ReportFigures, SelfMetrics};
+        use crate::stats::Stats;
+
+        static LOAD: NodeFamily = NodeFamily {
+            name: "node_load1",
+            metric_type: MetricType::Gauge,
+            help: "",
+            unit: "",
         };
+        let collection = Collection {
+            timestamp_ms: 100,
+            stats: vec![Stat::new(&LOAD, 0.5)],
+        };
+        let figures = ReportFigures {
+            queue_len: 0,
+            capacity: 1,
+            skipped_gauges: 0,
+            over_limit: 0,
+            live_series: 0,
+            missing_identity: [false; 4],
+        };
+        let stats = Stats::default();
+        // Two sinks of one JVM with one identity, pushing to one receiver (local-cluster).
+        let mut first = fixture("test:reset", vec![]);
+        let mut second = fixture("test:reset", vec![]);
+        let (mut first_self, mut first_node) =
+            (SelfMetrics::default(), NodeSeries::new("h".into()));
+        let (mut second_self, mut second_node) =
+            (SelfMetrics::default(), NodeSeries::new("h".into()));
         let mut out = Vec::new();
-        table.ingest(&snap, &mut out);
-        let s = &out[0].series;
-        assert_eq!(label(s, "databricks_cluster_name"), Some("etl-prod"));
-        assert_eq!(label(s, "namespace"), Some("mine"));
-        assert_eq!(s.labels.iter().filter(|l| l.name == "namespace").count(), 1);
-        assert!(label(s, "bad-name").is_none());
+        first.ingest(&gauge_snapshot(&[0], true), &mut out);
+        first_self.append(&first.labels, &stats, &figures, 100, &mut out);
+        first_node.append(&first.labels, &collection, &mut out);
+
+        let mut reset = gauge_snapshot(&[0], true);
+        reset.names_reset = true;
+        first.ingest(&reset, &mut out);
+        out.clear();
+        first_self.append(&first.labels, &stats, &figures, 200, &mut out);
+        first_node.append(&first.labels, &collection, &mut out);
+        let sent = out.len();
+        assert!(
+            sent > 1,
+            "the first sink still sends its self-metrics and node series"
+        );
+
+        out.clear();
+        second.ingest(&gauge_snapshot(&[0], true), &mut out);
+        assert!(out.is_empty(), "the Spark name is the first sink's again");
+        second_self.append(&second.labels, &stats, &figures, 200, &mut out);
+        second_node.append(&second.labels, &collection, &mut out);
+        assert!(
+            out.is_empty(),
+            "the second sink must not take the first's series: {} samples",
+            out.len()
+        );
+    }
+
+    /// A name refused for the series budget is exported once budget comes back, and counted once.
+    #[test]
+    fn a_name_over_the_limit_is_exported_when_budget_comes_back() {
+        let mut table = limited("test:recheck-limit", Filters::default(), 1);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0, 1], true), &mut out);
+        assert_eq!((out.len(), table.table.over_limit), (1, 1));
+        table.ingest(&gauge_snapshot(&[1], false), &mut out); // g0 leaves
+        out.clear();
+        table.ingest(&gauge_snapshot(&[1], false), &mut out);
+        let names: Vec<_> = out
+            .iter()
+            .filter_map(|s| label(&s.series, "__name__"))
+            .collect();
+        assert_eq!(names, ["spark_src_g1"]);
+        assert_eq!(
+            table.table.over_limit, 1,
+            "a refusal decided again is not counted again"
+        );
+    }
+
+    /// A name refused because another sink of the JVM exported its series is exported once that
+    /// sink is gone.
+    #[test]
+    fn a_clashed_name_is_exported_when_the_other_sink_gives_its_series_back() {
+        let mut first = fixture("test:recheck-clash", vec![]);
+        let mut second = fixture("test:recheck-clash", vec![]);
+        let mut out = Vec::new();
+        first.ingest(&daemon_snapshot(), &mut out);
+        out.clear();
+        second.ingest(&daemon_snapshot(), &mut out);
+        assert!(out.is_empty());
+        drop(first);
+        let mut steady = daemon_snapshot();
+        steady.definitions.clear();
+        second.ingest(&steady, &mut out);
+        assert_eq!(out.len(), 2, "the second sink exports both names now");
     }
 }

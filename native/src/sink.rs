@@ -14,10 +14,12 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use crate::auth::RequestAuth;
 use crate::config::{Config, ConfigError};
 use crate::ingest::Ingest;
+use crate::labels::SinkLabels;
 use crate::metadata::PendingMetadata;
 use crate::node::series::NodeSeries;
 use crate::queue::SampleQueue;
 use crate::remote_write::client::Client;
+use crate::self_metrics::SelfMetrics;
 use crate::sender::{GiveUp, SenderLoop};
 use crate::series::SeriesTable;
 use crate::stats::Stats;
@@ -69,59 +71,43 @@ impl std::fmt::Display for StartError {
     }
 }
 
+/// What the sink, its ingest thread and its sender thread share.
+struct Shared {
+    queue: Arc<SampleQueue>,
+    stats: Arc<Stats>,
+    give_up: Arc<GiveUp>,
+    metadata: Arc<PendingMetadata>,
+    resend_names: Arc<AtomicBool>,
+}
+
 impl Sink {
+    /// Checks what the configuration needs from outside (files, credentials), then starts the
+    /// ingest and sender threads.
     pub fn start(config: Config) -> Result<Sink, StartError> {
         for property in &config.unknown_properties {
             tracing::warn!(
                 "ignoring unknown sink property '{property}': check its spelling against README's property table"
             );
         }
-        // Authentication and TLS first: their files and credential sources are checked here,
-        // so a mistake fails the start, naming the property, instead of every later request.
-        let auth = RequestAuth::new(&config, &crate::auth::aws::sources::process_environment())
-            .map_err(StartError::Config)?;
-        let client = Client::new(&config, auth).map_err(StartError::Config)?;
-
+        let client = client_for(&config)?;
+        let shared = Shared {
+            queue: Arc::new(SampleQueue::new(config.capacity)),
+            stats: Arc::new(Stats::default()),
+            give_up: Arc::new(GiveUp::default()),
+            metadata: Arc::new(PendingMetadata::default()),
+            resend_names: Arc::new(AtomicBool::new(false)),
+        };
         let (snapshot_tx, snapshot_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
         let (spare_tx, spare_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
         let (wake_tx, wake_rx) = bounded::<()>(1);
-        let queue = Arc::new(SampleQueue::new(config.capacity));
-        let stats = Arc::new(Stats::default());
-        let give_up = Arc::new(GiveUp::default());
-        let metadata = Arc::new(PendingMetadata::default());
-        let resend_names = Arc::new(AtomicBool::new(false));
-
-        let root = std::path::PathBuf::from("/");
-        let node = config.node_enabled.then(|| {
-            let period = config.node_period.unwrap_or(config.report_period);
-            crate::node::thread::subscribe(period, root.clone())
-        });
-        let instance = config
-            .node_instance
-            .clone()
-            .unwrap_or_else(|| crate::node::series::host_name(&root));
-        let ingest = Ingest {
-            node,
-            node_series: NodeSeries::new(instance),
-            capacity: config.capacity,
-            textfile: config.textfile.clone(),
-            snapshots: snapshot_rx,
-            spare_buffers: spare_tx,
-            table: SeriesTable::new(&config.url, config.static_labels.clone())
-                .with_limits(config.filters.clone(), config.max_series),
-            queue: Arc::clone(&queue),
-            stats: Arc::clone(&stats),
-            metadata: Arc::clone(&metadata),
-            metadata_sent_at: None,
-            resend_names: Arc::clone(&resend_names),
-        };
+        let ingest = ingest_for(&config, &shared, snapshot_rx, spare_tx);
         let sender = SenderLoop {
             config: config.clone(),
             client,
-            queue: Arc::clone(&queue),
-            stats: Arc::clone(&stats),
-            give_up: Arc::clone(&give_up),
-            metadata,
+            queue: Arc::clone(&shared.queue),
+            stats: Arc::clone(&shared.stats),
+            give_up: Arc::clone(&shared.give_up),
+            metadata: Arc::clone(&shared.metadata),
             wake: wake_rx,
         };
         let threads = vec![
@@ -139,10 +125,10 @@ impl Sink {
             spare_buffers: spare_rx,
             wake_sender: wake_tx,
             threads,
-            queue,
-            stats,
-            give_up,
-            resend_names,
+            queue: shared.queue,
+            stats: shared.stats,
+            give_up: shared.give_up,
+            resend_names: shared.resend_names,
             flush_timeout: config.flush_timeout,
         })
     }
@@ -205,5 +191,57 @@ impl Sink {
             left,
             if finished { "" } else { "; a request was still in flight at the flush deadline" }
         );
+    }
+}
+
+/// The HTTP client with its authentication and TLS. Their files and credential sources are
+/// checked here, so a mistake fails the start, naming the property, instead of every later
+/// request.
+fn client_for(config: &Config) -> Result<Client, StartError> {
+    let auth = RequestAuth::new(
+        config,
+        &crate::auth::aws::environment::process_environment(),
+    )
+    .map_err(StartError::Config)?;
+    Client::new(config, auth).map_err(StartError::Config)
+}
+
+/// The ingest thread's state: the sink's label context, its three producers, and a place on
+/// the node-stats thread when node statistics are on.
+fn ingest_for(
+    config: &Config,
+    shared: &Shared,
+    snapshots: Receiver<Vec<u8>>,
+    spare_buffers: Sender<Vec<u8>>,
+) -> Ingest {
+    let root = std::path::PathBuf::from("/");
+    let node = config.node_enabled.then(|| {
+        let period = config.node_period.unwrap_or(config.report_period);
+        crate::node::thread::subscribe(period, root.clone())
+    });
+    let instance = config
+        .node_instance
+        .clone()
+        .unwrap_or_else(|| crate::node::series::host_name(&root));
+    Ingest {
+        node,
+        labels: SinkLabels::new(
+            &config.url,
+            config.static_labels.clone(),
+            config.filters.clone(),
+        ),
+        table: SeriesTable::new(config.max_series),
+        self_metrics: SelfMetrics::default(),
+        node_series: NodeSeries::new(instance),
+        capacity: config.capacity,
+        textfile: config.textfile.clone(),
+        snapshots,
+        spare_buffers,
+        queue: Arc::clone(&shared.queue),
+        stats: Arc::clone(&shared.stats),
+        metadata: Arc::clone(&shared.metadata),
+        metadata_sent_at: None,
+        resend_names: Arc::clone(&shared.resend_names),
+        last_ts: 0,
     }
 }

@@ -10,7 +10,7 @@ use crate::labels::Variant;
 use crate::naming;
 use crate::proto::MetricType;
 use crate::sample::Family;
-use crate::snapshot::Kind;
+use crate::snapshot::{Kind, QUANTILES};
 
 /// A unit Spark uses and its factor to Prometheus' base unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -209,6 +209,16 @@ pub fn describe(rest: &str) -> Described {
     }
 }
 
+/// A summary's series: one per quantile Dropwizard reports, then `_count`.
+fn summary_variants() -> Vec<Variant> {
+    let mut list: Vec<Variant> = QUANTILES
+        .iter()
+        .map(|q| Variant::labelled("quantile", q.to_string()))
+        .collect();
+    list.push(Variant::suffixed("_count"));
+    list
+}
+
 /// How one Spark metric is exported: its family, the series each reading feeds (one, or a
 /// summary's quantiles then `_count`) and the factor that turns its values into base units.
 pub struct Decision {
@@ -247,7 +257,7 @@ pub fn decide(rest: &str, kind: Kind) -> Decision {
             described.factor,
         ),
         // Dropwizard timers count nanoseconds whatever the name says; the conversion is done
-        // when the value is read (SeriesTable::push_samples).
+        // when the value is read (SeriesTable::emit).
         Kind::Timer => (
             with_suffix(described.name, "_seconds"),
             MetricType::Summary,
@@ -256,7 +266,7 @@ pub fn decide(rest: &str, kind: Kind) -> Decision {
         ),
     };
     let mut variants = match metric_type {
-        MetricType::Summary => Variant::summary(),
+        MetricType::Summary => summary_variants(),
         _ => vec![Variant::PLAIN],
     };
     for variant in &mut variants {

@@ -443,3 +443,28 @@ fn no_request_starts_after_the_flush_deadline() {
     assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 0);
     assert!(stats.samples_failed.load(Ordering::Relaxed) > 0);
 }
+
+/// In the final flush, a batch whose retry cannot come before the deadline ends the flush: the
+/// rest is given up at once, not sent back to back into a receiver that answers 429 (a whole
+/// fleet does this at the end of a job).
+#[test]
+fn a_retry_that_cannot_fit_before_the_flush_deadline_gives_up_the_rest_at_once() {
+    let receiver = FakeReceiver::start(vec![
+        Reply::StatusWithHeader(429, "retry-after", "30");
+        10_000
+    ]);
+    let mut cfg = config(&receiver.url());
+    cfg.max_samples_per_send = 10;
+    let sink = Sink::start(cfg).unwrap();
+    run(&sink, 0..40);
+    assert!(receiver.wait_for_requests(1, Duration::from_secs(5)));
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(Some(Duration::from_secs(2)));
+    let requests = receiver.received().len();
+    assert_eq!(
+        requests, 1,
+        "requests into a receiver answering 429 during the flush"
+    );
+    assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 0);
+    assert!(stats.samples_failed.load(Ordering::Relaxed) >= 40 * GAUGES as u64);
+}

@@ -22,6 +22,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, FileFailurePersistence, TestRunner};
 
 use sparkprom::config::{Config, Filters};
+use sparkprom::identity::Identity;
+use sparkprom::labels::SinkLabels;
+use sparkprom::sample::Sample;
 use sparkprom::series::SeriesTable;
 use sparkprom::snapshot::{decode_into, Encoder, Snapshot, Value};
 
@@ -199,13 +202,32 @@ fn largest_allocation_since(mark: usize) -> Result<(), TestCaseError> {
 
 /// A series table that has seen the unmutated first report, so mutated later reports meet
 /// names, identity and claims already in place, as on a running executor.
-fn running_table(first: &[u8]) -> SeriesTable {
-    let mut table = SeriesTable::new("http://127.0.0.1:9/api/v1/write", vec![])
-        .with_limits(Filters::default(), 1_000);
+fn running_table(first: &[u8]) -> (SinkLabels, SeriesTable) {
+    let mut labels = SinkLabels::new(
+        "http://127.0.0.1:9/api/v1/write",
+        vec![],
+        Filters::default(),
+    );
+    let mut table = SeriesTable::new(1_000);
     let mut snapshot = Snapshot::default();
     decode_into(first, &mut snapshot).unwrap();
-    table.ingest(&snapshot, &mut Vec::new());
-    table
+    ingest(&mut labels, &mut table, &snapshot, &mut Vec::new());
+    (labels, table)
+}
+
+/// What the ingest thread does with a snapshot's names and identity.
+fn ingest(
+    labels: &mut SinkLabels,
+    table: &mut SeriesTable,
+    snapshot: &Snapshot,
+    samples: &mut Vec<Sample>,
+) {
+    if let Some(pairs) = &snapshot.identity {
+        if labels.set_identity(Identity::from_pairs(pairs)) {
+            table.relabel(snapshot.timestamp_ms, samples);
+        }
+    }
+    table.ingest(snapshot, labels, samples);
 }
 
 #[test]
@@ -216,13 +238,13 @@ fn snapshots_never_panic_nor_allocate_from_their_numbers() {
     let strategy = prop::collection::vec(inputs(seeds), 1..4);
     runner("the snapshot decoder and series table")
         .run(&strategy, |sequence| {
-            let mut table = running_table(&first);
+            let (mut labels, mut table) = running_table(&first);
             let mut snapshot = Snapshot::default();
             let mut samples = Vec::new();
             LARGEST.store(0, Ordering::Relaxed);
             for bytes in &sequence {
                 if decode_into(bytes, &mut snapshot).is_ok() {
-                    table.ingest(&snapshot, &mut samples);
+                    ingest(&mut labels, &mut table, &snapshot, &mut samples);
                     prop_assert!(table.live_series() <= 1_000);
                 }
                 samples.clear();

@@ -8,7 +8,7 @@ pub mod secret_file;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
 use crate::config::{Config, ConfigError};
-use aws::sources::Environment;
+use aws::environment::Environment;
 use secret_file::SecretFile;
 
 enum Scheme {

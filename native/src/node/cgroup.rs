@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{family, read, Stat};
+use super::stat::{family, read, Stat};
 
 family!(
     CPU_USAGE,

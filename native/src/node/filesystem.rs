@@ -15,7 +15,7 @@ use crossbeam_channel::bounded;
 use once_cell::sync::Lazy;
 use regex::Regex;
 
-use super::{family, read, Stat};
+use super::stat::{family, read, Stat};
 
 family!(
     SIZE,

@@ -10,61 +10,12 @@ pub mod filesystem;
 pub mod process;
 pub mod procfs;
 pub mod series;
+pub mod stat;
 pub mod thread;
 
 use std::path::Path;
 
-use crate::proto::MetricType;
-
-/// A metric family of node statistics; `'static` so statistics are cheap to make every period.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct NodeFamily {
-    pub name: &'static str,
-    pub metric_type: MetricType,
-    pub help: &'static str,
-    pub unit: &'static str,
-}
-
-/// One statistic read from `/proc` or `/sys`: a family, its labels and its value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stat {
-    pub family: &'static NodeFamily,
-    pub labels: Vec<(&'static str, String)>,
-    pub value: f64,
-}
-
-impl Stat {
-    pub fn new(family: &'static NodeFamily, value: f64) -> Stat {
-        Stat {
-            family,
-            labels: Vec::new(),
-            value,
-        }
-    }
-
-    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Stat {
-        self.labels.push((name, value.into()));
-        self
-    }
-}
-
-macro_rules! family {
-    ($ident:ident, $name:literal, $kind:ident, $unit:literal, $help:literal) => {
-        pub static $ident: $crate::node::NodeFamily = $crate::node::NodeFamily {
-            name: $name,
-            metric_type: $crate::proto::MetricType::$kind,
-            help: $help,
-            unit: $unit,
-        };
-    };
-}
-pub(crate) use family;
-
-/// Reads one file below `root` (`rel` without a leading slash); None when it is missing or
-/// unreadable, as many are on some kernels and in some containers.
-pub fn read(root: &Path, rel: &str) -> Option<String> {
-    std::fs::read_to_string(root.join(rel)).ok()
-}
+use stat::Stat;
 
 /// Everything there is to read under `root`: the node, its cgroup and this process (`self`).
 pub fn collect(root: &Path, out: &mut Vec<Stat>) {

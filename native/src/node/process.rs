@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::{family, read, Stat};
+use super::stat::{family, read, Stat};
 
 family!(
     CPU,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{family, read, Stat};
+use super::stat::{family, read, Stat};
 
 /// USER_HZ: the unit of CPU times in /proc/stat. Linux fixes it at 100 for user space on every
 /// architecture Spark runs on, which is also what node_exporter assumes.
@@ -157,11 +157,12 @@ pub fn parse_meminfo(text: &str, out: &mut Vec<Stat>) {
 }
 
 /// A family whose name is only known at run time; each distinct name is allocated once.
-fn dynamic_gauge(name: &str, help: &'static str) -> &'static super::NodeFamily {
+fn dynamic_gauge(name: &str, help: &'static str) -> &'static super::stat::NodeFamily {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    static FAMILIES: once_cell::sync::Lazy<Mutex<HashMap<String, &'static super::NodeFamily>>> =
-        once_cell::sync::Lazy::new(Default::default);
+    static FAMILIES: once_cell::sync::Lazy<
+        Mutex<HashMap<String, &'static super::stat::NodeFamily>>,
+    > = once_cell::sync::Lazy::new(Default::default);
     let mut families = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
     families.entry(name.to_string()).or_insert_with(|| {
         let unit = if name.ends_with("_bytes") {
@@ -169,7 +170,7 @@ fn dynamic_gauge(name: &str, help: &'static str) -> &'static super::NodeFamily {
         } else {
             ""
         };
-        Box::leak(Box::new(super::NodeFamily {
+        Box::leak(Box::new(super::stat::NodeFamily {
             name: Box::leak(name.to_string().into_boxed_str()),
             metric_type: crate::proto::MetricType::Gauge,
             help,

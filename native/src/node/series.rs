@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::stat::NodeFamily;
 use super::thread::Collection;
-use super::NodeFamily;
-use crate::labels::Variant;
+use crate::claims::Producer;
+use crate::labels::{SinkLabels, Variant};
 use crate::sample::{push_stale_markers, Family, Sample, Series};
-use crate::series::SeriesTable;
 
 type Key = (usize, Vec<(&'static str, String)>);
 
@@ -18,7 +18,6 @@ pub struct NodeSeries {
     families: HashMap<usize, Arc<Family>>,
     /// None: not exported (filtered out, or another sink of this JVM exports it).
     series: HashMap<Key, Option<Arc<Series>>>,
-    generation: Option<u64>,
 }
 
 impl NodeSeries {
@@ -27,18 +26,11 @@ impl NodeSeries {
             instance,
             families: HashMap::new(),
             series: HashMap::new(),
-            generation: None,
         }
     }
 
     /// Appends one sample per statistic of `collection` to `out`.
-    pub fn append(&mut self, table: &SeriesTable, collection: &Collection, out: &mut Vec<Sample>) {
-        let generation = table.labeler().generation();
-        if self.generation != Some(generation) {
-            // A new identity changes every label set.
-            self.generation = Some(generation);
-            self.series.clear();
-        }
+    pub fn append(&mut self, labels: &SinkLabels, collection: &Collection, out: &mut Vec<Sample>) {
         for stat in &collection.stats {
             let key: Key = (
                 stat.family as *const NodeFamily as usize,
@@ -47,7 +39,7 @@ impl NodeSeries {
             let series = match self.series.get(&key) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = self.series_of(table, stat.family, &stat.labels);
+                    let s = self.series_of(labels, stat.family, &stat.labels);
                     self.series.insert(key, s.clone());
                     s
                 }
@@ -64,11 +56,11 @@ impl NodeSeries {
 
     fn series_of(
         &mut self,
-        table: &SeriesTable,
+        sink_labels: &SinkLabels,
         family: &'static NodeFamily,
         labels: &[(&'static str, String)],
     ) -> Option<Arc<Series>> {
-        if !table.keeps(family.name, family.name) {
+        if !sink_labels.keeps(family.name, family.name) {
             return None;
         }
         let family = Arc::clone(
@@ -92,9 +84,8 @@ impl NodeSeries {
         // No role: the statistics belong to the JVM, so when several sinks of one JVM push to
         // one receiver (local-cluster's driver, master and workers) the first exports them and
         // the others find them claimed.
-        table
-            .labeler()
-            .series_for(&family, None, &[variant], &owner)?
+        sink_labels
+            .series_for(Producer::Node, &family, None, &[variant], &owner)?
             .pop()
     }
 
@@ -102,11 +93,17 @@ impl NodeSeries {
     pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
         push_stale_markers(self.series.values().flatten(), ts, out);
     }
+
+    /// The sink's labels changed: ends every series and makes them again at the next collection.
+    pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
+        self.stale_all(ts, out);
+        self.series.clear();
+    }
 }
 
 /// The host's name, for `instance`: the kernel's, as node_exporter's targets usually are.
 pub fn host_name(root: &std::path::Path) -> String {
-    super::read(root, "proc/sys/kernel/hostname")
+    super::stat::read(root, "proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".to_string())

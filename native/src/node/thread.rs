@@ -11,7 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use once_cell::sync::Lazy;
 
-use super::Stat;
+use super::stat::Stat;
 
 /// One collection: when it was taken (ms since the epoch) and what was read.
 pub struct Collection {

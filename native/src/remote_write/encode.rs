@@ -1,7 +1,7 @@
 //! Builds the snappy-compressed `WriteRequest` body for one batch.
 //!
 //! Each series' labels are protobuf-encoded once, when the series is created
-//! ([`encode_labels`]); a request then only copies those bytes and writes the samples, so no
+//! ([`crate::proto::encode_labels`]); a request then only copies those bytes and writes the samples, so no
 //! label strings are cloned per request. All buffers are kept and reused between requests.
 //! The output is a plain `WriteRequest` that prost (and any receiver) decodes.
 
@@ -11,22 +11,12 @@ use std::sync::Arc;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message;
 
-use crate::proto::{Label, MetricMetadata};
+use crate::proto::MetricMetadata;
 use crate::sample::{Sample, Series};
 
 const WRITE_REQUEST_TIMESERIES: u32 = 1;
 const WRITE_REQUEST_METADATA: u32 = 3;
-const TIMESERIES_LABELS: u32 = 1;
 const TIMESERIES_SAMPLES: u32 = 2;
-
-/// The bytes of `labels` as the repeated `labels` field of a `TimeSeries`.
-pub fn encode_labels(labels: &[Label]) -> Vec<u8> {
-    let mut buf = Vec::new();
-    for label in labels {
-        prost::encoding::message::encode(TIMESERIES_LABELS, label, &mut buf);
-    }
-    buf
-}
 
 /// The length of one `Sample` message: double field 1 and int64 field 2.
 fn sample_len(timestamp_ms: i64) -> usize {
@@ -149,7 +139,7 @@ pub fn decode_body(body: &[u8]) -> Result<super::proto::WriteRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{self, MetricType, TimeSeries, WriteRequest};
+    use crate::proto::{self, Label, MetricType, TimeSeries, WriteRequest};
     use crate::sample::Family;
 
     fn series(name: &str, executor: &str) -> Arc<Series> {

@@ -6,7 +6,7 @@ use reqwest::blocking::Client as HttpClient;
 use reqwest::header::AUTHORIZATION;
 
 use super::credentials::Credentials;
-use super::sources::{var, Environment};
+use super::environment::{var, Environment};
 use crate::auth::secret_file::SecretFile;
 
 /// Where ECS serves relative URIs.
@@ -71,7 +71,7 @@ impl Container {
             None => {}
         }
         let what = format!("container credentials at {}", self.url);
-        let text = super::answer_text(request, &what)?;
+        let text = super::answer::answer_text(request, &what)?;
         super::imds::parse_credentials_json(&text).map_err(|e| format!("{what}: {e}"))
     }
 }

@@ -64,7 +64,7 @@ impl Imds {
         request: reqwest::blocking::RequestBuilder,
         what: &str,
     ) -> Result<String, String> {
-        super::answer_text(request, &format!("IMDS at {} ({what})", self.endpoint))
+        super::answer::answer_text(request, &format!("IMDS at {} ({what})", self.endpoint))
     }
 }
 

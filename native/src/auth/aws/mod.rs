@@ -2,8 +2,11 @@
 //! receiver): credentials resolved like the AWS SDKs do, renewed before they expire, each
 //! request (every retry too) signed afresh with the time it is sent.
 
+mod answer;
+pub mod cache;
 mod container;
 pub mod credentials;
+pub mod environment;
 mod imds;
 pub mod signing;
 pub mod sources;
@@ -12,8 +15,9 @@ mod sts;
 use reqwest::header::HeaderMap;
 
 use crate::config::{ConfigError, SigV4Config};
-use credentials::CredentialCache;
-use sources::{Environment, Source};
+use cache::CredentialCache;
+use environment::Environment;
+use sources::Source;
 
 pub struct AwsSigner {
     region: String,
@@ -56,19 +60,6 @@ impl AwsSigner {
     }
 }
 
-/// The body of a successful answer from a credential service; any failure is described as
-/// "`what`: why" (the status only: an error body is never shown, so no secret can reach a log).
-fn answer_text(request: reqwest::blocking::RequestBuilder, what: &str) -> Result<String, String> {
-    let response = request
-        .send()
-        .map_err(|e| format!("{what}: {}", crate::http::describe_error(&e)))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!("{what}: HTTP {}", status.as_u16()));
-    }
-    response.text().map_err(|e| format!("{what}: {e}"))
-}
-
 /// `sigv4.region`, else `AWS_REGION` / `AWS_DEFAULT_REGION`, else the region in an AMP URL
 /// (`aps-workspaces.<region>.amazonaws.com`).
 fn signing_region(
@@ -78,7 +69,7 @@ fn signing_region(
 ) -> Result<String, ConfigError> {
     let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
-        .find_map(|name| sources::var(env, name))
+        .find_map(|name| environment::var(env, name))
         .map(str::to_string);
     let from_url = || {
         let host = reqwest::Url::parse(url).ok()?.host_str()?.to_string();

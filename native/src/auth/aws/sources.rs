@@ -16,28 +16,16 @@
 //! runtime, the STS SDK and a second TLS stack (aws-lc) to a library loaded into every executor
 //! and built for glibc 2.17.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::blocking::Client as HttpClient;
 
 use super::container::Container;
 use super::credentials::Credentials;
+use super::environment::{var, Environment};
 use super::imds::Imds;
 use super::sts::Sts;
 use crate::auth::secret_file::SecretFile;
-
-/// The process environment, read once; tests pass their own.
-pub type Environment = BTreeMap<String, String>;
-
-pub fn process_environment() -> Environment {
-    std::env::vars().collect()
-}
-
-/// A variable's value, trimmed; None when it is unset or blank (the SDKs treat both alike).
-pub fn var<'a>(env: &'a Environment, name: &str) -> Option<&'a str> {
-    env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-}
 
 pub struct Source {
     base: Base,
