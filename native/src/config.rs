@@ -676,6 +676,31 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_millis(500));
     }
 
+    /// tests/durations.tsv: the notation both sides accept (SinkPropertiesCheck reads it too).
+    #[test]
+    fn durations_match_the_shared_table_of_cases() {
+        let table = include_str!("../../tests/durations.tsv");
+        let mut cases = 0;
+        for line in table.lines().filter(|l| !l.starts_with('#')) {
+            let (value, expected) = line.split_once('\t').expect("value<TAB>expected");
+            let parsed =
+                parse_duration("t", value).map(|d| (d.as_secs_f64() * 1000.0).round() as u64);
+            match expected {
+                "error" => assert!(
+                    parsed.is_err(),
+                    "'{value}' must be refused, gave {parsed:?}"
+                ),
+                ms => assert_eq!(
+                    parsed.ok(),
+                    Some(ms.parse().expect("milliseconds")),
+                    "'{value}'"
+                ),
+            }
+            cases += 1;
+        }
+        assert!(cases > 20, "{cases} cases");
+    }
+
     #[test]
     fn durations_follow_spark_notation() {
         assert_eq!(parse_duration("t", "2m").unwrap(), Duration::from_secs(120));

@@ -25,7 +25,8 @@ pub const GENERATED_LABELS: &[&str] = &[
 ];
 
 /// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
-/// prefix; their sources' names say which daemon a sink serves.
+/// prefix; their sources' names say which daemon a sink serves. FallbackIdentity.java lists the
+/// same prefixes (a test here checks that the two agree).
 const DAEMON_SOURCES: &[(&str, &str)] = &[
     ("master.", "master"),
     ("worker.", "worker"),
@@ -164,6 +165,23 @@ mod tests {
         assert_eq!(identity.split_name("etl.daily.70.executor.cpuTime"), None);
         assert_eq!(identity.split_name("etl.7.executor.cpuTime"), None);
         assert_eq!(Identity::default().split_name("a.7.b"), None);
+    }
+
+    /// The Java side's fallback identity tells daemons (which have no app) by the same prefixes:
+    /// FallbackIdentity.DAEMON_SOURCES and DAEMON_SOURCES here must list the same ones.
+    #[test]
+    fn the_java_side_knows_the_same_daemon_sources() {
+        let java = include_str!("../../jvm-shim/src/io/sparkprom/FallbackIdentity.java");
+        let list = java
+            .split("DAEMON_SOURCES = {")
+            .nth(1)
+            .and_then(|rest| rest.split("};").next())
+            .expect("FallbackIdentity.java declares DAEMON_SOURCES = {...};");
+        let mut theirs: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        let mut ours: Vec<&str> = DAEMON_SOURCES.iter().map(|(prefix, _)| *prefix).collect();
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(theirs, ours);
     }
 
     #[test]

@@ -3,7 +3,7 @@ statuses, never a crash of the JVM, and the sink's public methods never throw.""
 import subprocess
 
 from harness.jvm import compile_check
-from harness.paths import JAR, NATIVE_LIB, oldest_spark_jars
+from harness.paths import JAR, NATIVE_LIB, REPO, oldest_spark_jars
 from harness.prometheus import free_port
 
 
@@ -21,10 +21,11 @@ def test_errors_cross_jni_as_exceptions_and_the_jvm_survives(tmp_path):
 
 
 def test_the_java_sides_own_logic_passes_its_unit_checks(tmp_path):
-    """Dotted-property recovery, period and identityTimeout parsing, the properties blob:
+    """Dotted-property recovery, period and duration parsing (the table the core's test reads too), the properties blob:
     tests/jvm/io/sparkprom/SinkPropertiesCheck.java, without Spark running or the native core."""
     classpath = compile_check("SinkPropertiesCheck", tmp_path, f"{JAR}:{oldest_spark_jars()}/*")
-    run = subprocess.run(["java", "-cp", classpath, "io.sparkprom.SinkPropertiesCheck"],
+    run = subprocess.run(["java", "-cp", classpath, "io.sparkprom.SinkPropertiesCheck",
+                          str(REPO / "tests" / "durations.tsv")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "sink properties: all checks passed" in run.stdout

@@ -16,7 +16,10 @@ import java.util.Map;
  * Spark builds as {@code <namespace>.<executorId>.<source>}. The app name cannot be learnt.
  */
 final class FallbackIdentity {
-    /** Prefixes of the names Spark's standalone daemons register: they have no app identity. */
+    /**
+     * Prefixes of the names Spark's standalone daemons register: they have no app identity. The
+     * native core's identity.rs lists the same (its test reads this array).
+     */
     private static final String[] DAEMON_SOURCES = {"master.", "worker.", "application.", "shuffleService.",
         "applicationMaster."};
 

@@ -9,8 +9,6 @@ import java.util.Map;
 import java.util.Locale;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.apache.spark.SparkConf;
 import org.apache.spark.metrics.MetricsConfig;
 import org.slf4j.Logger;
@@ -161,24 +159,43 @@ final class SinkProperties {
     }
 
     /**
-     * A duration property ({@code 500ms}, {@code 30s}, {@code 2m}, {@code 1h}; a bare number is
-     * seconds, as in the native core's properties) within [min, max] milliseconds.
+     * A duration property within [min, max] milliseconds, in the notation of every duration
+     * property of the native core ({@link #parseDurationMillis}).
      */
     static long durationMillis(Properties properties, String key, String defaultValue, long min, long max) {
         String text = properties.getProperty(key, defaultValue).trim();
-        Matcher m = Pattern.compile("(\\d{1,9})\\s*(ms|s|m|h)?").matcher(text);
-        if (!m.matches()) {
-            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': '" + text
-                    + "' is not a duration; expected e.g. 500ms, 30s, 2m or 1h");
-        }
-        String unit = m.group(2) == null ? "s" : m.group(2);
-        long scale = unit.equals("ms") ? 1 : unit.equals("s") ? 1_000 : unit.equals("m") ? 60_000 : 3_600_000;
-        long millis = Long.parseLong(m.group(1)) * scale;
+        long millis = parseDurationMillis(key, text);
         if (millis < min || millis > max) {
             throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': " + text
                     + " is outside " + min / 1000 + "s to " + max / 1000 + "s");
         }
         return millis;
+    }
+
+    /**
+     * {@code 500ms}, {@code 30s}, {@code 1.5m}, {@code 2min}, {@code 1h}; a bare number is seconds.
+     * The same notation as {@code parse_duration} in native/src/config.rs: both are checked
+     * against tests/durations.tsv, so change the two together.
+     */
+    static long parseDurationMillis(String key, String text) {
+        int split = 0;
+        while (split < text.length() && (Character.isDigit(text.charAt(split)) || text.charAt(split) == '.')) {
+            split++;
+        }
+        String unit = text.substring(split).trim();
+        double millisPerUnit = unit.equals("ms") ? 1 : unit.isEmpty() || unit.equals("s") ? 1_000
+                : unit.equals("m") || unit.equals("min") ? 60_000 : unit.equals("h") ? 3_600_000 : -1;
+        double millis = -1;
+        try {
+            millis = Double.parseDouble(text.substring(0, split)) * millisPerUnit;
+        } catch (NumberFormatException e) {
+            // not a number: refused below
+        }
+        if (millisPerUnit < 0 || millis < 0 || millis > Long.MAX_VALUE / 2) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': '" + text
+                    + "' is not a duration; expected e.g. 500ms, 30s, 2m or 1h");
+        }
+        return Math.round(millis);
     }
 
     /** The properties as UTF-8 {@code key \0 value \0} pairs: one blob, one JNI argument. */

@@ -85,7 +85,7 @@ public final class BoundaryCheck {
             Thread.sleep(1_100); // past identityTimeout: a report goes on with the fallback identity
             java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
             java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-            RemoteWriteSink.beforeDeferredCreate = () -> {
+            SinkCore.beforeDeferredCreate = () -> {
                 inside.countDown();
                 try {
                     release.await();
@@ -103,7 +103,7 @@ public final class BoundaryCheck {
             release.countDown();
             reporter.join(10_000);
             stopper.join(10_000);
-            RemoteWriteSink.beforeDeferredCreate = null;
+            SinkCore.beforeDeferredCreate = null;
             NativeHandle h = sink.handleForChecks();
             return stopWaited && h != null && !h.isOpen();
         });

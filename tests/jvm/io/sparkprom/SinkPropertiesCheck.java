@@ -45,6 +45,26 @@ public final class SinkPropertiesCheck {
                 timeout("1500ms") == 1_500 && timeout("2m") == 120_000 && timeout("30") == 30_000
                         && timeout("1h") == 3_600_000 && SinkProperties.durationMillis(new Properties(),
                                 "identityTimeout", "60s", 1_000, 3_600_000) == 60_000);
+        check("durations read as tests/durations.tsv says (the native core's test reads it too)", () -> {
+            int cases = 0;
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get(args[0]), StandardCharsets.UTF_8)) {
+                if (line.startsWith("#")) {
+                    continue;
+                }
+                String[] parts = line.split("\t", -1);
+                String value = parts[0];
+                String expected = parts[1];
+                boolean ok = expected.equals("error")
+                        ? refused(() -> SinkProperties.parseDurationMillis("t", value), "'t'")
+                        : SinkProperties.parseDurationMillis("t", value) == Long.parseLong(expected);
+                if (!ok) {
+                    System.out.println("  '" + value + "' should be " + expected);
+                    return false;
+                }
+                cases++;
+            }
+            return cases > 20;
+        });
         check("identityTimeout outside 1s to 1h is refused naming it", () ->
                 refused(() -> timeout("500ms"), "'identityTimeout'") && refused(() -> timeout("2h"), "'identityTimeout'")
                         && refused(() -> timeout("soon"), "'identityTimeout'"));

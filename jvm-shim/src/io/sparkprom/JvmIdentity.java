@@ -1,0 +1,94 @@
+package io.sparkprom;
+
+import com.codahale.metrics.MetricRegistry;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Who this JVM is, for each report: Spark's identity (app id, app name, executor id, namespace)
+ * once its SparkEnv answers, fixed from then on; before that, nothing (reports wait) until
+ * {@code identityTimeout}, then what {@link FallbackIdentity} learns without SparkEnv, with one
+ * WARN. Knows nothing of the native core: {@link SinkCore} does.
+ */
+final class JvmIdentity {
+    private static final Logger LOG = LoggerFactory.getLogger(JvmIdentity.class);
+
+    /** Where a sink learns which JVM it runs in; benchmarks and checks supply one without a SparkEnv. */
+    interface Source {
+        /** The identity, or null while it is not known yet. */
+        Map<String, String> get();
+    }
+
+    /** The public constructors' source: the live SparkEnv. */
+    static final Source SPARK_ENV = new Source() {
+        @Override
+        public Map<String, String> get() {
+            return SparkIdentity.current();
+        }
+    };
+
+    private final Source source;
+    private final MetricRegistry registry;
+    /** {@code identityTimeout}: how long reports wait for the JVM's identity. */
+    private final long waitMillis;
+    private final long createdAt = System.currentTimeMillis();
+    /** Fixed for the life of the JVM once Spark has it; null until then. */
+    private volatile Map<String, String> known;
+    /** The identity learnt without SparkEnv once the wait is over; null until then. */
+    private FallbackIdentity fallback;
+
+    JvmIdentity(Source source, MetricRegistry registry, long waitMillis) {
+        this.source = source;
+        this.registry = registry;
+        this.waitMillis = waitMillis;
+    }
+
+    /** Whether Spark's configuration, which completes the sink's properties, can be waited for. */
+    boolean fromSparkEnv() {
+        return source == SPARK_ENV;
+    }
+
+    /** Whether {@code identityTimeout} has passed since the sink was made. */
+    boolean waitedLongEnough() {
+        return System.currentTimeMillis() - createdAt > waitMillis;
+    }
+
+    /**
+     * The identity to send with a report, or null when the report should wait for it: an
+     * executor's SparkEnv appears moments after its metrics system starts, and series sent before
+     * that would lack app_id and executor_id. The last report never waits.
+     */
+    Map<String, String> forReport(boolean last) {
+        if (known == null) {
+            known = source.get();
+        }
+        if (known != null) {
+            return known;
+        }
+        if (!waitedLongEnough() && !last) {
+            return null;
+        }
+        return fallback().identity;
+    }
+
+    /**
+     * What can be learnt without SparkEnv, once; the first time, one WARN says what is missing,
+     * why, and what the series look like (the core counts it in {@code sparkprom_identity_missing}).
+     * Spark's standalone daemons have no app identity and are not warned about.
+     */
+    private synchronized FallbackIdentity fallback() {
+        if (fallback == null) {
+            fallback = FallbackIdentity.learn(registry.getNames());
+            if (!fallback.daemon) {
+                Throwable cause = SparkIdentity.lookupFailure();
+                LOG.warn("sparkprom: no Spark identity for this JVM after " + waitMillis / 1000 + " s ("
+                        + (cause == null ? "SparkEnv never appeared" : "SparkEnv could not be read: " + cause)
+                        + "); " + fallback.consequence() + ". The sink keeps looking and relabels its series"
+                        + " once SparkEnv answers. If this Spark release is newer than sparkprom, upgrade sparkprom;"
+                        + " otherwise report this line.");
+            }
+        }
+        return fallback;
+    }
+}
