@@ -15,6 +15,7 @@ const JAVA_PROPERTIES: &[&str] = &[
     "library",
     "libraryExtractDir",
     "identityTimeout",
+    "failOnConfigError",
 ];
 
 /// A property that could not be accepted.
@@ -91,6 +92,8 @@ pub struct Config {
     pub report_period: Duration,
     /// Node, container and process statistics: on unless `node.enabled=false`.
     pub node_enabled: bool,
+    /// `mallocTrim`: whether this sink asks for the JVM's periodic `malloc_trim` (trim.rs).
+    pub malloc_trim: bool,
     /// Their period; the report period when not set.
     pub node_period: Option<Duration>,
     /// `instance` label of node statistics; the host name when not set.
@@ -143,13 +146,21 @@ pub struct TlsConfig {
 /// Headers the sink sets itself (or that authentication sets): `headers` cannot replace them.
 /// Headers that carry a secret: refused in `headers`, whose value Spark shows in its UI and event
 /// log (secrets come from files: bearerTokenFile, basicAuth.passwordFile).
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
+/// Words in a header name that say its value is a secret (`Authorization`, `Cookie`,
+/// `X-Amz-Security-Token`, `DD-API-KEY`, `X-Goog-Api-Key`, `X-Session-Id`, ...). Such headers
+/// are refused in `headers`: Spark shows sink properties in its UI and event log, so a secret
+/// must come from a file (bearerTokenFile, basicAuth.passwordFile).
+const SECRET_HEADER_WORDS: &[&str] = &[
+    "auth",
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "credential",
     "cookie",
-    "x-amz-security-token",
-    "x-api-key",
-    "api-key",
+    "session",
+    "signature",
 ];
 
 const RESERVED_HEADERS: &[&str] = &[
@@ -191,6 +202,7 @@ impl Default for Config {
             textfile: None,
             report_period: Duration::from_secs(10),
             node_enabled: true,
+            malloc_trim: true,
             node_period: None,
             node_instance: None,
             auth: AuthConfig::default(),
@@ -238,6 +250,7 @@ impl Config {
                 "logLevel" => config.log_level = parse_log_level(key, value)?,
                 "textfile" if !value.is_empty() => config.textfile = Some(value.to_string()),
                 "node.enabled" => config.node_enabled = parse_bool(key, value)?,
+                "mallocTrim" => config.malloc_trim = parse_bool(key, value)?,
                 "node.period" => config.node_period = Some(parse_duration(key, value)?),
                 "node.instance" if !value.is_empty() => {
                     config.node_instance = Some(value.to_string())
@@ -277,7 +290,10 @@ impl Config {
         let parsed = reqwest::Url::parse(&self.url).map_err(|e| {
             ConfigError::new(
                 "url",
-                format!("'{}' is not a URL ({e})", redact_userinfo(&self.url)),
+                format!(
+                    "'{}' is not a URL ({e})",
+                    crate::http::redact_url(&self.url)
+                ),
             )
         })?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -289,7 +305,10 @@ impl Config {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ConfigError::new(
                 "url",
-                format!("'{}' must start with http:// or https://", self.url),
+                format!(
+                    "'{}' must start with http:// or https://",
+                    crate::http::redact_url(&self.url)
+                ),
             ));
         }
         // Each number on its own first, then how they relate.
@@ -424,16 +443,6 @@ fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_string())
 }
 
-/// `https://user:secret@host/` becomes `https://***@host/`, for error messages.
-fn redact_userinfo(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// `Name=value,Name2=value2`. Values are never echoed in errors: a header may carry a secret.
 fn parse_headers(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut headers = Vec::new();
@@ -463,12 +472,14 @@ fn parse_headers(key: &str, value: &str) -> Result<Vec<(String, String)>, Config
                 format!("'{name}' is set by sparkprom itself"),
             ));
         }
-        if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        let lower = name.to_ascii_lowercase();
+        if SECRET_HEADER_WORDS.iter().any(|word| lower.contains(word)) {
             return Err(ConfigError::new(
                 key,
                 format!(
-                    "'{name}' carries a credential, and Spark's UI and event log show sink properties: \
-                     use bearerTokenFile or basicAuth.passwordFile, which are read from files"
+                    "'{name}' looks like it carries a secret (its name says auth, token, key, secret, password, \
+                     credential, cookie, session or signature), and Spark's UI and event log show sink \
+                     properties: use bearerTokenFile or basicAuth.passwordFile, which are read from files"
                 ),
             ));
         }
@@ -586,6 +597,15 @@ fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigE
                 ),
             ));
         }
+        if let Some((_, first)) = labels.iter().find(|(n, _)| n == name) {
+            // Remote write refuses a series with one label name twice: every request would fail.
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "'{name}' is given twice ('{name}={first}' and '{pair}'); give each label once"
+                ),
+            ));
+        }
         labels.push((name.to_string(), label_value.trim().to_string()));
     }
     Ok(labels)
@@ -676,6 +696,20 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_millis(500));
     }
 
+    /// The Databricks init script builds `cluster=...,$SPARKPROM_LABELS`: a user's `cluster` would
+    /// repeat a label, and every request would be refused.
+    #[test]
+    fn a_label_given_twice_is_refused_naming_both() {
+        let e = parse_labels("labels", "cluster=etl,team=a, cluster=prod").unwrap_err();
+        assert_eq!(e.property, "labels");
+        assert!(
+            e.message.contains("'cluster=etl' and 'cluster=prod'"),
+            "{}",
+            e.message
+        );
+        assert!(parse_labels("labels", "cluster=etl,team=a").is_ok());
+    }
+
     /// tests/durations.tsv: the notation both sides accept (SinkPropertiesCheck reads it too).
     #[test]
     fn durations_match_the_shared_table_of_cases() {
@@ -748,6 +782,10 @@ mod tests {
             "Authorization=Bearer abc",
             "x-amz-security-token=t",
             "Cookie=s=1",
+            "DD-API-KEY=abc",
+            "X-Goog-Api-Key=abc",
+            "X-Auth-Token=abc",
+            "Private-Token=abc",
         ] {
             let err = Config::from_properties(&props(&[("url", "http://h/"), ("headers", bad)]))
                 .unwrap_err();
@@ -758,11 +796,12 @@ mod tests {
                 "the secret is not repeated: {err}"
             );
         }
-        assert!(Config::from_properties(&props(&[
-            ("url", "http://h/"),
-            ("headers", "X-Scope-OrgID=team-a")
-        ]))
-        .is_ok());
+        for tenant in ["X-Scope-OrgID=team-a", "X-Prometheus-Tenant=etl"] {
+            assert!(
+                Config::from_properties(&props(&[("url", "http://h/"), ("headers", tenant)]))
+                    .is_ok()
+            );
+        }
     }
 
     /// A label the user gives must not be one a series of sparkprom's already has (a repeated

@@ -41,7 +41,9 @@ pub struct Ingest {
     pub(crate) resend_names: Arc<AtomicBool>,
     /// When every family's metadata was last queued.
     pub(crate) metadata_sent_at: Option<Instant>,
-    /// The newest timestamp sent: the final stale markers must come after it.
+    /// `mallocTrim`: whether this sink asks for the JVM's periodic malloc_trim.
+    pub(crate) malloc_trim: bool,
+    /// The newest timestamp sent: every later sample, stale markers included, comes after it.
     pub(crate) last_ts: i64,
 }
 
@@ -53,7 +55,6 @@ impl Ingest {
     pub fn run(mut self) {
         let mut snapshot = Snapshot::default();
         let mut samples = Vec::new();
-        let mut trimmer = crate::trim::Trimmer::default();
         let snapshots = self.snapshots.clone();
         let node = match &self.node {
             Some(subscription) => subscription.collections.clone(),
@@ -65,7 +66,9 @@ impl Ingest {
                     let Ok(bytes) = message else { break };
                     self.on_snapshot(&bytes, &mut snapshot, &mut samples);
                     let _ = self.spare_buffers.try_send(bytes);
-                    trimmer.maybe_trim();
+                    if self.malloc_trim {
+                        crate::trim::maybe_trim();
+                    }
                 }
                 recv(node) -> message => {
                     if let Ok(collection) = message {
@@ -85,7 +88,8 @@ impl Ingest {
             self.resend_names.store(true, Ordering::Relaxed);
             return;
         }
-        let ts = snapshot.timestamp_ms;
+        let ts = self.stamp(snapshot.timestamp_ms);
+        snapshot.timestamp_ms = ts;
         if let Some(pairs) = &snapshot.identity {
             self.relabel(Identity::from_pairs(pairs), ts, samples);
         }
@@ -97,11 +101,12 @@ impl Ingest {
             queue_len: self.queue.len(),
             capacity: self.capacity,
             skipped_gauges: self.table.skipped_gauges,
+            failed_reads: self.table.failed_reads,
+            counters_decreased: self.table.counters_decreased,
             over_limit: self.table.over_limit,
             live_series: self.table.live_series(),
             missing_identity: self.labels.missing_identity(),
         };
-        self.last_ts = self.last_ts.max(ts);
         self.self_metrics
             .append(&self.labels, &self.stats, &figures, ts, samples);
         self.queue_metadata();
@@ -115,10 +120,19 @@ impl Ingest {
         if !self.table.has_reported() {
             return;
         }
-        self.node_series.append(&self.labels, collection, samples);
-        self.last_ts = self.last_ts.max(collection.timestamp_ms);
+        let ts = self.stamp(collection.timestamp_ms);
+        self.node_series
+            .append(&self.labels, collection, ts, samples);
         self.queue_metadata();
         self.push(samples);
+    }
+
+    /// The time to stamp a report's or a collection's samples with: its own, unless that is not
+    /// after the last one sent (two reports in one millisecond at stop, a clock stepped back),
+    /// which a receiver refuses as out of order, whole batch and all.
+    fn stamp(&mut self, ts: i64) -> i64 {
+        self.last_ts = ts.max(self.last_ts + 1);
+        self.last_ts
     }
 
     /// The one path for a new identity: every label set changes, so every producer ends the
@@ -138,7 +152,7 @@ impl Ingest {
     fn finish(&mut self, samples: &mut Vec<Sample>) {
         self.node = None;
         // A stale marker must come after the series' last sample.
-        let ts = (now_ms() as i64).max(self.last_ts + 1);
+        let ts = self.stamp(now_ms() as i64);
         self.table.stale_all(ts, samples);
         self.self_metrics.stale_all(ts, samples);
         self.node_series.stale_all(ts, samples);
@@ -194,12 +208,13 @@ mod tests {
     use crate::sample::is_stale;
     use crate::snapshot::{Encoder, Value};
 
-    fn ingest() -> Ingest {
+    /// An ingest thread's state, pushing to `url` (its own per test: claims are JVM-wide).
+    fn ingest(url: &str) -> Ingest {
         let (_, snapshots) = crossbeam_channel::bounded(1);
         let (spare_buffers, _) = crossbeam_channel::bounded(1);
         Ingest {
             node: None,
-            labels: SinkLabels::new("test:ingest-relabel", vec![], Filters::default()),
+            labels: SinkLabels::new(url, vec![], Filters::default()),
             table: SeriesTable::new(usize::MAX),
             self_metrics: SelfMetrics::default(),
             node_series: NodeSeries::new("host".into()),
@@ -213,6 +228,7 @@ mod tests {
             resend_names: Arc::new(AtomicBool::new(false)),
             metadata_sent_at: None,
             last_ts: 0,
+            malloc_trim: false,
         }
     }
 
@@ -250,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_new_identity_ends_every_series_of_the_old_one_once() {
-        let mut ingest = ingest();
+        let mut ingest = ingest("test:ingest-relabel");
         let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
         ingest.on_snapshot(&report(1_000, ""), &mut snapshot, &mut samples);
         let before = queued(&ingest);
@@ -284,5 +300,32 @@ mod tests {
             queued(&ingest).iter().all(|s| !is_stale(s.value)),
             "an equal identity changes nothing"
         );
+    }
+
+    /// Two reports in one millisecond (stop() right after a scheduled report), or a clock that
+    /// stepped back: each series' timestamps still only go up, or the receiver refuses the batch.
+    #[test]
+    fn timestamps_only_go_up_whatever_the_clock_says() {
+        let mut ingest = ingest("test:ingest-clock");
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        let mut last_per_series = std::collections::HashMap::new();
+        for ts in [5_000, 5_000, 4_000, 5_001] {
+            ingest.on_snapshot(&report(ts, "etl"), &mut snapshot, &mut samples);
+            for s in queued(&ingest) {
+                let previous =
+                    last_per_series.insert(s.series.encoded_labels.clone(), s.timestamp_ms);
+                assert!(
+                    previous.is_none_or(|p| p < s.timestamp_ms),
+                    "{previous:?} then {}",
+                    s.timestamp_ms
+                );
+            }
+        }
+        ingest.finish(&mut samples);
+        let ends = queued(&ingest);
+        assert!(!ends.is_empty());
+        for s in ends {
+            assert!(last_per_series[&s.series.encoded_labels] < s.timestamp_ms);
+        }
     }
 }

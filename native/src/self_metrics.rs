@@ -19,6 +19,10 @@ pub struct ReportFigures {
     pub queue_len: usize,
     pub capacity: usize,
     pub skipped_gauges: u64,
+    /// Counters, meters, histograms and timers whose read threw.
+    pub failed_reads: u64,
+    /// Dropwizard Counter readings lower than the one before.
+    pub counters_decreased: u64,
     pub over_limit: u64,
     /// Spark series exported now.
     pub live_series: usize,
@@ -126,6 +130,22 @@ const DEFINITIONS: &[Definition] = &[
         unit: "",
         variants: plain,
         read: |_, g| vec![g.skipped_gauges as f64],
+    },
+    Definition {
+        name: "sparkprom_metric_reads_failed_total",
+        metric_type: MetricType::Counter,
+        help: "Readings of counters, meters, histograms and timers skipped because reading them threw; the sink's WARN line names the first such metric.",
+        unit: "",
+        variants: plain,
+        read: |_, g| vec![g.failed_reads as f64],
+    },
+    Definition {
+        name: "sparkprom_counters_decreased_total",
+        metric_type: MetricType::Counter,
+        help: "Readings of Dropwizard Counters lower than the one before: exported as counters, Prometheus reads each as a reset; the sink's WARN line names the first.",
+        unit: "",
+        variants: plain,
+        read: |_, g| vec![g.counters_decreased as f64],
     },
     Definition {
         name: "sparkprom_metrics_not_exported_total",
@@ -237,6 +257,8 @@ mod tests {
             queue_len: 5,
             capacity: 100,
             skipped_gauges: 1,
+            failed_reads: 0,
+            counters_decreased: 0,
             over_limit: 0,
             live_series: 0,
             missing_identity: labels.missing_identity(),

@@ -182,7 +182,7 @@ impl SenderLoop {
                     if let Some(since) = log.failing_since.take() {
                         tracing::info!(
                             "remote write to {} recovered after {:.1}s",
-                            self.config.url,
+                            crate::http::redact_url(&self.config.url),
                             since.elapsed().as_secs_f64()
                         );
                     }
@@ -192,7 +192,7 @@ impl SenderLoop {
                     if let Some(suppressed) = log.refusals.should_log() {
                         tracing::error!(
                             "{} refused {samples} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}",
-                            self.config.url
+                            crate::http::redact_url(&self.config.url)
                         );
                     }
                     return Delivered::Rejected;
@@ -202,7 +202,7 @@ impl SenderLoop {
                     if let Some(suppressed) = log.failures.should_log() {
                         tracing::warn!(
                             "remote write to {} failed, retrying ({suppressed} more failures since the last line): {reason}",
-                            self.config.url
+                            crate::http::redact_url(&self.config.url)
                         );
                     }
                     let delay = after.unwrap_or(backoff).max(backoff);

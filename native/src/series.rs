@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::claims::{Producer, Release};
 use crate::labels::SinkLabels;
+use crate::proto::MetricType;
 use crate::sample::{push_stale_markers, Sample, Series};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
 use crate::spark_names;
@@ -37,6 +38,8 @@ struct NameSlot {
     /// A refused name (`OverLimit`, `Dropped`) whose refusal is to be decided again at its next
     /// reading: claims were given back somewhere in the JVM, so budget or a label set may be free.
     recheck: bool,
+    /// A Counter's last count, to notice one that goes down.
+    last_count: i64,
 }
 
 /// The ingest thread's view of all Spark names of one sink.
@@ -46,6 +49,11 @@ pub struct SeriesTable {
     epoch: u64,
     /// Gauges that gave no number, since the start.
     pub skipped_gauges: u64,
+    /// Counters, meters, histograms and timers whose read threw, since the start.
+    pub failed_reads: u64,
+    /// Readings of Dropwizard Counters lower than the one before (exported as counters, so
+    /// Prometheus reads each as a reset), since the start.
+    pub counters_decreased: u64,
     /// Spark names not exported because another sink of this JVM exports the same series.
     clashes: u64,
     max_series: usize,
@@ -72,6 +80,8 @@ impl SeriesTable {
             names: Vec::new(),
             epoch: 0,
             skipped_gauges: 0,
+            failed_reads: 0,
+            counters_decreased: 0,
             clashes: 0,
             names_lost: false,
             max_series,
@@ -208,6 +218,7 @@ impl SeriesTable {
             mapping: Mapping::Pending,
             last_seen: 0,
             recheck: false,
+            last_count: i64::MIN,
         });
     }
 
@@ -228,6 +239,11 @@ impl SeriesTable {
             return;
         };
         slot.last_seen = epoch;
+        if matches!(reading.value, Value::ReadFailed) {
+            // No value, and no type to decide the name by: counted, decided at a good reading.
+            self.failed_reads += 1;
+            return;
+        }
         let first = matches!(slot.mapping, Mapping::Pending);
         if first || std::mem::take(&mut slot.recheck) {
             let spark_name = slot.spark_name.clone();
@@ -237,16 +253,32 @@ impl SeriesTable {
             }
         }
         let Some(Some(NameSlot {
+            spark_name,
             mapping: Mapping::Series(series, factor),
+            last_count,
             ..
-        })) = self.names.get(reading.id as usize)
+        })) = self.names.get_mut(reading.id as usize)
         else {
             return;
         };
-        if matches!(reading.value, Value::Skipped) {
-            self.skipped_gauges += 1;
-        } else {
-            emit(series, *factor, &reading.value, ts, out);
+        match reading.value {
+            Value::Skipped => self.skipped_gauges += 1,
+            Value::Counter(count) if series[0].family.metric_type == MetricType::Counter => {
+                if count < *last_count {
+                    self.counters_decreased += 1;
+                    if self.counters_decreased == 1 {
+                        tracing::warn!(
+                            "the Dropwizard Counter '{spark_name}' went down ({} to {count}); it is exported as a \
+                             counter, so rate() reads that as a reset. Counted in sparkprom_counters_decreased_total \
+                             (later ones are not logged): report the metric so sparkprom exports it as a gauge",
+                            *last_count
+                        );
+                    }
+                }
+                *last_count = count;
+                emit(series, *factor, &reading.value, ts, out);
+            }
+            _ => emit(series, *factor, &reading.value, ts, out),
         }
     }
 
@@ -342,7 +374,7 @@ fn emit(series: &[Arc<Series>], factor: f64, value: &Value, ts: i64, out: &mut V
             }
             push(QUANTILES.len(), count as f64);
         }
-        Value::Skipped => {}
+        Value::Skipped | Value::ReadFailed => {}
     }
 }
 
@@ -351,7 +383,6 @@ mod tests {
     use super::*;
     use crate::config::Filters;
     use crate::identity::Identity;
-    use crate::proto::MetricType;
     use crate::sample::STALE_NAN;
     use crate::snapshot::Encoder;
 
@@ -767,6 +798,8 @@ mod tests {
             queue_len: 0,
             capacity: 1,
             skipped_gauges: 0,
+            failed_reads: 0,
+            counters_decreased: 0,
             over_limit: 0,
             live_series: 0,
             missing_identity: [false; 4],
@@ -782,14 +815,14 @@ mod tests {
         let mut out = Vec::new();
         first.ingest(&gauge_snapshot(&[0], true), &mut out);
         first_self.append(&first.labels, &stats, &figures, 100, &mut out);
-        first_node.append(&first.labels, &collection, &mut out);
+        first_node.append(&first.labels, &collection, 100, &mut out);
 
         let mut reset = gauge_snapshot(&[0], true);
         reset.names_reset = true;
         first.ingest(&reset, &mut out);
         out.clear();
         first_self.append(&first.labels, &stats, &figures, 200, &mut out);
-        first_node.append(&first.labels, &collection, &mut out);
+        first_node.append(&first.labels, &collection, 200, &mut out);
         let sent = out.len();
         assert!(
             sent > 1,
@@ -800,7 +833,7 @@ mod tests {
         second.ingest(&gauge_snapshot(&[0], true), &mut out);
         assert!(out.is_empty(), "the Spark name is the first sink's again");
         second_self.append(&second.labels, &stats, &figures, 200, &mut out);
-        second_node.append(&second.labels, &collection, &mut out);
+        second_node.append(&second.labels, &collection, 200, &mut out);
         assert!(
             out.is_empty(),
             "the second sink must not take the first's series: {} samples",
@@ -845,5 +878,29 @@ mod tests {
         steady.definitions.clear();
         second.ingest(&steady, &mut out);
         assert_eq!(out.len(), 2, "the second sink exports both names now");
+    }
+
+    #[test]
+    fn a_counter_that_goes_down_is_counted() {
+        let mut table = fixture("test:decreasing", vec![]);
+        let counter = |count, define: bool| Snapshot {
+            identity: Some(identity_pairs()),
+            definitions: if define {
+                vec![(0, "app-20260101-0001.3.src.open".into())]
+            } else {
+                vec![]
+            },
+            readings: vec![Reading {
+                id: 0,
+                value: Value::Counter(count),
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        table.ingest(&counter(5, true), &mut out);
+        table.ingest(&counter(7, false), &mut out);
+        assert_eq!(table.table.counters_decreased, 0);
+        table.ingest(&counter(6, false), &mut out);
+        assert_eq!((table.table.counters_decreased, out.len()), (1, 3));
     }
 }

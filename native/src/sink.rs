@@ -117,7 +117,7 @@ impl Sink {
         tracing::info!(
             "sparkprom {} pushing to {} (capacity {} samples)",
             crate::VERSION,
-            config.url,
+            crate::http::redact_url(&config.url),
             config.capacity
         );
         Ok(Sink {
@@ -243,5 +243,6 @@ fn ingest_for(
         metadata_sent_at: None,
         resend_names: Arc::clone(&shared.resend_names),
         last_ts: 0,
+        malloc_trim: config.malloc_trim,
     }
 }

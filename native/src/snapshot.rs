@@ -13,6 +13,7 @@
 //!   6 HISTOGRAM  u32 id, i64 count, 6 x f64 quantiles (0.5 .75 .95 .98 .99 .999)
 //!   7 TIMER      u32 id, i64 count, 6 x f64 quantiles in nanoseconds
 //!   8 SKIPPED    u32 id                 (a gauge that was null, not a number, or threw)
+//!   9 READ_FAILED u32 id                (a counter, meter, histogram or timer whose read threw)
 //! ```
 
 use std::fmt;
@@ -28,6 +29,7 @@ const TAG_METER: u8 = 5;
 const TAG_HISTOGRAM: u8 = 6;
 const TAG_TIMER: u8 = 7;
 const TAG_SKIPPED: u8 = 8;
+const TAG_READ_FAILED: u8 = 9;
 
 /// The quantiles Dropwizard snapshots offer, in the order they are packed.
 pub const QUANTILES: [f64; 6] = [0.5, 0.75, 0.95, 0.98, 0.99, 0.999];
@@ -49,13 +51,16 @@ pub enum Value {
     },
     /// A gauge that gave no number this time.
     Skipped,
+    /// A counter, meter, histogram or timer whose read threw: no value, and no type to decide by.
+    ReadFailed,
 }
 
 impl Value {
     /// Which Dropwizard type produced it; a skipped gauge is still a gauge.
     pub fn kind(&self) -> Kind {
         match self {
-            Value::Gauge(_) | Value::Skipped => Kind::Gauge,
+            // A failed read is never decided on (SeriesTable): the kind does not matter.
+            Value::Gauge(_) | Value::Skipped | Value::ReadFailed => Kind::Gauge,
             Value::Counter(_) => Kind::Counter,
             Value::Meter(_) => Kind::Meter,
             Value::Histogram { .. } => Kind::Histogram,
@@ -201,7 +206,8 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
                 out.identity = Some(pairs);
                 continue;
             }
-            TAG_GAUGE | TAG_COUNTER | TAG_METER | TAG_HISTOGRAM | TAG_TIMER | TAG_SKIPPED => tag,
+            TAG_GAUGE | TAG_COUNTER | TAG_METER | TAG_HISTOGRAM | TAG_TIMER | TAG_SKIPPED
+            | TAG_READ_FAILED => tag,
             tag => return Err(DecodeError::UnknownTag { tag, at }),
         };
         let id = r.u32()?;
@@ -217,7 +223,8 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
                 count: r.i64()?,
                 quantiles: r.quantiles()?,
             },
-            _ => Value::Skipped,
+            TAG_SKIPPED => Value::Skipped,
+            _ => Value::ReadFailed,
         };
         out.readings.push(Reading { id, value });
     }
@@ -266,6 +273,7 @@ impl Encoder {
                 return;
             }
             Value::Skipped => (TAG_SKIPPED, None, None),
+            Value::ReadFailed => (TAG_READ_FAILED, None, None),
             Value::Counter(c) => (TAG_COUNTER, Some(c), None),
             Value::Meter(c) => (TAG_METER, Some(c), None),
             Value::Histogram { count, quantiles } => (TAG_HISTOGRAM, Some(count), Some(quantiles)),

@@ -227,10 +227,25 @@ pub struct Decision {
     pub factor: f64,
 }
 
+/// Dropwizard Counters that Spark counts up and down (open connections of the external shuffle
+/// service, `ExternalBlockHandler.ShuffleMetrics`): gauges, since a counter that goes down reads
+/// as a reset to Prometheus. Matched against the name's last part.
+const UP_DOWN_COUNTERS: &[&str] = &["activeConnections", "registeredConnections"];
+
+/// Whether a Counter of this name goes up and down.
+pub fn is_up_down_counter(rest: &str) -> bool {
+    let last = rest.rsplit('.').next().unwrap_or(rest);
+    UP_DOWN_COUNTERS.contains(&last)
+}
+
 /// What a metric named `rest` (after `<namespace>.<executorId>.`) of this Dropwizard kind
 /// becomes: the one place that decides type, suffix, unit and labels.
 pub fn decide(rest: &str, kind: Kind) -> Decision {
     let described = describe(rest);
+    let kind = match kind {
+        Kind::Counter if is_up_down_counter(rest) => Kind::Gauge,
+        other => other,
+    };
     let (name, metric_type, unit, factor) = match kind {
         Kind::Gauge if described.cumulative => (
             with_suffix(described.name, "_total"),
@@ -360,6 +375,18 @@ mod tests {
 
     fn name(rest: &str) -> String {
         describe(rest).name
+    }
+
+    #[test]
+    fn counters_that_spark_counts_down_too_are_gauges() {
+        let connections = decide("shuffleService.activeConnections", Kind::Counter);
+        assert_eq!(connections.family.metric_type, MetricType::Gauge);
+        assert_eq!(
+            connections.family.name,
+            "spark_shuffle_service_active_connections"
+        );
+        let tasks = decide("executor.succeededTasks", Kind::Counter);
+        assert_eq!(tasks.family.metric_type, MetricType::Counter);
     }
 
     #[test]

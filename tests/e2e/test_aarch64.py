@@ -48,7 +48,7 @@ def test_a_jvm_skips_the_other_architectures_library_loads_the_jars_own_and_push
     command = [*java_command(arch), "-Dorg.apache.logging.log4j.level=INFO",
                f"-Djava.io.tmpdir={extract_dir}", f"-Djava.library.path={library_dir}",
                "-cp", classpath, "io.sparkprom.ArchCheck", prometheus.write_url, f"{app}.4.", "12",
-               "--executor-id", "4", "--app-id", app]
+               "--driver-url", "spark://CoarseGrainedScheduler@127.0.0.1:7078", "--executor-id", "4", "--app-id", app]
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     output = run.stdout + run.stderr
     assert run.returncode == 0 and f"arch: done on {own}" in output, output[-4000:]

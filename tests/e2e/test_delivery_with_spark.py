@@ -78,13 +78,32 @@ def test_receiver_outage_during_a_job_leaves_no_gap(tmp_path):
         prometheus.stop()
 
 
-def test_invalid_property_fails_fast_naming_it(prometheus):
+def test_an_invalid_property_turns_the_sink_off_with_one_error_and_the_job_succeeds(prometheus):
+    """A compute policy or an EMR configuration hands the conf to every JVM of every cluster: a
+    bad value must cost the metrics of those JVMs, said once each, not the jobs."""
     conf = sink_conf(prometheus.write_url)
-    conf["spark.metrics.conf.*.sink.prom.capacity"] = "lots"
+    conf["spark.metrics.conf.*.sink.prom.capacity"] = "100k"
+    run = submit(spark_install(NEWEST), JOBS / "count_job.py", ["1"], conf=conf)
+    assert run.returncode == 0, run.output[-3000:]
+    stderr_lines = [line for line in run.output.splitlines() if line.startswith("ERROR sparkprom: invalid")]
+    # The driver says it on stderr (where platform logs pick it up) besides its log4j line.
+    assert len(stderr_lines) == 1, run.output[-3000:]
+    line = stderr_lines[0]
+    assert "'capacity'" in line and "'100k'" in line and "expected a whole number" in line, line
+    assert "The sink is off in this JVM" in line and "failOnConfigError=true" in line, line
+    executor_logs = run.executor_logs()
+    assert len(executor_logs) == 2 and all("invalid sink property 'capacity'" in log for log in executor_logs.values()), \
+        executor_logs
+    assert prometheus.query(f'last_over_time({{app_id="{run.app_id}"}}[15m])') == []
+
+
+def test_fail_on_config_error_makes_an_invalid_property_fail_fast_naming_it(prometheus):
+    conf = sink_conf(prometheus.write_url)
+    conf["spark.metrics.conf.*.sink.prom.period"] = "10s"
+    conf["spark.metrics.conf.*.sink.prom.failOnConfigError"] = "true"
     run = submit(spark_install(NEWEST), JOBS / "count_job.py", ["1"], conf=conf, master="local[1]")
     assert run.returncode != 0
-    assert "invalid sink property 'capacity'" in run.output
-    assert "expected a whole number" in run.output
+    assert "invalid sink property 'period': '10s' is not a whole number" in run.output
 
 
 def test_missing_native_library_is_one_error_line_and_the_job_succeeds(prometheus):

@@ -37,13 +37,15 @@ def test_without_spark_env_series_keep_ids_out_of_names_and_one_warning_says_why
     if launch == "executor":
         # As every cluster manager starts an executor (CoarseGrainedExecutorBackend's arguments).
         output = run_without_scala(tmp_path, prometheus.write_url, f"{app}.3.",
-                                   ["--executor-id", "3", "--app-id", app])
+                                   ["--driver-url", "spark://CoarseGrainedScheduler@127.0.0.1:7078",
+                                    "--executor-id", "3", "--app-id", app])
         selector = f'app_id="{app}", executor_id="3"'
         expected_missing = {"app_id": 0, "app_name": 1, "executor_id": 0, "namespace": 0}
         role = "executor"
     else:
-        # A driver has no such arguments: executor id and namespace come from the names alone.
-        output = run_without_scala(tmp_path, prometheus.write_url, f"{app}.driver.")
+        # A driver's arguments are the user's (job.py --app-id 42): they are not read, and executor
+        # id and namespace come from the names alone.
+        output = run_without_scala(tmp_path, prometheus.write_url, f"{app}.driver.", ["--app-id", "42"])
         selector = 'executor_id="driver", app_id=""'
         expected_missing = {"app_id": 1, "app_name": 1, "executor_id": 0, "namespace": 0}
         role = "driver"

@@ -89,7 +89,14 @@ fn total_accepted_samples(received: &[Received]) -> u64 {
 }
 
 /// Every series has the values of snapshots `first..count` in timestamp order, then its stale marker.
+/// And the receiver refused nothing of what the sink sent.
 fn assert_complete_and_ordered(received: &[Received], first: u32, count: u32) {
+    let refused: Vec<&String> = received.iter().filter_map(|r| r.refusal.as_ref()).collect();
+    assert!(refused.is_empty(), "the receiver refused: {refused:?}");
+    assert_complete_and_ordered_as_accepted(received, first, count);
+}
+
+fn assert_complete_and_ordered_as_accepted(received: &[Received], first: u32, count: u32) {
     let samples = accepted_spark_samples(received);
     assert_eq!(samples.len(), GAUGES as usize, "{samples:?}");
     for (name, values) in samples {
@@ -215,6 +222,9 @@ fn receiver_down_at_start_gets_everything_once_it_comes_up() {
     assert_complete_and_ordered(&receiver.received(), 0, 6);
 }
 
+/// A receiver too slow for the timeout still stores the batch (it answers late); the batch sent
+/// again then holds samples it already has and is refused as out of order, as Prometheus refuses
+/// it. Nothing is lost and nothing arrives twice.
 #[test]
 fn stalled_receiver_times_out_and_the_batch_is_sent_again() {
     let receiver = FakeReceiver::start(vec![Reply::Stall(Duration::from_secs(2))]);
@@ -223,7 +233,7 @@ fn stalled_receiver_times_out_and_the_batch_is_sent_again() {
     let stats = std::sync::Arc::clone(&sink.stats);
     sink.close(None);
     assert!(stats.retries.load(Ordering::Relaxed) >= 1);
-    assert_complete_and_ordered(&receiver.received(), 0, 3);
+    assert_complete_and_ordered_as_accepted(&receiver.received(), 0, 3);
 }
 
 #[test]
@@ -467,4 +477,93 @@ fn a_retry_that_cannot_fit_before_the_flush_deadline_gives_up_the_rest_at_once()
     );
     assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 0);
     assert!(stats.samples_failed.load(Ordering::Relaxed) >= 40 * GAUGES as u64);
+}
+
+/// Reports stamped with one time (stop() right after a scheduled report) or an earlier one (a
+/// clock stepped back) are still accepted whole: the receiver below refuses what Prometheus
+/// refuses, a sample not after its series' last one among it.
+#[test]
+fn reports_with_one_timestamp_or_an_earlier_one_are_all_accepted() {
+    let receiver = FakeReceiver::start(vec![]);
+    let sink = Sink::start(config(&receiver.url())).unwrap();
+    // Snapshot 0 (time 1000) defines the names afresh each time it comes; 1 is at time 2000.
+    for n in [0, 1, 1, 0] {
+        assert_eq!(sink.submit(&snapshot(n)), SubmitStatus::Accepted);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sink.close(None);
+    let received = receiver.received();
+    let refused: Vec<_> = received.iter().filter_map(|r| r.refusal.clone()).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(total_accepted_samples(&received) > 0);
+}
+
+/// The receiver refuses what Prometheus refuses, so the tests above would see the sink send it.
+#[test]
+fn the_fake_receiver_refuses_what_prometheus_refuses() {
+    use sparkprom::proto::{Label, Sample, TimeSeries, WriteRequest};
+    let series = |labels: &[(&str, &str)], samples: &[(i64, f64)]| TimeSeries {
+        labels: labels
+            .iter()
+            .map(|(n, v)| Label {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+        samples: samples
+            .iter()
+            .map(|(t, v)| Sample {
+                timestamp: *t,
+                value: *v,
+            })
+            .collect(),
+    };
+    let good = [("__name__", "up"), ("job", "a")];
+    let cases = [
+        (
+            "repeated label",
+            series(
+                &[("__name__", "up"), ("job", "a"), ("job", "b")],
+                &[(1, 1.0)],
+            ),
+        ),
+        (
+            "unsorted labels",
+            series(&[("job", "a"), ("__name__", "up")], &[(1, 1.0)]),
+        ),
+        (
+            "empty value",
+            series(&[("__name__", "up"), ("job", "")], &[(1, 1.0)]),
+        ),
+        (
+            "bad metric name",
+            series(&[("__name__", "1up"), ("job", "a")], &[(1, 1.0)]),
+        ),
+        (
+            "bad label name",
+            series(&[("__name__", "up"), ("jo-b", "a")], &[(1, 1.0)]),
+        ),
+        ("older sample", series(&good, &[(5, 1.0), (4, 1.0)])),
+        (
+            "same time, other value",
+            series(&good, &[(5, 1.0), (5, 2.0)]),
+        ),
+    ];
+    for (what, bad) in cases {
+        let receiver = FakeReceiver::start(vec![]);
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&prost::Message::encode_to_vec(&WriteRequest {
+                timeseries: vec![bad],
+                metadata: vec![],
+            }))
+            .unwrap();
+        let answer = reqwest::blocking::Client::new()
+            .post(receiver.url())
+            .header("content-encoding", "snappy")
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{what}");
+        assert!(receiver.received()[0].refusal.is_some(), "{what}");
+    }
 }

@@ -115,7 +115,8 @@ impl Client {
             return Outcome::Rejected {
                 status: status.as_u16(),
                 message: format!(
-                    "redirected to {location}; redirects are not followed (set url to the final address)"
+                    "redirected to {}; redirects are not followed (set url to the final address)",
+                    crate::http::redact_url(location)
                 ),
             };
         }

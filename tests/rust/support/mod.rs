@@ -1,12 +1,16 @@
 //! A scripted remote-write receiver for fault injection. It decodes every request exactly as a
 //! real receiver does (snappy block, then `WriteRequest`) and answers from a script: a status
 //! (with headers), a stall, or a dropped connection; when the script is empty it answers 204.
+//! A request it would accept is first checked as Prometheus checks it, and refused with 400 as
+//! Prometheus refuses it: label names repeated, unsorted or invalid, an empty label value, an
+//! invalid metric name, or a sample not after the series' last one (older, or the same time with
+//! another value).
 
 // Test code: a failing unwrap is a failing test (Cargo.toml denies unwrap elsewhere).
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sparkprom::remote_write::encode::decode_body;
-use sparkprom::remote_write::proto::WriteRequest;
+use sparkprom::remote_write::proto::{TimeSeries, WriteRequest};
 
 #[derive(Clone, Debug)]
 pub enum Reply {
@@ -30,13 +34,16 @@ pub enum Reply {
 pub struct Received {
     pub at: Instant,
     pub reply: Reply,
+    /// Why a request the script would have accepted was refused (then `reply` is 400).
+    pub refusal: Option<String>,
     pub headers: Vec<(String, String)>,
     pub request: WriteRequest,
 }
 
 impl Received {
+    /// Stored by the receiver: answered 2xx, or stalled (it answers 204, late).
     pub fn accepted(&self) -> bool {
-        matches!(self.reply, Reply::Status(200..=299))
+        matches!(self.reply, Reply::Status(200..=299) | Reply::Stall(_))
     }
 }
 
@@ -44,6 +51,8 @@ impl Received {
 struct State {
     script: VecDeque<Reply>,
     received: Vec<Received>,
+    /// Each accepted series' newest sample: (timestamp, value bits).
+    newest: HashMap<Vec<(String, String)>, (i64, u64)>,
 }
 
 pub struct FakeReceiver {
@@ -72,7 +81,7 @@ impl FakeReceiver {
         listener.set_nonblocking(true).unwrap();
         let state = Arc::new(Mutex::new(State {
             script: script.into(),
-            received: Vec::new(),
+            ..State::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (Arc::clone(&state), Arc::clone(&stop));
@@ -164,18 +173,23 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             return;
         }
         let request = decode_body(&body).expect("the sink sent a body a receiver cannot decode");
-        let reply = state
-            .lock()
-            .unwrap()
-            .script
-            .pop_front()
-            .unwrap_or(Reply::Status(204));
-        state.lock().unwrap().received.push(Received {
+        let mut guard = state.lock().unwrap();
+        let mut reply = guard.script.pop_front().unwrap_or(Reply::Status(204));
+        let mut refusal = None;
+        if matches!(reply, Reply::Status(200..=299) | Reply::Stall(_)) {
+            if let Err(why) = check_as_prometheus_does(&request, &mut guard.newest) {
+                refusal = Some(why);
+                reply = Reply::Status(400);
+            }
+        }
+        guard.received.push(Received {
             at: Instant::now(),
             reply: reply.clone(),
+            refusal: refusal.clone(),
             headers,
             request,
         });
+        drop(guard);
         let (status, extra) = match reply {
             Reply::Reset => return,
             Reply::Stall(d) => {
@@ -185,10 +199,10 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             Reply::Status(s) => (s, String::new()),
             Reply::StatusWithHeader(s, k, v) => (s, format!("{k}: {v}\r\n")),
         };
-        let message = if status >= 400 {
-            "scripted failure"
-        } else {
-            ""
+        let message = match (&refusal, status >= 400) {
+            (Some(why), _) => why.as_str(),
+            (None, true) => "scripted failure",
+            (None, false) => "",
         };
         let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{extra}\r\n{message}",
@@ -198,4 +212,72 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             return;
         }
     }
+}
+
+/// Prometheus' checks of one request (its remote-write handler and the TSDB's append): every
+/// series valid, every sample after its series' newest. Only a request that passes is stored.
+fn check_as_prometheus_does(
+    request: &WriteRequest,
+    newest: &mut HashMap<Vec<(String, String)>, (i64, u64)>,
+) -> Result<(), String> {
+    let mut after = newest.clone();
+    for series in &request.timeseries {
+        let key = check_labels(series)?;
+        for sample in &series.samples {
+            let bits = sample.value.to_bits();
+            match after.get(&key) {
+                Some((ts, _)) if sample.timestamp < *ts => {
+                    return Err(format!(
+                        "out of order sample for {key:?} at {}",
+                        sample.timestamp
+                    ))
+                }
+                Some((ts, old)) if sample.timestamp == *ts && *old != bits => {
+                    return Err(format!("duplicate sample for timestamp {} for {key:?}", ts))
+                }
+                _ => {}
+            }
+            after.insert(key.clone(), (sample.timestamp, bits));
+        }
+    }
+    *newest = after;
+    Ok(())
+}
+
+fn check_labels(series: &TimeSeries) -> Result<Vec<(String, String)>, String> {
+    let labels: Vec<(String, String)> = series
+        .labels
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
+    for pair in labels.windows(2) {
+        if pair[0].0 >= pair[1].0 {
+            return Err(format!("label names out of order or repeated: {labels:?}"));
+        }
+    }
+    for (name, value) in &labels {
+        let valid_name = name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+            && !name.is_empty();
+        if !valid_name {
+            return Err(format!("invalid label name '{name}'"));
+        }
+        if value.is_empty() {
+            return Err(format!("empty value for label '{name}'"));
+        }
+    }
+    let metric = labels
+        .iter()
+        .find(|(n, _)| n == "__name__")
+        .map(|(_, v)| v.as_str())
+        .ok_or("a series without __name__")?;
+    let valid_metric = metric.chars().enumerate().all(|(i, c)| {
+        c == '_' || c == ':' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+    });
+    if !valid_metric {
+        return Err(format!("invalid metric name '{metric}'"));
+    }
+    Ok(labels)
 }

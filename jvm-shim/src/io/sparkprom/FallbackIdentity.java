@@ -36,10 +36,16 @@ final class FallbackIdentity {
         this.daemon = daemon;
     }
 
-    /** Learns what it can from {@code command} (the JVM's main class and arguments) and the names. */
+    /**
+     * Learns what it can from {@code command} (the JVM's main class and arguments) and the names.
+     * Only an executor backend's arguments are read, told by the {@code --driver-url spark://...}
+     * every cluster manager gives it: in a driver or any other JVM the arguments are the user's
+     * ({@code job.py --app-id 42}) and mean nothing here.
+     */
     static FallbackIdentity learn(String command, Map<String, String> env, Collection<String> registryNames) {
-        String executorId = firstNonEmpty(argument(command, "--executor-id"), env.get("SPARK_EXECUTOR_ID"));
-        String appId = firstNonEmpty(argument(command, "--app-id"), env.get("SPARK_APPLICATION_ID"));
+        String backend = isExecutorBackend(command) ? command : "";
+        String executorId = firstNonEmpty(argument(backend, "--executor-id"), env.get("SPARK_EXECUTOR_ID"));
+        String appId = firstNonEmpty(argument(backend, "--app-id"), env.get("SPARK_APPLICATION_ID"));
         if (executorId.isEmpty() && !prefixBefore(registryNames, "driver").isEmpty()) {
             executorId = "driver";
         }
@@ -85,6 +91,11 @@ final class FallbackIdentity {
             out.append(out.length() == 0 ? "" : ", ").append(item);
         }
         return out.toString();
+    }
+
+    /** Whether the command line is an executor backend's: it names the driver to register with. */
+    static boolean isExecutorBackend(String command) {
+        return argument(command, "--driver-url").startsWith("spark://");
     }
 
     /** The value after {@code flag} in a space-separated command line; "" if absent. */

@@ -3,6 +3,7 @@ package io.sparkprom;
 import com.codahale.metrics.MetricRegistry;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
@@ -21,8 +22,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>It never harms the job: {@link #report()} only packs the registry and queues it (the native
  * core does the network work on its own threads) and never throws; a native library that cannot be
- * loaded leaves a sink that logs one error and does nothing. Invalid properties fail fast, like
- * Spark's own sinks, with a message that names the property.
+ * loaded, or an invalid property, leaves a sink that logs one error and does nothing (with
+ * {@code failOnConfigError=true} an invalid property fails fast, like Spark's own sinks).
  */
 public class RemoteWriteSink implements Sink {
     private static final Logger LOG = LoggerFactory.getLogger(RemoteWriteSink.class);
@@ -38,6 +39,10 @@ public class RemoteWriteSink implements Sink {
     /** Null when the native library cannot be loaded: the sink then does nothing at all. */
     private final SinkCore core;
     private final AtomicBoolean finished = new AtomicBoolean();
+    /** Open once the last report and the final flush are done, whoever made them. */
+    private final CountDownLatch flushed = new CountDownLatch(1);
+    /** How long a second caller of finish() waits for the first one's flush: flushTimeout and a margin. */
+    private final long flushWaitMillis;
     private ScheduledExecutorService scheduler;
     private Thread shutdownHook;
     private volatile boolean reportFailureLogged;
@@ -52,18 +57,48 @@ public class RemoteWriteSink implements Sink {
         this(properties, registry);
     }
 
+    /**
+     * An invalid property turns the sink off in this JVM with one ERROR naming it (the job runs
+     * on without metrics) unless {@code failOnConfigError=true}, which makes it fail the sink's
+     * creation, and so the SparkContext or the executor, as Spark's own sinks do: for teams that
+     * test their configuration before it reaches a cluster.
+     */
     RemoteWriteSink(Properties properties, MetricRegistry registry, JvmIdentity.Source identitySource) {
         this.registry = registry;
-        this.periodMillis = SinkProperties.periodMillis(properties);
-        this.identity = new JvmIdentity(identitySource, registry,
-                SinkProperties.durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000));
-        boolean loaded = NativeLibrary.load(emptyToNull(properties.getProperty("library")),
-                emptyToNull(properties.getProperty("libraryExtractDir")));
-        // The driver has its SparkEnv now, so the core starts here and an invalid property fails
-        // the sink at once. An executor builds its metrics system before its SparkEnv exists; its
-        // core starts as soon as that appears, once the full properties can be read (SinkProperties).
-        boolean complete = !identity.fromSparkEnv() || SparkIdentity.sparkConf() != null;
-        this.core = loaded ? new SinkCore(properties, periodMillis, complete) : null;
+        long period = SinkProperties.DEFAULT_PERIOD * 1000L;
+        long flushWait = 15_000;
+        JvmIdentity learnt = null;
+        SinkCore started = null;
+        try {
+            period = SinkProperties.periodMillis(properties);
+            flushWait = SinkProperties.durationMillis(properties, "flushTimeout", "10s", 0, 600_000) + 5_000;
+            learnt = new JvmIdentity(identitySource, registry,
+                    SinkProperties.durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000));
+            if (NativeLibrary.load(emptyToNull(properties.getProperty("library")),
+                    emptyToNull(properties.getProperty("libraryExtractDir")))) {
+                // The driver has its SparkEnv now, so the core starts here and an invalid property
+                // is found at once. An executor builds its metrics system before its SparkEnv
+                // exists; its core starts as soon as that appears, once the full properties can be
+                // read (SinkProperties), and what can be checked before is checked now.
+                boolean complete = !learnt.fromSparkEnv() || SparkIdentity.sparkConf() != null;
+                started = new SinkCore(properties, period, complete);
+            }
+        } catch (IllegalArgumentException invalid) {
+            if (failOnConfigError(properties)) {
+                throw invalid;
+            }
+            ConfigErrors.report(invalid.getMessage());
+            started = null;
+        }
+        this.periodMillis = period;
+        this.flushWaitMillis = flushWait;
+        this.identity = learnt;
+        this.core = started;
+    }
+
+    /** {@code failOnConfigError}: whether an invalid property fails the sink's creation. */
+    static boolean failOnConfigError(Properties properties) {
+        return "true".equalsIgnoreCase(properties.getProperty("failOnConfigError", "false").trim());
     }
 
     /** The core as it is now, for checks; null before a deferred start or without the library. */
@@ -134,14 +169,28 @@ public class RemoteWriteSink implements Sink {
         }
     }
 
-    /** Last report, then the final flush; the second caller finds the handle closed. */
+    /**
+     * Last report, then the final flush. A second caller (stop() and the shutdown hook race at
+     * JVM exit) waits until the first one has flushed, for at most flushTimeout and a margin: if it
+     * returned at once, the JVM could halt in the middle of the flush.
+     */
     private void finish() {
         if (scheduler != null) {
             scheduler.shutdown();
         }
         if (finished.compareAndSet(false, true)) {
-            report(true);
-            core.close();
+            try {
+                report(true);
+                core.close();
+            } finally {
+                flushed.countDown();
+            }
+            return;
+        }
+        try {
+            flushed.await(flushWaitMillis, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -73,8 +73,10 @@ final class SinkCore {
                 }
                 try {
                     handle = create();
+                } catch (IllegalArgumentException invalid) {
+                    ConfigErrors.report(invalid.getMessage());
                 } catch (Throwable t) {
-                    LOG.error("sparkprom: the sink is off in this JVM: " + t.getMessage());
+                    LOG.error("sparkprom: the sink is off in this JVM: " + t);
                 }
             }
             return handle;

@@ -37,6 +37,7 @@ final class SnapshotEncoder {
     private static final byte HISTOGRAM = 6;
     private static final byte TIMER = 7;
     private static final byte SKIPPED = 8;
+    private static final byte READ_FAILED = 9;
     private static final int MAX_STRING = 0xFFFF;
 
     private ByteBuffer buffer;
@@ -98,8 +99,9 @@ final class SnapshotEncoder {
                 buffer = ByteBuffer.allocateDirect(buffer.capacity() * 2).order(ByteOrder.LITTLE_ENDIAN);
                 resetNames();
             } catch (RuntimeException e) {
-                // A metric that throws (a third-party Histogram, say) leaves definitions given out
-                // but never sent: without a reset those names would vanish for the JVM's life.
+                // Reads are guarded one by one (putMetric); anything else that throws leaves
+                // definitions given out but never sent: without a reset those names would vanish
+                // for the JVM's life.
                 resetNames();
                 throw e;
             }
@@ -193,16 +195,44 @@ final class SnapshotEncoder {
         }
         if (metric instanceof Gauge) {
             putGauge(b, id, (Gauge<?>) metric);
-        } else if (metric instanceof Counter) {
-            b.put(COUNTER).putInt(id).putLong(((Counter) metric).getCount());
-        } else if (metric instanceof Histogram) {
-            Histogram h = (Histogram) metric;
-            putSampling(b, HISTOGRAM, id, h.getCount(), h.getSnapshot());
-        } else if (metric instanceof Timer) {
-            Timer t = (Timer) metric;
-            putSampling(b, TIMER, id, t.getCount(), t.getSnapshot());
-        } else if (metric instanceof Meter) {
-            b.put(METER).putInt(id).putLong(((Meter) metric).getCount());
+            return;
+        }
+        // Every value is read before anything is written, so a read that throws (a third-party
+        // metric, a Histogram whose reservoir fails) leaves the stream whole: that metric is
+        // skipped and counted by the core, the rest of the report goes on.
+        int start = b.position();
+        try {
+            if (metric instanceof Counter) {
+                long count = ((Counter) metric).getCount();
+                b.put(COUNTER).putInt(id).putLong(count);
+            } else if (metric instanceof Histogram) {
+                Histogram h = (Histogram) metric;
+                putSampling(b, HISTOGRAM, id, h.getCount(), h.getSnapshot());
+            } else if (metric instanceof Timer) {
+                Timer t = (Timer) metric;
+                putSampling(b, TIMER, id, t.getCount(), t.getSnapshot());
+            } else if (metric instanceof Meter) {
+                long count = ((Meter) metric).getCount();
+                b.put(METER).putInt(id).putLong(count);
+            }
+        } catch (java.nio.BufferOverflowException full) {
+            throw full;
+        } catch (Throwable t) {
+            b.position(start);
+            b.put(READ_FAILED).putInt(id);
+            warnReadFailed(name, t);
+        }
+    }
+
+    private boolean warnedReadFailed;
+
+    /** Once per encoder: the core counts every such reading in sparkprom_metric_reads_failed_total. */
+    private void warnReadFailed(String name, Throwable t) {
+        if (!warnedReadFailed) {
+            warnedReadFailed = true;
+            LOG.warn("sparkprom: reading the metric '" + name + "' threw " + t + "; it is skipped in each report where"
+                    + " that happens and counted in sparkprom_metric_reads_failed_total (later ones are not logged)."
+                    + " The metric's source is at fault: report it to whoever registers it.");
         }
     }
 
@@ -256,13 +286,14 @@ final class SnapshotEncoder {
     }
 
     private static void putSampling(ByteBuffer b, byte tag, int id, long count, Snapshot s) {
+        double median = s.getMedian();
+        double p75 = s.get75thPercentile();
+        double p95 = s.get95thPercentile();
+        double p98 = s.get98thPercentile();
+        double p99 = s.get99thPercentile();
+        double p999 = s.get999thPercentile();
         b.put(tag).putInt(id).putLong(count);
-        b.putDouble(s.getMedian());
-        b.putDouble(s.get75thPercentile());
-        b.putDouble(s.get95thPercentile());
-        b.putDouble(s.get98thPercentile());
-        b.putDouble(s.get99thPercentile());
-        b.putDouble(s.get999thPercentile());
+        b.putDouble(median).putDouble(p75).putDouble(p95).putDouble(p98).putDouble(p99).putDouble(p999);
     }
 
     private static void putString(ByteBuffer b, byte[] utf8) {

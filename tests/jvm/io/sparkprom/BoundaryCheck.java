@@ -15,8 +15,9 @@ public final class BoundaryCheck {
     public static void main(String[] args) throws Exception {
         String library = args[0];
         String url = args[1];
-        check("invalid property fails fast naming it", () -> {
+        check("with failOnConfigError, an invalid property fails fast naming it", () -> {
             Properties p = props(library, url);
+            p.setProperty("failOnConfigError", "true");
             p.setProperty("maxBackoff", "forever");
             try {
                 new RemoteWriteSink(p, new MetricRegistry());
@@ -25,8 +26,9 @@ public final class BoundaryCheck {
                 return e.getMessage().contains("'maxBackoff'") && e.getMessage().contains("duration");
             }
         });
-        check("missing url fails fast naming it", () -> {
+        check("with failOnConfigError, a missing url fails fast naming it", () -> {
             Properties p = props(library, url);
+            p.setProperty("failOnConfigError", "true");
             p.remove("url");
             try {
                 new RemoteWriteSink(p, new MetricRegistry());
@@ -35,8 +37,9 @@ public final class BoundaryCheck {
                 return e.getMessage().contains("'url'");
             }
         });
-        check("period below one second is refused", () -> {
+        check("with failOnConfigError, a period below one second is refused", () -> {
             Properties p = props(library, url);
+            p.setProperty("failOnConfigError", "true");
             p.setProperty("period", "500");
             p.setProperty("unit", "MILLISECONDS");
             try {
@@ -45,6 +48,15 @@ public final class BoundaryCheck {
             } catch (IllegalArgumentException e) {
                 return e.getMessage().contains("'period'");
             }
+        });
+        check("by default an invalid property turns the sink off instead of failing its creation", () -> {
+            Properties p = props(library, url);
+            p.setProperty("maxBackoff", "forever");
+            RemoteWriteSink sink = new RemoteWriteSink(p, new MetricRegistry());
+            sink.start();
+            sink.report();
+            sink.stop();
+            return sink.handleForChecks() == null;
         });
         // The JVM's first sink: its warning about a misspelt property must reach the log
         // (test_jni_boundary.py reads stderr), although logging starts with this very sink.
@@ -107,19 +119,76 @@ public final class BoundaryCheck {
             NativeHandle h = sink.handleForChecks();
             return stopWaited && h != null && !h.isOpen();
         });
-        check("report(), stop() and report() again never throw", () -> {
+        check("stop() and the shutdown hook at once: neither returns before the final flush is done", () -> {
+            // A receiver that accepts connections and never answers: the flush takes its whole time.
+            try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50,
+                    java.net.InetAddress.getByName("127.0.0.1"))) {
+                Properties p = props(library, "http://127.0.0.1:" + silent.getLocalPort() + "/api/v1/write");
+                p.setProperty("flushTimeout", "1500ms");
+                MetricRegistry registry = new MetricRegistry();
+                registry.counter("app.1.src.count").inc();
+                java.util.Map<String, String> identity = new java.util.HashMap<String, String>();
+                identity.put("app_id", "app");
+                identity.put("executor_id", "1");
+                identity.put("namespace", "app");
+                RemoteWriteSink sink = new RemoteWriteSink(p, registry, () -> identity);
+                sink.start();
+                long[] returnedAfter = new long[2];
+                long started = System.nanoTime();
+                Thread[] stoppers = new Thread[2];
+                for (int i = 0; i < 2; i++) {
+                    final int which = i;
+                    stoppers[i] = new Thread(() -> {
+                        sink.stop();
+                        returnedAfter[which] = (System.nanoTime() - started) / 1_000_000;
+                    });
+                    stoppers[i].start();
+                }
+                for (Thread t : stoppers) {
+                    t.join(10_000);
+                }
+                System.out.println("  stop() calls returned after " + returnedAfter[0] + " and " + returnedAfter[1] + " ms");
+                return returnedAfter[0] >= 1_000 && returnedAfter[1] >= 1_000;
+            }
+        });
+        check("a metric whose read throws is skipped and counted; every report goes on", () -> {
             MetricRegistry registry = new MetricRegistry();
-            registry.register("app.1.src.broken", (com.codahale.metrics.Gauge<Long>) () -> {
+            registry.register("app.1.src.brokenGauge", (com.codahale.metrics.Gauge<Long>) () -> {
                 throw new IllegalStateException("a gauge that throws");
             });
-            registry.counter("app.1.src.count").inc();
-            RemoteWriteSink sink = new RemoteWriteSink(props(library, url), registry, () -> null);
+            registry.register("app.1.src.brokenCounter", new com.codahale.metrics.Counter() {
+                @Override
+                public long getCount() {
+                    throw new IllegalStateException("a counter that throws");
+                }
+            });
+            registry.register("app.1.src.brokenHistogram", new com.codahale.metrics.Histogram(
+                    new com.codahale.metrics.UniformReservoir()) {
+                @Override
+                public com.codahale.metrics.Snapshot getSnapshot() {
+                    throw new IllegalStateException("a histogram that throws");
+                }
+            });
+            registry.counter("app.1.src.count").inc(5);
+            java.nio.file.Path textfile = java.nio.file.Files.createTempFile("sparkprom-boundary", ".prom");
+            Properties p = props(library, url);
+            p.setProperty("textfile", textfile.toString());
+            java.util.Map<String, String> identity = new java.util.HashMap<String, String>();
+            identity.put("app_id", "app");
+            identity.put("executor_id", "1");
+            identity.put("namespace", "app");
+            RemoteWriteSink sink = new RemoteWriteSink(p, registry, () -> identity);
             sink.start();
             sink.report();
             sink.stop();
             sink.stop();
             sink.report();
-            return true;
+            String text = new String(java.nio.file.Files.readAllBytes(textfile), java.nio.charset.StandardCharsets.UTF_8);
+            java.nio.file.Files.deleteIfExists(textfile);
+            // Two reports (report() and stop()'s last one), two failed reads each.
+            return text.contains("spark_src_count_total{") && text.matches("(?s).*\\nspark_src_count_total\\{[^}]*\\} 5\\n.*")
+                    && text.matches("(?s).*\\nsparkprom_metric_reads_failed_total\\{[^}]*\\} 4\\n.*")
+                    && text.matches("(?s).*\\nsparkprom_gauges_skipped_total\\{[^}]*\\} 2\\n.*");
         });
         Checks.finish("boundary");
     }
