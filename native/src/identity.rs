@@ -18,6 +18,7 @@ pub const GENERATED_LABELS: &[&str] = &[
     "listener",
     "mode",
     "mountpoint",
+    "pid",
     "pool",
     "query",
     "queue",
@@ -54,6 +55,9 @@ pub struct Identity {
     /// Where the JVM runs (`databricks_cluster_name`, `namespace`, `pod`, ...), as the Java side
     /// detected it; sent as `label.<name>` pairs.
     pub platform_labels: Vec<(String, String)>,
+    /// A standalone daemon's JVM (the Java side saw its main class): it has no app identity to
+    /// miss, even in a sink whose registry names do not tell (the master's empty `applications`).
+    pub daemon: bool,
 }
 
 /// The identity fields a driver or executor needs, in the order `Identity::missing` reports them.
@@ -79,6 +83,10 @@ impl Identity {
                 "app_name" => &mut identity.app_name,
                 "executor_id" => &mut identity.executor_id,
                 "namespace" => &mut identity.namespace,
+                "daemon" => {
+                    identity.daemon = value == "true";
+                    continue;
+                }
                 other => {
                     if let Some(name) = other.strip_prefix("label.") {
                         if crate::naming::is_valid_label_name(name)

@@ -217,7 +217,7 @@ mod tests {
             labels: SinkLabels::new(url, vec![], Filters::default()),
             table: SeriesTable::new(usize::MAX),
             self_metrics: SelfMetrics::default(),
-            node_series: NodeSeries::new("host".into()),
+            node_series: NodeSeries::default(),
             capacity: 10_000,
             textfile: None,
             snapshots,

@@ -51,6 +51,8 @@ pub struct SinkLabels {
     /// The daemon this sink serves (`master`, `worker`, ...), learnt from its registry's names;
     /// "other" for a driver's or an executor's sink.
     daemon_role: &'static str,
+    /// The host, for `instance` (`node.instance`, else the host name).
+    host: String,
     families: FamilyLog,
 }
 
@@ -63,8 +65,16 @@ impl SinkLabels {
             filters,
             identity: Identity::default(),
             daemon_role: "other",
+            host: "unknown".to_string(),
             families: FamilyLog::default(),
         }
+    }
+
+    /// The host the JVM runs on, for the `instance` label of node statistics and of a standalone
+    /// daemon's series.
+    pub fn on_host(mut self, host: String) -> SinkLabels {
+        self.host = host;
+        self
     }
 
     pub fn identity(&self) -> &Identity {
@@ -102,7 +112,7 @@ impl SinkLabels {
 
     /// Which identity fields this sink lacks; none for a standalone daemon, which has no app.
     pub fn missing_identity(&self) -> [bool; 4] {
-        if self.daemon_role != "other" {
+        if self.daemon_role != "other" || self.identity.daemon {
             return [false; 4];
         }
         self.identity.missing()
@@ -130,7 +140,7 @@ impl SinkLabels {
         variants: &[Variant],
         owner: &str,
     ) -> Option<Vec<Arc<Series>>> {
-        let common = self.common_labels(role);
+        let common = self.common_labels(producer, role);
         let list: Vec<Arc<Series>> = variants
             .iter()
             .map(|variant| {
@@ -169,8 +179,12 @@ impl SinkLabels {
     }
 
     /// The labels every series of this sink carries: the user's, the platform's (the user's win
-    /// over detected ones of the same name), `role`, and the identity's.
-    fn common_labels(&self, role: Option<&str>) -> Vec<Label> {
+    /// over detected ones of the same name), `role`, and the identity's. Node statistics add
+    /// `instance`, the host. A JVM without an executor id (a standalone master, worker or shuffle
+    /// service) has nothing else to tell it from another, so all its series carry `instance` and
+    /// `pid`: two workers of one cluster, or a master and a worker on one host, never write one
+    /// series.
+    fn common_labels(&self, producer: Producer, role: Option<&str>) -> Vec<Label> {
         let mut common: Vec<Label> = self
             .static_labels
             .iter()
@@ -192,6 +206,14 @@ impl SinkLabels {
             if !value.is_empty() {
                 common.push(label(name, value));
             }
+        }
+        // No executor id: a daemon (or a JVM Spark never told its id); host and pid tell it apart.
+        let no_executor_id = self.identity.executor_id.is_empty();
+        if no_executor_id || producer == Producer::Node {
+            common.push(label("instance", &self.host));
+        }
+        if no_executor_id {
+            common.push(label("pid", &std::process::id().to_string()));
         }
         common
     }
@@ -311,6 +333,78 @@ mod tests {
         assert!(second
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
             .is_some());
+    }
+
+    #[test]
+    fn a_jvm_without_executor_id_tells_its_series_by_host_and_pid() {
+        let mut labels = SinkLabels::new("test:labels-daemon-jvm", vec![], Filters::default())
+            .on_host("node-7".into());
+        let pid = std::process::id().to_string();
+        let node = labels
+            .series_for(
+                Producer::Node,
+                &family("node_load1"),
+                None,
+                &[Variant::PLAIN],
+                "n",
+            )
+            .expect("free");
+        assert_eq!(
+            names(&node[0]),
+            vec![
+                ("__name__", "node_load1"),
+                ("instance", "node-7"),
+                ("pid", pid.as_str())
+            ]
+        );
+        labels.learn_role_from("worker.coresUsed");
+        let worker = labels
+            .series_for(
+                Producer::SparkNames,
+                &family("spark_worker_cores_used"),
+                Some("worker"),
+                &[Variant::PLAIN],
+                "w",
+            )
+            .expect("free");
+        assert_eq!(
+            names(&worker[0]),
+            vec![
+                ("__name__", "spark_worker_cores_used"),
+                ("instance", "node-7"),
+                ("pid", pid.as_str()),
+                ("role", "worker")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_executors_node_series_carry_the_host_and_its_own_no_pid() {
+        let mut labels = SinkLabels::new("test:labels-executor-jvm", vec![], Filters::default())
+            .on_host("node-8".into());
+        labels.set_identity(identity("3"));
+        let node = labels
+            .series_for(
+                Producer::Node,
+                &family("node_load1"),
+                None,
+                &[Variant::PLAIN],
+                "n",
+            )
+            .expect("free");
+        assert!(names(&node[0]).contains(&("instance", "node-8")));
+        let own = labels
+            .series_for(
+                Producer::SelfMetrics,
+                &family("sparkprom_series"),
+                Some("executor"),
+                &[Variant::PLAIN],
+                "s",
+            )
+            .expect("free");
+        assert!(!names(&own[0])
+            .iter()
+            .any(|(n, _)| *n == "instance" || *n == "pid"));
     }
 
     #[test]

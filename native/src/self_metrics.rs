@@ -323,7 +323,8 @@ mod tests {
     #[test]
     fn every_label_our_series_carry_is_reserved_from_the_users_labels() {
         use crate::identity::{GENERATED_LABELS, IDENTITY_LABELS};
-        let mut names: Vec<&str> = vec!["instance"]; // node series' host (node/series.rs)
+        // Node series' host, and a daemon's host and pid (labels.rs).
+        let mut names: Vec<&str> = vec!["instance", "pid"];
         for d in DEFINITIONS {
             for v in (d.variants)() {
                 names.extend(v.labels.iter().map(|(n, _)| *n));

@@ -808,10 +808,8 @@ mod tests {
         // Two sinks of one JVM with one identity, pushing to one receiver (local-cluster).
         let mut first = fixture("test:reset", vec![]);
         let mut second = fixture("test:reset", vec![]);
-        let (mut first_self, mut first_node) =
-            (SelfMetrics::default(), NodeSeries::new("h".into()));
-        let (mut second_self, mut second_node) =
-            (SelfMetrics::default(), NodeSeries::new("h".into()));
+        let (mut first_self, mut first_node) = (SelfMetrics::default(), NodeSeries::default());
+        let (mut second_self, mut second_node) = (SelfMetrics::default(), NodeSeries::default());
         let mut out = Vec::new();
         first.ingest(&gauge_snapshot(&[0], true), &mut out);
         first_self.append(&first.labels, &stats, &figures, 100, &mut out);

@@ -52,6 +52,9 @@ pub struct Sink {
     /// The ingest thread lost name definitions: the next submit asks for all names again.
     resend_names: Arc<AtomicBool>,
     flush_timeout: Duration,
+    /// A thread of this sink ended while the sink was open (a panic, logged by spawn_guarded):
+    /// said once at WARN, then the sink counts as closed.
+    dead_thread_seen: AtomicBool,
 }
 
 /// Why a sink did not start.
@@ -130,6 +133,7 @@ impl Sink {
             give_up: shared.give_up,
             resend_names: shared.resend_names,
             flush_timeout: config.flush_timeout,
+            dead_thread_seen: AtomicBool::new(false),
         })
     }
 
@@ -138,6 +142,9 @@ impl Sink {
         let Some(snapshots) = &self.snapshots else {
             return SubmitStatus::Closed;
         };
+        if self.a_thread_died() {
+            return SubmitStatus::Closed;
+        }
         if self.resend_names.swap(false, Ordering::Relaxed) {
             // This snapshot would refer to ids the core no longer has; the next one defines all.
             return SubmitStatus::DroppedResendNames;
@@ -153,6 +160,22 @@ impl Sink {
             }
             Err(TrySendError::Disconnected(_)) => SubmitStatus::Closed,
         }
+    }
+
+    /// Whether the ingest or the sender thread has ended although the sink is open: then nothing
+    /// of this sink reaches the receiver any more, and saying so once beats looking alive.
+    fn a_thread_died(&self) -> bool {
+        let Some(dead) = self.threads.iter().find(|t| t.is_finished()) else {
+            return false;
+        };
+        if !self.dead_thread_seen.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "sparkprom's {} thread has stopped (its error is logged above): this sink sends nothing \
+                 more in this JVM and counts as closed. Report the error line",
+                dead.thread().name().unwrap_or("unnamed")
+            );
+        }
+        true
     }
 
     /// Stops taking snapshots, pushes what is queued until `flush_timeout` (the configured one
@@ -229,10 +252,11 @@ fn ingest_for(
             &config.url,
             config.static_labels.clone(),
             config.filters.clone(),
-        ),
+        )
+        .on_host(instance),
         table: SeriesTable::new(config.max_series),
         self_metrics: SelfMetrics::default(),
-        node_series: NodeSeries::new(instance),
+        node_series: NodeSeries::default(),
         capacity: config.capacity,
         textfile: config.textfile.clone(),
         snapshots,
@@ -244,5 +268,32 @@ fn ingest_for(
         resend_names: Arc::clone(&shared.resend_names),
         last_ts: 0,
         malloc_trim: config.malloc_trim,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink whose ingest thread died (a panic) says so once and stops taking snapshots,
+    /// instead of queueing into a thread that is gone.
+    #[test]
+    fn a_sink_whose_thread_died_says_so_and_counts_as_closed() {
+        let config = Config {
+            url: "http://127.0.0.1:9/api/v1/write".into(),
+            node_enabled: false,
+            ..Config::default()
+        };
+        let mut sink = Sink::start(config).expect("starts");
+        let snapshot = crate::snapshot::Encoder::default().buf;
+        assert_eq!(sink.submit(&snapshot), SubmitStatus::Accepted);
+        let dead = spawn_guarded("sparkprom-ingest", || panic!("a bug")).expect("spawns");
+        while !dead.is_finished() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sink.threads.push(dead);
+        assert_eq!(sink.submit(&snapshot), SubmitStatus::Closed);
+        assert!(sink.dead_thread_seen.load(Ordering::Relaxed));
+        sink.close(Some(Duration::from_millis(100)));
     }
 }

@@ -15,8 +15,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, FileFailurePersistence, TestRunner};
@@ -35,19 +35,28 @@ const LARGEST_ALLOCATION: usize = 16 << 20;
 
 struct Watching;
 
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// The largest allocation of this thread since the mark: each target runs on its own test
+    /// thread, in parallel with the other, so a shared watermark would mix their figures.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_allocation(size: usize) {
+    // try_with: no panic in the allocator while the thread's locals are being torn down.
+    let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
+}
 
 // SAFETY: forwards every call to the system allocator unchanged; only records sizes.
 unsafe impl GlobalAlloc for Watching {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        note_allocation(layout.size());
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        note_allocation(new_size);
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -191,8 +200,14 @@ fn runner(name: &str) -> TestRunner {
     })
 }
 
-fn largest_allocation_since(mark: usize) -> Result<(), TestCaseError> {
-    let largest = LARGEST.swap(mark, Ordering::Relaxed);
+/// Starts watching this thread's allocations afresh.
+fn mark_allocations() {
+    LARGEST.with(|largest| largest.set(0));
+}
+
+/// Fails when one allocation of this thread since the mark was larger than LARGEST_ALLOCATION.
+fn largest_allocation_since_the_mark() -> Result<(), TestCaseError> {
+    let largest = LARGEST.with(|largest| largest.replace(0));
     prop_assert!(
         largest <= LARGEST_ALLOCATION,
         "one allocation of {largest} bytes"
@@ -241,7 +256,7 @@ fn snapshots_never_panic_nor_allocate_from_their_numbers() {
             let (mut labels, mut table) = running_table(&first);
             let mut snapshot = Snapshot::default();
             let mut samples = Vec::new();
-            LARGEST.store(0, Ordering::Relaxed);
+            mark_allocations();
             for bytes in &sequence {
                 if decode_into(bytes, &mut snapshot).is_ok() {
                     ingest(&mut labels, &mut table, &snapshot, &mut samples);
@@ -250,7 +265,7 @@ fn snapshots_never_panic_nor_allocate_from_their_numbers() {
                 samples.clear();
             }
             table.stale_all(1, &mut samples);
-            largest_allocation_since(0)
+            largest_allocation_since_the_mark()
         })
         .unwrap();
 }
@@ -260,13 +275,43 @@ fn properties_blobs_are_a_config_or_an_error_naming_a_property() {
     let strategy = inputs(corpus("properties"));
     runner("the properties blob")
         .run(&strategy, |blob| {
-            LARGEST.store(0, Ordering::Relaxed);
+            mark_allocations();
             if let Err(e) = Config::from_blob(&blob) {
-                prop_assert!(e.to_string().contains('\''), "no property named: {e}");
+                let named = properties_named_by(&blob, &e.property);
+                prop_assert!(
+                    named,
+                    "the error names no property the blob has or needs: {e}"
+                );
+                prop_assert!(e.to_string().contains(&format!("'{}'", e.property)), "{e}");
             }
-            largest_allocation_since(0)
+            largest_allocation_since_the_mark()
         })
         .unwrap();
+}
+
+/// Whether `property` is one the blob sets, or one an error may name without it being set: `url`
+/// (required), `*` (the blob is not UTF-8), and the checks of two properties together (a default
+/// against the other's value) or of a group (`basicAuth.*`).
+fn properties_named_by(blob: &[u8], property: &str) -> bool {
+    const WITHOUT_BEING_SET: &[&str] = &[
+        "url",
+        "*",
+        "maxSamplesPerSend",
+        "minBackoff",
+        "basicAuth.*",
+        "sigv4.region",
+    ];
+    // Read as Config::from_blob reads it: an empty key is passed over, with no value after it.
+    let mut parts = blob.split(|b| *b == 0);
+    let mut keys: Vec<&[u8]> = Vec::new();
+    while let Some(key) = parts.next() {
+        if key.is_empty() {
+            continue;
+        }
+        keys.push(key);
+        parts.next();
+    }
+    WITHOUT_BEING_SET.contains(&property) || keys.contains(&property.as_bytes())
 }
 
 /// The seeds themselves are what the Java side sends: they decode and parse cleanly.
@@ -275,6 +320,16 @@ fn the_corpus_is_valid_input() {
     for bytes in corpus("snapshot") {
         decode_into(&bytes, &mut Snapshot::default()).unwrap();
     }
+    // The first report's identity splits its names as the Java side's would.
+    let (_, table) = running_table(&corpus("snapshot")[0]);
+    assert!(table.live_series() > 10, "{} series", table.live_series());
+    let mut snapshot = Snapshot::default();
+    decode_into(&corpus("snapshot")[0], &mut snapshot).unwrap();
+    let identity = Identity::from_pairs(snapshot.identity.as_ref().unwrap());
+    assert_eq!(
+        identity.split_name("app-1.3.executor.cpuTime"),
+        Some(("executor", "executor.cpuTime"))
+    );
     for blob in corpus("properties") {
         Config::from_blob(&blob).unwrap();
     }
@@ -323,11 +378,13 @@ fn write_the_corpus() {
             quantiles,
         },
     ];
+    // The keys SparkIdentity.java sends, so names are split as on a real executor.
     let identity = [
-        ("spark.app.id", "app-1"),
-        ("spark.app.name", "nightly etl"),
-        ("spark.executor.id", "3"),
+        ("app_id", "app-1"),
+        ("app_name", "nightly etl"),
+        ("executor_id", "3"),
         ("namespace", "app-1"),
+        ("label.pod", "etl-exec-3"),
     ];
     let mut e = Encoder::default();
     e.begin(1_764_000_000_000, true);

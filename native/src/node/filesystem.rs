@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::bounded;
+use crate::threads::{call_within, Within};
 use once_cell::sync::Lazy;
 use regex::Regex;
 
@@ -247,36 +247,31 @@ impl GuardedStatvfs {
         if !lock(&self.in_flight).insert(path.to_path_buf()) {
             return Answer::Stuck;
         }
-        let (tx, rx) = bounded(1);
         let (statvfs, owned, in_flight) = (
             self.statvfs,
             path.to_path_buf(),
             Arc::clone(&self.in_flight),
         );
-        let spawned = std::thread::Builder::new()
-            .name("sparkprom-statvfs".into())
-            // statvfs needs next to no stack; the default 2 MiB would only be address space.
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let stats = statvfs(&owned);
-                lock(&in_flight).remove(&owned);
-                let _ = tx.send(stats);
-            });
-        if let Err(e) = spawned {
-            lock(&self.in_flight).remove(path);
-            tracing::debug!(
-                "statvfs on {}: cannot start its thread: {e}",
-                path.display()
-            );
-            return Answer::Failed;
-        }
-        match rx.recv_timeout(self.timeout) {
-            Ok(Some(stats)) => {
+        let answer = call_within("sparkprom-statvfs", self.timeout, move || {
+            let stats = statvfs(&owned);
+            lock(&in_flight).remove(&owned);
+            stats
+        });
+        match answer {
+            Within::Done(Some(stats)) => {
                 lock(&self.warned).remove(path);
                 Answer::Stats(stats)
             }
-            Ok(None) => Answer::Failed,
-            Err(_) => Answer::Stuck,
+            Within::Done(None) => Answer::Failed,
+            Within::TimedOut => Answer::Stuck,
+            Within::NoThread(e) => {
+                lock(&self.in_flight).remove(path);
+                tracing::debug!(
+                    "statvfs on {}: cannot start its thread: {e}",
+                    path.display()
+                );
+                Answer::Failed
+            }
         }
     }
 }

@@ -22,8 +22,8 @@ struct Entry {
     seen: u64,
 }
 
+#[derive(Default)]
 pub struct NodeSeries {
-    instance: String,
     families: HashMap<usize, Arc<Family>>,
     entries: HashMap<Key, Entry>,
     /// Counts collections; an entry a collection lacks is gone (a mount or an interface).
@@ -33,16 +33,6 @@ pub struct NodeSeries {
 }
 
 impl NodeSeries {
-    pub fn new(instance: String) -> NodeSeries {
-        NodeSeries {
-            instance,
-            families: HashMap::new(),
-            entries: HashMap::new(),
-            collections: 0,
-            releases_seen: 0,
-        }
-    }
-
     /// Appends one sample per statistic of `collection` to `out`, stamped `ts` (the collection's
     /// time, kept increasing by the ingest thread); then ends the series of statistics it no
     /// longer has.
@@ -136,11 +126,11 @@ impl NodeSeries {
                     })
                 }),
         );
-        let mut variant = Variant {
+        // `instance` (the host) comes from the sink's labels, as for every node series.
+        let variant = Variant {
             suffix: "",
             labels: labels.to_vec(),
         };
-        variant.labels.push(("instance", self.instance.clone()));
         // No role: the statistics belong to the JVM, so when several sinks of one JVM push to
         // one receiver (local-cluster's driver, master and workers) the first exports them and
         // the others find them claimed.
@@ -205,10 +195,12 @@ mod tests {
 
     #[test]
     fn a_statistic_that_stops_coming_ends_and_gives_its_series_back() {
-        let labels = SinkLabels::new("test:node-gone", vec![], Filters::default());
-        let other = SinkLabels::new("test:node-gone", vec![], Filters::default());
-        let mut node = NodeSeries::new("host".into());
-        let mut other_node = NodeSeries::new("host".into());
+        let labels =
+            SinkLabels::new("test:node-gone", vec![], Filters::default()).on_host("h".into());
+        let other =
+            SinkLabels::new("test:node-gone", vec![], Filters::default()).on_host("h".into());
+        let mut node = NodeSeries::default();
+        let mut other_node = NodeSeries::default();
         let mut out = Vec::new();
         node.append(&labels, &collection(&["/", "/mnt/scratch"]), 1, &mut out);
         assert_eq!(out.len(), 2);

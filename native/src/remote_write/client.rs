@@ -166,8 +166,9 @@ fn with_tls(
     mut builder: reqwest::blocking::ClientBuilder,
     tls: &TlsConfig,
 ) -> Result<reqwest::blocking::ClientBuilder, ConfigError> {
+    // At most threads::FILE_READ_TIMEOUT each: a file on a hung mount fails the start, naming it.
     let read = |property: &str, path: &str| {
-        std::fs::read(path)
+        crate::threads::read_within(std::path::Path::new(path))
             .map_err(|e| ConfigError::new(property, format!("cannot read '{path}': {e}")))
     };
     if let Some(path) = &tls.ca_file {

@@ -85,6 +85,14 @@ class Prometheus:
             raise RuntimeError(f"query {promql!r} failed: {body}")
         return [(item["metric"], float(item["value"][1])) for item in body["data"]["result"]]
 
+    def series_in(self, range_selector: str):
+        """The label sets (with __name__) of every series a range selector such as `{a="b"}[10m]`
+        holds, ended ones included."""
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': range_selector})}"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            body = json.load(r)
+        return [item["metric"] for item in body["data"]["result"]]
+
     def query_range_samples(self, range_selector: str):
         """The raw samples of a range selector such as `x{a="b"}[10m]`, all series together:
         [(unix time, value)]."""

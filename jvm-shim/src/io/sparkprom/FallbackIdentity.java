@@ -50,7 +50,7 @@ final class FallbackIdentity {
             executorId = "driver";
         }
         String namespace = executorId.isEmpty() ? "" : prefixBefore(registryNames, executorId);
-        boolean daemon = executorId.isEmpty() && isDaemon(registryNames);
+        boolean daemon = executorId.isEmpty() && (isDaemon(registryNames) || isDaemonCommand(command));
         Map<String, String> identity = new LinkedHashMap<String, String>();
         List<String> missing = new ArrayList<String>();
         putOrMiss(identity, missing, "app_id", appId);
@@ -58,6 +58,10 @@ final class FallbackIdentity {
         putOrMiss(identity, missing, "executor_id", executorId);
         putOrMiss(identity, missing, "namespace", namespace);
         SparkIdentity.addPlatformLabels(identity, null);
+        if (daemon) {
+            // The core then counts no identity field as missing: a daemon has no app.
+            identity.put("daemon", "true");
+        }
         return new FallbackIdentity(identity, missing, daemon);
     }
 
@@ -91,6 +95,27 @@ final class FallbackIdentity {
             out.append(out.length() == 0 ? "" : ", ").append(item);
         }
         return out.toString();
+    }
+
+    /** The main classes of Spark's standalone daemons, whose JVMs never have a SparkEnv. */
+    private static final String[] DAEMON_MAIN_CLASSES = {"org.apache.spark.deploy.master.Master",
+        "org.apache.spark.deploy.worker.Worker", "org.apache.spark.deploy.ExternalShuffleService",
+        "org.apache.spark.deploy.history.HistoryServer"};
+
+    /** Whether the JVM's main class is one of Spark's standalone daemons. */
+    static boolean isDaemonCommand(String command) {
+        String main = command.trim().split("\\s+")[0];
+        for (String daemon : DAEMON_MAIN_CLASSES) {
+            if (main.equals(daemon)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** This JVM's main class is one of Spark's standalone daemons. */
+    static boolean thisJvmIsADaemon() {
+        return isDaemonCommand(System.getProperty("sun.java.command", ""));
     }
 
     /** Whether the command line is an executor backend's: it names the driver to register with. */

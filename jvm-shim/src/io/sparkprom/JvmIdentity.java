@@ -33,10 +33,14 @@ final class JvmIdentity {
     /** {@code identityTimeout}: how long reports wait for the JVM's identity. */
     private final long waitMillis;
     private final long createdAt = System.currentTimeMillis();
+    /** A standalone master, worker, shuffle service or history server. */
+    private final boolean daemonJvm = FallbackIdentity.thisJvmIsADaemon();
     /** Fixed for the life of the JVM once Spark has it; null until then. */
     private volatile Map<String, String> known;
     /** The identity learnt without SparkEnv once the wait is over; null until then. */
     private FallbackIdentity fallback;
+    /** Whether a registry name was seen to start with the known identity's namespace. */
+    private boolean namespaceConfirmed;
 
     JvmIdentity(Source source, MetricRegistry registry, long waitMillis) {
         this.source = source;
@@ -47,6 +51,11 @@ final class JvmIdentity {
     /** Whether Spark's configuration, which completes the sink's properties, can be waited for. */
     boolean fromSparkEnv() {
         return source == SPARK_ENV;
+    }
+
+    /** Whether this JVM is a standalone daemon: it has no SparkEnv to wait for. */
+    boolean daemonJvm() {
+        return daemonJvm;
     }
 
     /** Whether {@code identityTimeout} has passed since the sink was made. */
@@ -64,12 +73,46 @@ final class JvmIdentity {
             known = source.get();
         }
         if (known != null) {
+            if (!namespaceConfirmed) {
+                known = withNamespaceOfTheNames(known);
+            }
             return known;
         }
-        if (!waitedLongEnough() && !last) {
+        // A standalone daemon never gets a SparkEnv: nothing to wait for.
+        if (!waitedLongEnough() && !last && !daemonJvm) {
             return null;
         }
         return fallback().identity;
+    }
+
+    /**
+     * The identity whose namespace the registry's names really start with. Spark expands
+     * {@code spark.metrics.namespace} itself ({@code ${spark.app.name}}, {@code ${env:X}}, ...);
+     * should our reading of it differ from Spark's, every name would keep its ids and go out with
+     * role "other". The names are the truth: once one starts with {@code <namespace>.<executorId>.}
+     * the namespace is confirmed; otherwise the most common prefix before {@code .<executorId>.}
+     * is taken.
+     */
+    private Map<String, String> withNamespaceOfTheNames(Map<String, String> identity) {
+        String executorId = identity.get("executor_id");
+        String namespace = identity.get("namespace");
+        String prefix = namespace + "." + executorId + ".";
+        for (String name : registry.getNames()) {
+            if (name.startsWith(prefix)) {
+                namespaceConfirmed = true;
+                return identity;
+            }
+        }
+        String learnt = FallbackIdentity.prefixBefore(registry.getNames(), executorId);
+        if (learnt.isEmpty()) {
+            return identity; // no name of this JVM yet: look again at the next report
+        }
+        namespaceConfirmed = true;
+        LOG.info("sparkprom: the metric names start with '" + learnt + "." + executorId + ".', not with the"
+                + " namespace read from spark.metrics.namespace ('" + namespace + "'); using '" + learnt + "'");
+        Map<String, String> corrected = new java.util.LinkedHashMap<String, String>(identity);
+        corrected.put("namespace", learnt);
+        return corrected;
     }
 
     /**

@@ -80,7 +80,7 @@ public class RemoteWriteSink implements Sink {
                 // is found at once. An executor builds its metrics system before its SparkEnv
                 // exists; its core starts as soon as that appears, once the full properties can be
                 // read (SinkProperties), and what can be checked before is checked now.
-                boolean complete = !learnt.fromSparkEnv() || SparkIdentity.sparkConf() != null;
+                boolean complete = !learnt.fromSparkEnv() || learnt.daemonJvm() || SparkIdentity.sparkConf() != null;
                 started = new SinkCore(properties, period, complete);
             }
         } catch (IllegalArgumentException invalid) {

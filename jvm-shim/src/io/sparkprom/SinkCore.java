@@ -105,11 +105,14 @@ final class SinkCore {
         return h == null ? 0 : h.definedNames();
     }
 
-    /** The properties as Spark's configuration completes them (the dotted ones), when it is there. */
+    /**
+     * Creates the core with the properties as Spark's configuration completes them (the dotted
+     * ones): from SparkEnv's SparkConf, or where there is none from the system properties.
+     */
     private NativeHandle create() {
         org.apache.spark.SparkConf conf = SparkIdentity.sparkConf();
-        Properties complete = conf == null ? properties
-                : SinkProperties.complete(properties, conf, SparkIdentity.metricsInstance(conf));
+        Properties complete = SinkProperties.complete(properties, conf,
+                conf == null ? null : SparkIdentity.metricsInstance(conf));
         // An invalid property throws IllegalArgumentException here, naming it.
         return new NativeHandle(NativeCore.create(SinkProperties.toBlob(SinkProperties.withSchedule(complete, periodMillis))));
     }

@@ -35,7 +35,8 @@ import org.slf4j.LoggerFactory;
  */
 final class SinkProperties {
     /** Spark's metrics instances, the likeliest first once the caller has put its own first. */
-    private static final String[] INSTANCES = {"driver", "executor", "master", "worker", "applications"};
+    private static final String[] INSTANCES = {"driver", "executor", "master", "worker", "applications",
+        "shuffleService", "applicationMaster"};
 
     private static final Logger LOG = LoggerFactory.getLogger(SinkProperties.class);
     /** Spark's own sinks default to reporting every 10 seconds. */
@@ -44,18 +45,25 @@ final class SinkProperties {
     private SinkProperties() {}
 
     /**
-     * {@code own} plus the sink's dotted properties; {@code own} alone when there is no SparkConf or
-     * the sink cannot be told apart.
+     * {@code own} plus the sink's dotted properties, read as Spark read the sink's configuration:
+     * from {@code sparkConf} ({@code spark.metrics.conf.*} and the metrics.properties file it names),
+     * or, where this JVM has no SparkEnv (a standalone master, worker or shuffle service, which
+     * build their SparkConf from the {@code spark.*} system properties; an executor whose SparkEnv
+     * never came), from a SparkConf of the system properties. {@code own} alone, with one WARN,
+     * when the sink cannot be found there or told apart: a signed (sigv4.*) or TLS (tls.*) sink
+     * would otherwise send unsigned or untrusted requests without a word.
+     *
+     * @param instance the JVM's metrics instance, tried first; null when it is not known
      */
     static Properties complete(Properties own, SparkConf sparkConf, String instance) {
-        if (sparkConf == null) {
-            return own;
-        }
         try {
-            MetricsConfig config = new MetricsConfig(sparkConf);
+            SparkConf conf = sparkConf != null ? sparkConf : new SparkConf(true);
+            MetricsConfig config = new MetricsConfig(conf);
             config.initialize();
             List<String> order = new ArrayList<String>();
-            order.add(instance);
+            if (instance != null) {
+                order.add(instance);
+            }
             for (String other : INSTANCES) {
                 if (!other.equals(instance)) {
                     order.add(other);
@@ -70,6 +78,12 @@ final class SinkProperties {
                     return all;
                 }
             }
+            LOG.warn("sparkprom: this sink's properties were not found " + (sparkConf == null
+                    ? "in this JVM's spark.* system properties or the metrics.properties they name (there is no"
+                    + " SparkEnv here)" : "in Spark's metrics configuration, or two sinks there look alike")
+                    + "; properties with a dot in their name (sigv4.*, tls.*, basicAuth.*, node.*), if you set any,"
+                    + " are not applied. Give each sink a distinct name and set them in metrics.properties or"
+                    + " spark.metrics.conf.*.");
         } catch (Throwable t) {
             // Spark's MetricsConfig changed shape: the dot-free properties still work, the dotted
             // ones (sigv4.*, tls.*, basicAuth.*, node.*) would be missed without a word.

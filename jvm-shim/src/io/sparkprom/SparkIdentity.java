@@ -138,12 +138,26 @@ final class SparkIdentity {
         }
     }
 
-    /** Spark substitutes ${key} in spark.metrics.namespace (e.g. ${spark.app.name}); so do we. */
-    private static String expand(String value, SparkConf conf) {
+    /**
+     * {@code spark.metrics.namespace} as Spark's ConfigReader expands it: {@code ${env:NAME}} from
+     * the environment, {@code ${system:name}} from the system properties, {@code ${key}} from the
+     * conf; a reference that does not resolve stays as it is written. (JvmIdentity still checks
+     * the result against the registry's names.)
+     */
+    static String expand(String value, SparkConf conf) {
         Matcher m = VARIABLE.matcher(value);
         StringBuffer out = new StringBuffer();
         while (m.find()) {
-            m.appendReplacement(out, Matcher.quoteReplacement(conf.get(m.group(1), "")));
+            String reference = m.group(1);
+            String resolved;
+            if (reference.startsWith("env:")) {
+                resolved = System.getenv(reference.substring("env:".length()));
+            } else if (reference.startsWith("system:")) {
+                resolved = System.getProperty(reference.substring("system:".length()));
+            } else {
+                resolved = conf != null && conf.contains(reference) ? conf.get(reference) : null;
+            }
+            m.appendReplacement(out, Matcher.quoteReplacement(resolved != null ? resolved : m.group()));
         }
         m.appendTail(out);
         return out.toString();
