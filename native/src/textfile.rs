@@ -69,7 +69,6 @@ pub fn render(samples: &[Sample]) -> String {
 
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     // A fresh name in the target's directory, created exclusively and never through a link:
     // a predictable name in a shared directory (/tmp) would let another user plant a symlink
@@ -81,18 +80,25 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         crate::stats::now_ms()
     ));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o644)
-        .open(&tmp)
+    let written = create_fresh(&tmp)
         .and_then(|mut file| file.write_all(text.as_bytes()))
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Creates `path` for writing: only if nothing is there (O_EXCL) and never through a link
+/// (O_NOFOLLOW), so a link planted at the name cannot redirect the write.
+fn create_fresh(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(path)
 }
 
 fn type_name(t: MetricType) -> &'static str {
@@ -187,10 +193,12 @@ mod tests {
         let victim = dir.join("victim");
         std::fs::write(&victim, "keep me").unwrap();
         let path = dir.join("out.prom");
-        // The name the old code used, planted as a link to the victim.
-        let old_tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        let _ = std::fs::remove_file(&old_tmp);
-        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        // A link planted at the very name the temporary file gets is refused, not followed.
+        let planted = dir.join(".out.prom.planted.tmp");
+        let _ = std::fs::remove_file(&planted);
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        assert!(create_fresh(&planted).is_err());
+        std::fs::remove_file(&planted).unwrap();
         write_atomically(&path, "a 1\n").unwrap();
         write_atomically(&path, "a 2\n").unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");

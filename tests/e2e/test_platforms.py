@@ -266,6 +266,22 @@ def test_a_misspelt_property_is_warned_about():
     assert "ignoring unknown sink property 'maxSampelsPerSend'" in result.stderr, result.stderr
 
 
+def test_an_environment_variable_that_is_not_utf8_does_not_stop_the_core():
+    """A JVM's environment may hold any bytes (a Latin-1 LANG value, a binary token): the core
+    reads only what it needs, and a wanted variable it cannot read is one WARN naming it."""
+    env = {k.encode(): v.encode() for k, v in clean_environment().items()}
+    env[b"LEGACY_LATIN1"] = b"caf\xe9"
+    env[b"AWS_ROLE_SESSION_NAME"] = b"s\xff"
+    env[b"AWS_ACCESS_KEY_ID"], env[b"AWS_SECRET_ACCESS_KEY"] = b"AKIDEXAMPLE", b"not-a-real-secret"
+    command = [str(PUSH), "--reports", "1", f"url=http://127.0.0.1:{free_port()}/api/v1/write",
+               "flushTimeout=200ms", "node.enabled=false", "sigv4.region=eu-west-1"]
+    result = subprocess.run(command, env=env, capture_output=True, timeout=60)
+    stderr = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, stderr
+    assert "panicked" not in stderr, stderr
+    assert "AWS_ROLE_SESSION_NAME is not valid UTF-8" in stderr, stderr
+
+
 @pytest.mark.parametrize("name", ["metrics.properties", "metrics-amp.properties", "metrics-filtered.properties"])
 def test_metrics_properties_examples_are_accepted_by_the_core(name):
     sinks = properties_file(REPO / "spark-conf" / name)

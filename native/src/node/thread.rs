@@ -48,9 +48,19 @@ pub struct Subscription {
     pub collections: Receiver<Arc<Collection>>,
 }
 
+/// What one collection reads: `node::collect` (a stand-in in tests).
+type CollectFn = fn(&std::path::Path, &mut Vec<Stat>);
+
 /// Subscribes to collections, starting the thread with `period` if none runs (the first
 /// subscriber's period is the thread's).
 pub fn subscribe(period: Duration, root: PathBuf) -> Subscription {
+    subscribe_with(period, root, super::collect)
+}
+
+/// Node-stats threads that have ended since the JVM started (for tests).
+static THREADS_ENDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn subscribe_with(period: Duration, root: PathBuf, collect: CollectFn) -> Subscription {
     let mut c = collector();
     let (tx, rx) = bounded(2);
     let id = c.next_id;
@@ -62,7 +72,10 @@ pub fn subscribe(period: Duration, root: PathBuf) -> Subscription {
         let generation = c.generation;
         let spawned = std::thread::Builder::new()
             .name("sparkprom-node".into())
-            .spawn(move || run(period, root, stop_rx, generation));
+            .spawn(move || {
+                run(period, root, collect, stop_rx, generation);
+                THREADS_ENDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            });
         match spawned {
             Ok(_) => c.running = Some(stop_tx),
             Err(e) => tracing::warn!("node statistics disabled: cannot start their thread: {e}"),
@@ -85,13 +98,12 @@ impl Drop for Subscription {
     }
 }
 
-fn run(period: Duration, root: PathBuf, stop: Receiver<()>, generation: u64) {
+fn run(period: Duration, root: PathBuf, collect: CollectFn, stop: Receiver<()>, generation: u64) {
     loop {
         let mut stats = Vec::with_capacity(256);
         let started = std::time::Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            super::collect(&root, &mut stats)
-        }));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collect(&root, &mut stats)));
         if outcome.is_err() {
             tracing::error!("a node statistics collection panicked; skipped");
         }
@@ -128,8 +140,12 @@ pub fn is_running() -> bool {
 mod tests {
     use super::*;
 
+    /// The node thread is one per process: its tests take turns.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
     #[test]
     fn one_thread_serves_every_subscriber_and_stops_with_the_last() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let first = subscribe(Duration::from_millis(20), PathBuf::from("/"));
         let second = subscribe(Duration::from_secs(3600), PathBuf::from("/"));
         assert!(is_running());
@@ -150,5 +166,59 @@ mod tests {
         assert!(is_running());
         drop(second);
         assert!(!is_running());
+    }
+
+    static STUCK: Mutex<bool> = Mutex::new(false);
+    static COLLECTING: std::sync::Condvar = std::sync::Condvar::new();
+
+    /// A collection that blocks until the test lets it go (a hung mount, in life).
+    fn stuck_collection(_: &std::path::Path, _: &mut Vec<Stat>) {
+        let mut stuck = STUCK.lock().unwrap();
+        *stuck = true;
+        COLLECTING.notify_all();
+        while *stuck {
+            stuck = COLLECTING.wait(stuck).unwrap();
+        }
+    }
+
+    /// The last subscriber leaves while a collection is stuck: leaving returns at once, and the
+    /// thread ends, without sending, once the collection comes back.
+    #[test]
+    fn leaving_never_waits_for_a_stuck_collection_and_the_thread_ends_after_it() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let ended_before = THREADS_ENDED.load(std::sync::atomic::Ordering::Relaxed);
+        let subscription = subscribe_with(
+            Duration::from_millis(10),
+            PathBuf::from("/"),
+            stuck_collection,
+        );
+        {
+            let mut stuck = STUCK.lock().unwrap();
+            while !*stuck {
+                stuck = COLLECTING.wait(stuck).unwrap();
+            }
+        }
+        let left = std::time::Instant::now();
+        let collections = subscription.collections.clone();
+        drop(subscription);
+        assert!(
+            left.elapsed() < Duration::from_millis(100),
+            "leaving took {:?}",
+            left.elapsed()
+        );
+        *STUCK.lock().unwrap() = false;
+        COLLECTING.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while THREADS_ENDED.load(std::sync::atomic::Ordering::Relaxed) == ended_before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the node thread did not end"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            collections.try_recv().is_err(),
+            "a stopped thread sent a collection"
+        );
     }
 }
