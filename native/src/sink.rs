@@ -162,6 +162,11 @@ impl Sink {
         }
     }
 
+    /// Snapshots handed over and not yet taken by the ingest thread (for tests and diagnostics).
+    pub fn snapshots_waiting(&self) -> usize {
+        self.snapshots.as_ref().map_or(0, |s| s.len())
+    }
+
     /// Whether the ingest or the sender thread has ended although the sink is open: then nothing
     /// of this sink reaches the receiver any more, and saying so once beats looking alive.
     fn a_thread_died(&self) -> bool {

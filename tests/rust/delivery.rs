@@ -15,7 +15,7 @@ use sparkprom::config::Config;
 use sparkprom::remote_write::proto::TimeSeries;
 use sparkprom::sink::{Sink, SubmitStatus};
 use sparkprom::snapshot::{Encoder, Value};
-use support::{unused_port, FakeReceiver, Received, Reply};
+use support::{FakeReceiver, Received, Reply, ReservedPort};
 
 const GAUGES: u32 = 3;
 
@@ -110,12 +110,23 @@ fn assert_complete_and_ordered_as_accepted(received: &[Received], first: u32, co
     }
 }
 
-/// Submits snapshots the way Spark's reporter does, one at a time (a real period is >= 1 s; a
-/// few milliseconds let the ingest thread keep up with the burst here).
+/// Submits snapshots the way Spark's reporter does, one at a time: each is taken by the ingest
+/// thread before the next (a real period is >= 1 s), whatever the machine's load.
 fn run(sink: &Sink, snapshots: std::ops::Range<u32>) {
     for n in snapshots {
-        assert_eq!(sink.submit(&snapshot(n)), SubmitStatus::Accepted);
-        std::thread::sleep(Duration::from_millis(5));
+        submit_and_wait(sink, &snapshot(n));
+    }
+}
+
+fn submit_and_wait(sink: &Sink, snapshot: &[u8]) {
+    assert_eq!(sink.submit(snapshot), SubmitStatus::Accepted);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.snapshots_waiting() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ingest thread took no snapshot"
+        );
+        std::thread::yield_now();
     }
 }
 
@@ -213,11 +224,11 @@ fn bad_request_is_not_retried_and_later_batches_still_go_out() {
 
 #[test]
 fn receiver_down_at_start_gets_everything_once_it_comes_up() {
-    let port = unused_port();
-    let sink = Sink::start(config(&format!("http://127.0.0.1:{port}/api/v1/write"))).unwrap();
+    let down = ReservedPort::new();
+    let sink = Sink::start(config(&down.url())).unwrap();
     run(&sink, 0..4);
     std::thread::sleep(Duration::from_millis(500));
-    let receiver = FakeReceiver::start_on(port, vec![]);
+    let receiver = down.listen(vec![]);
     run(&sink, 4..6);
     sink.close(None);
     assert_complete_and_ordered(&receiver.received(), 0, 6);
@@ -248,8 +259,8 @@ fn connection_resets_are_retried() {
 
 #[test]
 fn full_queue_keeps_the_newest_samples_and_counts_every_dropped_one() {
-    let port = unused_port();
-    let mut cfg = config(&format!("http://127.0.0.1:{port}/api/v1/write"));
+    let down = ReservedPort::new();
+    let mut cfg = config(&down.url());
     // Room for the last snapshot's samples and the stale markers that follow them at close
     // (about 20 each, with the self-metrics), far less than the 20 snapshots pushed.
     cfg.capacity = 80;
@@ -258,7 +269,7 @@ fn full_queue_keeps_the_newest_samples_and_counts_every_dropped_one() {
     let snapshots = 20;
     run(&sink, 0..snapshots);
     std::thread::sleep(Duration::from_millis(300));
-    let receiver = FakeReceiver::start_on(port, vec![]);
+    let receiver = down.listen(vec![]);
     let stats = std::sync::Arc::clone(&sink.stats);
     sink.close(None);
     let received = receiver.received();
@@ -296,8 +307,8 @@ fn full_queue_keeps_the_newest_samples_and_counts_every_dropped_one() {
 
 #[test]
 fn closing_with_the_receiver_down_gives_up_at_the_flush_deadline() {
-    let port = unused_port();
-    let sink = Sink::start(config(&format!("http://127.0.0.1:{port}/api/v1/write"))).unwrap();
+    let down = ReservedPort::new();
+    let sink = Sink::start(config(&down.url())).unwrap();
     run(&sink, 0..2);
     let stats = std::sync::Arc::clone(&sink.stats);
     let started = std::time::Instant::now();
@@ -489,8 +500,7 @@ fn reports_with_one_timestamp_or_an_earlier_one_are_all_accepted() {
     let sink = Sink::start(config(&receiver.url())).unwrap();
     // Snapshot 0 (time 1000) defines the names afresh each time it comes; 1 is at time 2000.
     for n in [0, 1, 1, 0] {
-        assert_eq!(sink.submit(&snapshot(n)), SubmitStatus::Accepted);
-        std::thread::sleep(Duration::from_millis(5));
+        submit_and_wait(&sink, &snapshot(n));
     }
     sink.close(None);
     let received = receiver.received();

@@ -61,22 +61,70 @@ pub struct FakeReceiver {
     stop: Arc<AtomicBool>,
 }
 
-/// A port that nothing listens on (yet).
-pub fn unused_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port held by this test and not listened on: connections to it are refused, and no other
+/// process can take it meanwhile (a port found free and let go could be). `listen` turns it into
+/// a receiver on the same port: the receiver that comes up later.
+pub struct ReservedPort {
+    fd: std::os::fd::OwnedFd,
+    pub port: u16,
+}
+
+impl ReservedPort {
+    pub fn new() -> ReservedPort {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain socket calls on a socket this function owns; every result is checked.
+        unsafe {
+            let raw = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
+            let fd = std::os::fd::OwnedFd::from_raw_fd(raw);
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let bound = libc::bind(raw, &addr as *const _ as *const libc::sockaddr, len);
+            assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+            let mut got_len = len;
+            let named = libc::getsockname(
+                raw,
+                &mut addr as *mut _ as *mut libc::sockaddr,
+                &mut got_len,
+            );
+            assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+            ReservedPort {
+                fd,
+                port: u16::from_be(addr.sin_port),
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    /// Starts listening on the held port and serves it as a FakeReceiver.
+    pub fn listen(self, script: Vec<Reply>) -> FakeReceiver {
+        use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+        // SAFETY: listen on the socket this value owns, then hand its ownership to the listener.
+        let listening = unsafe { libc::listen(self.fd.as_raw_fd(), 128) };
+        assert_eq!(listening, 0, "listen: {}", std::io::Error::last_os_error());
+        let listener = unsafe { TcpListener::from_raw_fd(self.fd.into_raw_fd()) };
+        FakeReceiver::serve_on(listener, script)
+    }
+}
+
+impl Default for ReservedPort {
+    fn default() -> ReservedPort {
+        ReservedPort::new()
+    }
 }
 
 impl FakeReceiver {
     pub fn start(script: Vec<Reply>) -> FakeReceiver {
-        FakeReceiver::start_on(0, script)
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the fake receiver");
+        FakeReceiver::serve_on(listener, script)
     }
 
-    pub fn start_on(port: u16, script: Vec<Reply>) -> FakeReceiver {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the fake receiver");
+    fn serve_on(listener: TcpListener, script: Vec<Reply>) -> FakeReceiver {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let state = Arc::new(Mutex::new(State {
