@@ -335,20 +335,24 @@ mod tests {
             .is_some());
     }
 
+    /// The sink's node_load1 series, which nothing else claims.
+    fn node_load(labels: &SinkLabels) -> Vec<Arc<Series>> {
+        let node = labels.series_for(
+            Producer::Node,
+            &family("node_load1"),
+            None,
+            &[Variant::PLAIN],
+            "n",
+        );
+        node.expect("free")
+    }
+
     #[test]
     fn a_jvm_without_executor_id_tells_its_series_by_host_and_pid() {
         let mut labels = SinkLabels::new("test:labels-daemon-jvm", vec![], Filters::default())
             .on_host("node-7".into());
         let pid = std::process::id().to_string();
-        let node = labels
-            .series_for(
-                Producer::Node,
-                &family("node_load1"),
-                None,
-                &[Variant::PLAIN],
-                "n",
-            )
-            .expect("free");
+        let node = node_load(&labels);
         assert_eq!(
             names(&node[0]),
             vec![
@@ -383,15 +387,7 @@ mod tests {
         let mut labels = SinkLabels::new("test:labels-executor-jvm", vec![], Filters::default())
             .on_host("node-8".into());
         labels.set_identity(identity("3"));
-        let node = labels
-            .series_for(
-                Producer::Node,
-                &family("node_load1"),
-                None,
-                &[Variant::PLAIN],
-                "n",
-            )
-            .expect("free");
+        let node = node_load(&labels);
         assert!(names(&node[0]).contains(&("instance", "node-8")));
         let own = labels
             .series_for(

@@ -127,11 +127,7 @@ public final class BoundaryCheck {
                 p.setProperty("flushTimeout", "1500ms");
                 MetricRegistry registry = new MetricRegistry();
                 registry.counter("app.1.src.count").inc();
-                java.util.Map<String, String> identity = new java.util.HashMap<String, String>();
-                identity.put("app_id", "app");
-                identity.put("executor_id", "1");
-                identity.put("namespace", "app");
-                RemoteWriteSink sink = new RemoteWriteSink(p, registry, () -> identity);
+                RemoteWriteSink sink = new RemoteWriteSink(p, registry, BoundaryCheck::executorIdentity);
                 sink.start();
                 long[] returnedAfter = new long[2];
                 long started = System.nanoTime();
@@ -173,11 +169,7 @@ public final class BoundaryCheck {
             java.nio.file.Path textfile = java.nio.file.Files.createTempFile("sparkprom-boundary", ".prom");
             Properties p = props(library, url);
             p.setProperty("textfile", textfile.toString());
-            java.util.Map<String, String> identity = new java.util.HashMap<String, String>();
-            identity.put("app_id", "app");
-            identity.put("executor_id", "1");
-            identity.put("namespace", "app");
-            RemoteWriteSink sink = new RemoteWriteSink(p, registry, () -> identity);
+            RemoteWriteSink sink = new RemoteWriteSink(p, registry, BoundaryCheck::executorIdentity);
             sink.start();
             sink.report();
             sink.stop();
@@ -191,6 +183,15 @@ public final class BoundaryCheck {
                     && text.matches("(?s).*\\nsparkprom_gauges_skipped_total\\{[^}]*\\} 2\\n.*");
         });
         Checks.finish("boundary");
+    }
+
+    /** Executor 1 of app "app", as SparkEnv would tell it. */
+    private static java.util.Map<String, String> executorIdentity() {
+        java.util.Map<String, String> identity = new java.util.HashMap<String, String>();
+        identity.put("app_id", "app");
+        identity.put("executor_id", "1");
+        identity.put("namespace", "app");
+        return identity;
     }
 
     private static Properties props(String library, String url) {
