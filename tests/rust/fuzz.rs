@@ -216,13 +216,10 @@ fn largest_allocation_since_the_mark() -> Result<(), TestCaseError> {
 }
 
 /// A series table that has seen the unmutated first report, so mutated later reports meet
-/// names, identity and claims already in place, as on a running executor.
-fn running_table(first: &[u8]) -> (SinkLabels, SeriesTable) {
-    let mut labels = SinkLabels::new(
-        "http://127.0.0.1:9/api/v1/write",
-        vec![],
-        Filters::default(),
-    );
+/// names, identity and claims already in place, as on a running executor. `url` is the
+/// caller's own: claims are JVM-wide, and the tests of this file run in parallel.
+fn running_table(url: &str, first: &[u8]) -> (SinkLabels, SeriesTable) {
+    let mut labels = SinkLabels::new(url, vec![], Filters::default());
     let mut table = SeriesTable::new(1_000);
     let mut snapshot = Snapshot::default();
     decode_into(first, &mut snapshot).unwrap();
@@ -253,7 +250,7 @@ fn snapshots_never_panic_nor_allocate_from_their_numbers() {
     let strategy = prop::collection::vec(inputs(seeds), 1..4);
     runner("the snapshot decoder and series table")
         .run(&strategy, |sequence| {
-            let (mut labels, mut table) = running_table(&first);
+            let (mut labels, mut table) = running_table("http://127.0.0.1:9/fuzz", &first);
             let mut snapshot = Snapshot::default();
             let mut samples = Vec::new();
             mark_allocations();
@@ -321,7 +318,7 @@ fn the_corpus_is_valid_input() {
         decode_into(&bytes, &mut Snapshot::default()).unwrap();
     }
     // The first report's identity splits its names as the Java side's would.
-    let (_, table) = running_table(&corpus("snapshot")[0]);
+    let (_, table) = running_table("http://127.0.0.1:9/corpus", &corpus("snapshot")[0]);
     assert!(table.live_series() > 10, "{} series", table.live_series());
     let mut snapshot = Snapshot::default();
     decode_into(&corpus("snapshot")[0], &mut snapshot).unwrap();
