@@ -32,12 +32,12 @@ class Prometheus:
     def write_url(self) -> str:
         return f"{self.url}/api/v1/write"
 
-    def start(self, timeout=60, detach=False):
+    def start(self, timeout=60, detach=False, scrape_configs="", flags=()):
         """Starts the server and waits until it is ready. `detach` lets it outlive this process
-        (the quickstart leaves it running for the user)."""
+        (the quickstart leaves it running for the user). `scrape_configs`: YAML of scrape jobs
+        (the benchmark's PrometheusServlet side); without it everything arrives by remote write."""
         config = self.dir / "prometheus.yml"
-        # No scrape jobs: everything it stores arrives by remote write.
-        config.write_text("global:\n  scrape_interval: 15s\n")
+        config.write_text("global:\n  scrape_interval: 15s\n" + scrape_configs)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [
@@ -46,6 +46,7 @@ class Prometheus:
                 f"--storage.tsdb.path={self.dir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-remote-write-receiver",
+                *flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
