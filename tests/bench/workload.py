@@ -190,7 +190,9 @@ def run_once(install, workload, config, args, prometheus, counter, data):
     counter.take()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Spark's log goes to its own file: interleaved with the job's lines it would split them.
+    log = open(gc_dir / "spark.log", "w")
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     executors = {}  # pid -> (cpu, peak rss)
     output = []
     reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
@@ -208,8 +210,10 @@ def run_once(install, workload, config, args, prometheus, counter, data):
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = "".join(output)
+    log.close()
     if process.returncode != 0:
-        raise RuntimeError(f"{workload}/{config} failed:\n{text[-3000:]}")
+        raise RuntimeError(f"{workload}/{config} failed:\n{text[-2000:]}\n{(gc_dir / 'spark.log').read_text()[-3000:]}")
+    (gc_dir / "spark.log").unlink()
     total_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     executor_cpu = sum(cpu for cpu, _ in executors.values())
     pauses = []
