@@ -22,6 +22,8 @@ pub enum Producer {
     SparkNames,
     SelfMetrics,
     Node,
+    /// The driver listener's series (signals.rs).
+    Signals,
 }
 
 /// Who holds a claim: a sink, its producer, and what exports the series (a Spark name or a

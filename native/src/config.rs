@@ -16,6 +16,8 @@ const JAVA_PROPERTIES: &[&str] = &[
     "libraryExtractDir",
     "identityTimeout",
     "failOnConfigError",
+    "listener.enabled",
+    "listener.maxKeys",
 ];
 
 /// A property that could not be accepted.

@@ -18,6 +18,7 @@ use crate::queue::SampleQueue;
 use crate::sample::Sample;
 use crate::self_metrics::{ReportFigures, SelfMetrics};
 use crate::series::SeriesTable;
+use crate::signals::SignalSeries;
 use crate::snapshot::{decode_into, Snapshot};
 use crate::stats::{now_ms, Stats};
 
@@ -30,6 +31,8 @@ pub struct Ingest {
     pub(crate) table: SeriesTable,
     pub(crate) self_metrics: SelfMetrics,
     pub(crate) node_series: NodeSeries,
+    /// The driver listener's series (none elsewhere).
+    pub(crate) signals: SignalSeries,
     pub(crate) capacity: usize,
     pub(crate) textfile: Option<String>,
     pub(crate) snapshots: Receiver<Vec<u8>>,
@@ -94,6 +97,7 @@ impl Ingest {
             self.relabel(Identity::from_pairs(pairs), ts, samples);
         }
         self.table.ingest(snapshot, &mut self.labels, samples);
+        self.signals.append(snapshot, &self.labels, ts, samples);
         if self.table.take_names_lost() {
             self.resend_names.store(true, Ordering::Relaxed);
         }
@@ -145,6 +149,7 @@ impl Ingest {
         self.table.relabel(ts, samples);
         self.self_metrics.relabel(ts, samples);
         self.node_series.relabel(ts, samples);
+        self.signals.relabel(ts, samples);
     }
 
     /// The sink is closing: leave the node-stats thread (the last sink to leave stops it), end
@@ -156,6 +161,7 @@ impl Ingest {
         self.table.stale_all(ts, samples);
         self.self_metrics.stale_all(ts, samples);
         self.node_series.stale_all(ts, samples);
+        self.signals.stale_all(ts, samples);
         self.push(samples);
         self.queue.close();
     }
@@ -218,6 +224,7 @@ mod tests {
             table: SeriesTable::new(usize::MAX),
             self_metrics: SelfMetrics::default(),
             node_series: NodeSeries::default(),
+            signals: SignalSeries::default(),
             capacity: 10_000,
             textfile: None,
             snapshots,

@@ -29,6 +29,7 @@ pub mod sample;
 pub mod self_metrics;
 pub mod sender;
 pub mod series;
+pub mod signals;
 pub mod sink;
 pub mod snapshot;
 pub mod spark_names;

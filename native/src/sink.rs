@@ -262,6 +262,7 @@ fn ingest_for(
         table: SeriesTable::new(config.max_series),
         self_metrics: SelfMetrics::default(),
         node_series: NodeSeries::default(),
+        signals: crate::signals::SignalSeries::default(),
         capacity: config.capacity,
         textfile: config.textfile.clone(),
         snapshots,

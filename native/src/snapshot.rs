@@ -14,6 +14,9 @@
 //!   7 TIMER      u32 id, i64 count, 6 x f64 quantiles in nanoseconds
 //!   8 SKIPPED    u32 id                 (a gauge that was null, not a number, or threw)
 //!   9 READ_FAILED u32 id                (a counter, meter, histogram or timer whose read threw)
+//!  10 SIGNAL_DEFINE u32 id, u16 len, series name, u16 n, n x (u16 len, label value)
+//!                    (a driver listener series: its label names are its family's, in signals.rs)
+//!  11 SIGNAL     u32 id, f64 value      (signal ids are their own, apart from name ids)
 //! ```
 
 use std::fmt;
@@ -30,6 +33,8 @@ const TAG_HISTOGRAM: u8 = 6;
 const TAG_TIMER: u8 = 7;
 const TAG_SKIPPED: u8 = 8;
 const TAG_READ_FAILED: u8 = 9;
+const TAG_SIGNAL_DEFINE: u8 = 10;
+const TAG_SIGNAL: u8 = 11;
 
 /// The quantiles Dropwizard snapshots offer, in the order they are packed.
 pub const QUANTILES: [f64; 6] = [0.5, 0.75, 0.95, 0.98, 0.99, 0.999];
@@ -92,6 +97,19 @@ pub struct Snapshot {
     pub identity: Option<Vec<(String, String)>>,
     pub definitions: Vec<(u32, String)>,
     pub readings: Vec<Reading>,
+    /// The driver listener's series defined in this report (`SparkSignals`).
+    pub signal_definitions: Vec<SignalDefinition>,
+    /// Every listener series' value: (signal id, value).
+    pub signal_values: Vec<(u32, f64)>,
+}
+
+/// A listener series' first appearance: its name and its label values, in the order its family
+/// declares the label names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalDefinition {
+    pub id: u32,
+    pub name: String,
+    pub label_values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +199,8 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
     out.identity = None;
     out.definitions.clear();
     out.readings.clear();
+    out.signal_definitions.clear();
+    out.signal_values.clear();
     let mut r = Reader { bytes, pos: 0 };
     if r.take(4)? != MAGIC {
         return Err(DecodeError::BadMagic);
@@ -204,6 +224,26 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
                     pairs.push((r.string()?, r.string()?));
                 }
                 out.identity = Some(pairs);
+                continue;
+            }
+            TAG_SIGNAL_DEFINE => {
+                let id = r.u32()?;
+                let name = r.string()?;
+                let n = r.u16()?;
+                let mut label_values = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    label_values.push(r.string()?);
+                }
+                out.signal_definitions.push(SignalDefinition {
+                    id,
+                    name,
+                    label_values,
+                });
+                continue;
+            }
+            TAG_SIGNAL => {
+                let id = r.u32()?;
+                out.signal_values.push((id, r.f64()?));
                 continue;
             }
             TAG_GAUGE | TAG_COUNTER | TAG_METER | TAG_HISTOGRAM | TAG_TIMER | TAG_SKIPPED
@@ -263,6 +303,21 @@ impl Encoder {
             self.string(k);
             self.string(v);
         }
+    }
+    pub fn signal_define(&mut self, id: u32, name: &str, label_values: &[&str]) {
+        self.buf.push(TAG_SIGNAL_DEFINE);
+        self.buf.extend_from_slice(&id.to_le_bytes());
+        self.string(name);
+        self.buf
+            .extend_from_slice(&(label_values.len() as u16).to_le_bytes());
+        for v in label_values {
+            self.string(v);
+        }
+    }
+    pub fn signal(&mut self, id: u32, value: f64) {
+        self.buf.push(TAG_SIGNAL);
+        self.buf.extend_from_slice(&id.to_le_bytes());
+        self.buf.extend_from_slice(&value.to_le_bytes());
     }
     pub fn reading(&mut self, id: u32, value: Value) {
         let (tag, count, quantiles) = match value {

@@ -19,11 +19,17 @@ final class NativeHandle {
 
     /** Packs the registry and hands it over; false once closed. */
     boolean report(MetricRegistry registry, Map<String, String> identity) {
+        return report(registry, identity, null);
+    }
+
+    /** The same, with the driver listener's series ({@code signals}, null where there are none). */
+    boolean report(MetricRegistry registry, Map<String, String> identity, SparkSignals signals) {
         synchronized (lock) {
             if (handle == 0) {
                 return false;
             }
             encoder.setIdentity(identity);
+            encoder.setSignals(signals);
             int length = encoder.encode(registry, System.currentTimeMillis());
             int status = NativeCore.report(handle, encoder.buffer(), length);
             if (status == NativeCore.DROPPED_RESEND_NAMES) {

@@ -32,6 +32,8 @@ public class RemoteWriteSink implements Sink {
     static final String DEFAULT_IDENTITY_TIMEOUT = "60s";
     /** How often a deferred core looks for the executor's SparkEnv. */
     static final long CORE_START_POLL_MILLIS = 100;
+    /** Job keys (and job-and-stage keys) per application before the rest become "other". */
+    static final int DEFAULT_LISTENER_MAX_KEYS = 50;
 
     private final MetricRegistry registry;
     private final JvmIdentity identity;
@@ -43,6 +45,13 @@ public class RemoteWriteSink implements Sink {
     private final CountDownLatch flushed = new CountDownLatch(1);
     /** How long a second caller of finish() waits for the first one's flush: flushTimeout and a margin. */
     private final long flushWaitMillis;
+    /** {@code listener.enabled}: whether the driver's sink listens to the listener bus. */
+    private final boolean listenerEnabled;
+    /** {@code listener.maxKeys}: job keys, and job-and-stage keys, with a label value of their own. */
+    private final int listenerMaxKeys;
+    /** The driver's listener; null on executors, daemons, and with listener.enabled=false. */
+    private volatile BusListener busListener;
+    private volatile SparkSignals signals;
     private ScheduledExecutorService scheduler;
     private Thread shutdownHook;
     private volatile boolean reportFailureLogged;
@@ -69,8 +78,12 @@ public class RemoteWriteSink implements Sink {
         long flushWait = 15_000;
         JvmIdentity learnt = null;
         SinkCore started = null;
+        boolean listen = true;
+        int maxKeys = DEFAULT_LISTENER_MAX_KEYS;
         try {
             period = SinkProperties.periodMillis(properties);
+            listen = SinkProperties.booleanProperty(properties, "listener.enabled", true);
+            maxKeys = SinkProperties.countProperty(properties, "listener.maxKeys", DEFAULT_LISTENER_MAX_KEYS, 1, 10_000);
             flushWait = SinkProperties.durationMillis(properties, "flushTimeout", "10s", 0, 600_000) + 5_000;
             learnt = new JvmIdentity(identitySource, registry,
                     SinkProperties.durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000));
@@ -91,6 +104,8 @@ public class RemoteWriteSink implements Sink {
             started = null;
         }
         this.periodMillis = period;
+        this.listenerEnabled = listen;
+        this.listenerMaxKeys = maxKeys;
         this.flushWaitMillis = flushWait;
         this.identity = learnt;
         this.core = started;
@@ -111,6 +126,7 @@ public class RemoteWriteSink implements Sink {
         if (core == null) {
             return;
         }
+        startListening();
         scheduler = Executors.newSingleThreadScheduledExecutor(new ThreadFactory() {
             @Override
             public Thread newThread(Runnable r) {
@@ -154,6 +170,46 @@ public class RemoteWriteSink implements Sink {
         }
     }
 
+    /**
+     * On the driver's sink, puts the listener on the bus: now, while the SparkContext is being
+     * built, so it sees every event. A standalone master's or worker's sink in the driver's JVM
+     * (local-cluster) sees the driver's SparkEnv too; its registry has no driver names.
+     */
+    private void startListening() {
+        if (!listenerEnabled || !isDriverSink()) {
+            return;
+        }
+        try {
+            signals = new SparkSignals(listenerMaxKeys);
+            busListener = new BusListener(signals);
+            busListener.attach();
+        } catch (Throwable t) {
+            busListener = null;
+            signals = null;
+            LOG.warn("sparkprom: cannot listen to the driver's events (" + t + "); the spark_job, spark_stage and"
+                    + " spark_task series are not sent, the registry's metrics are. Report this line with your"
+                    + " Spark version, or set listener.enabled=false to silence it.");
+        }
+    }
+
+    private boolean isDriverSink() {
+        org.apache.spark.SparkConf conf = SparkIdentity.sparkConf();
+        if (conf == null || !"driver".equals(conf.get("spark.executor.id", "")) || identity.daemonJvm()) {
+            return false;
+        }
+        for (String name : registry.getNames()) {
+            if (name.contains(".driver.")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The driver's listener series, for checks; null where there is no listener. */
+    SparkSignals signalsForChecks() {
+        return signals;
+    }
+
     @Override
     public void stop() {
         if (core == null) {
@@ -184,6 +240,10 @@ public class RemoteWriteSink implements Sink {
                 core.close();
             } finally {
                 flushed.countDown();
+                BusListener listener = busListener;
+                if (listener != null) {
+                    listener.detach();
+                }
             }
             return;
         }
@@ -211,7 +271,7 @@ public class RemoteWriteSink implements Sink {
         try {
             Map<String, String> sent = identity.forReport(last);
             if (sent != null) {
-                core.report(registry, sent);
+                core.report(registry, sent, listenerSignals());
             }
         } catch (Throwable t) {
             // Spark calls report() on paths that do not expect exceptions (Executor.stop()).
@@ -219,6 +279,22 @@ public class RemoteWriteSink implements Sink {
                 reportFailureLogged = true;
                 LOG.warn("sparkprom: a report failed; later failures are not logged", t);
             }
+        }
+    }
+
+    /** The listener's series once it is on the bus (attached late if it could not be at start). */
+    private SparkSignals listenerSignals() {
+        BusListener listener = busListener;
+        if (listener == null) {
+            return null;
+        }
+        try {
+            return listener.attached() || listener.attach() ? signals : null;
+        } catch (Throwable t) {
+            busListener = null;
+            LOG.warn("sparkprom: cannot listen to the driver's events (" + t + "); the spark_job, spark_stage and"
+                    + " spark_task series are not sent. Report this line with your Spark version.");
+            return null;
         }
     }
 

@@ -84,10 +84,10 @@ final class SinkCore {
     }
 
     /** Packs the registry with this identity and hands it to the core (created if deferred). */
-    void report(MetricRegistry registry, Map<String, String> identity) {
+    void report(MetricRegistry registry, Map<String, String> identity, SparkSignals signals) {
         NativeHandle h = handle();
         if (h != null) {
-            h.report(registry, identity);
+            h.report(registry, identity, signals);
         }
     }
 

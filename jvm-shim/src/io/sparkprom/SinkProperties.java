@@ -186,6 +186,35 @@ final class SinkProperties {
         return millis;
     }
 
+    /** A true/false property (as the native core's parse_bool reads them). */
+    static boolean booleanProperty(Properties properties, String key, boolean defaultValue) {
+        String text = properties.getProperty(key, String.valueOf(defaultValue)).trim().toLowerCase(Locale.ROOT);
+        if (text.equals("true")) {
+            return true;
+        }
+        if (text.equals("false")) {
+            return false;
+        }
+        throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': '" + text
+                + "'; expected true or false");
+    }
+
+    /** A whole-number property within [min, max]. */
+    static int countProperty(Properties properties, String key, int defaultValue, int min, int max) {
+        String text = properties.getProperty(key, String.valueOf(defaultValue)).trim();
+        long value;
+        try {
+            value = Long.parseLong(text);
+        } catch (NumberFormatException e) {
+            value = Long.MIN_VALUE;
+        }
+        if (value < min || value > max) {
+            throw new IllegalArgumentException("sparkprom: invalid sink property '" + key + "': '" + text
+                    + "'; expected a whole number from " + min + " to " + max);
+        }
+        return (int) value;
+    }
+
     /**
      * {@code 500ms}, {@code 30s}, {@code 1.5m}, {@code 2min}, {@code 1h}; a bare number is seconds.
      * The same notation as {@code parse_duration} in native/src/config.rs: both are checked

@@ -63,6 +63,8 @@ final class SnapshotEncoder {
     private boolean namesReset = true;
     private Map<String, String> identity;
     private boolean identityPending;
+    /** The driver's listener series, written after the registry's; null elsewhere. */
+    private SparkSignals signals;
 
     SnapshotEncoder(int initialCapacity) {
         buffer = ByteBuffer.allocateDirect(initialCapacity).order(ByteOrder.LITTLE_ENDIAN);
@@ -80,8 +82,21 @@ final class SnapshotEncoder {
         }
     }
 
+    /** Sends the listener's series with every snapshot from now on. */
+    void setSignals(SparkSignals newSignals) {
+        if (newSignals != signals) {
+            signals = newSignals;
+            if (signals != null) {
+                signals.forgetDefinitions();
+            }
+        }
+    }
+
     /** Forgets every id, so the next snapshot defines all names afresh. */
     void resetNames() {
+        if (signals != null) {
+            signals.forgetDefinitions();
+        }
         ids.clear();
         nextId = 0;
         freeCount = 0;
@@ -124,6 +139,9 @@ final class SnapshotEncoder {
         }
         if (seenThisEpoch < ids.size()) {
             forgetNamesThatLeft();
+        }
+        if (signals != null) {
+            signals.encode(b);
         }
         namesReset = false;
         identityPending = false;

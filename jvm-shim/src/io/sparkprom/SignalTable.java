@@ -1,0 +1,170 @@
+package io.sparkprom;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The listener's series: a name, label values in the order native/src/signals.rs declares for
+ * that family, and a value. Series are made on first use and live as long as the application
+ * (their label values are bounded by {@link KeyBudget}); each is sent once as a definition with
+ * a numeric id, then as id and value in every report, the way registry names are.
+ * Not thread-safe: {@link SparkSignals} serialises every call.
+ */
+final class SignalTable {
+    static final byte SIGNAL_DEFINE = 10;
+    static final byte SIGNAL_VALUE = 11;
+
+    private static final class Series {
+        final int id;
+        final String name;
+        final String[] labelValues;
+        double value;
+        boolean defined;
+
+        Series(int id, String name, String[] labelValues) {
+            this.id = id;
+            this.name = name;
+            this.labelValues = labelValues;
+        }
+    }
+
+    private final Map<Key, Series> byKey = new HashMap<Key, Series>();
+    private final List<Series> inOrder = new ArrayList<Series>();
+
+    /** A series' name and label values, as a map key. */
+    private static final class Key {
+        final String name;
+        final String[] values;
+        final int hash;
+
+        Key(String name, String[] values) {
+            this.name = name;
+            this.values = values;
+            this.hash = name.hashCode() * 31 + Arrays.hashCode(values);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            if (!(o instanceof Key)) {
+                return false;
+            }
+            Key k = (Key) o;
+            return hash == k.hash && name.equals(k.name) && Arrays.equals(values, k.values);
+        }
+
+        @Override
+        public int hashCode() {
+            return hash;
+        }
+    }
+
+    private Series series(String name, String[] labelValues) {
+        Key key = new Key(name, labelValues);
+        Series s = byKey.get(key);
+        if (s == null) {
+            s = new Series(inOrder.size(), name, labelValues);
+            byKey.put(key, s);
+            inOrder.add(s);
+        }
+        return s;
+    }
+
+    /** Adds to a counter (made at 0 on first use, so `increase()` sees its first step). */
+    void add(String name, double delta, String... labelValues) {
+        series(name, labelValues).value += delta;
+    }
+
+    /** Sets a gauge. */
+    void set(String name, double value, String... labelValues) {
+        series(name, labelValues).value = value;
+    }
+
+    /** Makes a counter exist at 0, so a rule sees it before the first event. */
+    void touch(String name, String... labelValues) {
+        series(name, labelValues);
+    }
+
+    /**
+     * One observation of a Prometheus histogram: each `_bucket` whose bound is at least the
+     * value, `_sum` and `_count`; `le` is the last label of a bucket.
+     */
+    void observe(String family, Buckets buckets, double value, String... labelValues) {
+        String[] withLe = Arrays.copyOf(labelValues, labelValues.length + 1);
+        for (int i = 0; i < buckets.bounds.length; i++) {
+            String[] values = withLe.clone();
+            values[values.length - 1] = buckets.les[i];
+            Series bucket = series(family + "_bucket", values);
+            if (value <= buckets.bounds[i]) {
+                bucket.value += 1;
+            }
+        }
+        withLe[withLe.length - 1] = "+Inf";
+        series(family + "_bucket", withLe).value += 1;
+        series(family + "_sum", labelValues).value += value;
+        series(family + "_count", labelValues).value += 1;
+    }
+
+    /** A histogram's upper bounds and their `le` label values. */
+    static final class Buckets {
+        final double[] bounds;
+        final String[] les;
+
+        Buckets(double... bounds) {
+            this.bounds = bounds;
+            this.les = new String[bounds.length];
+            for (int i = 0; i < bounds.length; i++) {
+                // Prometheus' own formatting of le: "0.5", "1", "30".
+                les[i] = bounds[i] == Math.rint(bounds[i]) ? Long.toString((long) bounds[i]) : Double.toString(bounds[i]);
+            }
+        }
+    }
+
+    /** The core forgot every id (a names reset): define every series again. */
+    void forgetDefinitions() {
+        for (Series s : inOrder) {
+            s.defined = false;
+        }
+    }
+
+    int size() {
+        return inOrder.size();
+    }
+
+    /** The value of one series, for checks; NaN when it does not exist. */
+    double valueOf(String name, String... labelValues) {
+        Series s = byKey.get(new Key(name, labelValues));
+        return s == null ? Double.NaN : s.value;
+    }
+
+    /**
+     * Writes a definition for each new series and every series' value, in the snapshot format
+     * (native/src/snapshot.rs). A BufferOverflowException leaves definitions marked as sent that
+     * were not: the encoder then resets names, which calls {@link #forgetDefinitions()}.
+     */
+    void encode(ByteBuffer b) {
+        for (Series s : inOrder) {
+            if (!s.defined) {
+                b.put(SIGNAL_DEFINE).putInt(s.id);
+                putString(b, s.name);
+                b.putShort((short) s.labelValues.length);
+                for (String v : s.labelValues) {
+                    putString(b, v);
+                }
+                s.defined = true;
+            }
+            b.put(SIGNAL_VALUE).putInt(s.id).putDouble(s.value);
+        }
+    }
+
+    /** Label values are bounded by KeyBudget to a few hundred bytes; names are ours. */
+    private static void putString(ByteBuffer b, String s) {
+        byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
+        b.putShort((short) utf8.length);
+        b.put(utf8);
+    }
+}

@@ -1,0 +1,383 @@
+package io.sparkprom;
+
+import java.lang.reflect.Method;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.spark.executor.TaskMetrics;
+import org.apache.spark.scheduler.JobFailed;
+import org.apache.spark.scheduler.SparkListenerApplicationEnd;
+import org.apache.spark.scheduler.SparkListenerApplicationStart;
+import org.apache.spark.scheduler.SparkListenerEvent;
+import org.apache.spark.scheduler.SparkListenerExecutorAdded;
+import org.apache.spark.scheduler.SparkListenerExecutorRemoved;
+import org.apache.spark.scheduler.SparkListenerJobEnd;
+import org.apache.spark.scheduler.SparkListenerJobStart;
+import org.apache.spark.scheduler.SparkListenerStageCompleted;
+import org.apache.spark.scheduler.SparkListenerStageSubmitted;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.scheduler.StageInfo;
+
+/**
+ * What the driver's listener bus tells about the application, folded into bounded series: jobs
+ * and stages by key with their outcomes and durations, per-stage totals of the task metrics,
+ * task outcomes by reason, executor removals by reason, skew per completed stage, the
+ * application's start and end. State is kept per live job and stage only and folded into
+ * {@link SignalTable} when it completes. The family names are an interface (dashboards, alerts):
+ * native/src/signals.rs declares each with its labels, and a test holds the two together.
+ *
+ * <p>Events come on the listener's own queue thread, reports on the reporter thread: every
+ * method is synchronized, and each holds the lock for microseconds.
+ */
+final class SparkSignals {
+    static final String JOBS = "spark_jobs_total";
+    static final String JOB_DURATION = "spark_job_duration_seconds";
+    static final String STAGES = "spark_stages_total";
+    static final String STAGE_DURATION = "spark_stage_duration_seconds";
+    static final String TASK_DURATION = "spark_stage_task_duration_seconds";
+    static final String SKEW = "spark_stage_task_skew_ratio";
+    static final String TASKS = "spark_tasks_total";
+    static final String EXECUTORS_ADDED = "spark_executors_added_total";
+    static final String EXECUTORS_REMOVED = "spark_executors_removed_total";
+    static final String APP_START = "spark_application_start_time_seconds";
+    static final String APP_END = "spark_application_end_time_seconds";
+    static final String KEYS_FOLDED = "sparkprom_listener_keys_folded_total";
+    static final String EVENTS = "sparkprom_listener_events_total";
+
+    /** Per-stage totals of the tasks' metrics: family, and which TaskMetrics figure in which unit. */
+    static final String[] STAGE_TOTALS = {
+        "spark_stage_executor_run_time_seconds_total",
+        "spark_stage_executor_cpu_time_seconds_total",
+        "spark_stage_jvm_gc_time_seconds_total",
+        "spark_stage_deserialize_time_seconds_total",
+        "spark_stage_input_bytes_total",
+        "spark_stage_input_records_total",
+        "spark_stage_output_bytes_total",
+        "spark_stage_output_records_total",
+        "spark_stage_shuffle_read_bytes_total",
+        "spark_stage_shuffle_read_records_total",
+        "spark_stage_shuffle_fetch_wait_seconds_total",
+        "spark_stage_shuffle_write_bytes_total",
+        "spark_stage_shuffle_write_records_total",
+        "spark_stage_shuffle_write_time_seconds_total",
+        "spark_stage_memory_spilled_bytes_total",
+        "spark_stage_disk_spilled_bytes_total",
+        "spark_stage_failed_tasks_total",
+        "spark_stage_retried_tasks_total",
+    };
+    private static final int FAILED_TASKS = 16;
+    private static final int RETRIED_TASKS = 17;
+
+    static final SignalTable.Buckets JOB_DURATION_BUCKETS =
+            new SignalTable.Buckets(0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400);
+    static final SignalTable.Buckets STAGE_DURATION_BUCKETS = JOB_DURATION_BUCKETS;
+    static final SignalTable.Buckets TASK_DURATION_BUCKETS =
+            new SignalTable.Buckets(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800);
+    static final SignalTable.Buckets SKEW_BUCKETS = new SignalTable.Buckets(1.5, 2, 3, 5, 10, 20, 50, 100);
+    /** Fewer successful tasks than this say nothing about skew: no ratio for the stage. */
+    static final int MIN_TASKS_FOR_SKEW = 10;
+    /** Distinct failure reasons (exception classes mostly) with a value of their own. */
+    static final int MAX_REASONS = 30;
+
+    private final SignalTable table = new SignalTable();
+    private final KeyBudget jobKeys;
+    private final KeyBudget stageKeys;
+    private final KeyBudget reasons = new KeyBudget(MAX_REASONS);
+    private final Map<Integer, Job> jobs = new HashMap<Integer, Job>();
+    private final Map<Long, Stage> stages = new HashMap<Long, Stage>();
+    private long events;
+
+    /** A running job: its key, its start, and its stages (to count the skipped ones at its end). */
+    private static final class Job {
+        final String key;
+        final long startMillis;
+        final int[] stageIds;
+        final String[] stageNames;
+        final boolean[] submitted;
+
+        Job(String key, long startMillis, int[] stageIds, String[] stageNames) {
+            this.key = key;
+            this.startMillis = startMillis;
+            this.stageIds = stageIds;
+            this.stageNames = stageNames;
+            this.submitted = new boolean[stageIds.length];
+        }
+    }
+
+    /** A running stage attempt: its labels and what its tasks added up to so far. */
+    private static final class Stage {
+        final String[] labels;
+        final long[] totals = new long[STAGE_TOTALS.length];
+        final TaskDurations durations = new TaskDurations(TASK_DURATION_BUCKETS);
+
+        Stage(String[] labels) {
+            this.labels = labels;
+        }
+    }
+
+    /** @param maxKeys distinct job keys, and distinct job-and-stage keys, with a value of their own */
+    SparkSignals(int maxKeys) {
+        jobKeys = new KeyBudget(maxKeys);
+        stageKeys = new KeyBudget(maxKeys);
+        for (String label : new String[] {"job", "stage", "reason"}) {
+            table.touch(KEYS_FOLDED, label);
+        }
+        table.touch(JOBS, KeyBudget.OTHER, "failed");
+        table.touch(EXECUTORS_ADDED);
+    }
+
+    /** The application's start, when the listener came too late for its start event. */
+    synchronized void applicationStarted(long millis) {
+        table.set(APP_START, millis / 1000.0);
+    }
+
+    synchronized void onEvent(SparkListenerEvent event) {
+        events++;
+        if (event instanceof SparkListenerTaskEnd) {
+            onTaskEnd((SparkListenerTaskEnd) event);
+        } else if (event instanceof SparkListenerStageSubmitted) {
+            SparkListenerStageSubmitted e = (SparkListenerStageSubmitted) event;
+            onStageSubmitted(e.stageInfo(), e.properties());
+        } else if (event instanceof SparkListenerStageCompleted) {
+            onStageCompleted(((SparkListenerStageCompleted) event).stageInfo());
+        } else if (event instanceof SparkListenerJobStart) {
+            onJobStart((SparkListenerJobStart) event);
+        } else if (event instanceof SparkListenerJobEnd) {
+            onJobEnd((SparkListenerJobEnd) event);
+        } else if (event instanceof SparkListenerExecutorAdded) {
+            table.add(EXECUTORS_ADDED, 1);
+        } else if (event instanceof SparkListenerExecutorRemoved) {
+            String reason = FailureReasons.executorRemoved(((SparkListenerExecutorRemoved) event).reason());
+            table.add(EXECUTORS_REMOVED, 1, reason);
+        } else if (event instanceof SparkListenerApplicationStart) {
+            table.set(APP_START, ((SparkListenerApplicationStart) event).time() / 1000.0);
+        } else if (event instanceof SparkListenerApplicationEnd) {
+            SparkListenerApplicationEnd e = (SparkListenerApplicationEnd) event;
+            table.set(APP_END, e.time() / 1000.0, applicationOutcome(e));
+        }
+    }
+
+    private void onJobStart(SparkListenerJobStart event) {
+        List<StageInfo> infos = stageInfos(event);
+        int[] ids = new int[infos.size()];
+        String[] names = new String[infos.size()];
+        String resultStage = null;
+        int highest = -1;
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = infos.get(i).stageId();
+            names[i] = infos.get(i).name();
+            // The result stage is the job's last: its name is the call site of the action.
+            if (ids[i] > highest) {
+                highest = ids[i];
+                resultStage = names[i];
+            }
+        }
+        String key = jobKeys.admit(KeyBudget.jobKey(event.properties(), resultStage));
+        jobs.put(event.jobId(), new Job(key, event.time(), ids, names));
+    }
+
+    private void onJobEnd(SparkListenerJobEnd event) {
+        Job job = jobs.remove(event.jobId());
+        String key = job == null ? "unknown" : job.key;
+        table.add(JOBS, 1, key, event.jobResult() instanceof JobFailed ? "failed" : "succeeded");
+        if (job == null) {
+            return;
+        }
+        table.observe(JOB_DURATION, JOB_DURATION_BUCKETS, Math.max(0, event.time() - job.startMillis) / 1000.0, key);
+        for (int i = 0; i < job.stageIds.length; i++) {
+            if (!job.submitted[i]) {
+                // As Spark's UI counts them: a stage of the job that did not run in it.
+                String[] labels = stageLabels(key, job.stageNames[i]);
+                table.add(STAGES, 1, labels[0], labels[1], "skipped");
+            }
+        }
+    }
+
+    private void onStageSubmitted(StageInfo info, Properties properties) {
+        String jobKey = null;
+        for (Job job : jobs.values()) {
+            for (int i = 0; i < job.stageIds.length; i++) {
+                if (job.stageIds[i] == info.stageId()) {
+                    job.submitted[i] = true;
+                    jobKey = job.key;
+                }
+            }
+        }
+        if (jobKey == null) {
+            jobKey = jobKeys.admit(KeyBudget.jobKey(properties, info.name()));
+        }
+        stages.put(stageKey(info.stageId(), info.attemptNumber()), new Stage(stageLabels(jobKey, info.name())));
+    }
+
+    private String[] stageLabels(String jobKey, String stageName) {
+        String stage = KeyBudget.stageKey(stageName);
+        String admitted = stageKeys.admit(jobKey + "\u0000" + stage);
+        // Past the budget both labels fold: one "other" pair, not one per job key.
+        return admitted == KeyBudget.OTHER ? new String[] {KeyBudget.OTHER, KeyBudget.OTHER} : new String[] {jobKey, stage};
+    }
+
+    private static long stageKey(int stageId, int attempt) {
+        return ((long) stageId << 32) | (attempt & 0xFFFFFFFFL);
+    }
+
+    private void onTaskEnd(SparkListenerTaskEnd event) {
+        String outcome = FailureReasons.taskOutcome(event.reason());
+        String reason = FailureReasons.taskReason(event.reason());
+        table.add(TASKS, 1, outcome, reason.equals("none") ? reason : reasons.admit(reason));
+        Stage stage = stages.get(stageKey(event.stageId(), event.stageAttemptId()));
+        if (stage == null) {
+            return; // a stage that began before the listener: its totals are not known whole
+        }
+        if (!outcome.equals("succeeded")) {
+            stage.totals[FAILED_TASKS]++;
+        } else if (event.taskInfo() != null) {
+            stage.durations.add(event.taskInfo().duration());
+        }
+        if (event.taskInfo() != null && event.taskInfo().attemptNumber() > 0) {
+            stage.totals[RETRIED_TASKS]++;
+        }
+        TaskMetrics m = event.taskMetrics();
+        if (m != null) {
+            addTaskMetrics(stage.totals, m);
+        }
+    }
+
+    /** As Spark's status store sums them for a stage (failed tasks' metrics included). */
+    private static void addTaskMetrics(long[] t, TaskMetrics m) {
+        t[0] += m.executorRunTime();
+        t[1] += m.executorCpuTime();
+        t[2] += m.jvmGCTime();
+        t[3] += m.executorDeserializeTime();
+        t[4] += m.inputMetrics().bytesRead();
+        t[5] += m.inputMetrics().recordsRead();
+        t[6] += m.outputMetrics().bytesWritten();
+        t[7] += m.outputMetrics().recordsWritten();
+        t[8] += m.shuffleReadMetrics().totalBytesRead();
+        t[9] += m.shuffleReadMetrics().recordsRead();
+        t[10] += m.shuffleReadMetrics().fetchWaitTime();
+        t[11] += m.shuffleWriteMetrics().bytesWritten();
+        t[12] += m.shuffleWriteMetrics().recordsWritten();
+        t[13] += m.shuffleWriteMetrics().writeTime();
+        t[14] += m.memoryBytesSpilled();
+        t[15] += m.diskBytesSpilled();
+    }
+
+    /** Factor from each total's TaskMetrics unit to the family's base unit. */
+    private static final double[] TOTAL_FACTORS = {
+        1e-3, 1e-9, 1e-3, 1e-3, 1, 1, 1, 1, 1, 1, 1e-3, 1, 1, 1e-9, 1, 1, 1, 1,
+    };
+
+    private void onStageCompleted(StageInfo info) {
+        Stage stage = stages.remove(stageKey(info.stageId(), info.attemptNumber()));
+        if (stage == null) {
+            stage = new Stage(stageLabels(jobKeys.admit(KeyBudget.jobKey(null, info.name())), info.name()));
+        }
+        String job = stage.labels[0];
+        String key = stage.labels[1];
+        table.add(STAGES, 1, job, key, info.failureReason().isDefined() ? "failed" : "succeeded");
+        if (info.submissionTime().isDefined() && info.completionTime().isDefined()) {
+            long millis = (Long) info.completionTime().get() - (Long) info.submissionTime().get();
+            table.observe(STAGE_DURATION, STAGE_DURATION_BUCKETS, Math.max(0, millis) / 1000.0, job, key);
+        }
+        for (int i = 0; i < STAGE_TOTALS.length; i++) {
+            table.add(STAGE_TOTALS[i], stage.totals[i] * TOTAL_FACTORS[i], job, key);
+        }
+        foldTaskDurations(stage, job, key);
+    }
+
+    private void foldTaskDurations(Stage stage, String job, String key) {
+        TaskDurations d = stage.durations;
+        if (d.count() == 0) {
+            return;
+        }
+        double[] bounds = TASK_DURATION_BUCKETS.bounds;
+        for (int i = 0; i < bounds.length; i++) {
+            table.add(TASK_DURATION + "_bucket", d.atOrUnder(i), job, key, TASK_DURATION_BUCKETS.les[i]);
+        }
+        table.add(TASK_DURATION + "_bucket", d.count(), job, key, "+Inf");
+        table.add(TASK_DURATION + "_sum", d.sumSeconds(), job, key);
+        table.add(TASK_DURATION + "_count", d.count(), job, key);
+        if (d.count() >= MIN_TASKS_FOR_SKEW) {
+            table.observe(SKEW, SKEW_BUCKETS, d.skewRatio(), job, key);
+        }
+    }
+
+    /**
+     * {@code succeeded} or {@code failed} from the exit code Spark 4 gives the end event;
+     * {@code unknown} on Spark 3, whose end event has none.
+     */
+    private static String applicationOutcome(SparkListenerApplicationEnd event) {
+        try {
+            Method exitCode = event.getClass().getMethod("exitCode");
+            scala.Option<?> code = (scala.Option<?>) exitCode.invoke(event);
+            if (code.isDefined()) {
+                return ((Number) code.get()).intValue() == 0 ? "succeeded" : "failed";
+            }
+        } catch (ReflectiveOperationException | RuntimeException noExitCode) {
+            // Spark 3.x
+        }
+        return "unknown";
+    }
+
+    /**
+     * The job's stages. The accessor returns scala.collection.Seq on Scala 2.12 (Spark 3) and
+     * scala.collection.immutable.Seq on 2.13 (Spark 4): a direct call compiled against one
+     * fails to link on the other, so it is looked up by name and walked as an Iterable, which
+     * both have.
+     */
+    private static List<StageInfo> stageInfos(SparkListenerJobStart event) {
+        List<StageInfo> out = new ArrayList<StageInfo>();
+        try {
+            Object seq = SparkListenerJobStart.class.getMethod("stageInfos").invoke(event);
+            scala.collection.Iterator<?> it = ((scala.collection.Iterable<?>) seq).iterator();
+            while (it.hasNext()) {
+                out.add((StageInfo) it.next());
+            }
+        } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            // Without them no stage is counted as skipped; everything else still works.
+            noteStageInfosFailed(e);
+        }
+        return out;
+    }
+
+    private static volatile boolean stageInfosFailedLogged;
+
+    private static void noteStageInfosFailed(Throwable e) {
+        if (!stageInfosFailedLogged) {
+            stageInfosFailedLogged = true;
+            org.slf4j.LoggerFactory.getLogger(SparkSignals.class).warn("sparkprom: cannot read a job's stages (" + e
+                    + "); skipped stages are not counted and jobs are keyed without their call site. Report this"
+                    + " line with your Spark version.");
+        }
+    }
+
+    /** Writes every series (definitions first where new); under the lock events take. */
+    synchronized void encode(ByteBuffer b) {
+        table.set(KEYS_FOLDED, jobKeys.folded(), "job");
+        table.set(KEYS_FOLDED, stageKeys.folded(), "stage");
+        table.set(KEYS_FOLDED, reasons.folded(), "reason");
+        table.set(EVENTS, events);
+        table.encode(b);
+    }
+
+    synchronized void forgetDefinitions() {
+        table.forgetDefinitions();
+    }
+
+    /** For checks: one series' value, NaN when it does not exist. */
+    synchronized double valueOf(String name, String... labelValues) {
+        return table.valueOf(name, labelValues);
+    }
+
+    /** Live jobs and stages held: bounded by what runs at once. */
+    synchronized int liveState() {
+        return jobs.size() + stages.size();
+    }
+
+    synchronized int seriesCount() {
+        return table.size();
+    }
+}

@@ -1,0 +1,439 @@
+//! The driver listener's series (`io.sparkprom.SparkSignals`): jobs, stages, tasks, executors
+//! and the application as the listener bus tells them. The Java side aggregates and names them;
+//! this file declares every family (type, unit, help, label names, the event it comes from) and
+//! turns each defined series into this sink's labels, like every other producer. A name the
+//! table lacks (a jar newer than this core) is left out with one WARN.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::claims::{Producer, Release};
+use crate::labels::{SinkLabels, Variant};
+use crate::proto::MetricType;
+use crate::sample::{push_stale_markers, Family, Sample, Series};
+use crate::snapshot::{SignalDefinition, Snapshot};
+
+/// One family of listener series, as data; docs/metrics-reference.md lists the same.
+pub struct SignalFamily {
+    pub name: &'static str,
+    pub metric_type: MetricType,
+    pub unit: &'static str,
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+    /// The Spark listener event(s) it comes from.
+    pub source: &'static str,
+}
+
+const fn family(
+    name: &'static str,
+    metric_type: MetricType,
+    unit: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+    source: &'static str,
+) -> SignalFamily {
+    SignalFamily {
+        name,
+        metric_type,
+        unit,
+        labels,
+        help,
+        source,
+    }
+}
+
+use MetricType::{Counter, Gauge, Histogram};
+
+const JOB: &[&str] = &["job"];
+const STAGE: &[&str] = &["job", "stage"];
+const TASK_END: &str = "SparkListenerTaskEnd, folded at SparkListenerStageCompleted";
+
+/// Every listener family. `job` is the job group, else the description, else the call site
+/// (masked and bounded by `listener.maxKeys`); `stage` is the stage's name (its call site).
+pub const FAMILIES: &[SignalFamily] = &[
+    family("spark_jobs_total", Counter, "", &["job", "outcome"],
+        "Jobs ended, by outcome (succeeded, failed).", "SparkListenerJobEnd"),
+    family("spark_job_duration_seconds", Histogram, "seconds", JOB,
+        "Wall time of each ended job, submission to end.", "SparkListenerJobStart, SparkListenerJobEnd"),
+    family("spark_stages_total", Counter, "", &["job", "stage", "outcome"],
+        "Stage attempts ended, by outcome (succeeded, failed), and stages a job skipped (skipped).",
+        "SparkListenerStageCompleted; skipped: SparkListenerJobEnd"),
+    family("spark_stage_duration_seconds", Histogram, "seconds", STAGE,
+        "Wall time of each completed stage attempt, submission to completion.", "SparkListenerStageCompleted"),
+    family("spark_stage_task_duration_seconds", Histogram, "seconds", STAGE,
+        "Duration of each successful task of a completed stage attempt.", TASK_END),
+    family("spark_stage_task_skew_ratio", Histogram, "", STAGE,
+        "Per completed stage attempt with 10 or more successful tasks: the longest task's duration over the median's.",
+        TASK_END),
+    family("spark_stage_executor_run_time_seconds_total", Counter, "seconds", STAGE,
+        "Tasks' executor run time (TaskMetrics.executorRunTime).", TASK_END),
+    family("spark_stage_executor_cpu_time_seconds_total", Counter, "seconds", STAGE,
+        "Tasks' executor CPU time (TaskMetrics.executorCpuTime).", TASK_END),
+    family("spark_stage_jvm_gc_time_seconds_total", Counter, "seconds", STAGE,
+        "Tasks' JVM garbage-collection time (TaskMetrics.jvmGCTime).", TASK_END),
+    family("spark_stage_deserialize_time_seconds_total", Counter, "seconds", STAGE,
+        "Tasks' deserialization time (TaskMetrics.executorDeserializeTime).", TASK_END),
+    family("spark_stage_input_bytes_total", Counter, "bytes", STAGE,
+        "Bytes the tasks read from input (InputMetrics.bytesRead).", TASK_END),
+    family("spark_stage_input_records_total", Counter, "", STAGE,
+        "Records the tasks read from input (InputMetrics.recordsRead).", TASK_END),
+    family("spark_stage_output_bytes_total", Counter, "bytes", STAGE,
+        "Bytes the tasks wrote as output (OutputMetrics.bytesWritten).", TASK_END),
+    family("spark_stage_output_records_total", Counter, "", STAGE,
+        "Records the tasks wrote as output (OutputMetrics.recordsWritten).", TASK_END),
+    family("spark_stage_shuffle_read_bytes_total", Counter, "bytes", STAGE,
+        "Shuffle bytes the tasks read, local and remote (ShuffleReadMetrics.totalBytesRead).", TASK_END),
+    family("spark_stage_shuffle_read_records_total", Counter, "", STAGE,
+        "Shuffle records the tasks read (ShuffleReadMetrics.recordsRead).", TASK_END),
+    family("spark_stage_shuffle_fetch_wait_seconds_total", Counter, "seconds", STAGE,
+        "Time the tasks waited for shuffle blocks (ShuffleReadMetrics.fetchWaitTime).", TASK_END),
+    family("spark_stage_shuffle_write_bytes_total", Counter, "bytes", STAGE,
+        "Shuffle bytes the tasks wrote (ShuffleWriteMetrics.bytesWritten).", TASK_END),
+    family("spark_stage_shuffle_write_records_total", Counter, "", STAGE,
+        "Shuffle records the tasks wrote (ShuffleWriteMetrics.recordsWritten).", TASK_END),
+    family("spark_stage_shuffle_write_time_seconds_total", Counter, "seconds", STAGE,
+        "Time the tasks spent writing shuffle data (ShuffleWriteMetrics.writeTime).", TASK_END),
+    family("spark_stage_memory_spilled_bytes_total", Counter, "bytes", STAGE,
+        "In-memory size of the data the tasks spilled (TaskMetrics.memoryBytesSpilled).", TASK_END),
+    family("spark_stage_disk_spilled_bytes_total", Counter, "bytes", STAGE,
+        "On-disk size of the data the tasks spilled (TaskMetrics.diskBytesSpilled).", TASK_END),
+    family("spark_stage_failed_tasks_total", Counter, "", STAGE,
+        "Task attempts of the stage that did not succeed (failed or killed).", TASK_END),
+    family("spark_stage_retried_tasks_total", Counter, "", STAGE,
+        "Task attempts of the stage that were retries (attempt number above 0).", TASK_END),
+    family("spark_tasks_total", Counter, "", &["outcome", "reason"],
+        "Task attempts ended, by outcome (succeeded, failed, killed) and reason (none, an exception class, \
+         fetch_failed, executor_lost, killed, commit_denied, result_lost, resubmitted, unknown).",
+        "SparkListenerTaskEnd"),
+    family("spark_executors_added_total", Counter, "", &[],
+        "Executors added to the application.", "SparkListenerExecutorAdded"),
+    family("spark_executors_removed_total", Counter, "", &["reason"],
+        "Executors removed, by reason (killed_by_driver, heartbeat_timeout, decommissioned, oom, sigkill, \
+         sigterm, exit_code_N, disconnected, worker_lost, unknown).",
+        "SparkListenerExecutorRemoved"),
+    family("spark_application_start_time_seconds", Gauge, "seconds", &[],
+        "When the application started (Unix time).", "SparkListenerApplicationStart"),
+    family("spark_application_end_time_seconds", Gauge, "seconds", &["outcome"],
+        "When the application ended (Unix time), with its outcome from the exit code (succeeded, failed; \
+         unknown on Spark 3, whose end event has no exit code).",
+        "SparkListenerApplicationEnd"),
+    family("sparkprom_listener_keys_folded_total", Counter, "", &["label"],
+        "Listener events whose job, stage or reason label became \"other\" because listener.maxKeys \
+         (or 30 reasons) were taken.",
+        "the listener's key budget"),
+    family("sparkprom_listener_events_total", Counter, "", &[],
+        "Listener-bus events the sink's listener handled.", "every event"),
+];
+
+const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
+
+/// The family of a series name and the series' suffix (`_bucket` ... for a histogram), with the
+/// label names its values go with.
+pub fn lookup(series_name: &str) -> Option<(&'static SignalFamily, &'static str)> {
+    for f in FAMILIES {
+        if f.metric_type != Histogram {
+            if f.name == series_name {
+                return Some((f, ""));
+            }
+            continue;
+        }
+        for suffix in HISTOGRAM_SUFFIXES {
+            if series_name.strip_suffix(suffix) == Some(f.name) {
+                return Some((f, suffix));
+            }
+        }
+    }
+    None
+}
+
+/// Whether a series counts up from 0: a counter, or a histogram's bucket, sum or count.
+fn counts_from_zero(series: &Series) -> bool {
+    matches!(series.family.metric_type, Counter | Histogram)
+}
+
+/// What one listener series became for this sink.
+struct Entry {
+    /// Kept to make the series again when the sink's labels change.
+    definition: SignalDefinition,
+    /// None: not exported (filtered out, unknown, or another sink of this JVM exports it).
+    series: Option<Arc<Series>>,
+}
+
+/// The listener's series of one sink: signal id to series.
+#[derive(Default)]
+pub struct SignalSeries {
+    families: HashMap<&'static str, Arc<Family>>,
+    by_id: HashMap<u32, Entry>,
+    /// The sink's labels changed since the series were made: make them again.
+    remake: bool,
+    unknown_warned: bool,
+}
+
+impl SignalSeries {
+    /// Takes this report's definitions and appends a sample per listener series.
+    pub fn append(
+        &mut self,
+        snapshot: &Snapshot,
+        labels: &SinkLabels,
+        ts: i64,
+        out: &mut Vec<Sample>,
+    ) {
+        if snapshot.names_reset {
+            // The Java side redefines every series: give back the claims first.
+            self.by_id.clear();
+            labels.release(Release::Producer(Producer::Signals));
+        }
+        if std::mem::take(&mut self.remake) {
+            let mut entries = std::mem::take(&mut self.by_id);
+            for entry in entries.values_mut() {
+                entry.series = self.series_of(labels, &entry.definition);
+            }
+            self.by_id = entries;
+        }
+        for definition in &snapshot.signal_definitions {
+            let series = self.series_of(labels, definition);
+            if let Some(series) = series.as_ref().filter(|s| counts_from_zero(s)) {
+                // A counter (or a histogram's bucket, sum or count) the listener made on its first
+                // event: it was 0 until then, and saying so lets increase() and rate() see that
+                // first event (a series whose first sample is already 1 shows no increase).
+                out.push(Sample {
+                    series: Arc::clone(series),
+                    timestamp_ms: ts - 1,
+                    value: 0.0,
+                });
+            }
+            let definition = definition.clone();
+            self.by_id
+                .insert(definition.id, Entry { definition, series });
+        }
+        for &(id, value) in &snapshot.signal_values {
+            if let Some(Entry {
+                series: Some(series),
+                ..
+            }) = self.by_id.get(&id)
+            {
+                out.push(Sample {
+                    series: Arc::clone(series),
+                    timestamp_ms: ts,
+                    value,
+                });
+            }
+        }
+    }
+
+    fn series_of(
+        &mut self,
+        sink_labels: &SinkLabels,
+        definition: &SignalDefinition,
+    ) -> Option<Arc<Series>> {
+        let Some((family, suffix)) = lookup(&definition.name) else {
+            self.warn_unknown(&definition.name, "is not a listener family this core knows");
+            return None;
+        };
+        let bucket = usize::from(suffix == "_bucket");
+        if definition.label_values.len() != family.labels.len() + bucket {
+            self.warn_unknown(&definition.name, "came with the wrong number of labels");
+            return None;
+        }
+        if !sink_labels.keeps(&definition.name, family.name) {
+            return None;
+        }
+        let exported = Arc::clone(self.families.entry(family.name).or_insert_with(|| {
+            Arc::new(Family {
+                name: family.name.to_string(),
+                metric_type: family.metric_type,
+                unit: family.unit,
+                help: family.help.to_string(),
+            })
+        }));
+        let names = family.labels.iter().copied().chain(["le"]);
+        let variant = Variant {
+            suffix,
+            labels: names.zip(definition.label_values.iter().cloned()).collect(),
+        };
+        let role = Some(sink_labels.sink_role());
+        let owner = format!("{}{:?}", definition.name, definition.label_values);
+        sink_labels
+            .series_for(Producer::Signals, &exported, role, &[variant], &owner)?
+            .pop()
+    }
+
+    fn warn_unknown(&mut self, name: &str, what: &str) {
+        if !self.unknown_warned {
+            self.unknown_warned = true;
+            tracing::warn!(
+                "the listener series '{name}' {what}: it is not sent. The jar and the native \
+                 library come from different releases; install both from one (later ones are \
+                 not logged)"
+            );
+        }
+    }
+
+    /// Ends every listener series; for the sink's last report.
+    pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
+        push_stale_markers(
+            self.by_id.values().filter_map(|e| e.series.as_ref()),
+            ts,
+            out,
+        );
+    }
+
+    /// The sink's labels changed: ends every series. The Java side does not define them again,
+    /// so the ids stay and their series are made anew, with the new labels, at the next report.
+    pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
+        self.stale_all(ts, out);
+        for entry in self.by_id.values_mut() {
+            entry.series = None;
+        }
+        self.remake = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Filters;
+    use crate::identity::Identity;
+    use crate::sample::is_stale;
+    use crate::snapshot::{decode_into, Encoder};
+
+    fn driver_labels(url: &str) -> SinkLabels {
+        let mut labels = SinkLabels::new(url, vec![], Filters::default());
+        labels.set_identity(Identity::from_pairs(
+            &[
+                ("app_id", "app-1"),
+                ("app_name", "etl"),
+                ("executor_id", "driver"),
+                ("namespace", "app-1"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        ));
+        labels
+    }
+
+    fn snapshot(build: impl FnOnce(&mut Encoder)) -> Snapshot {
+        let mut e = Encoder::default();
+        e.begin(1_000, false);
+        build(&mut e);
+        let mut s = Snapshot::default();
+        decode_into(&e.buf, &mut s).expect("decodes");
+        s
+    }
+
+    fn label<'a>(s: &'a Sample, name: &str) -> Option<&'a str> {
+        let found = s.series.labels.iter().find(|l| l.name == name);
+        found.map(|l| l.value.as_str())
+    }
+
+    #[test]
+    fn a_defined_series_gets_its_family_labels_and_the_drivers_identity() {
+        let labels = driver_labels("test:signals-labels");
+        let mut signals = SignalSeries::default();
+        let mut out = Vec::new();
+        let first = snapshot(|e| {
+            e.signal_define(0, "spark_jobs_total", &["nightly", "failed"]);
+            e.signal(0, 2.0);
+            e.signal_define(1, "spark_job_duration_seconds_bucket", &["nightly", "30"]);
+            e.signal(1, 1.0);
+        });
+        signals.append(&first, &labels, 1_000, &mut out);
+        // Each counter starts with a 0 just before its first value, so increase() sees the step.
+        let zeros: Vec<&Sample> = out.iter().filter(|s| s.timestamp_ms == 999).collect();
+        assert_eq!(zeros.len(), 2);
+        assert!(zeros.iter().all(|s| s.value == 0.0));
+        out.retain(|s| s.timestamp_ms == 1_000);
+        assert_eq!(out.len(), 2);
+        assert_eq!(label(&out[0], "__name__"), Some("spark_jobs_total"));
+        assert_eq!(label(&out[0], "job"), Some("nightly"));
+        assert_eq!(label(&out[0], "outcome"), Some("failed"));
+        assert_eq!(label(&out[0], "role"), Some("driver"));
+        assert_eq!(label(&out[0], "app_id"), Some("app-1"));
+        assert_eq!(out[0].value, 2.0);
+        assert_eq!(
+            label(&out[1], "__name__"),
+            Some("spark_job_duration_seconds_bucket")
+        );
+        assert_eq!(label(&out[1], "le"), Some("30"));
+        assert_eq!(out[1].series.family.name, "spark_job_duration_seconds");
+
+        // Later reports send values only.
+        out.clear();
+        signals.append(&snapshot(|e| e.signal(0, 3.0)), &labels, 2_000, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].value, 3.0);
+    }
+
+    #[test]
+    fn unknown_names_and_wrong_label_counts_are_left_out() {
+        let labels = driver_labels("test:signals-unknown");
+        let mut signals = SignalSeries::default();
+        let mut out = Vec::new();
+        let s = snapshot(|e| {
+            e.signal_define(0, "spark_made_up_total", &[]);
+            e.signal(0, 1.0);
+            e.signal_define(1, "spark_jobs_total", &["only-one-label"]);
+            e.signal(1, 1.0);
+        });
+        signals.append(&s, &labels, 1_000, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_new_identity_ends_the_old_series_and_makes_them_again() {
+        let mut labels = driver_labels("test:signals-relabel");
+        let mut signals = SignalSeries::default();
+        let mut out = Vec::new();
+        let s = snapshot(|e| {
+            e.signal_define(0, "spark_executors_added_total", &[]);
+            e.signal(0, 2.0);
+        });
+        signals.append(&s, &labels, 1_000, &mut out);
+        assert_eq!(out.len(), 2, "a 0 then the value");
+        out.clear();
+        labels.set_identity(Identity::from_pairs(
+            &[
+                ("app_id", "app-2"),
+                ("app_name", "etl"),
+                ("executor_id", "driver"),
+                ("namespace", "app-2"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        ));
+        signals.relabel(1_500, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(is_stale(out[0].value));
+        assert_eq!(label(&out[0], "app_id"), Some("app-1"));
+        out.clear();
+        signals.append(&snapshot(|e| e.signal(0, 3.0)), &labels, 2_000, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(label(&out[0], "app_id"), Some("app-2"));
+    }
+
+    #[test]
+    fn every_family_the_java_side_names_is_declared_here() {
+        let java = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/jvm-shim/src/io/sparkprom/SparkSignals.java"
+        ))
+        .expect("the Java source is in the repository");
+        let named: Vec<&str> = java
+            .split('"')
+            .filter(|s| {
+                (s.starts_with("spark_") || s.starts_with("sparkprom_"))
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+            .collect();
+        assert!(named.len() > 20, "found {named:?}");
+        for name in &named {
+            let declared = lookup(name).is_some() || FAMILIES.iter().any(|f| f.name == *name);
+            assert!(declared, "{name} is not declared in signals.rs");
+        }
+        for f in FAMILIES {
+            assert!(
+                named.contains(&f.name),
+                "{} is not sent by SparkSignals",
+                f.name
+            );
+        }
+    }
+}

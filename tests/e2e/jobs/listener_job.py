@@ -1,0 +1,136 @@
+"""The listener test's application: jobs that succeed, fail, retry a task, lose an executor, skew,
+balance and spill, each under its own job group, then Spark's own account of them from its REST
+API (written to the file named by the first argument) for the test to compare with what was pushed."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from pyspark import TaskContext
+from pyspark.sql import SparkSession
+
+spark = (
+    SparkSession.builder.appName("sparkprom-listener")
+    # One hot key must stay one long task: adaptive execution would split or coalesce it.
+    .config("spark.sql.adaptive.enabled", "false")
+    .config("spark.sql.autoBroadcastJoinThreshold", "-1")
+    .config("spark.sql.shuffle.partitions", "20")
+    .getOrCreate()
+)
+sc = spark.sparkContext
+app_id = sc.applicationId
+print(f"APP_ID={app_id}", flush=True)
+
+
+def group(name, description=None):
+    sc.setJobGroup(name, description or name)
+
+
+# 1. A plain job whose group carries a date: the key masks it.
+group("nightly-2026-12-01")
+assert sc.parallelize(range(1000), 4).map(lambda x: x * 2).sum() == 999000
+
+# 2. A job that fails: every attempt of one task raises.
+def fail_partition_one(index, rows):
+    if index == 1:
+        raise ValueError("sparkprom test: this task always fails")
+    return rows
+
+
+group("always-fails")
+try:
+    sc.parallelize(range(100), 4).mapPartitionsWithIndex(fail_partition_one).count()
+    raise SystemExit("the failing job succeeded")
+except Exception as e:  # noqa: BLE001 - Py4JJavaError
+    if "this task always fails" not in str(e):
+        raise
+print("FAILED_JOB=ok", flush=True)
+
+# 3. A task that fails once and succeeds on its retry.
+def fail_first_attempt(index, rows):
+    if index == 0 and TaskContext.get().attemptNumber() == 0:
+        raise RuntimeError("sparkprom test: first attempt fails")
+    return rows
+
+
+group("retried-task")
+assert sc.parallelize(range(100), 4).mapPartitionsWithIndex(fail_first_attempt).count() == 100
+
+# 3b. A shuffle computed once and used by two jobs: the second skips its map stage.
+group("reused-shuffle")
+pairs = sc.parallelize(range(1000), 4).map(lambda x: (x % 10, 1)).reduceByKey(lambda a, b: a + b)
+assert pairs.count() == 10
+assert len(pairs.collect()) == 10
+
+# 4. An executor killed in the middle of a job; the job goes on on the other (and its replacement).
+def executor_pids():
+    out = subprocess.run(["pgrep", "-f", f"CoarseGrainedExecutorBackend.*{app_id}"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def slow(rows):
+    time.sleep(1.5)
+    return rows
+
+
+import threading  # noqa: E402
+
+
+def kill_one_executor():
+    time.sleep(2.0)
+    pids = executor_pids()
+    print(f"EXECUTOR_PIDS={pids}", flush=True)
+    if pids:
+        os.kill(pids[0], signal.SIGKILL)
+        print(f"KILLED_EXECUTOR={pids[0]}", flush=True)
+
+
+group("executor-killed")
+killer = threading.Thread(target=kill_one_executor)
+killer.start()
+assert sc.parallelize(range(40), 8).mapPartitions(slow).count() == 40
+killer.join()
+# Wait for the replacement executor, so the later jobs run on two again.
+deadline = time.time() + 60
+while time.time() < deadline and sc._jsc.sc().getExecutorMemoryStatus().size() < 3:
+    time.sleep(0.5)
+
+# 5. A skewed join (one key has 90% of the rows) and a balanced one, 20 shuffle partitions each.
+from pyspark.sql import functions as F  # noqa: E402
+
+rows = 1_500_000
+skewed = spark.range(rows).select(F.when(F.col("id") % 10 < 9, F.lit(0)).otherwise(F.col("id")).alias("k"))
+balanced = spark.range(rows).select(F.col("id").alias("k"))
+right = spark.range(rows).select(F.col("id").alias("k"), (F.col("id") * 3).alias("v"))
+group("skewed-join")
+skewed.join(right, "k").agg(F.sum("v")).collect()
+group("balanced-join")
+balanced.join(right, "k").agg(F.sum("v")).collect()
+
+# 6. A window that spills: its buffer goes to disk past 1,000 rows (a session setting, so only
+# this job spills).
+from pyspark.sql.window import Window  # noqa: E402
+
+spark.conf.set("spark.sql.windowExec.buffer.in.memory.threshold", "1000")
+spark.conf.set("spark.sql.windowExec.buffer.spill.threshold", "1000")
+group("spilling-window")
+(spark.range(100_000).select((F.col("id") % 4).alias("g"), F.col("id").alias("v"))
+ .select(F.sum("v").over(Window.partitionBy("g")).alias("total")).agg(F.max("total")).collect())
+spark.conf.unset("spark.sql.windowExec.buffer.in.memory.threshold")
+spark.conf.unset("spark.sql.windowExec.buffer.spill.threshold")
+
+# Spark's own account, from the driver's REST API (the listener bus has delivered everything
+# the status store shows once the jobs returned; give the queues a moment all the same).
+time.sleep(2)
+base = f"{sc.uiWebUrl}/api/v1/applications/{app_id}"
+rest = {}
+for key, path in (("jobs", "jobs"), ("stages", "stages"), ("executors", "allexecutors")):
+    with urllib.request.urlopen(f"{base}/{path}") as r:
+        rest[key] = json.load(r)
+# To a file: on stdout Spark's log lines would cut into it.
+with open(sys.argv[1], "w") as out:
+    json.dump(rest, out)
+spark.stop()

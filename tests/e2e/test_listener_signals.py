@@ -1,0 +1,165 @@
+"""The driver's listener signals, on the oldest and the newest Spark line (Scala 2.12 and 2.13): a
+real local-cluster application whose jobs succeed, fail, retry a task, reuse a shuffle, lose an
+executor, skew, balance and spill (tests/e2e/jobs/listener_job.py) pushes into the real
+Prometheus, and what arrived equals Spark's own account from its REST API; the skew and spill
+alert expressions pick out the stages they are for and no other."""
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+from harness.jvm import compile_check
+from harness.paths import JAR, JOBS, REPO, oldest_spark_jars, spark_install, spark_versions
+from harness.spark import sink_conf, submit
+
+LINES = [spark_versions()[0], spark_versions()[-1]]
+RULES = (REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml").read_text()
+
+
+@pytest.fixture(scope="module", params=LINES)
+def run(request, prometheus, tmp_path_factory):
+    version = request.param
+    conf = sink_conf(prometheus.write_url, period_seconds=2)
+    folder = tmp_path_factory.mktemp("listener")
+    result = submit(spark_install(version), JOBS / "listener_job.py", [folder / "rest.json"], conf=conf,
+                    log_path=folder / "spark.log")
+    assert result.returncode == 0, result.output[-4000:]
+    time.sleep(2)  # the last flush is in; let Prometheus make it queryable
+    return version, result, json.loads((folder / "rest.json").read_text())
+
+
+def pushed(prometheus, run_, promql):
+    """{labels tuple: value} of the listener series of this run (ended series included)."""
+    _, result, _ = run_
+    query = promql.replace("APP", f'app_id="{result.app_id}",role="driver"')
+    return prometheus.query(query)
+
+
+def total(prometheus, run_, selector):
+    values = pushed(prometheus, run_, f"sum(last_over_time({selector}[30m]))")
+    return values[0][1] if values else 0.0
+
+
+def by(prometheus, run_, selector, label):
+    rows = pushed(prometheus, run_, f"sum by ({label}) (last_over_time({selector}[30m]))")
+    return {labels.get(label, ""): value for labels, value in rows}
+
+
+def test_jobs_by_group_and_outcome_equal_the_rest_api(prometheus, run):
+    _, _, rest = run
+    expected = {}
+    for job in rest["jobs"]:
+        group = job.get("jobGroup", "")
+        # The job key masks the date in the group name.
+        key = re.sub(r"\d{4}-\d{2}-\d{2}", "<date>", group)
+        outcome = {"SUCCEEDED": "succeeded", "FAILED": "failed"}[job["status"]]
+        expected[(key, outcome)] = expected.get((key, outcome), 0) + 1
+    rows = pushed(prometheus, run, "last_over_time(spark_jobs_total{APP}[30m]) > 0")
+    got = {(labels["job"], labels["outcome"]): value for labels, value in rows}
+    assert got == expected
+    assert ("nightly-<date>", "succeeded") in got and ("always-fails", "failed") in got
+    durations = by(prometheus, run, "spark_job_duration_seconds_count{APP}", "job")
+    assert sum(durations.values()) == len(rest["jobs"])
+
+
+def test_stage_outcomes_and_task_totals_equal_the_rest_api(prometheus, run):
+    _, _, rest = run
+    stages = rest["stages"]
+    status = {}
+    for stage in stages:
+        status[stage["status"]] = status.get(stage["status"], 0) + 1
+    outcomes = by(prometheus, run, "spark_stages_total{APP}", "outcome")
+    assert outcomes.get("succeeded", 0) == status.get("COMPLETE", 0)
+    assert outcomes.get("failed", 0) == status.get("FAILED", 0) == 1
+    skipped = sum(job["numSkippedStages"] for job in rest["jobs"])
+    assert skipped >= 1 and outcomes.get("skipped", 0) == skipped
+
+    tasks = by(prometheus, run, "spark_tasks_total{APP}", "outcome")
+    ran = [s for s in stages if s["status"] != "SKIPPED"]
+    assert tasks.get("succeeded", 0) == sum(s["numCompleteTasks"] for s in ran)
+    assert tasks.get("failed", 0) == sum(s["numFailedTasks"] for s in ran)
+    assert tasks.get("killed", 0) == sum(s["numKilledTasks"] for s in ran)
+    reasons = by(prometheus, run, 'spark_tasks_total{APP,outcome="failed"}', "reason")
+    assert reasons.get("executor_lost", 0) >= 1, reasons
+    assert reasons.get("org.apache.spark.api.python.PythonException", 0) >= 5, reasons
+
+    # Per-stage totals of the task metrics, summed over the application, in base units.
+    for family, field, factor in [
+        ("spark_stage_executor_run_time_seconds_total", "executorRunTime", 1e-3),
+        ("spark_stage_executor_cpu_time_seconds_total", "executorCpuTime", 1e-9),
+        ("spark_stage_input_bytes_total", "inputBytes", 1),
+        ("spark_stage_shuffle_read_bytes_total", "shuffleReadBytes", 1),
+        ("spark_stage_shuffle_write_bytes_total", "shuffleWriteBytes", 1),
+        ("spark_stage_memory_spilled_bytes_total", "memoryBytesSpilled", 1),
+        ("spark_stage_disk_spilled_bytes_total", "diskBytesSpilled", 1),
+    ]:
+        expected = sum(s[field] for s in ran) * factor
+        assert total(prometheus, run, f"{family}{{APP}}") == pytest.approx(expected, rel=1e-6, abs=1e-6), family
+    assert total(prometheus, run, "spark_stage_disk_spilled_bytes_total{APP}") > 0
+    retried = by(prometheus, run, "spark_stage_retried_tasks_total{APP}", "job")
+    assert retried.get("retried-task") == 1 and retried.get("executor-killed", 0) >= 1
+
+
+def test_the_killed_executor_is_counted_with_its_reason(prometheus, run):
+    _, result, rest = run
+    assert result.value("KILLED_EXECUTOR")
+    executors = [e for e in rest["executors"] if e["id"] != "driver"]
+    removed = [e for e in executors if not e["isActive"]]
+    assert len(removed) >= 1
+    assert total(prometheus, run, "spark_executors_added_total{APP}") == len(executors)
+    reasons = by(prometheus, run, "spark_executors_removed_total{APP}", "reason")
+    # Killed with SIGKILL: the worker reports exit code 137.
+    assert reasons.get("sigkill", 0) >= 1, reasons
+    assert sum(reasons.values()) == len(removed)
+
+
+def test_the_application_start_and_end_and_no_dropped_events(prometheus, run):
+    version, _, _ = run
+    start = total(prometheus, run, "spark_application_start_time_seconds{APP}")
+    ends = by(prometheus, run, "spark_application_end_time_seconds{APP}", "outcome")
+    assert start > 0 and len(ends) == 1
+    (outcome, end), = ends.items()
+    # Spark 4 gives the end event an exit code; Spark 3 has none.
+    assert outcome == ("unknown" if version.startswith("3.") else "succeeded")
+    assert end > start
+    dropped = pushed(prometheus, run, 'last_over_time({__name__=~".*dropped_events.*",APP,queue="sparkprom"}[30m])')
+    assert dropped and all(value == 0 for _, value in dropped), dropped
+    assert total(prometheus, run, "sparkprom_listener_events_total{APP}") > 100
+
+
+def alert_expr(name):
+    match = re.search(rf"- alert: {name}\n\s+(?:#.*\n\s+)*expr: (.*)\n", RULES)
+    assert match, f"no rule {name}"
+    return match.group(1)
+
+
+def firing_jobs(prometheus, run_, name):
+    _, result, _ = run_
+    rows = prometheus.query(alert_expr(name))
+    return {labels.get("job") for labels, _ in rows if labels.get("app_id") == result.app_id}
+
+
+def test_the_skew_rule_picks_the_skewed_join_and_not_the_balanced_one(prometheus, run):
+    fired = firing_jobs(prometheus, run, "SparkStageSkewed")
+    assert "skewed-join" in fired and "balanced-join" not in fired, fired
+
+
+def test_the_spill_rule_picks_the_spilling_stage_only(prometheus, run):
+    assert firing_jobs(prometheus, run, "SparkStageSpilledToDisk") == {"spilling-window"}
+
+
+def test_the_job_failed_rule_picks_the_failed_job(prometheus, run):
+    assert firing_jobs(prometheus, run, "SparkJobFailed") == {"always-fails"}
+
+
+def test_the_listeners_own_logic_passes_its_unit_checks(tmp_path):
+    """Job keys and masks, the key budget, executor-removal reasons, the skew sketch, histogram
+    buckets, skipped stages and the series bound over 1,000 unique jobs:
+    tests/jvm/io/sparkprom/SignalsCheck.java, with Spark 3.4's event classes and no SparkContext."""
+    classpath = compile_check("SignalsCheck", tmp_path, f"{JAR}:{oldest_spark_jars()}/*")
+    run = subprocess.run(["java", "-cp", classpath, "io.sparkprom.SignalsCheck"], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "listener signals: all checks passed" in run.stdout
