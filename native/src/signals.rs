@@ -437,3 +437,61 @@ mod tests {
         }
     }
 }
+
+/// The "Listener families" section of docs/metrics-reference.md, from [`FAMILIES`].
+pub fn reference_section() -> String {
+    let mut out = String::from(
+        "## Listener families\n\n\
+         <!-- Generated from native/src/signals.rs: SPARKPROM_UPDATE_REFERENCE=1 cargo test --release --lib signals -->\n\n\
+         The driver's sink sends these from Spark's listener bus (`listener.enabled`, on by default), with\n\
+         the driver's identity labels and `role=\"driver\"`, on every Spark line. `job` is the job group, else\n\
+         the description, else the call site (dates, ids and long numbers masked); `stage` is the stage's\n\
+         name. Histograms have `_bucket` (with `le`), `_sum` and `_count`.\n\n\
+         How many series, at most, with k = `listener.maxKeys` (50): 17 per job key (`spark_jobs_total` by\n\
+         outcome and the job-duration histogram) for k + 2 keys (with `other` and `unknown`), 61 per\n\
+         `job`+`stage` pair for k + 2 pairs, 96 of `spark_tasks_total` (3 outcomes, 30 reasons, `other`,\n\
+         `none`), 13 of executors, 2 of the application and 4 self-metrics: 78 (k + 2) + 115, so 4,171 at\n\
+         k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions to it.\n\n\
+         | metric | type | unit | labels | from | meaning |\n|---|---|---|---|---|---|\n",
+    );
+    for f in FAMILIES {
+        let kind = match f.metric_type {
+            Counter => "counter",
+            Gauge => "gauge",
+            _ => "histogram",
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            f.name,
+            kind,
+            f.unit,
+            f.labels.join(", "),
+            f.source,
+            f.help.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod reference {
+    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics-reference.md");
+
+    #[test]
+    fn the_reference_lists_every_listener_family() {
+        let text = std::fs::read_to_string(REFERENCE).expect("docs/metrics-reference.md");
+        let start = text.find("## Listener families").unwrap_or(text.len());
+        let section = super::reference_section();
+        if std::env::var_os("SPARKPROM_UPDATE_REFERENCE").is_some() {
+            let updated = format!("{}\n{section}", text[..start].trim_end());
+            std::fs::write(REFERENCE, updated).expect("writes the reference");
+            return;
+        }
+        assert_eq!(
+            &text[start..],
+            section,
+            "docs/metrics-reference.md's listener section is out of date: \
+             SPARKPROM_UPDATE_REFERENCE=1 cargo test --release --lib signals"
+        );
+    }
+}
