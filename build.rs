@@ -1,7 +1,7 @@
 //! Builds the Java shim next to the native library: `target/<profile>/sparkprom.jar`.
 //!
 //! The shim is compiled with `javac --release 8` against the oldest supported Spark's
-//! `spark-core` (Scala 2.12 build, Java 8 class files), `metrics-core` and `slf4j-api` jars, so it
+//! `spark-core` and `spark-sql` (Scala 2.12 build, Java 8 class files), `metrics-core` and `slf4j-api` jars, so it
 //! links only against API that every later release keeps; the same bytecode runs on Spark 3.4 to
 //! 4.3. The jars are looked up in `SPARKPROM_SPARK_JARS` (a directory), then the copy of the first
 //! release in `tests/spark-versions.txt` that `tests/setup.sh` installs under `~/.cache/sparkprom`,
@@ -36,7 +36,7 @@ fn main() {
         }
         println!(
             "cargo:warning=sparkprom.jar not built: no Spark 3.x jars found (set SPARKPROM_SPARK_JARS \
-             to a directory with spark-core_2.12, scala-library, metrics-core and slf4j-api jars, or run tests/setup.sh)"
+             to a directory with spark-core_2.12, spark-sql_2.12, spark-catalyst_2.12, scala-library, metrics-core and slf4j-api jars, or run tests/setup.sh)"
         );
         return;
     };
@@ -100,9 +100,13 @@ fn oldest_tested_release() -> Option<String> {
 
 /// The jars the shim compiles against, if `dir` has them. scala-library only lets javac see
 /// SparkConf's supertypes; nothing of it is called.
-fn compile_jars(dir: &Path) -> Option<[PathBuf; 4]> {
+fn compile_jars(dir: &Path) -> Option<[PathBuf; 6]> {
     Some([
         find_jar(dir, "spark-core_2.12-")?,
+        // The streaming listener's events (StreamingQueryProgress and friends); catalyst for
+        // the types their signatures name.
+        find_jar(dir, "spark-sql_2.12-")?,
+        find_jar(dir, "spark-catalyst_2.12-")?,
         find_jar(dir, "scala-library-2.12.")?,
         find_jar(dir, "metrics-core-")?,
         find_jar(dir, "slf4j-api-")?,

@@ -46,6 +46,8 @@ use MetricType::{Counter, Gauge, Histogram};
 
 const JOB: &[&str] = &["job"];
 const STAGE: &[&str] = &["job", "stage"];
+const QUERY: &[&str] = &["query"];
+const PROGRESS: &str = "QueryProgressEvent (ended at QueryTerminatedEvent)";
 const TASK_END: &str = "SparkListenerTaskEnd, folded at SparkListenerStageCompleted";
 
 /// Every listener family. `job` is the job group, else the description, else the call site
@@ -117,6 +119,36 @@ pub const FAMILIES: &[SignalFamily] = &[
         "When the application ended (Unix time), with its outcome from the exit code (succeeded, failed; \
          unknown on Spark 3, whose end event has no exit code).",
         "SparkListenerApplicationEnd"),
+    family("spark_streaming_queries_total", Counter, "", &["outcome"],
+        "Structured Streaming queries started, and ended by outcome (started, stopped, failed).",
+        "QueryStartedEvent, QueryTerminatedEvent"),
+    family("spark_streaming_batches_total", Counter, "", QUERY,
+        "Micro-batches the query completed.", PROGRESS),
+    family("spark_streaming_batch_duration_seconds", Gauge, "seconds", QUERY,
+        "Wall time of the query's last micro-batch (StreamingQueryProgress.batchDuration).", PROGRESS),
+    family("spark_streaming_batch_phase_duration_seconds", Gauge, "seconds", &["query", "phase"],
+        "Time the last micro-batch spent in each phase (durationMs: addBatch, getBatch, latestOffset, \
+         queryPlanning, walCommit, commitOffsets, triggerExecution, ...).", PROGRESS),
+    family("spark_streaming_input_rows_total", Counter, "", QUERY,
+        "Rows the query read, all sources (numInputRows).", PROGRESS),
+    family("spark_streaming_input_rows_per_second", Gauge, "", QUERY,
+        "Rate at which the last micro-batch's data arrived (inputRowsPerSecond).", PROGRESS),
+    family("spark_streaming_processed_rows_per_second", Gauge, "", QUERY,
+        "Rate at which the last micro-batch processed it (processedRowsPerSecond).", PROGRESS),
+    family("spark_streaming_last_progress_time_seconds", Gauge, "seconds", QUERY,
+        "When the query's last micro-batch was triggered (Unix time).", PROGRESS),
+    family("spark_streaming_watermark_lag_seconds", Gauge, "seconds", QUERY,
+        "The last trigger's time minus the event-time watermark (queries with a watermark, once it moved).",
+        PROGRESS),
+    family("spark_streaming_state_rows", Gauge, "", &["query", "operator"],
+        "Rows in a stateful operator's state (StateOperatorProgress.numRowsTotal).", PROGRESS),
+    family("spark_streaming_state_memory_bytes", Gauge, "bytes", &["query", "operator"],
+        "Memory a stateful operator's state store uses (memoryUsedBytes).", PROGRESS),
+    family("spark_streaming_state_rows_dropped_by_watermark_total", Counter, "", &["query", "operator"],
+        "Late rows a stateful operator dropped (numRowsDroppedByWatermark).", PROGRESS),
+    family("spark_streaming_source_offsets_behind_latest", Gauge, "", &["query", "source"],
+        "How far a source is behind its latest offset, where it says (Kafka's maxOffsetsBehindLatest).",
+        PROGRESS),
     family("sparkprom_listener_keys_folded_total", Counter, "", &["label"],
         "Listener events whose job, stage or reason label became \"other\" because listener.maxKeys \
          (or 30 reasons) were taken.",
@@ -146,6 +178,11 @@ pub fn lookup(series_name: &str) -> Option<(&'static SignalFamily, &'static str)
     None
 }
 
+/// What holds a listener series' claim: its name and label values.
+fn owner_of(definition: &SignalDefinition) -> String {
+    format!("{}{:?}", definition.name, definition.label_values)
+}
+
 /// Whether a series counts up from 0: a counter, or a histogram's bucket, sum or count.
 fn counts_from_zero(series: &Series) -> bool {
     matches!(series.family.metric_type, Counter | Histogram)
@@ -155,6 +192,8 @@ fn counts_from_zero(series: &Series) -> bool {
 struct Entry {
     /// Kept to make the series again when the sink's labels change.
     definition: SignalDefinition,
+    /// What holds its claim, to give it back when the series ends.
+    owner: String,
     /// None: not exported (filtered out, unknown, or another sink of this JVM exports it).
     series: Option<Arc<Series>>,
 }
@@ -190,6 +229,14 @@ impl SignalSeries {
             }
             self.by_id = entries;
         }
+        for id in &snapshot.signal_ends {
+            if let Some(entry) = self.by_id.remove(id) {
+                if let Some(series) = &entry.series {
+                    push_stale_markers([series], ts, out);
+                    labels.release(Release::Owner(Producer::Signals, &entry.owner));
+                }
+            }
+        }
         for definition in &snapshot.signal_definitions {
             let series = self.series_of(labels, definition);
             if let Some(series) = series.as_ref().filter(|s| counts_from_zero(s)) {
@@ -202,9 +249,16 @@ impl SignalSeries {
                     value: 0.0,
                 });
             }
+            let owner = owner_of(definition);
             let definition = definition.clone();
-            self.by_id
-                .insert(definition.id, Entry { definition, series });
+            self.by_id.insert(
+                definition.id,
+                Entry {
+                    definition,
+                    owner,
+                    series,
+                },
+            );
         }
         for &(id, value) in &snapshot.signal_values {
             if let Some(Entry {
@@ -252,9 +306,14 @@ impl SignalSeries {
             labels: names.zip(definition.label_values.iter().cloned()).collect(),
         };
         let role = Some(sink_labels.sink_role());
-        let owner = format!("{}{:?}", definition.name, definition.label_values);
         sink_labels
-            .series_for(Producer::Signals, &exported, role, &[variant], &owner)?
+            .series_for(
+                Producer::Signals,
+                &exported,
+                role,
+                &[variant],
+                &owner_of(definition),
+            )?
             .pop()
     }
 
@@ -410,12 +469,50 @@ mod tests {
     }
 
     #[test]
+    fn an_ended_series_gets_one_stale_marker_and_its_id_and_claim_come_back() {
+        let labels = driver_labels("test:signals-end");
+        let other = driver_labels("test:signals-end");
+        let mut signals = SignalSeries::default();
+        let mut other_signals = SignalSeries::default();
+        let mut out = Vec::new();
+        let define = |e: &mut Encoder| {
+            e.signal_define(0, "spark_streaming_batch_duration_seconds", &["q1"]);
+            e.signal(0, 2.0);
+        };
+        signals.append(&snapshot(define), &labels, 1_000, &mut out);
+        // Another sink of the JVM pushing to the same receiver is told no.
+        let mut taken = Vec::new();
+        other_signals.append(&snapshot(define), &other, 1_000, &mut taken);
+        assert!(taken.is_empty());
+
+        out.clear();
+        let ended = snapshot(|e| {
+            e.signal_end(0);
+            e.signal_define(0, "spark_streaming_batch_duration_seconds", &["q2"]);
+            e.signal(0, 3.0);
+        });
+        signals.append(&ended, &labels, 2_000, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(is_stale(out[0].value));
+        assert_eq!(label(&out[0], "query"), Some("q1"));
+        assert_eq!(label(&out[1], "query"), Some("q2"));
+        assert_eq!(out[1].value, 3.0);
+        // q1's claim is free again: the other sink may export it now.
+        other_signals.append(&snapshot(define), &other, 3_000, &mut taken);
+        assert_eq!(taken.len(), 1);
+    }
+
+    #[test]
     fn every_family_the_java_side_names_is_declared_here() {
-        let java = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/jvm-shim/src/io/sparkprom/SparkSignals.java"
-        ))
-        .expect("the Java source is in the repository");
+        let java = ["SparkSignals.java", "StreamingSignals.java"]
+            .map(|file| {
+                let path = format!(
+                    "{}/jvm-shim/src/io/sparkprom/{file}",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                std::fs::read_to_string(path).expect("the Java source is in the repository")
+            })
+            .join("\n");
         let named: Vec<&str> = java
             .split('"')
             .filter(|s| {
@@ -451,7 +548,10 @@ pub fn reference_section() -> String {
          outcome and the job-duration histogram) for k + 2 keys (with `other` and `unknown`), 61 per\n\
          `job`+`stage` pair for k + 2 pairs, 96 of `spark_tasks_total` (3 outcomes, 30 reasons, `other`,\n\
          `none`), 13 of executors, 2 of the application and 4 self-metrics: 78 (k + 2) + 115, so 4,171 at\n\
-         k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions to it.\n\n\
+         k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions to it.\n\
+         Structured Streaming adds 3 (`spark_streaming_queries_total`) and, per running query, about 16\n\
+         (8 or so phases) + 3 per stateful operator + 1 per source that reports a backlog; a query's\n\
+         series end with stale markers when it stops, so only running queries count.\n\n\
          | metric | type | unit | labels | from | meaning |\n|---|---|---|---|---|---|\n",
     );
     for f in FAMILIES {

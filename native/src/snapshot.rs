@@ -17,6 +17,8 @@
 //!  10 SIGNAL_DEFINE u32 id, u16 len, series name, u16 n, n x (u16 len, label value)
 //!                    (a driver listener series: its label names are its family's, in signals.rs)
 //!  11 SIGNAL     u32 id, f64 value      (signal ids are their own, apart from name ids)
+//!  12 SIGNAL_END u32 id                 (the series ended, e.g. its streaming query stopped;
+//!                                         written before definitions, and the id may come back)
 //! ```
 
 use std::fmt;
@@ -35,6 +37,7 @@ const TAG_SKIPPED: u8 = 8;
 const TAG_READ_FAILED: u8 = 9;
 const TAG_SIGNAL_DEFINE: u8 = 10;
 const TAG_SIGNAL: u8 = 11;
+const TAG_SIGNAL_END: u8 = 12;
 
 /// The quantiles Dropwizard snapshots offer, in the order they are packed.
 pub const QUANTILES: [f64; 6] = [0.5, 0.75, 0.95, 0.98, 0.99, 0.999];
@@ -101,6 +104,8 @@ pub struct Snapshot {
     pub signal_definitions: Vec<SignalDefinition>,
     /// Every listener series' value: (signal id, value).
     pub signal_values: Vec<(u32, f64)>,
+    /// Listener series that ended since the last report.
+    pub signal_ends: Vec<u32>,
 }
 
 /// A listener series' first appearance: its name and its label values, in the order its family
@@ -201,6 +206,7 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
     out.readings.clear();
     out.signal_definitions.clear();
     out.signal_values.clear();
+    out.signal_ends.clear();
     let mut r = Reader { bytes, pos: 0 };
     if r.take(4)? != MAGIC {
         return Err(DecodeError::BadMagic);
@@ -244,6 +250,10 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
             TAG_SIGNAL => {
                 let id = r.u32()?;
                 out.signal_values.push((id, r.f64()?));
+                continue;
+            }
+            TAG_SIGNAL_END => {
+                out.signal_ends.push(r.u32()?);
                 continue;
             }
             TAG_GAUGE | TAG_COUNTER | TAG_METER | TAG_HISTOGRAM | TAG_TIMER | TAG_SKIPPED
@@ -313,6 +323,10 @@ impl Encoder {
         for v in label_values {
             self.string(v);
         }
+    }
+    pub fn signal_end(&mut self, id: u32) {
+        self.buf.push(TAG_SIGNAL_END);
+        self.buf.extend_from_slice(&id.to_le_bytes());
     }
     pub fn signal(&mut self, id: u32, value: f64) {
         self.buf.push(TAG_SIGNAL);

@@ -163,3 +163,41 @@ def test_the_listeners_own_logic_passes_its_unit_checks(tmp_path):
                          timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "listener signals: all checks passed" in run.stdout
+
+
+@pytest.fixture(scope="module", params=LINES)
+def streaming_run(request, prometheus):
+    conf = sink_conf(prometheus.write_url, period_seconds=1)
+    result = submit(spark_install(request.param), JOBS / "streaming_job.py", conf=conf, master="local[2]")
+    assert result.returncode == 0, result.output[-4000:]
+    time.sleep(2)
+    return request.param, result, None
+
+
+def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometheus, streaming_run):
+    _, result, _ = streaming_run
+    queries = by(prometheus, streaming_run, 'spark_streaming_batches_total{APP,query=~"short-.*"}', "query")
+    assert sorted(queries) == [f"short-{i:02d}" for i in range(30)]
+    assert all(value >= 1 for value in queries.values())
+    started = by(prometheus, streaming_run, "spark_streaming_queries_total{APP}", "outcome")
+    assert started.get("started") == 31 and started.get("stopped") == 31 and started.get("failed", 0) == 0
+    # While the windowed query ran, the 30 short ones had ended (stale markers), it had not.
+    at = float(result.value("WINDOWED_AT"))
+    live = prometheus.query(f'spark_streaming_batches_total{{app_id="{result.app_id}"}}', at=at)
+    assert [labels["query"] for labels, _ in live] == ["windowed-counts"], live
+
+
+def test_a_windowed_count_shows_its_state_and_watermark_lag(prometheus, streaming_run):
+    _, result, _ = streaming_run
+    at = float(result.value("WINDOWED_AT"))
+    app = f'app_id="{result.app_id}",query="windowed-counts"'
+    rows = prometheus.query(f"spark_streaming_state_rows{{{app}}}", at=at)
+    memory = prometheus.query(f"spark_streaming_state_memory_bytes{{{app}}}", at=at)
+    lag = prometheus.query(f"spark_streaming_watermark_lag_seconds{{{app}}}", at=at)
+    phases = prometheus.query(f"spark_streaming_batch_phase_duration_seconds{{{app}}}", at=at)
+    assert rows and rows[0][1] > 0 and memory and memory[0][1] > 0, (rows, memory)
+    # The watermark trails the newest event by its 2 s delay, plus the batch interval and a window.
+    assert lag and 2 <= lag[0][1] < 30, lag
+    assert {"addBatch", "triggerExecution"} <= {labels["phase"] for labels, _ in phases}
+    rate_ = prometheus.query(f"spark_streaming_processed_rows_per_second{{{app}}}", at=at)
+    assert rate_ and rate_[0][1] > 0

@@ -4,20 +4,24 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The listener's series: a name, label values in the order native/src/signals.rs declares for
- * that family, and a value. Series are made on first use and live as long as the application
- * (their label values are bounded by {@link KeyBudget}); each is sent once as a definition with
- * a numeric id, then as id and value in every report, the way registry names are.
+ * that family, and a value. Series are made on first use and live until they are ended (a
+ * streaming query's, when it stops) or the application ends; their label values are bounded by
+ * {@link KeyBudget}. Each is sent once as a definition with a numeric id, then as id and value in
+ * every report, the way registry names are; an ended one is sent once as an end (the core sends
+ * its stale marker and gives its slot back) and its id is reused after that.
  * Not thread-safe: {@link SparkSignals} serialises every call.
  */
 final class SignalTable {
     static final byte SIGNAL_DEFINE = 10;
     static final byte SIGNAL_VALUE = 11;
+    static final byte SIGNAL_END = 12;
 
     private static final class Series {
         final int id;
@@ -25,6 +29,8 @@ final class SignalTable {
         final String[] labelValues;
         double value;
         boolean defined;
+        /** Ended before it was ever sent: sent once with the next report, ended with the one after. */
+        boolean ending;
 
         Series(int id, String name, String[] labelValues) {
             this.id = id;
@@ -33,8 +39,12 @@ final class SignalTable {
         }
     }
 
-    private final Map<Key, Series> byKey = new HashMap<Key, Series>();
-    private final List<Series> inOrder = new ArrayList<Series>();
+    private final Map<Key, Series> byKey = new LinkedHashMap<Key, Series>();
+    private int nextId;
+    /** Ids whose end was sent: free to give out again. */
+    private final List<Integer> freeIds = new ArrayList<Integer>();
+    /** Ids of series ended since the last report: their ends go out with the next one. */
+    private final List<Integer> endedIds = new ArrayList<Integer>();
 
     /** A series' name and label values, as a map key. */
     private static final class Key {
@@ -67,11 +77,32 @@ final class SignalTable {
         Key key = new Key(name, labelValues);
         Series s = byKey.get(key);
         if (s == null) {
-            s = new Series(inOrder.size(), name, labelValues);
+            int id = freeIds.isEmpty() ? nextId++ : freeIds.remove(freeIds.size() - 1);
+            s = new Series(id, name, labelValues);
             byKey.put(key, s);
-            inOrder.add(s);
         }
+        s.ending = false; // in use again
         return s;
+    }
+
+    /**
+     * Ends every series of these families (a histogram's by its family name) whose first label
+     * value is {@code first}.
+     */
+    void endSeries(java.util.Set<String> families, String first) {
+        Iterator<Series> all = byKey.values().iterator();
+        while (all.hasNext()) {
+            Series s = all.next();
+            if (families.contains(s.name) && s.labelValues.length > 0 && s.labelValues[0].equals(first)) {
+                if (s.defined) {
+                    all.remove();
+                    endedIds.add(s.id);
+                } else {
+                    // A query shorter than a report period still shows once.
+                    s.ending = true;
+                }
+            }
+        }
     }
 
     /** Adds to a counter (made at 0 on first use, so `increase()` sees its first step). */
@@ -126,13 +157,16 @@ final class SignalTable {
 
     /** The core forgot every id (a names reset): define every series again. */
     void forgetDefinitions() {
-        for (Series s : inOrder) {
+        for (Series s : byKey.values()) {
             s.defined = false;
         }
+        // The core forgot these ids too: nothing to end there.
+        freeIds.addAll(endedIds);
+        endedIds.clear();
     }
 
     int size() {
-        return inOrder.size();
+        return byKey.size();
     }
 
     /** The value of one series, for checks; NaN when it does not exist. */
@@ -147,7 +181,17 @@ final class SignalTable {
      * were not: the encoder then resets names, which calls {@link #forgetDefinitions()}.
      */
     void encode(ByteBuffer b) {
-        for (Series s : inOrder) {
+        for (int id : endedIds) {
+            b.put(SIGNAL_END).putInt(id);
+        }
+        // Ends go before definitions: an id is given out again only after its end was sent.
+        freeIds.addAll(endedIds);
+        endedIds.clear();
+        List<Series> lastCalls = new ArrayList<Series>();
+        for (Series s : byKey.values()) {
+            if (s.ending) {
+                lastCalls.add(s);
+            }
             if (!s.defined) {
                 b.put(SIGNAL_DEFINE).putInt(s.id);
                 putString(b, s.name);
@@ -158,6 +202,10 @@ final class SignalTable {
                 s.defined = true;
             }
             b.put(SIGNAL_VALUE).putInt(s.id).putDouble(s.value);
+        }
+        for (Series s : lastCalls) {
+            byKey.remove(new Key(s.name, s.labelValues));
+            endedIds.add(s.id);
         }
     }
 

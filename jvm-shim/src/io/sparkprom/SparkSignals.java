@@ -25,7 +25,8 @@ import org.apache.spark.scheduler.StageInfo;
  * What the driver's listener bus tells about the application, folded into bounded series: jobs
  * and stages by key with their outcomes and durations, per-stage totals of the task metrics,
  * task outcomes by reason, executor removals by reason, skew per completed stage, the
- * application's start and end. State is kept per live job and stage only and folded into
+ * application's start and end; Structured Streaming queries through {@link StreamingSignals}.
+ * State is kept per live job and stage only and folded into
  * {@link SignalTable} when it completes. The family names are an interface (dashboards, alerts):
  * native/src/signals.rs declares each with its labels, and a test holds the two together.
  *
@@ -89,6 +90,8 @@ final class SparkSignals {
     private final Map<Integer, Job> jobs = new HashMap<Integer, Job>();
     private final Map<Long, Stage> stages = new HashMap<Long, Stage>();
     private long events;
+    /** Made at the first Structured Streaming event (its classes are spark-sql's). */
+    private StreamingSignals streaming;
 
     /** A running job: its key, its start, and its stages (to count the skipped ones at its end). */
     private static final class Job {
@@ -157,6 +160,11 @@ final class SparkSignals {
         } else if (event instanceof SparkListenerApplicationEnd) {
             SparkListenerApplicationEnd e = (SparkListenerApplicationEnd) event;
             table.set(APP_END, e.time() / 1000.0, applicationOutcome(e));
+        } else if (StreamingSignals.isStreamingEvent(event)) {
+            if (streaming == null) {
+                streaming = new StreamingSignals(table);
+            }
+            streaming.onEvent(event);
         }
     }
 

@@ -1,0 +1,57 @@
+"""The streaming listener test's application: 30 short Structured Streaming queries started and
+stopped one at a time, then a windowed count with a watermark (state and watermark lag). Prints
+the app id and, while the windowed query runs, the time (WINDOWED_AT=) at which the test looks
+for that query alive and the 30 short ones ended."""
+import time
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+spark = (
+    SparkSession.builder.appName("sparkprom-streaming")
+    .config("spark.sql.shuffle.partitions", "2")
+    .getOrCreate()
+)
+print(f"APP_ID={spark.sparkContext.applicationId}", flush=True)
+
+
+def rate(rows_per_second):
+    return spark.readStream.format("rate").option("rowsPerSecond", rows_per_second).load()
+
+
+def wait_for(query, done, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if done(query):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"query {query.name} did not get there in {timeout} s")
+
+
+for i in range(30):
+    short = (rate(100).writeStream.format("noop").queryName(f"short-{i:02d}")
+             .trigger(processingTime="200 milliseconds").start())
+    wait_for(short, lambda q: len(q.recentProgress) >= 1)
+    short.stop()
+print("SHORT_QUERIES=30", flush=True)
+
+windowed = (
+    rate(200).withWatermark("timestamp", "2 seconds")
+    .groupBy(F.window("timestamp", "1 second")).count()
+    .writeStream.format("noop").outputMode("update").queryName("windowed-counts")
+    .trigger(processingTime="500 milliseconds").start()
+)
+
+
+def watermark_moved_and_state_kept(q):
+    p = q.lastProgress
+    return (p is not None and not p["eventTime"].get("watermark", "1970").startswith("1970")
+            and p["stateOperators"] and p["stateOperators"][0]["numRowsTotal"] > 0)
+
+
+wait_for(windowed, watermark_moved_and_state_kept)
+time.sleep(5)  # a few reports with the query running
+print(f"WINDOWED_AT={time.time():.3f}", flush=True)
+time.sleep(3)
+windowed.stop()
+spark.stop()
