@@ -11,19 +11,22 @@ Workloads:
 
 Configurations:
   none      no metrics sink
-  sparkprom the sink, pushing every 5 s into a real Prometheus (through a proxy that counts bytes)
+  sparkprom the sink, pushing every 5 s into a real Prometheus (through a proxy that counts bytes),
+            with the driver's listener (jobs, stages, tasks) on, as by default
+  nolistener the same with listener.enabled=false: sparkprom against it is the listener's cost
   servlet   Spark's PrometheusServlet, driver and executors (spark.ui.prometheus.enabled), scraped
             every 5 s by a real Prometheus (the setup sparkprom replaces)
 
 Figures: query time and application wall time (median and spread over the repeats), CPU seconds of
 the driver and the executors (the whole process tree, from rusage; executors from /proc), CPU added
-per task against `none`, start-up CPU added per JVM, peak executor RSS, bytes sent per minute per
+per task against `none` (and the listener's, sparkprom against nolistener, with the events its
+bus queue dropped), start-up CPU added per JVM, peak executor RSS, bytes sent per minute per
 JVM (sparkprom: what crossed the proxy; servlet: Prometheus' scrape_body_size_bytes), and GC pauses
 (p99 and max, from -Xlog:gc of every JVM). report() stalls on the reporting thread are measured by
 tests/bench/run-jvm.sh (the JVM harness), not here.
 
     python3 tests/bench/workload.py [--scale 0.1] [--tasks 100000] [--repeats 3]
-        [--workloads tpch,tiny,start] [--configs none,sparkprom,servlet] [--spark 4.3.0]
+        [--workloads tpch,tiny,start] [--configs none,sparkprom,nolistener,servlet] [--spark 4.3.0]
 """
 import argparse
 import json
@@ -150,8 +153,9 @@ def conf_for(config, prometheus, counter, ui_port, gc_dir):
     gc = f"-Xlog:gc:file={gc_dir}/gc-%p.log"
     conf = {"spark.ui.port": str(ui_port), "spark.driver.extraJavaOptions": gc,
             "spark.executor.extraJavaOptions": gc, "spark.ui.showConsoleProgress": "false"}
-    if config == "sparkprom":
+    if config in ("sparkprom", "nolistener"):
         conf.update(sink_conf(f"http://127.0.0.1:{counter.server_address[1]}/api/v1/write", period_seconds=5))
+        conf["spark.metrics.conf.*.sink.prom.listener.enabled"] = str(config == "sparkprom").lower()
         # The release jar alone, as users deploy it.
         for key in ("spark.driver.extraLibraryPath", "spark.executor.extraLibraryPath"):
             conf.pop(key)
@@ -221,7 +225,9 @@ def run_once(install, workload, config, args, prometheus, counter, data):
         pauses += [float(ms) for ms in re.findall(r"Pause.* (\d+\.\d+)ms", log.read_text())]
         log.unlink()
     gc_dir.rmdir()
-    sent = counter.take() if config == "sparkprom" else prometheus.scraped_bytes() if config == "servlet" else 0
+    sent = counter.take() if config in ("sparkprom", "nolistener") else \
+        prometheus.scraped_bytes() if config == "servlet" else 0
+    dropped = dropped_listener_events(prometheus, text) if config == "sparkprom" else 0
     query_time = float(re.search(r"^TOTAL (\S+)", text, re.M).group(1)) if workload == "tpch" else \
         float(re.search(r"^SECONDS (\S+)", text, re.M).group(1))
     return {
@@ -230,7 +236,19 @@ def run_once(install, workload, config, args, prometheus, counter, data):
         "rss_mib": max((rss for _, rss in executors.values()), default=0) / 1024,
         "bytes_per_min_per_jvm": sent / (wall / 60) / 3,
         "gc_p99_ms": percentile(pauses, 0.99), "gc_max_ms": max(pauses, default=0.0),
+        "listener_dropped": dropped,
     }
+
+
+def dropped_listener_events(prometheus, output):
+    """Events Spark dropped from the sink listener's bus queue in this run (its own counter, pushed)."""
+    app_id = re.search(r"^APP_ID=(\S+)", output, re.M).group(1)
+    time.sleep(1)
+    rows = prometheus.query(f'max(last_over_time(spark_live_listener_bus_queue_num_dropped_events_total'
+                            f'{{app_id="{app_id}",queue="sparkprom"}}[30m]))')
+    if not rows:
+        raise RuntimeError(f"no dropped-events counter of the sparkprom queue arrived for {app_id}")
+    return rows[0][1]
 
 
 def percentile(values, q):
@@ -283,7 +301,7 @@ def main():
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workloads", default="tpch,tiny,start")
-    parser.add_argument("--configs", default="none,sparkprom,servlet")
+    parser.add_argument("--configs", default="none,sparkprom,nolistener,servlet")
     parser.add_argument("--spark", default=newest_version())
     args = parser.parse_args()
     install = spark_install(args.spark)
@@ -315,7 +333,7 @@ def main():
 def print_table(results, workloads, configs, args):
     print(f"\nSpark {args.spark}, local-cluster[2,1,1024], {args.repeats} runs each, interleaved; "
           f"TPC-H scale {args.scale}; tiny: {args.tasks} tasks. Median (spread = (max-min)/median).")
-    header = (f"{'workload':8} {'config':9} {'query s':>8} {'spread':>7} {'vs none':>8} {'wall s':>7} {'CPU s':>7} "
+    header = (f"{'workload':8} {'config':10} {'query s':>8} {'spread':>7} {'vs none':>8} {'wall s':>7} {'CPU s':>7} "
               f"{'driver':>7} {'execs':>7} {'+CPU/task ms':>12} {'+CPU/JVM s':>10} {'exec RSS MiB':>12} "
               f"{'KB/min/JVM':>10} {'GC p99 ms':>9} {'GC max ms':>9}")
     print(header)
@@ -332,11 +350,21 @@ def print_table(results, workloads, configs, args):
             per_task = f"{(cpu - base_cpu) / tasks * 1000:+.3f}" if base_cpu is not None and tasks and workload == "tiny" \
                 else ""
             per_jvm = f"{(cpu - base_cpu) / 3:+.2f}" if base_cpu is not None and workload == "start" else ""
-            print(f"{workload:8} {config:9} {query:8.2f} {spread:6.1f}% {versus:>8} "
+            print(f"{workload:8} {config:10} {query:8.2f} {spread:6.1f}% {versus:>8} "
                   f"{summary(runs, 'wall')[0]:7.1f} {cpu:7.1f} {summary(runs, 'driver_cpu')[0]:7.1f} "
                   f"{summary(runs, 'executor_cpu')[0]:7.1f} {per_task:>12} {per_jvm:>10} "
                   f"{summary(runs, 'rss_mib')[0]:12.0f} {summary(runs, 'bytes_per_min_per_jvm')[0] / 1024:10.1f} "
                   f"{summary(runs, 'gc_p99_ms')[0]:9.2f} {max(r['gc_max_ms'] for r in runs):9.2f}")
+    if "sparkprom" in configs and "nolistener" in configs:
+        for workload in workloads:
+            on, off = results[(workload, "sparkprom")], results[(workload, "nolistener")]
+            cpu = summary(on, "cpu")[0] - summary(off, "cpu")[0]
+            driver = summary(on, "driver_cpu")[0] - summary(off, "driver_cpu")[0]
+            query = (summary(on, "query")[0] / summary(off, "query")[0] - 1) * 100
+            tasks = on[0]["tasks"]
+            per_task = f", {cpu / tasks * 1000:+.4f} ms CPU per task" if tasks and workload == "tiny" else ""
+            print(f"listener, {workload}: {cpu:+.2f} s CPU (driver {driver:+.2f} s){per_task}, query time "
+                  f"{query:+.1f}%, events dropped from its queue: {max(r['listener_dropped'] for r in on):.0f}")
     print(json.dumps({f"{w}/{c}": v for (w, c), v in results.items()}), file=open("/tmp/sparkprom-workload.json", "w"))
 
 

@@ -23,11 +23,16 @@ def run(request, prometheus, tmp_path_factory):
     version = request.param
     conf = sink_conf(prometheus.write_url, period_seconds=2)
     folder = tmp_path_factory.mktemp("listener")
+    (folder / "events").mkdir()
+    conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(folder / "events")})
     result = submit(spark_install(version), JOBS / "listener_job.py", [folder / "rest.json"], conf=conf,
                     log_path=folder / "spark.log")
     assert result.returncode == 0, result.output[-4000:]
     time.sleep(2)  # the last flush is in; let Prometheus make it queryable
-    return version, result, json.loads((folder / "rest.json").read_text())
+    rest = json.loads((folder / "rest.json").read_text())
+    rest["event_log"] = [json.loads(line) for path in (folder / "events").iterdir()
+                         for line in path.read_text().splitlines() if line.strip()]
+    return version, result, rest
 
 
 def pushed(prometheus, run_, promql):
@@ -102,6 +107,25 @@ def test_stage_outcomes_and_task_totals_equal_the_rest_api(prometheus, run):
     assert retried.get("retried-task") == 1 and retried.get("executor-killed", 0) >= 1
 
 
+def test_job_and_task_outcomes_equal_the_event_log(prometheus, run):
+    _, _, rest = run
+    events = rest["event_log"]
+    jobs = {}
+    for e in events:
+        if e["Event"] == "SparkListenerJobEnd":
+            outcome = "succeeded" if e["Job Result"]["Result"] == "JobSucceeded" else "failed"
+            jobs[outcome] = jobs.get(outcome, 0) + 1
+    tasks = {}
+    for e in events:
+        if e["Event"] == "SparkListenerTaskEnd":
+            reason = e["Task End Reason"]["Reason"]
+            outcome = {"Success": "succeeded", "TaskKilled": "killed", "TaskCommitDenied": "killed"}.get(reason, "failed")
+            tasks[outcome] = tasks.get(outcome, 0) + 1
+    nonzero = lambda values: {k: v for k, v in values.items() if v}  # noqa: E731
+    assert jobs and nonzero(by(prometheus, run, "spark_jobs_total{APP}", "outcome")) == jobs
+    assert tasks and nonzero(by(prometheus, run, "spark_tasks_total{APP}", "outcome")) == tasks
+
+
 def test_the_killed_executor_is_counted_with_its_reason(prometheus, run):
     _, result, rest = run
     assert result.value("KILLED_EXECUTOR")
@@ -172,6 +196,16 @@ def streaming_run(request, prometheus):
     assert result.returncode == 0, result.output[-4000:]
     time.sleep(2)
     return request.param, result, None
+
+
+def test_a_thousand_unique_job_descriptions_stay_within_the_key_budget(prometheus, streaming_run):
+    keys = by(prometheus, streaming_run, "spark_jobs_total{APP}", "job")
+    # listener.maxKeys (50) of their own, the rest "other"; the streaming queries' jobs are "other" too.
+    assert len(keys) <= 50 + 2 and keys.get("other", 0) >= 1000 - 50, len(keys)
+    folded = by(prometheus, streaming_run, "sparkprom_listener_keys_folded_total{APP}", "label")
+    assert folded["job"] >= 1000 - 50
+    series = pushed(prometheus, streaming_run, 'count(last_over_time({__name__=~"spark_(job|stage|task)s?_.*",APP}[30m]))')
+    assert series[0][1] <= 4171, series  # docs/metrics-reference.md, "Listener families"
 
 
 def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometheus, streaming_run):

@@ -2,8 +2,8 @@
 //! `native/src` (folders included: `auth::aws::sources` is a module of its own), read from the
 //! code outside comments and test modules, has no circle, and neither has the same graph folded
 //! to the top-level modules; so the data's path can be read from the boundary down without
-//! doubling back. The producers of a sink's series (the Spark name table, the self-metrics and
-//! the node statistics) never import each other: they share only the sink's label context.
+//! doubling back. The producers of a sink's series (the Spark name table, the self-metrics,
+//! the node statistics and the listener's signals) never import each other: they share only the sink's label context.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::path::Path;
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 /// The producers of series: none may refer to another.
-const PRODUCERS: &[&str] = &["series", "self_metrics", "node"];
+const PRODUCERS: &[&str] = &["series", "self_metrics", "node", "signals"];
 
 /// Every module of native/src (`a::b` for `a/b.rs`, `a` for `a/mod.rs`) and its code outside
 /// test modules.

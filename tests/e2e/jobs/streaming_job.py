@@ -1,5 +1,5 @@
-"""The streaming listener test's application: 30 short Structured Streaming queries started and
-stopped one at a time, then a windowed count with a watermark (state and watermark lag). Prints
+"""The streaming listener test's application: 1,000 jobs with unique descriptions, 30 short
+Structured Streaming queries started and stopped one at a time, then a windowed count with a watermark (state and watermark lag). Prints
 the app id and, while the windowed query runs, the time (WINDOWED_AT=) at which the test looks
 for that query alive and the 30 short ones ended."""
 import time
@@ -27,6 +27,14 @@ def wait_for(query, done, timeout=60):
         time.sleep(0.1)
     raise SystemExit(f"query {query.name} did not get there in {timeout} s")
 
+
+# 1,000 jobs, each with a description of its own: the job label stays within listener.maxKeys.
+sc = spark.sparkContext
+for i in range(1000):
+    sc.setJobDescription(f"report for customer {chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676)}")
+    sc.parallelize([i], 1).count()
+sc.setJobDescription(None)
+print("UNIQUE_JOBS=1000", flush=True)
 
 for i in range(30):
     short = (rate(100).writeStream.format("noop").queryName(f"short-{i:02d}")

@@ -1,6 +1,8 @@
 package io.sparkprom;
 
+import java.util.HashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.spark.ExceptionFailure;
@@ -26,6 +28,19 @@ final class FailureReasons {
         return "failed";
     }
 
+    /** Spark's TaskEndReason classes (Scala objects without their $) and the reason each becomes. */
+    private static final Map<String, String> TASK_FAILURE_KINDS = new HashMap<String, String>();
+
+    static {
+        TASK_FAILURE_KINDS.put("Success", "none");
+        TASK_FAILURE_KINDS.put("FetchFailed", "fetch_failed");
+        TASK_FAILURE_KINDS.put("ExecutorLostFailure", "executor_lost");
+        TASK_FAILURE_KINDS.put("TaskKilled", "killed");
+        TASK_FAILURE_KINDS.put("TaskCommitDenied", "commit_denied");
+        TASK_FAILURE_KINDS.put("TaskResultLost", "result_lost");
+        TASK_FAILURE_KINDS.put("Resubmitted", "resubmitted");
+    }
+
     /**
      * Why a task did not succeed: the exception's class for an exception, else the kind of
      * failure (fetch_failed, executor_lost, killed, commit_denied, result_lost, resubmitted,
@@ -35,29 +50,9 @@ final class FailureReasons {
         if (reason instanceof ExceptionFailure) {
             return ((ExceptionFailure) reason).className();
         }
-        String kind = reason == null ? "" : reason.getClass().getSimpleName();
-        if (kind.startsWith("Success")) {
-            return "none";
-        }
-        if (kind.equals("FetchFailed")) {
-            return "fetch_failed";
-        }
-        if (kind.equals("ExecutorLostFailure")) {
-            return "executor_lost";
-        }
-        if (kind.equals("TaskKilled")) {
-            return "killed";
-        }
-        if (kind.equals("TaskCommitDenied")) {
-            return "commit_denied";
-        }
-        if (kind.startsWith("TaskResultLost")) {
-            return "result_lost";
-        }
-        if (kind.startsWith("Resubmitted")) {
-            return "resubmitted";
-        }
-        return "unknown";
+        String kind = reason == null ? "" : reason.getClass().getSimpleName().replace("$", "");
+        String folded = TASK_FAILURE_KINDS.get(kind);
+        return folded == null ? "unknown" : folded;
     }
 
     private static final Pattern EXIT_CODE = Pattern.compile("exit(?:ed)?(?: with)?(?: exit)? (?:code|status):? ?(\\d{1,3})\\b",

@@ -74,6 +74,13 @@ public final class SignalsCheck {
             }
             return ok;
         });
+        check("task end reasons fold to their outcome and kind", () ->
+                FailureReasons.taskReason(Success$.MODULE$).equals("none")
+                        && FailureReasons.taskOutcome(Success$.MODULE$).equals("succeeded")
+                        && FailureReasons.taskReason(org.apache.spark.Resubmitted$.MODULE$).equals("resubmitted")
+                        && FailureReasons.taskOutcome(org.apache.spark.Resubmitted$.MODULE$).equals("failed")
+                        && FailureReasons.taskReason(org.apache.spark.TaskResultLost$.MODULE$).equals("result_lost")
+                        && FailureReasons.taskReason(org.apache.spark.UnknownReason$.MODULE$).equals("unknown"));
         check("the skew sketch finds the median within 9% and the longest task exactly", () -> {
             TaskDurations d = new TaskDurations(SparkSignals.TASK_DURATION_BUCKETS);
             for (int i = 0; i < 19; i++) {
