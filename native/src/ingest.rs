@@ -96,8 +96,12 @@ impl Ingest {
         if let Some(pairs) = &snapshot.identity {
             self.relabel(Identity::from_pairs(pairs), ts, samples);
         }
+        // One maxSeries budget for the Spark names and the listener's series.
+        self.table.reserve(self.signals.live_series());
         self.table.ingest(snapshot, &mut self.labels, samples);
-        self.signals.append(snapshot, &self.labels, ts, samples);
+        let room = self.table.room_for_others();
+        self.signals
+            .append(snapshot, &self.labels, room, ts, samples);
         if self.table.take_names_lost() {
             self.resend_names.store(true, Ordering::Relaxed);
         }
@@ -107,8 +111,8 @@ impl Ingest {
             skipped_gauges: self.table.skipped_gauges,
             failed_reads: self.table.failed_reads,
             counters_decreased: self.table.counters_decreased,
-            over_limit: self.table.over_limit,
-            live_series: self.table.live_series(),
+            over_limit: self.table.over_limit + self.signals.over_limit,
+            live_series: self.table.live_series() + self.signals.live_series(),
             missing_identity: self.labels.missing_identity(),
         };
         self.self_metrics

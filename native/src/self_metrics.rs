@@ -24,7 +24,7 @@ pub struct ReportFigures {
     /// Dropwizard Counter readings lower than the one before.
     pub counters_decreased: u64,
     pub over_limit: u64,
-    /// Spark series exported now.
+    /// Spark and listener series exported now.
     pub live_series: usize,
     /// Per `IDENTITY_FIELDS`: not learnt from Spark.
     pub missing_identity: [bool; 4],
@@ -150,7 +150,7 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_metrics_not_exported_total",
         metric_type: MetricType::Counter,
-        help: "Spark metrics not exported because the sink reached its maxSeries limit.",
+        help: "Spark metrics and driver listener series not exported because the sink reached its maxSeries limit.",
         unit: "",
         variants: || vec![Variant::labelled("reason", "series_limit")],
         read: |_, g| vec![g.over_limit as f64],
@@ -158,7 +158,7 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_series",
         metric_type: MetricType::Gauge,
-        help: "Series this sink exports now for Spark metrics (maxSeries is its limit); names that leave the registry give theirs back.",
+        help: "Series this sink exports now for Spark metrics and the driver's listener (maxSeries is their limit); names that leave the registry, and streaming queries that end, give theirs back.",
         unit: "",
         variants: plain,
         read: |_, g| vec![g.live_series as f64],

@@ -61,6 +61,9 @@ pub struct SeriesTable {
     series_count: usize,
     /// Spark names refused by the `maxSeries` limit.
     pub over_limit: u64,
+    /// Series the sink's other budgeted producer (the driver's listener) holds out of
+    /// `max_series`, as the ingest thread last told.
+    reserved: usize,
     /// A snapshot referred to an id this table does not have (or one far beyond any defined):
     /// the Java side must define every name again (`take_names_lost`).
     names_lost: bool,
@@ -87,8 +90,19 @@ impl SeriesTable {
             max_series,
             series_count: 0,
             over_limit: 0,
+            reserved: 0,
             releases_seen: 0,
         }
+    }
+
+    /// Tells how many of `max_series` the listener's series hold now.
+    pub fn reserve(&mut self, reserved: usize) {
+        self.reserved = reserved;
+    }
+
+    /// How many series the listener may hold: `max_series` less the Spark names'.
+    pub fn room_for_others(&self) -> usize {
+        self.max_series.saturating_sub(self.series_count)
     }
 
     /// Applies a snapshot's definitions, then appends one sample per series for each reading to
@@ -330,7 +344,7 @@ impl SeriesTable {
         if !labels.keeps(rest, &decision.family.name) {
             return Mapping::Filtered;
         }
-        if self.series_count + decision.variants.len() > self.max_series {
+        if self.series_count + self.reserved + decision.variants.len() > self.max_series {
             return Mapping::OverLimit;
         }
         let family = Arc::new(decision.family);

@@ -155,6 +155,10 @@ pub const FAMILIES: &[SignalFamily] = &[
         "the listener's key budget"),
     family("sparkprom_listener_events_total", Counter, "", &[],
         "Listener-bus events the sink's listener handled.", "every event"),
+    family("sparkprom_listener_cpu_seconds_total", Counter, "seconds", &[],
+        "CPU time of the listener's bus-queue thread: Spark's dispatch of events to it and the \
+         listener's own work (its cost, measured where it runs).",
+        "every event"),
 ];
 
 const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
@@ -194,8 +198,11 @@ struct Entry {
     definition: SignalDefinition,
     /// What holds its claim, to give it back when the series ends.
     owner: String,
-    /// None: not exported (filtered out, unknown, or another sink of this JVM exports it).
+    /// None: not exported (filtered out, unknown, over the budget, or another sink of this JVM
+    /// exports it).
     series: Option<Arc<Series>>,
+    /// Refused for the `maxSeries` budget: made when there is room.
+    over_limit: bool,
 }
 
 /// The listener's series of one sink: signal id to series.
@@ -206,14 +213,20 @@ pub struct SignalSeries {
     /// The sink's labels changed since the series were made: make them again.
     remake: bool,
     unknown_warned: bool,
+    /// Listener series refused by the `maxSeries` budget, since the start.
+    pub over_limit: u64,
 }
 
 impl SignalSeries {
-    /// Takes this report's definitions and appends a sample per listener series.
+    /// Takes this report's ends and definitions and appends a sample per listener series. The
+    /// listener's series share the sink's `maxSeries` budget with the Spark names: `room` is
+    /// how many they may hold now; one beyond it is counted in `over_limit` and made when room
+    /// comes back (a streaming query ends, a Spark name leaves).
     pub fn append(
         &mut self,
         snapshot: &Snapshot,
         labels: &SinkLabels,
+        room: usize,
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
@@ -221,13 +234,6 @@ impl SignalSeries {
             // The Java side redefines every series: give back the claims first.
             self.by_id.clear();
             labels.release(Release::Producer(Producer::Signals));
-        }
-        if std::mem::take(&mut self.remake) {
-            let mut entries = std::mem::take(&mut self.by_id);
-            for entry in entries.values_mut() {
-                entry.series = self.series_of(labels, &entry.definition);
-            }
-            self.by_id = entries;
         }
         for id in &snapshot.signal_ends {
             if let Some(entry) = self.by_id.remove(id) {
@@ -237,8 +243,25 @@ impl SignalSeries {
                 }
             }
         }
+        let mut live = self.live_series();
+        let remake = std::mem::take(&mut self.remake);
+        let mut entries = std::mem::take(&mut self.by_id);
+        for entry in entries.values_mut() {
+            // After a new identity every series is made again; one over the budget is retried.
+            if remake || (entry.over_limit && live < room) {
+                entry.series = self.decide(
+                    labels,
+                    &entry.definition,
+                    &mut live,
+                    room,
+                    &mut entry.over_limit,
+                );
+            }
+        }
+        self.by_id = entries;
         for definition in &snapshot.signal_definitions {
-            let series = self.series_of(labels, definition);
+            let mut over_limit = false;
+            let series = self.decide(labels, definition, &mut live, room, &mut over_limit);
             if let Some(series) = series.as_ref().filter(|s| counts_from_zero(s)) {
                 // A counter (or a histogram's bucket, sum or count) the listener made on its first
                 // event: it was 0 until then, and saying so lets increase() and rate() see that
@@ -257,6 +280,7 @@ impl SignalSeries {
                     definition,
                     owner,
                     series,
+                    over_limit,
                 },
             );
         }
@@ -273,6 +297,43 @@ impl SignalSeries {
                 });
             }
         }
+    }
+
+    /// Listener series exported now: they count against `maxSeries` with the Spark names'.
+    pub fn live_series(&self) -> usize {
+        self.by_id.values().filter(|e| e.series.is_some()).count()
+    }
+
+    /// A series for one definition within the budget: `live` counts it, and `over_limit` says
+    /// whether the budget refused it (counted and logged the first time only).
+    fn decide(
+        &mut self,
+        labels: &SinkLabels,
+        definition: &SignalDefinition,
+        live: &mut usize,
+        room: usize,
+        over_limit: &mut bool,
+    ) -> Option<Arc<Series>> {
+        if *live >= room {
+            if !*over_limit {
+                *over_limit = true;
+                self.over_limit += 1;
+                if self.over_limit == 1 {
+                    tracing::warn!(
+                        "not exporting the listener series '{}' and any further new ones: this sink \
+                         exports maxSeries series; raise maxSeries or lower listener.maxKeys",
+                        definition.name
+                    );
+                }
+            }
+            return None;
+        }
+        *over_limit = false;
+        let series = self.series_of(labels, definition);
+        if series.is_some() {
+            *live += 1;
+        }
+        series
     }
 
     fn series_of(
@@ -395,7 +456,7 @@ mod tests {
             e.signal_define(1, "spark_job_duration_seconds_bucket", &["nightly", "30"]);
             e.signal(1, 1.0);
         });
-        signals.append(&first, &labels, 1_000, &mut out);
+        signals.append(&first, &labels, usize::MAX, 1_000, &mut out);
         // Each counter starts with a 0 just before its first value, so increase() sees the step.
         let zeros: Vec<&Sample> = out.iter().filter(|s| s.timestamp_ms == 999).collect();
         assert_eq!(zeros.len(), 2);
@@ -417,7 +478,13 @@ mod tests {
 
         // Later reports send values only.
         out.clear();
-        signals.append(&snapshot(|e| e.signal(0, 3.0)), &labels, 2_000, &mut out);
+        signals.append(
+            &snapshot(|e| e.signal(0, 3.0)),
+            &labels,
+            usize::MAX,
+            2_000,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].value, 3.0);
     }
@@ -433,7 +500,7 @@ mod tests {
             e.signal_define(1, "spark_jobs_total", &["only-one-label"]);
             e.signal(1, 1.0);
         });
-        signals.append(&s, &labels, 1_000, &mut out);
+        signals.append(&s, &labels, usize::MAX, 1_000, &mut out);
         assert!(out.is_empty());
     }
 
@@ -446,7 +513,7 @@ mod tests {
             e.signal_define(0, "spark_executors_added_total", &[]);
             e.signal(0, 2.0);
         });
-        signals.append(&s, &labels, 1_000, &mut out);
+        signals.append(&s, &labels, usize::MAX, 1_000, &mut out);
         assert_eq!(out.len(), 2, "a 0 then the value");
         out.clear();
         labels.set_identity(Identity::from_pairs(
@@ -463,7 +530,13 @@ mod tests {
         assert!(is_stale(out[0].value));
         assert_eq!(label(&out[0], "app_id"), Some("app-1"));
         out.clear();
-        signals.append(&snapshot(|e| e.signal(0, 3.0)), &labels, 2_000, &mut out);
+        signals.append(
+            &snapshot(|e| e.signal(0, 3.0)),
+            &labels,
+            usize::MAX,
+            2_000,
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(label(&out[0], "app_id"), Some("app-2"));
     }
@@ -479,10 +552,10 @@ mod tests {
             e.signal_define(0, "spark_streaming_batch_duration_seconds", &["q1"]);
             e.signal(0, 2.0);
         };
-        signals.append(&snapshot(define), &labels, 1_000, &mut out);
+        signals.append(&snapshot(define), &labels, usize::MAX, 1_000, &mut out);
         // Another sink of the JVM pushing to the same receiver is told no.
         let mut taken = Vec::new();
-        other_signals.append(&snapshot(define), &other, 1_000, &mut taken);
+        other_signals.append(&snapshot(define), &other, usize::MAX, 1_000, &mut taken);
         assert!(taken.is_empty());
 
         out.clear();
@@ -491,15 +564,50 @@ mod tests {
             e.signal_define(0, "spark_streaming_batch_duration_seconds", &["q2"]);
             e.signal(0, 3.0);
         });
-        signals.append(&ended, &labels, 2_000, &mut out);
+        signals.append(&ended, &labels, usize::MAX, 2_000, &mut out);
         assert_eq!(out.len(), 2);
         assert!(is_stale(out[0].value));
         assert_eq!(label(&out[0], "query"), Some("q1"));
         assert_eq!(label(&out[1], "query"), Some("q2"));
         assert_eq!(out[1].value, 3.0);
         // q1's claim is free again: the other sink may export it now.
-        other_signals.append(&snapshot(define), &other, 3_000, &mut taken);
+        other_signals.append(&snapshot(define), &other, usize::MAX, 3_000, &mut taken);
         assert_eq!(taken.len(), 1);
+    }
+
+    #[test]
+    fn series_beyond_the_budget_are_counted_and_made_once_room_comes_back() {
+        let labels = driver_labels("test:signals-budget");
+        let mut signals = SignalSeries::default();
+        let mut out = Vec::new();
+        let two_queries = snapshot(|e| {
+            e.signal_define(0, "spark_streaming_batch_duration_seconds", &["q1"]);
+            e.signal(0, 1.0);
+            e.signal_define(1, "spark_streaming_batch_duration_seconds", &["q2"]);
+            e.signal(1, 2.0);
+        });
+        signals.append(&two_queries, &labels, 1, 1_000, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(label(&out[0], "query"), Some("q1"));
+        assert_eq!((signals.live_series(), signals.over_limit), (1, 1));
+        // Still no room: q2 stays out and is not counted twice.
+        out.clear();
+        signals.append(&snapshot(|e| e.signal(1, 3.0)), &labels, 1, 2_000, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(signals.over_limit, 1);
+        // q1 ends: its place goes to q2.
+        out.clear();
+        let ended = snapshot(|e| {
+            e.signal_end(0);
+            e.signal(1, 4.0);
+        });
+        signals.append(&ended, &labels, 1, 3_000, &mut out);
+        let values: Vec<(Option<&str>, bool)> = out
+            .iter()
+            .map(|s| (label(s, "query"), is_stale(s.value)))
+            .collect();
+        assert_eq!(values, [(Some("q1"), true), (Some("q2"), false)]);
+        assert_eq!(signals.live_series(), 1);
     }
 
     #[test]
@@ -547,7 +655,7 @@ pub fn reference_section() -> String {
          How many series, at most, with k = `listener.maxKeys` (50): 17 per job key (`spark_jobs_total` by\n\
          outcome and the job-duration histogram) for k + 2 keys (with `other` and `unknown`), 61 per\n\
          `job`+`stage` pair for k + 2 pairs, 96 of `spark_tasks_total` (3 outcomes, 30 reasons, `other`,\n\
-         `none`), 13 of executors, 2 of the application and 4 self-metrics: 78 (k + 2) + 115, so 4,171 at\n\
+         `none`), 13 of executors, 2 of the application and 5 self-metrics: 78 (k + 2) + 116, so 4,172 at\n\
          k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions to it.\n\
          Structured Streaming adds 3 (`spark_streaming_queries_total`) and, per running query, about 16\n\
          (8 or so phases) + 3 per stateful operator + 1 per source that reports a backlog; a query's\n\

@@ -4,7 +4,7 @@
 # against capacity and over a long run, what the sink adds to a JVM's and to a real executor's
 # resident memory, 200 simulated JVMs pushing into one real Prometheus, and a real workload
 # (TPC-H, many tiny tasks) with no metrics, the sink and PrometheusServlet side by side.
-# Usage: tests/bench/run-all.sh        (about 90 minutes on a 2-core machine: the workload
+# Usage: tests/bench/run-all.sh        (about 2 hours on a 2-core machine: the workload
 # benchmark, with 100,000-task jobs, is most of it)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -27,6 +27,6 @@ echo "== What the sink adds to a real executor's resident memory (tests/bench/ex
 python3 tests/bench/executor_memory.py --seconds 120 --runs 2
 echo "== 200 simulated JVMs into one Prometheus (tests/bench/scale.py)"
 python3 tests/bench/scale.py --jvms 200 --metrics 300 --period 10 --seconds 60
-echo "== A real workload: TPC-H and many tiny tasks, no metrics vs sparkprom vs PrometheusServlet (tests/bench/workload.py)"
+echo "== A real workload: TPC-H and many tiny tasks, no metrics vs sparkprom (with and without its listener) vs PrometheusServlet (tests/bench/workload.py)"
 bash release/build.sh >/dev/null
 python3 tests/bench/workload.py --scale 0.1 --tasks 100000 --repeats 3

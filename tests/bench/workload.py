@@ -19,8 +19,9 @@ Configurations:
 
 Figures: query time and application wall time (median and spread over the repeats), CPU seconds of
 the driver and the executors (the whole process tree, from rusage; executors from /proc), CPU added
-per task against `none` (and the listener's, sparkprom against nolistener, with the events its
-bus queue dropped), start-up CPU added per JVM, peak executor RSS, bytes sent per minute per
+per task against `none` (and the listener's: sparkprom against nolistener, and its bus-queue
+thread's own CPU time as the sink reports it, per task and per event, with the events its queue
+dropped), start-up CPU added per JVM, peak executor RSS, bytes sent per minute per
 JVM (sparkprom: what crossed the proxy; servlet: Prometheus' scrape_body_size_bytes), and GC pauses
 (p99 and max, from -Xlog:gc of every JVM). report() stalls on the reporting thread are measured by
 tests/bench/run-jvm.sh (the JVM harness), not here.
@@ -227,7 +228,7 @@ def run_once(install, workload, config, args, prometheus, counter, data):
     gc_dir.rmdir()
     sent = counter.take() if config in ("sparkprom", "nolistener") else \
         prometheus.scraped_bytes() if config == "servlet" else 0
-    dropped = dropped_listener_events(prometheus, text) if config == "sparkprom" else 0
+    listener = listener_figures(prometheus, text) if config == "sparkprom" else {}
     query_time = float(re.search(r"^TOTAL (\S+)", text, re.M).group(1)) if workload == "tpch" else \
         float(re.search(r"^SECONDS (\S+)", text, re.M).group(1))
     return {
@@ -236,19 +237,24 @@ def run_once(install, workload, config, args, prometheus, counter, data):
         "rss_mib": max((rss for _, rss in executors.values()), default=0) / 1024,
         "bytes_per_min_per_jvm": sent / (wall / 60) / 3,
         "gc_p99_ms": percentile(pauses, 0.99), "gc_max_ms": max(pauses, default=0.0),
-        "listener_dropped": dropped,
+        **listener,
     }
 
 
-def dropped_listener_events(prometheus, output):
-    """Events Spark dropped from the sink listener's bus queue in this run (its own counter, pushed)."""
+def listener_figures(prometheus, output):
+    """What the sink's listener reported of this run: the events Spark dropped from its bus queue,
+    the events it handled and its queue thread's CPU time (pushed, read back from Prometheus)."""
     app_id = re.search(r"^APP_ID=(\S+)", output, re.M).group(1)
     time.sleep(1)
-    rows = prometheus.query(f'max(last_over_time(spark_live_listener_bus_queue_num_dropped_events_total'
-                            f'{{app_id="{app_id}",queue="sparkprom"}}[30m]))')
-    if not rows:
-        raise RuntimeError(f"no dropped-events counter of the sparkprom queue arrived for {app_id}")
-    return rows[0][1]
+    figures = {}
+    for key, selector in (("listener_dropped", 'spark_live_listener_bus_queue_num_dropped_events_total{queue="sparkprom",'),
+                          ("listener_events", "sparkprom_listener_events_total{"),
+                          ("listener_cpu", "sparkprom_listener_cpu_seconds_total{")):
+        rows = prometheus.query(f'max(last_over_time({selector}app_id="{app_id}"}}[30m]))')
+        if not rows:
+            raise RuntimeError(f"no {selector} series arrived for {app_id}")
+        figures[key] = rows[0][1]
+    return figures
 
 
 def percentile(values, q):
@@ -363,8 +369,13 @@ def print_table(results, workloads, configs, args):
             query = (summary(on, "query")[0] / summary(off, "query")[0] - 1) * 100
             tasks = on[0]["tasks"]
             per_task = f", {cpu / tasks * 1000:+.4f} ms CPU per task" if tasks and workload == "tiny" else ""
-            print(f"listener, {workload}: {cpu:+.2f} s CPU (driver {driver:+.2f} s){per_task}, query time "
-                  f"{query:+.1f}%, events dropped from its queue: {max(r['listener_dropped'] for r in on):.0f}")
+            thread = summary(on, "listener_cpu")[0]
+            events = summary(on, "listener_events")[0]
+            own = f"{thread / tasks * 1000:.4f} ms per task, " if tasks and workload == "tiny" else ""
+            print(f"listener, {workload}: against nolistener {cpu:+.2f} s CPU (driver {driver:+.2f} s){per_task}, "
+                  f"query time {query:+.1f}%; its queue thread: {thread:.2f} s CPU ({own}"
+                  f"{thread / events * 1e6:.1f} us per event, {events:.0f} events), "
+                  f"events dropped from its queue: {max(r['listener_dropped'] for r in on):.0f}")
     print(json.dumps({f"{w}/{c}": v for (w, c), v in results.items()}), file=open("/tmp/sparkprom-workload.json", "w"))
 
 

@@ -47,6 +47,9 @@ final class SparkSignals {
     static final String APP_END = "spark_application_end_time_seconds";
     static final String KEYS_FOLDED = "sparkprom_listener_keys_folded_total";
     static final String EVENTS = "sparkprom_listener_events_total";
+    static final String CPU = "sparkprom_listener_cpu_seconds_total";
+    private static final java.lang.management.ThreadMXBean THREADS =
+            java.lang.management.ManagementFactory.getThreadMXBean();
 
     /** Per-stage totals of the tasks' metrics: family, and which TaskMetrics figure in which unit. */
     static final String[] STAGE_TOTALS = {
@@ -90,6 +93,8 @@ final class SparkSignals {
     private final Map<Integer, Job> jobs = new HashMap<Integer, Job>();
     private final Map<Long, Stage> stages = new HashMap<Long, Stage>();
     private long events;
+    /** The thread events come on (the listener's own bus queue), for its CPU time; -1 before the first. */
+    private long eventThread = -1;
     /** Made at the first Structured Streaming event (its classes are spark-sql's). */
     private StreamingSignals streaming;
 
@@ -139,6 +144,9 @@ final class SparkSignals {
 
     synchronized void onEvent(SparkListenerEvent event) {
         events++;
+        if (eventThread < 0) {
+            eventThread = Thread.currentThread().getId();
+        }
         if (event instanceof SparkListenerTaskEnd) {
             onTaskEnd((SparkListenerTaskEnd) event);
         } else if (event instanceof SparkListenerStageSubmitted) {
@@ -368,6 +376,12 @@ final class SparkSignals {
         table.set(KEYS_FOLDED, stageKeys.folded(), "stage");
         table.set(KEYS_FOLDED, reasons.folded(), "reason");
         table.set(EVENTS, events);
+        // What the listener costs, measured where it runs: its queue thread's CPU time (Spark's
+        // dispatch to it included). A JVM without thread CPU time gives -1: no series then.
+        long cpuNanos = eventThread < 0 ? -1 : THREADS.getThreadCpuTime(eventThread);
+        if (cpuNanos >= 0) {
+            table.set(CPU, cpuNanos / 1e9);
+        }
         table.encode(b);
     }
 
