@@ -241,3 +241,19 @@ def test_a_windowed_count_shows_its_state_and_watermark_lag(prometheus, streamin
     # at the last few seconds' highest.
     rate_ = prometheus.query(f"max_over_time(spark_streaming_processed_rows_per_second{{{app}}}[8s])", at=at)
     assert rate_ and rate_[0][1] > 0
+
+
+def test_listener_enabled_false_leaves_the_bus_alone_and_a_bad_value_is_one_error(prometheus, tmp_path):
+    conf = sink_conf(prometheus.write_url, period_seconds=1)
+    conf["spark.metrics.conf.*.sink.prom.listener.enabled"] = "false"
+    # A second sink with a value that is neither true nor false: off in every JVM, one ERROR each.
+    conf.update({key.replace(".prom.", ".bad."): value for key, value in sink_conf(prometheus.write_url).items()
+                 if ".sink.prom." in key})
+    conf["spark.metrics.conf.*.sink.bad.listener.enabled"] = "maybe"
+    result = submit(spark_install(LINES[-1]), JOBS / "count_job.py", ["3"], conf=conf, master="local[2]")
+    assert result.returncode == 0, result.output[-3000:]
+    time.sleep(2)
+    app = f'app_id="{result.app_id}"'
+    assert prometheus.query(f"count(last_over_time(sparkprom_samples_sent_total{{{app}}}[10m]))")
+    assert not prometheus.query(f'last_over_time({{__name__=~"spark_(jobs|stages|tasks)_total|sparkprom_listener_.*",{app}}}[10m])')
+    assert "invalid sink property 'listener.enabled': 'maybe'; expected true or false" in result.output

@@ -45,10 +45,8 @@ public class RemoteWriteSink implements Sink {
     private final CountDownLatch flushed = new CountDownLatch(1);
     /** How long a second caller of finish() waits for the first one's flush: flushTimeout and a margin. */
     private final long flushWaitMillis;
-    /** {@code listener.enabled}: whether the driver's sink listens to the listener bus. */
-    private final boolean listenerEnabled;
-    /** {@code listener.maxKeys}: job keys, and job-and-stage keys, with a label value of their own. */
-    private final int listenerMaxKeys;
+    /** The sink's own properties (dotted ones, such as listener.enabled, come from SparkConf). */
+    private final Properties properties;
     /** The driver's listener; null on executors, daemons, and with listener.enabled=false. */
     private volatile BusListener busListener;
     private volatile SparkSignals signals;
@@ -78,12 +76,8 @@ public class RemoteWriteSink implements Sink {
         long flushWait = 15_000;
         JvmIdentity learnt = null;
         SinkCore started = null;
-        boolean listen = true;
-        int maxKeys = DEFAULT_LISTENER_MAX_KEYS;
         try {
             period = SinkProperties.periodMillis(properties);
-            listen = SinkProperties.booleanProperty(properties, "listener.enabled", true);
-            maxKeys = SinkProperties.countProperty(properties, "listener.maxKeys", DEFAULT_LISTENER_MAX_KEYS, 1, 10_000);
             flushWait = SinkProperties.durationMillis(properties, "flushTimeout", "10s", 0, 600_000) + 5_000;
             learnt = new JvmIdentity(identitySource, registry,
                     SinkProperties.durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000));
@@ -104,8 +98,7 @@ public class RemoteWriteSink implements Sink {
             started = null;
         }
         this.periodMillis = period;
-        this.listenerEnabled = listen;
-        this.listenerMaxKeys = maxKeys;
+        this.properties = properties;
         this.flushWaitMillis = flushWait;
         this.identity = learnt;
         this.core = started;
@@ -176,11 +169,27 @@ public class RemoteWriteSink implements Sink {
      * (local-cluster) sees the driver's SparkEnv too; its registry has no driver names.
      */
     private void startListening() {
-        if (!listenerEnabled || !isDriverSink()) {
+        if (!isDriverSink()) {
+            return;
+        }
+        boolean enabled;
+        int maxKeys;
+        try {
+            // Spark hands a sink no property with a dot in its name: read them as SinkCore does.
+            org.apache.spark.SparkConf conf = SparkIdentity.sparkConf();
+            Properties complete = SinkProperties.complete(properties, conf, "driver");
+            enabled = SinkProperties.booleanProperty(complete, "listener.enabled", true);
+            maxKeys = SinkProperties.countProperty(complete, "listener.maxKeys", DEFAULT_LISTENER_MAX_KEYS, 1, 10_000);
+        } catch (IllegalArgumentException invalid) {
+            LOG.error(invalid.getMessage() + ". The driver's listener is off (no job, stage, task or streaming"
+                    + " series); the registry's metrics are still sent. Fix the property.");
+            return;
+        }
+        if (!enabled) {
             return;
         }
         try {
-            signals = new SparkSignals(listenerMaxKeys);
+            signals = new SparkSignals(maxKeys);
             busListener = new BusListener(signals);
             busListener.attach();
         } catch (Throwable t) {
