@@ -417,17 +417,21 @@ mod tests {
     use crate::sample::is_stale;
     use crate::snapshot::{decode_into, Encoder};
 
-    fn driver_labels(url: &str) -> SinkLabels {
-        let mut labels = SinkLabels::new(url, vec![], Filters::default());
-        labels.set_identity(Identity::from_pairs(
+    fn driver_identity(app_id: &str) -> Identity {
+        Identity::from_pairs(
             &[
-                ("app_id", "app-1"),
+                ("app_id", app_id),
                 ("app_name", "etl"),
                 ("executor_id", "driver"),
-                ("namespace", "app-1"),
+                ("namespace", app_id),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string())),
-        ));
+        )
+    }
+
+    fn driver_labels(url: &str) -> SinkLabels {
+        let mut labels = SinkLabels::new(url, vec![], Filters::default());
+        labels.set_identity(driver_identity("app-1"));
         labels
     }
 
@@ -516,15 +520,7 @@ mod tests {
         signals.append(&s, &labels, usize::MAX, 1_000, &mut out);
         assert_eq!(out.len(), 2, "a 0 then the value");
         out.clear();
-        labels.set_identity(Identity::from_pairs(
-            &[
-                ("app_id", "app-2"),
-                ("app_name", "etl"),
-                ("executor_id", "driver"),
-                ("namespace", "app-2"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        ));
+        labels.set_identity(driver_identity("app-2"));
         signals.relabel(1_500, &mut out);
         assert_eq!(out.len(), 1);
         assert!(is_stale(out[0].value));
