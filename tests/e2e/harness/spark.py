@@ -25,13 +25,23 @@ def sink_conf(write_url: str, period_seconds: int = 2, name: str = "prom") -> di
 @dataclass
 class SparkRun:
     returncode: int
-    output: str
-    app_id: str
+    printed: str  # stdout: what the job printed (Spark logs to stderr)
+    logged: str  # stderr: Spark's log and the sink's
     install: SparkInstall
 
+    @property
+    def output(self) -> str:
+        return self.logged + self.printed
+
+    @property
+    def app_id(self) -> str:
+        match = re.search(r"^APP_ID=(.*)$", self.printed, re.M)
+        return match.group(1).strip() if match else ""
+
     def value(self, key: str) -> str:
-        """A KEY=value line the job printed."""
-        match = re.search(rf"^{key}=(.*)$", self.output, re.M)
+        """A KEY=value line the job printed. Read from stdout alone: in one merged stream a log
+        line can land between a print and its newline (seen in CI: ROUNDS=2 then a log line)."""
+        match = re.search(rf"^{key}=(.*)$", self.printed, re.M)
         if not match:
             raise AssertionError(f"the job printed no {key}=; output ends:\n{self.output[-3000:]}")
         return match.group(1).strip()
@@ -43,9 +53,10 @@ class SparkRun:
 
 
 def submit(install: SparkInstall, app: Path, args=(), conf=None, master="local-cluster[2,1,1024]",
-           jars=(str(JAR),), timeout=600, log_path: Path = None, env=None) -> SparkRun:
-    """Runs `app`; `env` replaces the inherited environment (SPARK_HOME and friends are added)."""
-    command = [str(install.submit), "--master", master]
+           jars=(str(JAR),), timeout=600, log_path: Path = None, env=None, prefix=()) -> SparkRun:
+    """Runs `app`; `env` replaces the inherited environment (SPARK_HOME and friends are added);
+    `prefix` runs spark-submit through a command (a pod's, harness/pods.py)."""
+    command = [*prefix, str(install.submit), "--master", master]
     if jars:
         command += ["--jars", ",".join(jars)]
     for key, value in (conf or {}).items():
@@ -60,9 +71,13 @@ def submit(install: SparkInstall, app: Path, args=(), conf=None, master="local-c
         SPARK_LOCAL_IP="127.0.0.1",
     )
     env.pop("SPARK_CONF_DIR", None)
-    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, timeout=timeout)
+    return run_spark(command, env, install, timeout, log_path)
+
+
+def run_spark(command, env, install: SparkInstall, timeout=600, log_path: Path = None) -> SparkRun:
+    """Runs a Spark launch command, its stdout and stderr apart (see SparkRun.value)."""
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    run = SparkRun(result.returncode, result.stdout, result.stderr, install)
     if log_path:
-        Path(log_path).write_text(result.stdout)
-    match = re.search(r"^APP_ID=(.*)$", result.stdout, re.M)
-    return SparkRun(result.returncode, result.stdout, match.group(1).strip() if match else "", install)
+        Path(log_path).write_text(run.output)
+    return run
