@@ -6,7 +6,11 @@
 #   (named by platform, so both can lie in one folder or on one library path: the loader picks
 #   the file of the JVM's architecture and skips the other)
 #   sparkprom.jar             the sink's classes plus both libraries (one jar for every node)
-#   BUILD-INFO                the tools used and every file's SHA-256
+#   BUILD-INFO                the version (tag or Cargo.toml's -dev, + commit), the tools used and
+#                             every file's SHA-256
+#   SHA256SUMS                the sums of the libraries, the jar and the POM, `sha256sum -c` form
+#   sparkprom-<version>.pom   Maven coordinates io.sparkprom:sparkprom:<version>
+#   LICENSE, THIRD-PARTY-NOTICES.md, CHANGELOG.md
 # SPARKPROM_TARGETS (default "x86_64 aarch64") chooses the architectures.
 #
 # x86_64 is compiled by the rustup toolchain. rustup cannot fetch aarch64's standard library
@@ -76,12 +80,17 @@ done
 python3 release/pack_jar.py "$classes_jar" "$dist/sparkprom.jar" "${pack_args[@]}"
 
 {
-  echo "sparkprom $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
-  echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  # The jar's own answer: the version and commit build.rs gave the jar and both libraries.
+  echo "sparkprom $(java -jar "$dist/sparkprom.jar" --version | sed -n 's/^sparkprom jar //p')"
   printf '%s\n' "${compilers[@]}"
   echo "zig $(zig version), cargo-zigbuild $CARGO_ZIGBUILD_VERSION, glibc floor $GLIBC_FLOOR"
   echo "$(javac -version 2>&1)"
   echo
   (cd "$dist" && sha256sum libsparkprom*.so sparkprom.jar)
 } > "$dist/BUILD-INFO"
+# Maven coordinates io.sparkprom:sparkprom:<version> (the version without the commit).
+version=$(sed -n 's/^sparkprom \(.*\)+.*/\1/p' "$dist/BUILD-INFO")
+sed "s/@VERSION@/$version/" release/pom.xml > "$dist/sparkprom-$version.pom"
+cp LICENSE THIRD-PARTY-NOTICES.md CHANGELOG.md "$dist/"
+(cd "$dist" && sha256sum libsparkprom*.so sparkprom.jar "sparkprom-$version.pom" > SHA256SUMS)
 cat "$dist/BUILD-INFO"

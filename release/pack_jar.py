@@ -1,5 +1,6 @@
 """Writes the release jar: the classes of the jar build.rs made, plus each native library under
-io/sparkprom/native/<platform>/libsparkprom.so, where NativeLoader looks for it.
+io/sparkprom/native/<platform>/libsparkprom.so, where NativeLoader looks for it, and the license
+and the third-party notices of what the libraries link under META-INF/.
 
 The output depends on the inputs only: entries in a fixed order (the manifest first, as `jar`
 expects, then by name), one timestamp (SOURCE_DATE_EPOCH, else 1980-01-01) and fixed
@@ -9,11 +10,14 @@ usage: pack_jar.py CLASSES_JAR OUTPUT_JAR PLATFORM=LIBRARY [PLATFORM=LIBRARY ...
 """
 import os
 import sys
+from pathlib import Path
 import time
 import zipfile
 
 MANIFEST = "META-INF/MANIFEST.MF"
 RESOURCE_DIR = "io/sparkprom/native/"
+REPO = Path(__file__).resolve().parent.parent
+LEGAL = {"META-INF/LICENSE": REPO / "LICENSE", "META-INF/THIRD-PARTY-NOTICES.md": REPO / "THIRD-PARTY-NOTICES.md"}
 ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip entry can hold
 
 
@@ -31,6 +35,8 @@ def pack(classes_jar, output_jar, libraries, epoch):
     for platform, library in libraries.items():
         with open(library, "rb") as f:
             contents[f"{RESOURCE_DIR}{platform}/libsparkprom.so"] = f.read()
+    for name, path in LEGAL.items():
+        contents[name] = path.read_bytes()
     if MANIFEST not in contents:
         sys.exit(f"pack_jar: {classes_jar} has no {MANIFEST}")
     names = [MANIFEST] + sorted(name for name in contents if name != MANIFEST)

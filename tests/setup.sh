@@ -20,6 +20,8 @@ command -v prometheus-node-exporter >/dev/null || packages+=(prometheus-node-exp
 command -v readelf >/dev/null || packages+=(binutils)
 # The TLS tests make their certificate authority with the openssl tool.
 command -v openssl >/dev/null || packages+=(openssl)
+# Pods on one node (tests/e2e/harness/pods.py) are network namespaces made with `ip netns`.
+command -v ip >/dev/null || packages+=(iproute2)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing ${packages[*]} (apt-get)"
   $sudo apt-get update -qq
@@ -64,6 +66,8 @@ fi
 python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check pytest
 # botocore's SigV4 signer checks the sink's signatures independently of the Rust signer.
 python3 -c "import botocore" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check botocore
+# The alert tests read the rules as YAML.
+python3 -c "import yaml" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyyaml
 
 mkdir -p "$cache"
 versions=$(grep -v '^#' "$here/spark-versions.txt" | awk 'NF {print $1}')

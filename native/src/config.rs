@@ -94,6 +94,9 @@ pub struct Config {
     pub report_period: Duration,
     /// Node, container and process statistics: on unless `node.enabled=false`.
     pub node_enabled: bool,
+    /// The node's host-wide statistics among them: off with `node.hostWide=false`, where a
+    /// node_exporter DaemonSet already sends the node's figures.
+    pub node_host_wide: bool,
     /// `mallocTrim`: whether this sink asks for the JVM's periodic `malloc_trim` (trim.rs).
     pub malloc_trim: bool,
     /// Their period; the report period when not set.
@@ -204,6 +207,7 @@ impl Default for Config {
             textfile: None,
             report_period: Duration::from_secs(10),
             node_enabled: true,
+            node_host_wide: true,
             malloc_trim: true,
             node_period: None,
             node_instance: None,
@@ -252,6 +256,7 @@ impl Config {
                 "logLevel" => config.log_level = parse_log_level(key, value)?,
                 "textfile" if !value.is_empty() => config.textfile = Some(value.to_string()),
                 "node.enabled" => config.node_enabled = parse_bool(key, value)?,
+                "node.hostWide" => config.node_host_wide = parse_bool(key, value)?,
                 "mallocTrim" => config.malloc_trim = parse_bool(key, value)?,
                 "node.period" => config.node_period = Some(parse_duration(key, value)?),
                 "node.instance" if !value.is_empty() => {
@@ -342,7 +347,8 @@ impl Config {
         count_within("maxSeries", self.max_series, 1, 1_000_000)?;
         // Below a thousand, one busy report would push itself out; above ten million the queue
         // could hold about 500 MB (50 bytes a sample, tests/bench/native_memory.py) of a JVM's
-        // memory that nobody planned for.
+        // memory that nobody planned for. Queued samples of series that have ended keep their
+        // label sets (about 1 KB each) alive until sent or dropped.
         count_within("capacity", self.capacity, 1_000, 10_000_000)?;
         // Receivers cap a request's body (Prometheus' default limit is 32 MB uncompressed, AMP's
         // 1 MB compressed): 100,000 samples is well past any batch worth sending.

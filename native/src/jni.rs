@@ -157,3 +157,24 @@ pub extern "system" fn Java_io_sparkprom_NativeCore_version(
         Ok(env.new_string(crate::VERSION)?.into_raw())
     })
 }
+
+/// `String check(byte[] properties)`: the command-line check (check.rs). The first line is
+/// `accepted` or `not accepted`, the rest one line per step.
+#[no_mangle]
+pub extern "system" fn Java_io_sparkprom_NativeCore_check(
+    mut env: JNIEnv,
+    _class: JClass,
+    properties: JByteArray,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let blob = env.convert_byte_array(&properties)?;
+        let verdict = crate::check::run(&blob);
+        let verdict_line = if verdict.accepted {
+            "accepted"
+        } else {
+            "not accepted"
+        };
+        let text = format!("{verdict_line}\n{}", verdict.lines.join("\n"));
+        Ok(env.new_string(text)?.into_raw())
+    })
+}

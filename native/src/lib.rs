@@ -11,6 +11,7 @@
 //! [`config`], [`stats`], [`claims`], [`naming`], [`http`], [`threads`], [`logging`].
 
 pub mod auth;
+pub mod check;
 pub mod claims;
 pub mod config;
 pub mod http;
@@ -39,4 +40,4 @@ pub mod threads;
 pub mod trim;
 
 /// The core's version; the Java side compares it with its own at load time.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = env!("SPARKPROM_BUILD_VERSION");

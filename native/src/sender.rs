@@ -190,8 +190,12 @@ impl SenderLoop {
                 }
                 Outcome::Rejected { status, message } => {
                     if let Some(suppressed) = log.refusals.should_log() {
+                        let hint = self
+                            .client
+                            .refusal_hint(status)
+                            .map_or(String::new(), |hint| format!(" ({hint})"));
                         tracing::error!(
-                            "{} refused {samples} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}",
+                            "{} refused {samples} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}{hint}",
                             crate::http::redact_url(&self.config.url)
                         );
                     }

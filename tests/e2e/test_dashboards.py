@@ -4,12 +4,14 @@ dashboard (applications, nodes, jobs and stages), with the variables filled in a
 them, returns data from the real Prometheus."""
 import json
 import re
+import subprocess
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from harness.paths import JOBS, REPO, newest_version, spark_install
+from harness.prometheus import Prometheus
 from harness.spark import sink_conf, submit
 
 DASHBOARDS = REPO / "spark-conf" / "dashboards"
@@ -41,19 +43,44 @@ def fill(text, chosen):
 NEEDS_KAFKA = "spark_streaming_source_offsets_behind_latest"
 
 
-def run_and_label(prometheus, job, args, app_name, master="local-cluster[2,1,1024]"):
+def has_data_here(expr, in_pods):
+    """Whether a panel query can have data on this machine: not the cgroup v2 families (this
+    host is cgroup v1), not Kafka's backlog, and a pod's network only from JVMs in pods
+    (test_pods_on_a_node.py)."""
+    if re.search(r"\bcontainer_(?!network_)", expr) and not CGROUP_V2:
+        return False
+    if "container_network_" in expr and "node_network_" not in expr and not in_pods:
+        return False
+    return NEEDS_KAFKA not in expr
+
+
+def run_and_label(prometheus, job, args, app_name, master="local-cluster[2,1,1024]", databricks_cluster=None):
+    """A real run; its cluster named by the user's own `cluster` label, or (databricks_cluster)
+    only by the platform's label, as on a Databricks cluster whose users set none."""
     conf = sink_conf(prometheus.write_url, period_seconds=2)
-    conf["spark.metrics.conf.*.sink.prom.labels"] = "cluster=dash-test"
+    if databricks_cluster:
+        conf["spark.databricks.clusterUsageTags.clusterName"] = databricks_cluster
+        cluster = {"cluster_label": "databricks_cluster_name", "cluster": databricks_cluster}
+    else:
+        conf["spark.metrics.conf.*.sink.prom.labels"] = "cluster=dash-test"
+        cluster = {"cluster_label": "cluster", "cluster": "dash-test"}
     conf["spark.metrics.appStatusSource.enabled"] = "true"
     start = time.time()
     run = submit(spark_install(newest_version()), JOBS / job, args, conf=conf, master=master)
     end = time.time()
     assert run.returncode == 0, run.output[-3000:]
     time.sleep(2)
-    return {"cluster": "dash-test", "app_id": run.app_id, "app_name": app_name}, start, end
+    return {**cluster, "app_id": run.app_id, "app_name": app_name}, start, end
 
 
-def panels_without_data(prometheus, path, mine, start, end):
+def label_names(prometheus, query, start, end):
+    """What Grafana's label_names(query) lists for the time range."""
+    params = urllib.parse.urlencode({"match[]": query, "start": start, "end": end})
+    with urllib.request.urlopen(f"{prometheus.url}/api/v1/labels?{params}", timeout=30) as r:
+        return json.load(r)["data"]
+
+
+def panels_without_data(prometheus, path, mine, start, end, in_pods=False):
     """Checks the dashboard's variables offer the run's values; returns (targets checked, the
     panels without data at the best moment of the run)."""
     dashboard = json.loads(path.read_text())
@@ -62,17 +89,25 @@ def panels_without_data(prometheus, path, mine, start, end):
         name = variable["name"]
         if variable["type"] == "datasource":
             continue
-        query, label = re.fullmatch(r"label_values\((.*), (\w+)\)", variable["definition"]).groups()
-        offered = label_values(prometheus, fill(query, chosen), label, start, end)
+        names = re.fullmatch(r"label_names\((.*)\)", variable["definition"])
+        if names:
+            # A label name to filter by: Grafana offers the names its regex keeps, sorted, and
+            # takes the first; it must be the label that names this run's cluster.
+            keep = re.compile(variable["regex"].strip("/"))
+            offered = sorted(n for n in label_names(prometheus, names.group(1), start, end) if keep.fullmatch(n))
+            assert offered and offered[0] == mine[name], (path.name, name, offered)
+            chosen[name] = offered[0]
+            continue
+        query, label = re.fullmatch(r"label_values\((.*), (\w+)\)", fill(variable["definition"], chosen)).groups()
+        offered = label_values(prometheus, query, label, start, end)
         if name in mine:
             assert mine[name] in offered, (path.name, name, offered)
             chosen[name] = regex_value(mine[name])
         else:
             assert offered, (path.name, name, "offers nothing")
             chosen[name] = variable.get("allValue", ".*")
-    targets = [(p["title"], fill(t["expr"], chosen)) for p in dashboard["panels"] for t in p["targets"]]
-    expected = [(title, expr) for title, expr in targets
-                if (CGROUP_V2 or "container_" not in expr) and NEEDS_KAFKA not in expr]
+    targets = [(p["title"], fill(t["expr"], chosen)) for p in dashboard["panels"] for t in p.get("targets", [])]
+    expected = [(title, expr) for title, expr in targets if has_data_here(expr, in_pods)]
     # Panels are read while the job ran: its series end with stale markers when it stops.
     empty = None
     for at in range(int(end) - 3, int(start), -1):
@@ -82,14 +117,31 @@ def panels_without_data(prometheus, path, mine, start, end):
     return len(expected), empty
 
 
-def test_every_panel_of_every_dashboard_shows_data_of_a_real_job(prometheus):
+def test_every_panel_of_every_dashboard_shows_data_of_a_real_job(prometheus, tmp_path):
     # 12 map tasks per stage: the jobs-and-stages dashboard's skew panel needs stages of 10 or more.
     batch = run_and_label(prometheus, "count_job.py", ["20", "12"], "sparkprom-e2e")  # count_job.py's appName
-    streaming = run_and_label(prometheus, "streaming_job.py", [], "sparkprom-streaming", master="local[2]")
-    checked = 0
-    for path in sorted(DASHBOARDS.glob("*.json")):
-        mine, start, end = streaming if "streaming" in path.name else batch
-        count, empty = panels_without_data(prometheus, path, mine, start, end)
-        assert not empty, (path.name, empty)
-        checked += count
+    # The streaming run goes to a Prometheus of its own, holding only a Databricks-like cluster
+    # whose users set no `cluster` label: the picker must fall back to the platform's label.
+    databricks = Prometheus(data_dir=tmp_path / "prometheus").start()
+    try:
+        streaming = run_and_label(databricks, "streaming_job.py", [], "sparkprom-streaming", master="local[2]",
+                                  databricks_cluster="dash-dbx")
+        checked = 0
+        for path in sorted(DASHBOARDS.glob("*.json")):
+            server, (mine, start, end) = (databricks, streaming) if "streaming" in path.name else (prometheus, batch)
+            count, empty = panels_without_data(server, path, mine, start, end)
+            assert not empty, (path.name, empty)
+            checked += count
+    finally:
+        databricks.stop()
     assert checked >= 50
+
+
+def test_amp_variants_are_the_dashboards_for_grafanas_amp_data_source():
+    """Grafana 13 gives AMP its own data source type; a variable for `prometheus` lists none."""
+    result = subprocess.run(["python3", str(DASHBOARDS / "amp_variants.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        amp = json.loads((DASHBOARDS / "amp" / path.name).read_text())
+        assert amp["templating"]["list"][0]["query"] == "grafana-amazonprometheus-datasource"
+        assert '"type": "prometheus"' not in json.dumps(amp)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from harness.fake_aws import FakeImds, FakeSts, KeyStore, SigV4Receiver
 from harness.paths import DIST_JAR, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
@@ -77,21 +78,78 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     assert f"native library loaded from {loaded_from}" in run.output
 
 
-def test_databricks_init_script_never_fails_the_cluster_start(tmp_path):
+def test_databricks_init_script_fails_loudly_when_it_cannot_install(tmp_path):
+    """A volume the cluster cannot read: the script says so on stderr (cluster log delivery keeps
+    it) and exits 1, so the cluster's start fails with the reason; nothing half-installed. With
+    SPARKPROM_FAIL_OPEN=true the cluster starts without the sink, said just as loudly."""
     root, _ = databricks_node(tmp_path)
     env = {"SPARKPROM_SOURCE": str(tmp_path / "nowhere"), "SPARKPROM_URL": "http://127.0.0.1:9/api/v1/write"}
     result = run_init_script(root, **env)
-    assert result.returncode == 0
-    log = (root / "tmp" / "sparkprom-init.log").read_text()
-    assert "cannot be read" in log and "the cluster starts without it" in log, log
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ERROR" in result.stderr and "sparkprom.jar cannot be read" in result.stderr, result.stderr
+    assert "READ VOLUME" in result.stderr and "SPARKPROM_FAIL_OPEN=true" in result.stderr, result.stderr
+    assert "cannot be read" in (root / "tmp" / "sparkprom-init.log").read_text()
     assert not (root / "databricks" / "jars" / "sparkprom.jar").exists()
     assert (root / "databricks" / "spark" / "conf" / "metrics.properties").read_text() == DATABRICKS_METRICS
+
+    fail_open = run_init_script(root, SPARKPROM_FAIL_OPEN="true", **env)
+    assert fail_open.returncode == 0 and "starts without it" in fail_open.stderr, fail_open.stderr
+
+    # A jar whose core does not load on this node (here: a library of another build beside it).
+    _, source = databricks_node(tmp_path / "other", [(JAR, "sparkprom.jar")])
+    (source / "libsparkprom.so").write_bytes(DIST_LIB_AARCH64.read_bytes())
+    broken = run_init_script(root, SPARKPROM_SOURCE=str(source))
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "the native core does not load on this node" in broken.stderr, broken.stderr
+
+
+def test_databricks_init_script_configured_by_the_file_beside_the_jar(prometheus, tmp_path):
+    """DBR 19 standard access: the script gets no custom environment variable. SOURCE edited in
+    the script as README says, the settings in sparkprom-init.env beside the jar; the block it
+    writes passes `check` against the real Prometheus."""
+    root, source = databricks_node(tmp_path)
+    script = tmp_path / "sparkprom-init.sh"
+    text = INIT_SCRIPT.read_text()
+    assert 'SOURCE="${SPARKPROM_SOURCE:-/Volumes/main/default/sparkprom}"' in text
+    script.write_text(text.replace("/Volumes/main/default/sparkprom", str(source)))
+    (source / "sparkprom-init.env").write_text(
+        f"# sparkprom settings\nSPARKPROM_URL={prometheus.write_url}\nSPARKPROM_LABELS=team=file,env=test\n"
+        "SPARKPROM_PERIOD=5\nSPARKPROM_BOGUS=1\n")
+    result = subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"], "SPARKPROM_ROOT": str(root)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"read {source / 'sparkprom-init.env'}" in result.stdout, result.stdout
+    assert "sparkprom native core" in result.stdout, result.stdout
+    assert "'SPARKPROM_BOGUS' is not a setting" in result.stderr, result.stderr
+    metrics = root / "databricks" / "spark" / "conf" / "metrics.properties"
+    block = metrics.read_text()
+    assert f"*.sink.sparkprom.url={prometheus.write_url}" in block and "labels=team=file,env=test" in block, block
+    assert "*.sink.sparkprom.period=5" in block, block
+    jar = root / "databricks" / "jars" / "sparkprom.jar"
+    check = subprocess.run(["java", "-jar", str(jar), "check", str(metrics)], capture_output=True, text=True,
+                           timeout=120, env=clean_environment())
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def compute_policy_spark_conf():
     """The Spark conf the compute policy fixes for every cluster: {key: value}."""
     policy = json.loads((REPO / "spark-conf" / "databricks" / "compute-policy.json").read_text())
     return {key[len("spark_conf."):]: rule["value"] for key, rule in policy.items() if key.startswith("spark_conf.")}
+
+
+def test_databricks_compute_policy_fits_current_access_modes_and_the_sinks_properties(tmp_path):
+    """Current clusters name their access mode DATA_SECURITY_MODE_*; SigV4 needs the instance
+    profile the policy fixes; every sink key in it is a property the sink reads (check warns on
+    any other) and valid."""
+    policy = json.loads((REPO / "spark-conf" / "databricks" / "compute-policy.json").read_text())
+    modes = policy["data_security_mode"]["values"]
+    assert {"DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED", "DATA_SECURITY_MODE_AUTO"} <= set(modes)
+    assert policy["aws_attributes.instance_profile_arn"]["value"].startswith("arn:aws:iam::")
+    config = tmp_path / "policy.conf"
+    config.write_text("".join(f"{key} {value}\n" for key, value in compute_policy_spark_conf().items()))
+    result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(config)], capture_output=True, text=True,
+                            timeout=120, env=clean_environment())
+    assert "ok   properties are valid" in result.stdout and "WARN property" not in result.stdout, result.stdout
 
 
 def test_databricks_without_environment_variables_the_policys_spark_conf_configures_the_sink(prometheus, tmp_path):
@@ -170,14 +228,66 @@ def set_sink_setting(conf, key, value):
             f.writelines(f"{k}={value if k == key else v}\n" for k, v in (line.split("=", 1) for line in lines))
 
 
+KUBERNETES = REPO / "spark-conf" / "kubernetes"
+
+
 def kubernetes_conf():
-    lines = (REPO / "spark-conf" / "kubernetes" / "spark-submit.conf").read_text().splitlines()
+    lines = (KUBERNETES / "spark-submit.conf").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
-@pytest.mark.parametrize("example", ["start-job-run.json", "start-job-run-spark-metrics.json", "kubernetes"])
+def spark_application_conf():
+    """The spark-submit conf the Kubeflow Spark Operator makes of spark-application.yaml, after
+    the checks its CRD makes of the fields used (sparkConf is a map of strings)."""
+    app = yaml.safe_load((KUBERNETES / "spark-application.yaml").read_text())
+    assert app["apiVersion"] == "sparkoperator.k8s.io/v1beta2" and app["kind"] == "SparkApplication"
+    spec = app["spec"]
+    assert spec["type"] in ("Java", "Scala", "Python", "R") and spec["mode"] in ("cluster", "client")
+    assert spec["image"] and spec["mainApplicationFile"] and spec["sparkVersion"]
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in spec["sparkConf"].items()), spec["sparkConf"]
+    return {**spec["sparkConf"], "spark.kubernetes.namespace": app["metadata"]["namespace"],
+            "spark.kubernetes.container.image": spec["image"],
+            "spark.kubernetes.authenticate.driver.serviceAccountName": spec["driver"]["serviceAccount"],
+            "spark.kubernetes.authenticate.executor.serviceAccountName": spec["executor"]["serviceAccount"],
+            "spark.executor.instances": str(spec["executor"]["instances"])}
+
+
+@pytest.mark.parametrize("example", ["kubernetes", "spark-application"])
+def test_kubernetes_recipes_give_driver_and_executors_the_irsa_service_account(example):
+    """Executors without the service account get no credentials: their metrics never arrive."""
+    conf = kubernetes_conf() if example == "kubernetes" else spark_application_conf()
+    accounts = {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all((KUBERNETES / "service-account.yaml").read_text())
+                if doc["kind"] == "ServiceAccount"}
+    driver = conf["spark.kubernetes.authenticate.driver.serviceAccountName"]
+    assert conf["spark.kubernetes.authenticate.executor.serviceAccountName"] == driver and driver in accounts
+    assert accounts[driver]["metadata"]["namespace"] == conf["spark.kubernetes.namespace"]
+    assert accounts[driver]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    assert conf["spark.kubernetes.container.image"].endswith(":4.0.1")
+    # Both roles get the node's name from the downward API, for node statistics' `instance`.
+    node_name = {"name": "SPARKPROM_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    if example == "kubernetes":
+        for role in ("driver", "executor"):
+            template = yaml.safe_load((KUBERNETES / conf[f"spark.kubernetes.{role}.podTemplateFile"]).read_text())
+            assert node_name in template["spec"]["containers"][0]["env"], template
+    else:
+        spec = yaml.safe_load((KUBERNETES / "spark-application.yaml").read_text())["spec"]
+        assert node_name in spec["driver"]["env"] and node_name in spec["executor"]["env"], spec
+
+
+def test_kubernetes_image_puts_the_jar_on_sparks_classpath_and_ends_as_the_spark_user():
+    """Checked as text (no Docker engine here)."""
+    lines = [line.strip() for line in (KUBERNETES / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0].startswith("ARG SPARK_IMAGE=spark:") and lines[1] == "FROM ${SPARK_IMAGE}"
+    assert "COPY sparkprom.jar /opt/spark/jars/sparkprom.jar" in lines
+    assert lines[-1] == "USER 185"
+
+
+@pytest.mark.parametrize("example", ["start-job-run.json", "start-job-run-spark-metrics.json", "kubernetes",
+                                     "spark-application"])
 def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, example):
-    conf = kubernetes_conf() if example == "kubernetes" else emr_on_eks_conf(example, tmp_path)
+    conf = kubernetes_conf() if example == "kubernetes" else spark_application_conf() \
+        if example == "spark-application" else emr_on_eks_conf(example, tmp_path)
     url_key, url = sink_setting(conf, ".url")
     _, region = sink_setting(conf, ".sigv4.region")
     # What differs from the cluster, and nothing else: Kubernetes settings (local-cluster here),
@@ -196,6 +306,10 @@ def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, e
         set_sink_setting(conf, url_key, amp.url + re.sub(r"^https://[^/]+", "", url))
         env = clean_environment(AWS_ROLE_ARN="arn:aws:iam::111122223333:role/emr-eks-job-role",
                                 AWS_WEB_IDENTITY_TOKEN_FILE=str(token), AWS_ENDPOINT_URL_STS=sts.url)
+        # What the downward API gives through each recipe's pod templates. The recipe's period
+        # (10 s) is longer than this 6-second job: node statistics read before the first report
+        # still go out with it.
+        env["SPARKPROM_NODE_NAME"] = "ip-10-0-1-17.ec2.internal"
         run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
         assert run.returncode == 0, run.output[-3000:]
     assert amp.requests and not amp.refused(), amp.refused()[:3]
@@ -203,6 +317,22 @@ def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, e
     pushed = last(prometheus, f'sparkprom_queue_capacity_samples{{app_id="{run.app_id}", role=~"driver|executor"}}',
                   lambda r: len(r) == 3)
     assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
+    nodes = last(prometheus, f'node_boot_time_seconds{{app_id="{run.app_id}"}}', lambda r: len(r) == 3)
+    assert {labels["instance"] for labels, _ in nodes} == {"ip-10-0-1-17.ec2.internal"}, nodes
+
+
+@pytest.mark.parametrize("request_file", ["start-job-run.json", "start-job-run-spark-metrics.json"])
+def test_emr_on_eks_requests_give_driver_and_executors_the_node_name(request_file, tmp_path):
+    """Each request names a pod template per role (uploaded to S3 from spark-conf/emr-on-eks) whose
+    Spark container, by the name EMR on EKS looks for, gets the node's name from the downward API."""
+    conf = emr_on_eks_conf(request_file, tmp_path)
+    node_name = {"name": "SPARKPROM_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    for role in ("driver", "executor"):
+        location = conf[f"spark.kubernetes.{role}.podTemplateFile"]
+        assert location.startswith("s3://"), location
+        template = yaml.safe_load((EMR_ON_EKS / location.rsplit("/", 1)[1]).read_text())
+        containers = {c["name"]: c for c in template["spec"]["containers"]}
+        assert node_name in containers[f"spark-kubernetes-{role}"]["env"], template
 
 
 def test_emr_on_eks_image_keeps_emr_s_user_and_mounted_paths():

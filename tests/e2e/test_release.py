@@ -2,12 +2,16 @@
 asks for nothing newer than glibc 2.17, a jar that carries it and loads it when no other copy is
 there (also in several JVMs starting at once on one host, and in a real Spark job given nothing
 but the jar), and the same bytes again from a second build of the same sources elsewhere."""
+import fnmatch
+import os
 import re
 import shutil
 import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.paths import DIST, DIST_JAR, DIST_LIB, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, REPO, full_suite_versions, spark_install
 from harness.spark import sink_conf, submit
@@ -21,7 +25,13 @@ GLIBC_FLOOR = (2, 17)
 # What a Rust cdylib may link on any glibc system; nothing beyond glibc itself.
 GLIBC_LIBRARIES = {"libc.so.6", "libpthread.so.0", "libdl.so.2", "libm.so.6", "librt.so.1",
                    "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1", "libgcc_s.so.1"}
-VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
+CARGO_VERSION = re.search(r'^version = "(.*)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
+
+
+def build_version(jar):
+    """The version and commit a jar was built with, as `--version` prints them."""
+    out = subprocess.run(["java", "-jar", str(jar), "--version"], capture_output=True, text=True, timeout=60).stdout
+    return re.search(r"^sparkprom jar (\S+)$", out, re.M).group(1)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -101,7 +111,8 @@ def test_jar_alone_loads_its_own_library_and_leaves_no_file(tmp_path):
     process = version_check(jar_alone(tmp_path), tmp_path)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
-    assert f"sparkprom native core {VERSION} (the jar ({JAR_ENTRY}))" in output, output
+    version = build_version(DIST_JAR)
+    assert f"sparkprom native core {version} (the jar ({JAR_ENTRY}))" in output, output
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
@@ -162,8 +173,69 @@ def test_release_build_gives_the_same_bytes_from_another_checkout(tmp_path):
         if (REPO / name).is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, copy / name)
-    result = subprocess.run(["bash", "release/build.sh"], cwd=copy, capture_output=True, text=True,
-                            timeout=1800)
+    # The copy has no .git: give it the version and commit the first build took from git.
+    version, commit = build_version(DIST_JAR).split("+")
+    result = subprocess.run(["bash", "release/build.sh"], cwd=copy, capture_output=True, text=True, timeout=1800,
+                            env={**os.environ, "SPARKPROM_VERSION": version, "SPARKPROM_COMMIT": commit})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     for name in (DIST_LIB.name, DIST_LIB_AARCH64.name, "sparkprom.jar"):
         assert (copy / "target" / "dist" / name).read_bytes() == (DIST / name).read_bytes(), name
+    assert (copy / "target" / "dist" / "SHA256SUMS").read_text() == (DIST / "SHA256SUMS").read_text()
+    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=DIST, capture_output=True, text=True)
+    listed = (DIST / "SHA256SUMS").read_text().splitlines()
+    assert sums.returncode == 0 and sums.stdout.count(": OK") == len(listed) == 4, sums.stdout + sums.stderr
+
+
+def test_the_release_carries_the_tag_or_dev_version_and_the_commit():
+    """Two commits never share a version string, so a stale library from another build is
+    refused by name (test_platforms checks the refusal)."""
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    tag = subprocess.run(["git", "describe", "--tags", "--exact-match", "--match", "v[0-9]*", "HEAD"], cwd=REPO,
+                         capture_output=True, text=True).stdout.strip()
+    expected = f"{tag[1:] if tag else CARGO_VERSION + '-dev'}+{commit}"
+    assert build_version(DIST_JAR) == expected
+    assert build_version(JAR) == expected
+    assert f"sparkprom {expected}\n" in (DIST / "BUILD-INFO").read_text()
+
+
+def test_release_carries_license_notices_pom_and_sums():
+    version = build_version(DIST_JAR).split("+")[0]
+    for name in ("LICENSE", "THIRD-PARTY-NOTICES.md", "CHANGELOG.md", f"sparkprom-{version}.pom"):
+        assert (DIST / name).is_file(), name
+    pom = (DIST / f"sparkprom-{version}.pom").read_text()
+    assert "<groupId>io.sparkprom</groupId>" in pom and f"<version>{version}</version>" in pom, pom
+    with zipfile.ZipFile(DIST_JAR) as jar:
+        assert jar.read("META-INF/LICENSE") == (REPO / "LICENSE").read_bytes()
+        assert jar.read("META-INF/THIRD-PARTY-NOTICES.md") == (REPO / "THIRD-PARTY-NOTICES.md").read_bytes()
+    assert f"sparkprom-{version}.pom" in (DIST / "SHA256SUMS").read_text()
+
+
+def test_third_party_notices_match_cargo_lock():
+    """Every crate linked into the library, with its license texts; regenerated and compared."""
+    result = subprocess.run(["python3", "release/notices.py", "--check"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    notices = (REPO / "THIRD-PARTY-NOTICES.md").read_text()
+    for crate in ("| reqwest |", "| prost |", "| snap |", "| jni |", "| aws-sigv4 |", "| rustls |"):
+        assert crate in notices, crate
+    assert "| pytest |" not in notices and "| cc |" not in notices  # build tools are not linked
+
+
+def test_the_release_workflow_builds_twice_and_attaches_what_the_build_makes():
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
+    assert triggers == {"push": {"tags": ["v*"]}}
+    job = workflow["jobs"]["release"]
+    assert "bookworm" in job["container"] and (Path("/etc/debian_version").read_text().startswith("12"))
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    for needed in ("bash tests/setup.sh", "python3 release/notices.py --check", "bash release/build.sh",
+                   "sha256sum -c SHA256SUMS", "cmp sparkprom/target/dist/SHA256SUMS again/target/dist/SHA256SUMS"):
+        assert needed in script, needed
+    attach = script[script.index("gh release create"):]
+    attached = [word for word in attach.split() if "." in word and not word.startswith(("-", "\"", "$"))] + \
+        [word for word in attach.split() if word in ("SHA256SUMS", "BUILD-INFO", "LICENSE")]
+    present = {p.name for p in DIST.iterdir()}
+    for name in attached:
+        matches = [p for p in present if fnmatch.fnmatch(p, name)]
+        assert matches, (name, sorted(present))
+    assert {"sparkprom.jar", "SHA256SUMS", "LICENSE"} <= set(attached)

@@ -71,6 +71,21 @@ impl RequestAuth {
         })
     }
 
+    /// How requests are authenticated, never a secret: for a refusal's log line and `check`.
+    pub fn describe(&self) -> String {
+        match &self.scheme {
+            Scheme::None => "no authentication".to_string(),
+            Scheme::SigV4(signer) => signer.describe(),
+            Scheme::Bearer(token) => format!("a bearer token from {}", token.path()),
+            Scheme::Basic { username, password } => {
+                format!(
+                    "basic auth as {username}, password from {}",
+                    password.path()
+                )
+            }
+        }
+    }
+
     /// Adds the extra headers and the authorization to a request's final headers.
     pub fn apply(&self, url: &str, headers: &mut HeaderMap, body: &[u8]) -> Result<(), String> {
         for (name, value) in &self.extra_headers {

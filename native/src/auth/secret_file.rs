@@ -27,6 +27,11 @@ impl SecretFile {
         }
     }
 
+    /// Where the secret is kept (a path, never the secret).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The secret, trimmed of surrounding whitespace (files usually end with a newline). One
     /// `stat` per call; the file is read only when it changed. Both are done on a helper thread
     /// and waited for at most `threads::FILE_READ_TIMEOUT` (a secret on a hung FUSE mount such as

@@ -73,6 +73,16 @@ impl Client {
         })
     }
 
+    /// What a refusal with this status most likely means here (hints.rs).
+    pub fn refusal_hint(&self, status: u16) -> Option<String> {
+        super::hints::for_refusal(status, &self.url, &self.auth.describe())
+    }
+
+    /// How this client's requests are authenticated (never a secret).
+    pub fn describe_auth(&self) -> String {
+        self.auth.describe()
+    }
+
     pub fn send(&self, body: &[u8]) -> Outcome {
         let mut headers = self.headers.clone();
         if let Err(reason) = self.auth.apply(&self.url, &mut headers, body) {

@@ -3,4 +3,5 @@
 
 pub mod client;
 pub mod encode;
+pub mod hints;
 pub use crate::proto;

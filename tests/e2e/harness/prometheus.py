@@ -102,6 +102,15 @@ class Prometheus:
             body = json.load(r)
         return [(float(t), float(v)) for item in body["data"]["result"] for t, v in item["values"]]
 
+    def raw_series(self, range_selector: str, at=None):
+        """Each series of a range selector with its raw samples: [(labels, [(unix time, value)])]."""
+        params = {"query": range_selector}
+        if at is not None:
+            params["time"] = str(at)
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}", timeout=30) as r:
+            body = json.load(r)
+        return [(item["metric"], [(float(t), float(v)) for t, v in item["values"]]) for item in body["data"]["result"]]
+
     def wait_for(self, promql: str, accept, timeout=30.0):
         """Polls a query until `accept(result)` is true; returns the last result either way."""
         deadline = time.time() + timeout

@@ -39,4 +39,10 @@ final class NativeCore {
     static native void close(long handle, long flushMillis);
 
     static native String version();
+
+    /**
+     * The command-line check (native/src/check.rs): validates, resolves credentials, sends one
+     * sample. First line {@code accepted} or {@code not accepted}, then one line per step.
+     */
+    static native String check(byte[] properties);
 }

@@ -28,6 +28,7 @@ final class NativeLibrary {
         }
         loaded = Boolean.FALSE;
         String where;
+        boolean restricted = NativeAccess.restricted();
         try {
             NativeLoader.Loaded found = NativeLoader.load(explicitPath, extractDir);
             for (String skipped : found.skipped) {
@@ -38,6 +39,12 @@ final class NativeLibrary {
             }
             where = found.where;
         } catch (Throwable t) {
+            if (NativeAccess.refused(t)) {
+                LOG.error("sparkprom: this JVM refuses native access (--illegal-native-access=deny), so the sink's"
+                        + " native library cannot load and metrics of this JVM will not be sent: {}. ({})",
+                        NativeAccess.ADVICE, t.toString());
+                return false;
+            }
             LOG.error("sparkprom: cannot load the native library: {}. Metrics of this JVM will not be sent; "
                     + "use the release jar (it carries the library for linux-x86_64 and linux-aarch64), set the sink's 'library' "
                     + "property to the absolute path of this architecture's libsparkprom.so, or add its directory to "
@@ -59,6 +66,11 @@ final class NativeLibrary {
             return false;
         }
         LOG.info("sparkprom {}: native library loaded from {}", nativeVersion, where);
+        if (restricted) {
+            LOG.warn("sparkprom: native access is not enabled for the sink (the JDK's 'restricted method' WARNING"
+                    + " above, for it or another library), and a later JDK (or --illegal-native-access=deny) will refuse to load"
+                    + " its library; {}.", NativeAccess.ADVICE);
+        }
         loaded = Boolean.TRUE;
         return true;
     }

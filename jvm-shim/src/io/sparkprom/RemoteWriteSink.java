@@ -28,12 +28,8 @@ import org.slf4j.LoggerFactory;
 public class RemoteWriteSink implements Sink {
     private static final Logger LOG = LoggerFactory.getLogger(RemoteWriteSink.class);
 
-    /** How long reports wait for a SparkEnv before they go out with what {@link FallbackIdentity} learns. */
-    static final String DEFAULT_IDENTITY_TIMEOUT = "60s";
     /** How often a deferred core looks for the executor's SparkEnv. */
     static final long CORE_START_POLL_MILLIS = 100;
-    /** Job keys (and job-and-stage keys) per application before the rest become "other". */
-    static final int DEFAULT_LISTENER_MAX_KEYS = 50;
 
     private final MetricRegistry registry;
     private final JvmIdentity identity;
@@ -72,15 +68,15 @@ public class RemoteWriteSink implements Sink {
      */
     RemoteWriteSink(Properties properties, MetricRegistry registry, JvmIdentity.Source identitySource) {
         this.registry = registry;
-        long period = SinkProperties.DEFAULT_PERIOD * 1000L;
+        long period = PropertyValues.DEFAULT_PERIOD * 1000L;
         long flushWait = 15_000;
         JvmIdentity learnt = null;
         SinkCore started = null;
         try {
-            period = SinkProperties.periodMillis(properties);
-            flushWait = SinkProperties.durationMillis(properties, "flushTimeout", "10s", 0, 600_000) + 5_000;
+            period = PropertyValues.periodMillis(properties);
+            flushWait = PropertyValues.flushWaitMillis(properties);
             learnt = new JvmIdentity(identitySource, registry,
-                    SinkProperties.durationMillis(properties, "identityTimeout", DEFAULT_IDENTITY_TIMEOUT, 1_000, 3_600_000));
+                    PropertyValues.identityTimeoutMillis(properties));
             if (NativeLibrary.load(emptyToNull(properties.getProperty("library")),
                     emptyToNull(properties.getProperty("libraryExtractDir")))) {
                 // The driver has its SparkEnv now, so the core starts here and an invalid property
@@ -178,8 +174,8 @@ public class RemoteWriteSink implements Sink {
             // Spark hands a sink no property with a dot in its name: read them as SinkCore does.
             org.apache.spark.SparkConf conf = SparkIdentity.sparkConf();
             Properties complete = SinkProperties.complete(properties, conf, "driver");
-            enabled = SinkProperties.booleanProperty(complete, "listener.enabled", true);
-            maxKeys = SinkProperties.countProperty(complete, "listener.maxKeys", DEFAULT_LISTENER_MAX_KEYS, 1, 10_000);
+            enabled = PropertyValues.listenerEnabled(complete);
+            maxKeys = PropertyValues.listenerMaxKeys(complete);
         } catch (IllegalArgumentException invalid) {
             LOG.error(invalid.getMessage() + ". The driver's listener is off (no job, stage, task or streaming"
                     + " series); the registry's metrics are still sent. Fix the property.");

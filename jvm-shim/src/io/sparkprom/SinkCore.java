@@ -40,7 +40,7 @@ final class SinkCore {
             handle = create();
         } else {
             // Still fail fast on what can be checked now.
-            NativeCore.validate(SinkProperties.toBlob(SinkProperties.withSchedule(properties, periodMillis)));
+            NativeCore.validate(PropertyValues.toBlob(PropertyValues.withSchedule(properties, periodMillis)));
         }
     }
 
@@ -114,6 +114,6 @@ final class SinkCore {
         Properties complete = SinkProperties.complete(properties, conf,
                 conf == null ? null : SparkIdentity.metricsInstance(conf));
         // An invalid property throws IllegalArgumentException here, naming it.
-        return new NativeHandle(NativeCore.create(SinkProperties.toBlob(SinkProperties.withSchedule(complete, periodMillis))));
+        return new NativeHandle(NativeCore.create(PropertyValues.toBlob(PropertyValues.withSchedule(complete, periodMillis))));
     }
 }

@@ -122,7 +122,7 @@ impl Source {
                 sts.assume_role_with_web_identity(role_arn, &self.session_name, &token)?
             }
             Base::Container(container) => container.fetch()?,
-            Base::Imds(imds) => imds.fetch()?,
+            Base::Imds(imds) => imds.fetch().map_err(|e| no_credentials_found(&e))?,
         };
         match &self.assume_role {
             None => Ok(base),
@@ -143,6 +143,18 @@ impl Source {
             Some((arn, _)) => format!("{base}, then assuming {arn}"),
         }
     }
+}
+
+/// The instance profile was the last source and it did not answer: say which sources were
+/// looked at and what each platform needs, not only IMDS's error.
+fn no_credentials_found(imds_error: &str) -> String {
+    format!(
+        "no AWS credentials: AWS_ACCESS_KEY_ID, AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (IRSA) and \
+         AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity, ECS) are not set, and the instance \
+         profile did not answer ({imds_error}). On EKS give the driver and the executors a service \
+         account with an IRSA role or a Pod Identity association; on EC2, EMR and Databricks attach \
+         an instance profile; a container on EC2 reaches IMDSv2 only with a hop limit of 2 or more"
+    )
 }
 
 /// STS as the SDKs find it: `AWS_ENDPOINT_URL_STS`, then `AWS_ENDPOINT_URL`, then the regional

@@ -62,7 +62,7 @@ public final class BoundaryCheck {
         // (test_jni_boundary.py reads stderr), although logging starts with this very sink.
         Properties misspelt = props(library, url);
         misspelt.setProperty("maxSampelsPerSend", "500");
-        long handle = NativeCore.create(SinkProperties.toBlob(misspelt));
+        long handle = NativeCore.create(PropertyValues.toBlob(misspelt));
         check("a length beyond the buffer is an exception", () -> {
             try {
                 NativeCore.report(handle, ByteBuffer.allocateDirect(16), 1000);

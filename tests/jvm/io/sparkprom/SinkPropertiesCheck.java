@@ -32,18 +32,18 @@ public final class SinkPropertiesCheck {
                     "sink.a.sigv4.region", "r1");
             return SinkProperties.dottedPropertiesOf(props("class", "C", "url", "u"), instance) == null;
         });
-        check("period defaults to 10 seconds", () -> SinkProperties.periodMillis(new Properties()) == 10_000);
+        check("period defaults to 10 seconds", () -> PropertyValues.periodMillis(new Properties()) == 10_000);
         check("period and unit are read together", () ->
-                SinkProperties.periodMillis(props("period", " 2 ", "unit", "minutes")) == 120_000);
+                PropertyValues.periodMillis(props("period", " 2 ", "unit", "minutes")) == 120_000);
         check("a period under a second is refused naming 'period'", () ->
-                refused(() -> SinkProperties.periodMillis(props("period", "500", "unit", "MILLISECONDS")), "'period'"));
+                refused(() -> PropertyValues.periodMillis(props("period", "500", "unit", "MILLISECONDS")), "'period'"));
         check("a period that is not a number is refused naming 'period'", () ->
-                refused(() -> SinkProperties.periodMillis(props("period", "ten")), "'period'"));
+                refused(() -> PropertyValues.periodMillis(props("period", "ten")), "'period'"));
         check("an unknown unit is refused naming 'unit'", () ->
-                refused(() -> SinkProperties.periodMillis(props("unit", "fortnights")), "'unit'"));
+                refused(() -> PropertyValues.periodMillis(props("unit", "fortnights")), "'unit'"));
         check("identityTimeout takes ms, s, m, h and bare seconds", () ->
                 timeout("1500ms") == 1_500 && timeout("2m") == 120_000 && timeout("30") == 30_000
-                        && timeout("1h") == 3_600_000 && SinkProperties.durationMillis(new Properties(),
+                        && timeout("1h") == 3_600_000 && PropertyValues.durationMillis(new Properties(),
                                 "identityTimeout", "60s", 1_000, 3_600_000) == 60_000);
         check("durations read as tests/durations.tsv says (the native core's test reads it too)", () -> {
             int cases = 0;
@@ -55,8 +55,8 @@ public final class SinkPropertiesCheck {
                 String value = parts[0];
                 String expected = parts[1];
                 boolean ok = expected.equals("error")
-                        ? refused(() -> SinkProperties.parseDurationMillis("t", value), "'t'")
-                        : SinkProperties.parseDurationMillis("t", value) == Long.parseLong(expected);
+                        ? refused(() -> PropertyValues.parseDurationMillis("t", value), "'t'")
+                        : PropertyValues.parseDurationMillis("t", value) == Long.parseLong(expected);
                 if (!ok) {
                     System.out.println("  '" + value + "' should be " + expected);
                     return false;
@@ -69,11 +69,11 @@ public final class SinkPropertiesCheck {
                 refused(() -> timeout("500ms"), "'identityTimeout'") && refused(() -> timeout("2h"), "'identityTimeout'")
                         && refused(() -> timeout("soon"), "'identityTimeout'"));
         check("the blob is key NUL value NUL, UTF-8", () -> {
-            byte[] blob = SinkProperties.toBlob(props("labels", "team=é"));
+            byte[] blob = PropertyValues.toBlob(props("labels", "team=é"));
             return new String(blob, StandardCharsets.UTF_8).equals("labels\0team=é\0");
         });
         check("the schedule rides along in the blob", () -> "20000".equals(
-                SinkProperties.withSchedule(props("url", "u"), 20_000).getProperty("sparkprom.periodMillis")));
+                PropertyValues.withSchedule(props("url", "u"), 20_000).getProperty("sparkprom.periodMillis")));
         check("strings over 65,535 bytes are left out and the stream stays whole", () -> {
             StringBuilder huge = new StringBuilder();
             while (huge.length() <= 0xFFFF) {
@@ -105,7 +105,7 @@ public final class SinkPropertiesCheck {
     }
 
     private static long timeout(String value) {
-        return SinkProperties.durationMillis(props("identityTimeout", value), "identityTimeout", "60s", 1_000,
+        return PropertyValues.durationMillis(props("identityTimeout", value), "identityTimeout", "60s", 1_000,
                 3_600_000);
     }
 

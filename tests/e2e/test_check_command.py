@@ -1,0 +1,120 @@
+"""`java -jar sparkprom.jar check <file>`: the self-check a user runs before touching a cluster.
+Against the real Prometheus (accepted, and the sample is there), a dead port, a wrong path, an
+invalid property, and the SigV4-checking receiver (accepted; a region the workspace is not in;
+no credentials anywhere). Exit code 0 only when the receiver accepted the sample."""
+import socket
+import subprocess
+import time
+
+from harness.fake_aws import KeyStore, SigV4Receiver
+from harness.paths import DIST_JAR, REPO
+from harness.prometheus import free_port
+from test_auth import clean_environment
+
+SINK = "io.sparkprom.RemoteWriteSink"
+
+
+def check(tmp_path, lines, env=None, jar=DIST_JAR):
+    config = tmp_path / "metrics.properties"
+    config.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(["java", "-jar", str(jar), "check", str(config)], capture_output=True, text=True,
+                            timeout=120, env=env or clean_environment())
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_a_sample_accepted_by_prometheus_exits_0_and_arrives(prometheus, tmp_path):
+    started = time.time()
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
+                                 "*.sink.prom.labels=cluster=check-test", "*.sink.prom.period=5"])
+    assert code == 0, out
+    assert "ok   the receiver accepted one sample: sparkprom_check_timestamp_seconds{cluster=\"check-test\"" in out, out
+    assert "OK: every sink's sample was accepted" in out
+    result = prometheus.wait_for('sparkprom_check_timestamp_seconds{cluster="check-test"}', lambda r: len(r) == 1)
+    labels, value = result[0]
+    assert value >= started - 1 and labels["instance"] == socket.gethostname(), result
+
+
+def test_spark_conf_lines_as_a_policy_or_classification_carries_them(prometheus, tmp_path):
+    """The spark.metrics.conf.* form, `key value` as in spark-defaults.conf, and per-instance
+    overrides: the driver's and the executors' sinks are checked each."""
+    code, out = check(tmp_path, [f"spark.metrics.conf.*.sink.prom.class {SINK}",
+                                 f"spark.metrics.conf.*.sink.prom.url {prometheus.write_url}",
+                                 "spark.metrics.conf.executor.sink.prom.labels cluster=executors",
+                                 "spark.metrics.conf.*.source.jvm.class org.apache.spark.metrics.source.JvmSource"])
+    assert code == 0, out
+    assert "sink 'prom' for instance *:" in out and "sink 'prom' for instance executor:" in out, out
+    assert out.count("ok   the receiver accepted one sample") == 2, out
+
+
+def test_a_dead_port_an_invalid_property_a_wrong_path_and_no_sink_each_fail_naming_the_cause(prometheus, tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}/api/v1/write"
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={dead}"])
+    assert code == 1 and "FAIL the sample was not delivered" in out and "Connection refused" in out, out
+
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
+                                 "*.sink.prom.maxSeries=lots"])
+    assert code == 1 and "FAIL sparkprom: invalid sink property 'maxSeries'" in out, out
+    assert "accepted one sample" not in out
+
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
+                                 "*.sink.prom.listener.maxKeys=0"])
+    assert code == 1 and "FAIL sparkprom: invalid sink property 'listener.maxKeys'" in out, out
+
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.url}/api/v1/push"])
+    assert code == 1 and "refused the sample with HTTP 404" in out, out
+    assert "hint: no remote-write endpoint at this path" in out and "/api/v1/write" in out, out
+
+    code, out = check(tmp_path, ["*.sink.console.class=org.apache.spark.metrics.sink.ConsoleSink"])
+    assert code == 1 and f"FAIL no sink with class={SINK}" in out, out
+
+
+def amp_lines(receiver):
+    return [f"*.sink.amp.class={SINK}", f"*.sink.amp.url={receiver.url}/workspaces/ws-1/api/v1/remote_write",
+            "*.sink.amp.sigv4.service=aps"]
+
+
+def test_sigv4_accepted_then_refused_for_the_wrong_region_then_no_credentials(tmp_path):
+    keys = KeyStore()
+    keys.add("AKIDCHECKTEST01", "check-secret-" + "x" * 20, None)
+    secret = keys.keys["AKIDCHECKTEST01"][0]
+    with SigV4Receiver(keys, "eu-west-1") as receiver:
+        ok_env = clean_environment(AWS_ACCESS_KEY_ID="AKIDCHECKTEST01", AWS_SECRET_ACCESS_KEY=secret,
+                                   AWS_REGION="eu-west-1")
+        code, out = check(tmp_path, amp_lines(receiver), env=ok_env)
+        assert code == 0, out
+        assert ("authentication: SigV4 for service aps in region eu-west-1, credentials from environment "
+                "variables, access key AKIDCHEC...") in out, out
+        assert receiver.verified_keys() == ["AKIDCHECKTEST01"]
+
+        code, out = check(tmp_path, amp_lines(receiver), env={**ok_env, "AWS_REGION": "us-east-2"})
+        assert code == 1 and "refused the sample with HTTP 403" in out, out
+        assert "hint: signed with SigV4 for service aps in region us-east-2" in out, out
+        assert "access key AKIDCHEC..." in out and secret not in out, out
+
+        code, out = check(tmp_path, amp_lines(receiver), env=clean_environment(AWS_REGION="eu-west-1"))
+        assert code == 1, out
+        assert "no AWS credentials" in out and "AWS_WEB_IDENTITY_TOKEN_FILE" in out, out
+
+
+def test_an_amp_url_in_another_region_than_aws_region_is_a_warning(tmp_path):
+    keys = KeyStore()
+    keys.add("AKIDCHECKTEST02", "check-secret-" + "z" * 20, None)
+    lines = [f"*.sink.amp.class={SINK}",
+             "*.sink.amp.url=https://aps-workspaces.ap-southeast-2.amazonaws.com/workspaces/ws-1/api/v1/remote_write"]
+    env = clean_environment(AWS_ACCESS_KEY_ID="AKIDCHECKTEST02", AWS_SECRET_ACCESS_KEY=keys.keys["AKIDCHECKTEST02"][0],
+                            AWS_REGION="eu-central-1", HTTPS_PROXY=f"http://127.0.0.1:{free_port()}")
+    code, out = check(tmp_path, lines + ["*.sink.amp.sigv4.service=aps"], env=env)
+    # No network here: the send fails, but the warning comes before it.
+    assert code == 1, out
+    assert ("WARN SigV4 signs for region eu-central-1 (from AWS_REGION) but the URL is an AMP workspace in "
+            "ap-southeast-2") in out, out
+
+
+def test_the_shipped_metrics_properties_parse(tmp_path):
+    """The files users copy: every property valid (the receiver is not running here)."""
+    for name in ("metrics.properties", "metrics-filtered.properties"):
+        config = REPO / "spark-conf" / name
+        result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(config)], capture_output=True,
+                                text=True, timeout=120, env=clean_environment())
+        assert "ok   properties are valid" in result.stdout, (name, result.stdout)
+        assert "WARN property" not in result.stdout, (name, result.stdout)
