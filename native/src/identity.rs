@@ -12,9 +12,11 @@ pub const GENERATED_LABELS: &[&str] = &[
     "application_start_time",
     "cpu",
     "device",
+    "event",
     "field",
     "fstype",
     "instance",
+    "interface",
     "listener",
     "mode",
     "mountpoint",
@@ -23,6 +25,7 @@ pub const GENERATED_LABELS: &[&str] = &[
     "query",
     "queue",
     "reason",
+    "source",
 ];
 
 /// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`

@@ -31,6 +31,12 @@ pub struct Ingest {
     pub(crate) table: SeriesTable,
     pub(crate) self_metrics: SelfMetrics,
     pub(crate) node_series: NodeSeries,
+    /// Node-statistics sources this JVM should have and lacks (`node::sources`).
+    pub(crate) node_unavailable: crate::node::sources::Unavailable,
+    /// The newest collection that came before the first report, which it could not go out with
+    /// (no identity yet): sent right after that report, so a JVM that lives less than one
+    /// `node.period` still sends its node statistics once.
+    pub(crate) early_collection: Option<Arc<Collection>>,
     /// The driver listener's series (none elsewhere).
     pub(crate) signals: SignalSeries,
     pub(crate) capacity: usize,
@@ -75,7 +81,7 @@ impl Ingest {
                 }
                 recv(node) -> message => {
                     if let Ok(collection) = message {
-                        self.on_collection(&collection, &mut samples);
+                        self.on_collection(collection, &mut samples);
                     }
                 }
             }
@@ -114,23 +120,32 @@ impl Ingest {
             over_limit: self.table.over_limit + self.signals.over_limit,
             live_series: self.table.live_series() + self.signals.live_series(),
             missing_identity: self.labels.missing_identity(),
+            node_unavailable: [
+                self.node_unavailable.node_name,
+                self.node_unavailable.cgroup,
+                self.node_unavailable.pressure,
+            ],
         };
         self.self_metrics
             .append(&self.labels, &self.stats, &figures, ts, samples);
         self.queue_metadata();
         self.write_textfile(samples);
         self.push(samples);
+        if let Some(early) = self.early_collection.take() {
+            self.on_collection(early, samples);
+        }
     }
 
-    /// One node-stats collection. Node series carry the identity labels: none before the first
-    /// report.
-    fn on_collection(&mut self, collection: &Collection, samples: &mut Vec<Sample>) {
+    /// One node-stats collection. Node series carry the identity labels: one that comes before
+    /// the first report waits for it.
+    fn on_collection(&mut self, collection: Arc<Collection>, samples: &mut Vec<Sample>) {
         if !self.table.has_reported() {
+            self.early_collection = Some(collection);
             return;
         }
         let ts = self.stamp(collection.timestamp_ms);
         self.node_series
-            .append(&self.labels, collection, ts, samples);
+            .append(&self.labels, &collection, ts, samples);
         self.queue_metadata();
         self.push(samples);
     }
@@ -228,6 +243,8 @@ mod tests {
             table: SeriesTable::new(usize::MAX),
             self_metrics: SelfMetrics::default(),
             node_series: NodeSeries::default(),
+            node_unavailable: Default::default(),
+            early_collection: None,
             signals: SignalSeries::default(),
             capacity: 10_000,
             textfile: None,
@@ -273,6 +290,35 @@ mod tests {
     fn app_name(sample: &Sample) -> Option<&str> {
         let label = sample.series.labels.iter().find(|l| l.name == "app_name");
         label.map(|l| l.value.as_str())
+    }
+
+    #[test]
+    fn a_collection_before_the_first_report_goes_out_with_it() {
+        let mut ingest = ingest("test:ingest-early-collection");
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        let boot = |value| crate::node::stat::Stat::new(&crate::node::procfs::BOOT_TIME, value);
+        let early = Collection {
+            timestamp_ms: 500,
+            stats: vec![boot(1.0)],
+        };
+        ingest.on_collection(Arc::new(early), &mut samples);
+        assert!(
+            queued(&ingest).is_empty(),
+            "no identity before the first report"
+        );
+        ingest.on_snapshot(&report(1_000, "etl"), &mut snapshot, &mut samples);
+        let sent = queued(&ingest);
+        let node: Vec<&Sample> = sent
+            .iter()
+            .filter(|s| s.series.family.name == "node_boot_time_seconds")
+            .collect();
+        assert_eq!(node.len(), 1, "sent once, with the report's identity");
+        assert_eq!(app_name(node[0]), Some("etl"));
+        assert!(
+            node[0].timestamp_ms > 1_000,
+            "after the report: never out of order"
+        );
+        assert!(ingest.early_collection.is_none());
     }
 
     #[test]

@@ -51,8 +51,11 @@ pub struct SinkLabels {
     /// The daemon this sink serves (`master`, `worker`, ...), learnt from its registry's names;
     /// "other" for a driver's or an executor's sink.
     daemon_role: &'static str,
-    /// The host, for `instance` (`node.instance`, else the host name).
+    /// The host, for the `instance` of a JVM without an executor id (`node.instance`, else the
+    /// kernel's host name: in a pod the pod's, which with `pid` tells daemons in pods apart).
     host: String,
+    /// The node, for the `instance` of node statistics (`node::sources::Placement`).
+    node: String,
     families: FamilyLog,
 }
 
@@ -66,14 +69,20 @@ impl SinkLabels {
             identity: Identity::default(),
             daemon_role: "other",
             host: "unknown".to_string(),
+            node: "unknown".to_string(),
             families: FamilyLog::default(),
         }
     }
 
-    /// The host the JVM runs on, for the `instance` label of node statistics and of a standalone
-    /// daemon's series.
+    /// The host the JVM runs on, for the `instance` label of a standalone daemon's series.
     pub fn on_host(mut self, host: String) -> SinkLabels {
         self.host = host;
+        self
+    }
+
+    /// The node the JVM runs on, for the `instance` label of node statistics.
+    pub fn on_node(mut self, node: String) -> SinkLabels {
+        self.node = node;
         self
     }
 
@@ -141,6 +150,38 @@ impl SinkLabels {
         owner: &str,
     ) -> Option<Vec<Arc<Series>>> {
         let common = self.common_labels(producer, role);
+        self.claim(common, producer, family, variants, owner)
+    }
+
+    /// The series of a host-wide node statistic: as `series_for(Producer::Node, ..)` but
+    /// without the pod a Kubernetes JVM runs in (unless the user set `pod` themselves). The
+    /// node's figures are the same from every pod on it: they are keyed by `instance`, the
+    /// node, and the JVM's identity keeps each writer's series its own.
+    pub fn host_series_for(
+        &self,
+        family: &Arc<Family>,
+        variants: &[Variant],
+        owner: &str,
+    ) -> Option<Vec<Arc<Series>>> {
+        let mut common = self.common_labels(Producer::Node, None);
+        // A daemon (no executor id) keeps its pod: with `pid` it is what tells it from a daemon
+        // in another pod on the node, whose pid may well be the same.
+        let daemon = self.identity.executor_id.is_empty();
+        if !daemon && !self.static_labels.iter().any(|(name, _)| name == "pod") {
+            common.retain(|l| l.name != "pod");
+        }
+        self.claim(common, Producer::Node, family, variants, owner)
+    }
+
+    /// Makes the series of `variants` on `common` and claims them for this sink.
+    fn claim(
+        &self,
+        common: Vec<Label>,
+        producer: Producer,
+        family: &Arc<Family>,
+        variants: &[Variant],
+        owner: &str,
+    ) -> Option<Vec<Arc<Series>>> {
         let list: Vec<Arc<Series>> = variants
             .iter()
             .map(|variant| {
@@ -180,7 +221,7 @@ impl SinkLabels {
 
     /// The labels every series of this sink carries: the user's, the platform's (the user's win
     /// over detected ones of the same name), `role`, and the identity's. Node statistics add
-    /// `instance`, the host. A JVM without an executor id (a standalone master, worker or shuffle
+    /// `instance`, the node. A JVM without an executor id (a standalone master, worker or shuffle
     /// service) has nothing else to tell it from another, so all its series carry `instance` and
     /// `pid`: two workers of one cluster, or a master and a worker on one host, never write one
     /// series.
@@ -209,7 +250,9 @@ impl SinkLabels {
         }
         // No executor id: a daemon (or a JVM Spark never told its id); host and pid tell it apart.
         let no_executor_id = self.identity.executor_id.is_empty();
-        if no_executor_id || producer == Producer::Node {
+        if producer == Producer::Node {
+            common.push(label("instance", &self.node));
+        } else if no_executor_id {
             common.push(label("instance", &self.host));
         }
         if no_executor_id {
@@ -350,7 +393,8 @@ mod tests {
     #[test]
     fn a_jvm_without_executor_id_tells_its_series_by_host_and_pid() {
         let mut labels = SinkLabels::new("test:labels-daemon-jvm", vec![], Filters::default())
-            .on_host("node-7".into());
+            .on_host("worker-pod-2".into())
+            .on_node("node-7".into());
         let pid = std::process::id().to_string();
         let node = node_load(&labels);
         assert_eq!(
@@ -375,17 +419,47 @@ mod tests {
             names(&worker[0]),
             vec![
                 ("__name__", "spark_worker_cores_used"),
-                ("instance", "node-7"),
+                ("instance", "worker-pod-2"),
                 ("pid", pid.as_str()),
                 ("role", "worker")
             ]
         );
     }
 
+    /// Host-wide series leave an executor's pod off (they are the node's), but keep a daemon's:
+    /// two workers in two pods on one node may well both be pid 7.
+    #[test]
+    fn host_wide_series_leave_the_pod_off_unless_the_jvm_is_a_daemon() {
+        let in_pod = |url: &str, executor_id: &str| {
+            let mut labels =
+                SinkLabels::new(url, vec![], Filters::default()).on_node("node-9".into());
+            let mut pairs = vec![("label.pod", "pod-1")];
+            if !executor_id.is_empty() {
+                pairs.push(("executor_id", executor_id));
+            }
+            labels.set_identity(Identity::from_pairs(
+                &pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<Vec<_>>(),
+            ));
+            labels
+        };
+        let has_pod = |labels: &SinkLabels| {
+            let series = labels
+                .host_series_for(&family("node_load1"), &[Variant::PLAIN], "n")
+                .expect("free");
+            series[0].labels.iter().any(|l| l.name == "pod")
+        };
+        assert!(!has_pod(&in_pod("test:labels-host-executor", "4")));
+        assert!(has_pod(&in_pod("test:labels-host-daemon", "")));
+    }
+
     #[test]
     fn an_executors_node_series_carry_the_host_and_its_own_no_pid() {
         let mut labels = SinkLabels::new("test:labels-executor-jvm", vec![], Filters::default())
-            .on_host("node-8".into());
+            .on_host("exec-pod-3".into())
+            .on_node("node-8".into());
         labels.set_identity(identity("3"));
         let node = node_load(&labels);
         assert!(names(&node[0]).contains(&("instance", "node-8")));

@@ -14,6 +14,10 @@ use crate::stats::Stats;
 /// Reads one value per variant from the stats.
 type Read = fn(&Stats, &ReportFigures) -> Vec<f64>;
 
+/// The node-statistics sources `sparkprom_node_source_unavailable` reports, in the order of
+/// `ReportFigures::node_unavailable` (node/sources.rs says why each can be missing).
+pub const NODE_SOURCES: [&str; 3] = ["node_name", "cgroup", "pressure"];
+
 /// Figures that are not in `Stats`: the ingest thread reads them at report time.
 pub struct ReportFigures {
     pub queue_len: usize,
@@ -28,6 +32,8 @@ pub struct ReportFigures {
     pub live_series: usize,
     /// Per `IDENTITY_FIELDS`: not learnt from Spark.
     pub missing_identity: [bool; 4],
+    /// Per `NODE_SOURCES`: should be there and cannot be read.
+    pub node_unavailable: [bool; 3],
 }
 
 struct Definition {
@@ -171,6 +177,14 @@ const DEFINITIONS: &[Definition] = &[
         variants: || IDENTITY_FIELDS.iter().map(|f| Variant::labelled("field", *f)).collect(),
         read: |_, g| g.missing_identity.iter().map(|&m| f64::from(u8::from(m))).collect(),
     },
+    Definition {
+        name: "sparkprom_node_source_unavailable",
+        metric_type: MetricType::Gauge,
+        help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
+        unit: "",
+        variants: || NODE_SOURCES.iter().map(|s| Variant::labelled("source", *s)).collect(),
+        read: |_, g| g.node_unavailable.iter().map(|&m| f64::from(u8::from(m))).collect(),
+    },
 ];
 
 /// The self-metric series of one sink, made when first needed and again after a relabel.
@@ -262,6 +276,7 @@ mod tests {
             over_limit: 0,
             live_series: 0,
             missing_identity: labels.missing_identity(),
+            node_unavailable: [false, true, false],
         };
         let mut out = Vec::new();
         SelfMetrics::default().append(&labels, &stats, &figures, 1_000, &mut out);
@@ -278,29 +293,32 @@ mod tests {
         assert_eq!(find("sparkprom_samples_sent_total").value, 40.0);
         assert_eq!(find("sparkprom_samples_dropped_total").value, 3.0);
         assert_eq!(find("sparkprom_queue_samples").value, 5.0);
+        // (the label's value, the sample's value) of each series of a family.
+        let by = |family: &str, label: &str| -> Vec<(String, f64)> {
+            out.iter()
+                .filter(|s| s.series.family.name == family)
+                .map(|s| {
+                    let l = s.series.labels.iter().find(|l| l.name == label).unwrap();
+                    (l.value.clone(), s.value)
+                })
+                .collect()
+        };
+        let pairs = |list: &[(&str, f64)]| -> Vec<(String, f64)> {
+            list.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
         // No app_name in this identity: the one field reported missing.
-        let missing: Vec<(String, f64)> = out
-            .iter()
-            .filter(|s| {
-                s.series
-                    .labels
-                    .iter()
-                    .any(|l| l.value == "sparkprom_identity_missing")
-            })
-            .map(|s| {
-                let field = s.series.labels.iter().find(|l| l.name == "field").unwrap();
-                (field.value.clone(), s.value)
-            })
-            .collect();
         assert_eq!(
-            missing,
-            [
+            by("sparkprom_identity_missing", "field"),
+            pairs(&[
                 ("app_id", 0.0),
                 ("app_name", 1.0),
                 ("executor_id", 0.0),
                 ("namespace", 0.0)
-            ]
-            .map(|(f, v)| (f.to_string(), v))
+            ])
+        );
+        assert_eq!(
+            by("sparkprom_node_source_unavailable", "source"),
+            pairs(&[("node_name", 0.0), ("cgroup", 1.0), ("pressure", 0.0)])
         );
         let sent = find("sparkprom_samples_sent_total");
         assert!(sent
@@ -333,6 +351,8 @@ mod tests {
         let mut stats = Vec::new();
         crate::node::collect(std::path::Path::new("/"), &mut stats);
         names.extend(stats.iter().flat_map(|s| s.labels.iter().map(|(n, _)| *n)));
+        // A pod's network interfaces and cgroup v2's memory events, which this host lacks.
+        names.extend(["interface", "event"]);
         for spark_name in [
             "LiveListenerBus.listenerProcessingTime.org.apache.spark.HeartbeatReceiver",
             "LiveListenerBus.queue.appStatus.size",

@@ -803,6 +803,7 @@ mod tests {
             metric_type: MetricType::Gauge,
             help: "",
             unit: "",
+            scope: crate::node::stat::Scope::Host,
         };
         let collection = Collection {
             timestamp_ms: 100,
@@ -817,6 +818,7 @@ mod tests {
             over_limit: 0,
             live_series: 0,
             missing_identity: [false; 4],
+            node_unavailable: [false; 3],
         };
         let stats = Stats::default();
         // Two sinks of one JVM with one identity, pushing to one receiver (local-cluster).

@@ -17,6 +17,7 @@ use crate::ingest::Ingest;
 use crate::labels::SinkLabels;
 use crate::metadata::PendingMetadata;
 use crate::node::series::NodeSeries;
+use crate::node::sources::{in_kubernetes, warn_once, Placement, NODE_NAME_VARIABLE};
 use crate::queue::SampleQueue;
 use crate::remote_write::client::Client;
 use crate::self_metrics::SelfMetrics;
@@ -247,10 +248,18 @@ fn ingest_for(
         let period = config.node_period.unwrap_or(config.report_period);
         crate::node::thread::subscribe(period, root.clone())
     });
-    let instance = config
-        .node_instance
-        .clone()
-        .unwrap_or_else(|| crate::node::series::host_name(&root));
+    let placement = Placement::find(
+        config.node_instance.as_deref(),
+        std::env::var(NODE_NAME_VARIABLE).ok(),
+        in_kubernetes(),
+        &root,
+    );
+    let node_unavailable = if config.node_enabled {
+        warn_once(&placement.unavailable, &placement.instance);
+        placement.unavailable
+    } else {
+        Default::default()
+    };
     Ingest {
         node,
         labels: SinkLabels::new(
@@ -258,10 +267,13 @@ fn ingest_for(
             config.static_labels.clone(),
             config.filters.clone(),
         )
-        .on_host(instance),
+        .on_host(config.node_instance.clone().unwrap_or(placement.host_name))
+        .on_node(placement.instance),
         table: SeriesTable::new(config.max_series),
         self_metrics: SelfMetrics::default(),
-        node_series: NodeSeries::default(),
+        node_series: NodeSeries::new(placement.in_pod, config.node_host_wide),
+        node_unavailable,
+        early_collection: None,
         signals: crate::signals::SignalSeries::default(),
         capacity: config.capacity,
         textfile: config.textfile.clone(),

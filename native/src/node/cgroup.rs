@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::stat::{family, read, Stat};
+use super::stat::{family, read, NodeFamily, Stat};
 
 family!(
+    Container,
     CPU_USAGE,
     "container_cpu_usage_seconds_total",
     Counter,
@@ -14,6 +15,7 @@ family!(
     "Cumulative cpu time consumed."
 );
 family!(
+    Container,
     CPU_USER,
     "container_cpu_user_seconds_total",
     Counter,
@@ -21,6 +23,7 @@ family!(
     "Cumulative user cpu time consumed."
 );
 family!(
+    Container,
     CPU_SYSTEM,
     "container_cpu_system_seconds_total",
     Counter,
@@ -28,6 +31,7 @@ family!(
     "Cumulative system cpu time consumed."
 );
 family!(
+    Container,
     CFS_PERIODS,
     "container_cpu_cfs_periods_total",
     Counter,
@@ -35,6 +39,7 @@ family!(
     "Number of elapsed enforcement period intervals."
 );
 family!(
+    Container,
     CFS_THROTTLED_PERIODS,
     "container_cpu_cfs_throttled_periods_total",
     Counter,
@@ -42,6 +47,7 @@ family!(
     "Number of throttled period intervals."
 );
 family!(
+    Container,
     CFS_THROTTLED_SECONDS,
     "container_cpu_cfs_throttled_seconds_total",
     Counter,
@@ -49,6 +55,7 @@ family!(
     "Total time duration the container has been throttled."
 );
 family!(
+    Container,
     MEMORY_USAGE,
     "container_memory_usage_bytes",
     Gauge,
@@ -56,6 +63,7 @@ family!(
     "Current memory usage in bytes, including all memory regardless of when it was accessed."
 );
 family!(
+    Container,
     MEMORY_WORKING_SET,
     "container_memory_working_set_bytes",
     Gauge,
@@ -63,6 +71,7 @@ family!(
     "Current working set in bytes."
 );
 family!(
+    Container,
     MEMORY_LIMIT,
     "container_spec_memory_limit_bytes",
     Gauge,
@@ -70,6 +79,7 @@ family!(
     "Memory limit for the container."
 );
 family!(
+    Container,
     OOM_EVENTS,
     "container_oom_events_total",
     Counter,
@@ -77,6 +87,15 @@ family!(
     "Count of out of memory events observed for the container."
 );
 family!(
+    Container,
+    MEMORY_EVENTS,
+    "container_memory_events_total",
+    Counter,
+    "",
+    "Memory events of the container's cgroup v2 (memory.events): high (usage went over memory.high and was throttled), max (usage reached memory.max), oom (the OOM killer was invoked), oom_kill (processes it killed), ..."
+);
+family!(
+    Container,
     FS_READS_BYTES,
     "container_fs_reads_bytes_total",
     Counter,
@@ -84,6 +103,7 @@ family!(
     "Cumulative count of bytes read."
 );
 family!(
+    Container,
     FS_WRITES_BYTES,
     "container_fs_writes_bytes_total",
     Counter,
@@ -116,9 +136,13 @@ pub fn collect(root: &Path, out: &mut Vec<Stat>) {
         out.push(Stat::new(&MEMORY_LIMIT, limit));
     }
     if let Some(events) = file("memory.events") {
+        // cAdvisor's own counter reads the kernel log and is known to stay 0 in pods; the
+        // cgroup's count of OOM kills is the truth.
         let oom_kills = stat_value(&events, "oom_kill").unwrap_or(0.0);
         out.push(Stat::new(&OOM_EVENTS, oom_kills));
+        parse_memory_events(&events, out);
     }
+    super::pressure::collect_cgroup(&dir, out);
     if let Some(text) = file("io.stat") {
         parse_io_stat(&text, out);
     }
@@ -165,6 +189,19 @@ pub fn parse_cpu_stat(text: &str, out: &mut Vec<Stat>) {
     }
 }
 
+/// memory.events: `low 0`, `high 12`, `max 3`, `oom 1`, `oom_kill 1`, ... one counter per
+/// line, each kept (kernels add events: oom_group_kill came in 5.17).
+pub fn parse_memory_events(text: &str, out: &mut Vec<Stat>) {
+    for line in text.lines() {
+        let Some((event, value)) = line.split_once(' ') else {
+            continue;
+        };
+        if let Ok(value) = value.trim().parse::<f64>() {
+            out.push(Stat::new(&MEMORY_EVENTS, value).with("event", event));
+        }
+    }
+}
+
 /// `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=..` per device.
 pub fn parse_io_stat(text: &str, out: &mut Vec<Stat>) {
     for line in text.lines() {
@@ -188,6 +225,23 @@ pub fn parse_io_stat(text: &str, out: &mut Vec<Stat>) {
     }
 }
 
+/// Every family this module declares, for docs/metrics-reference.md (`node::reference`).
+pub const FAMILIES: &[&NodeFamily] = &[
+    &CPU_USAGE,
+    &CPU_USER,
+    &CPU_SYSTEM,
+    &CFS_PERIODS,
+    &CFS_THROTTLED_PERIODS,
+    &CFS_THROTTLED_SECONDS,
+    &MEMORY_USAGE,
+    &MEMORY_WORKING_SET,
+    &MEMORY_LIMIT,
+    &OOM_EVENTS,
+    &MEMORY_EVENTS,
+    &FS_READS_BYTES,
+    &FS_WRITES_BYTES,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,7 +261,11 @@ mod tests {
         );
         root.write(
             &format!("{dir}/memory.events"),
-            "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n",
+            "low 0\nhigh 14\nmax 2\noom 1\noom_kill 1\noom_group_kill 0\n",
+        );
+        root.write(
+            &format!("{dir}/memory.pressure"),
+            "some avg10=12.00 avg60=4.00 avg300=1.00 total=3500000\nfull avg10=8.00 avg60=2.00 avg300=0.50 total=2000000\n",
         );
         root.write(
             &format!("{dir}/io.stat"),
@@ -247,7 +305,38 @@ mod tests {
             Some(2147483648.0)
         );
         assert_eq!(value(&out, "container_oom_events_total"), Some(1.0));
+        let event = |name: &str| {
+            out.iter()
+                .find(|s| {
+                    s.family.name == "container_memory_events_total"
+                        && s.labels == [("event", name.to_string())]
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(event("high"), Some(14.0));
+        assert_eq!(event("max"), Some(2.0));
+        assert_eq!(event("oom_kill"), Some(1.0));
+        assert_eq!(event("oom_group_kill"), Some(0.0));
+        assert_eq!(
+            value(&out, "container_pressure_memory_stalled_seconds_total"),
+            Some(2.0)
+        );
         assert_eq!(value(&out, "container_fs_writes_bytes_total"), Some(8192.0));
+    }
+
+    /// containerd and CRI-O give a pod on cgroup v2 its own cgroup namespace: the container's
+    /// cgroup is `/`, mounted at /sys/fs/cgroup.
+    #[test]
+    fn a_private_cgroup_namespace_is_read_at_the_mount_root() {
+        let root = tempdir::Root::new();
+        root.write("proc/self/cgroup", "0::/\n");
+        root.write("sys/fs/cgroup/cgroup.controllers", "cpu io memory pids\n");
+        root.write("sys/fs/cgroup/memory.current", "4096\n");
+        root.write("sys/fs/cgroup/memory.events", "max 5\noom_kill 2\n");
+        let mut out = Vec::new();
+        collect(root.path(), &mut out);
+        assert_eq!(value(&out, "container_memory_usage_bytes"), Some(4096.0));
+        assert_eq!(value(&out, "container_oom_events_total"), Some(2.0));
     }
 
     #[test]

@@ -15,9 +15,10 @@ use crate::threads::{call_within, Within};
 use once_cell::sync::Lazy;
 use regex::Regex;
 
-use super::stat::{family, read, Stat};
+use super::stat::{family, read, NodeFamily, Stat};
 
 family!(
+    Container,
     SIZE,
     "node_filesystem_size_bytes",
     Gauge,
@@ -25,6 +26,7 @@ family!(
     "Filesystem size in bytes."
 );
 family!(
+    Container,
     FREE,
     "node_filesystem_free_bytes",
     Gauge,
@@ -32,6 +34,7 @@ family!(
     "Filesystem free space in bytes."
 );
 family!(
+    Container,
     AVAIL,
     "node_filesystem_avail_bytes",
     Gauge,
@@ -39,6 +42,7 @@ family!(
     "Filesystem space available to non-root users in bytes."
 );
 family!(
+    Container,
     FILES,
     "node_filesystem_files",
     Gauge,
@@ -46,6 +50,7 @@ family!(
     "Filesystem total file nodes."
 );
 family!(
+    Container,
     FILES_FREE,
     "node_filesystem_files_free",
     Gauge,
@@ -53,6 +58,7 @@ family!(
     "Filesystem total free file nodes."
 );
 family!(
+    Container,
     READONLY,
     "node_filesystem_readonly",
     Gauge,
@@ -60,6 +66,7 @@ family!(
     "Filesystem read-only status."
 );
 family!(
+    Container,
     DEVICE_ERROR,
     "node_filesystem_device_error",
     Gauge,
@@ -297,6 +304,17 @@ fn statvfs(path: &Path) -> Option<FsStats> {
         files_free: s.f_ffree as f64,
     })
 }
+
+/// Every family this module declares, for docs/metrics-reference.md (`node::reference`).
+pub const FAMILIES: &[&NodeFamily] = &[
+    &SIZE,
+    &FREE,
+    &AVAIL,
+    &FILES,
+    &FILES_FREE,
+    &READONLY,
+    &DEVICE_ERROR,
+];
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,11 @@
 
 pub mod cgroup;
 pub mod filesystem;
+pub mod pressure;
 pub mod process;
 pub mod procfs;
 pub mod series;
+pub mod sources;
 pub mod stat;
 pub mod thread;
 
@@ -20,7 +22,12 @@ use stat::Stat;
 /// Everything there is to read under `root`: the node, its cgroup and this process (`self`).
 pub fn collect(root: &Path, out: &mut Vec<Stat>) {
     procfs::collect(root, out);
+    pressure::collect_host(root, out);
     filesystem::collect(root, out);
     cgroup::collect(root, out);
     process::collect(root, out);
 }
+
+// Last: the layout test reads a file's code up to its first `#[cfg(test)]`.
+#[cfg(test)]
+mod reference;

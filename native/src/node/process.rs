@@ -7,9 +7,10 @@
 
 use std::path::Path;
 
-use super::stat::{family, read, Stat};
+use super::stat::{family, read, NodeFamily, Stat};
 
 family!(
+    Process,
     CPU,
     "process_cpu_seconds_total",
     Counter,
@@ -17,6 +18,7 @@ family!(
     "Total user and system CPU time spent in seconds."
 );
 family!(
+    Process,
     RESIDENT,
     "process_resident_memory_bytes",
     Gauge,
@@ -24,6 +26,7 @@ family!(
     "Resident memory size in bytes."
 );
 family!(
+    Process,
     VIRTUAL,
     "process_virtual_memory_bytes",
     Gauge,
@@ -31,6 +34,7 @@ family!(
     "Virtual memory size in bytes."
 );
 family!(
+    Process,
     START_TIME,
     "process_start_time_seconds",
     Gauge,
@@ -38,6 +42,7 @@ family!(
     "Start time of the process since unix epoch in seconds."
 );
 family!(
+    Process,
     OPEN_FDS,
     "process_open_fds",
     Gauge,
@@ -45,6 +50,7 @@ family!(
     "Number of open file descriptors."
 );
 family!(
+    Process,
     MAX_FDS,
     "process_max_fds",
     Gauge,
@@ -132,6 +138,9 @@ pub fn parse_max_fds(text: &str) -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// Every family this module declares, for docs/metrics-reference.md (`node::reference`).
+pub const FAMILIES: &[&NodeFamily] = &[&CPU, &RESIDENT, &VIRTUAL, &START_TIME, &OPEN_FDS, &MAX_FDS];
 
 #[cfg(test)]
 mod tests {

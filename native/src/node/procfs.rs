@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::stat::{family, read, Stat};
+use super::stat::{family, read, NodeFamily, Stat};
 
 /// USER_HZ: the unit of CPU times in /proc/stat. Linux fixes it at 100 for user space on every
 /// architecture Spark runs on, which is also what node_exporter assumes.
@@ -15,6 +15,7 @@ const SECONDS_PER_MS: f64 = 1.0 / 1000.0;
 const SECTOR_BYTES: f64 = 512.0;
 
 family!(
+    Host,
     CPU_SECONDS,
     "node_cpu_seconds_total",
     Counter,
@@ -22,6 +23,7 @@ family!(
     "Seconds the CPUs spent in each mode."
 );
 family!(
+    Host,
     CONTEXT_SWITCHES,
     "node_context_switches_total",
     Counter,
@@ -29,6 +31,7 @@ family!(
     "Total number of context switches."
 );
 family!(
+    Host,
     BOOT_TIME,
     "node_boot_time_seconds",
     Gauge,
@@ -36,6 +39,7 @@ family!(
     "Node boot time, in unixtime."
 );
 family!(
+    Host,
     FORKS,
     "node_forks_total",
     Counter,
@@ -43,6 +47,7 @@ family!(
     "Total number of forks."
 );
 family!(
+    Host,
     INTERRUPTS,
     "node_intr_total",
     Counter,
@@ -50,6 +55,7 @@ family!(
     "Total number of interrupts serviced."
 );
 family!(
+    Host,
     PROCS_RUNNING,
     "node_procs_running",
     Gauge,
@@ -57,15 +63,16 @@ family!(
     "Number of processes in runnable state."
 );
 family!(
+    Host,
     PROCS_BLOCKED,
     "node_procs_blocked",
     Gauge,
     "",
     "Number of processes blocked waiting for I/O to complete."
 );
-family!(LOAD1, "node_load1", Gauge, "", "1m load average.");
-family!(LOAD5, "node_load5", Gauge, "", "5m load average.");
-family!(LOAD15, "node_load15", Gauge, "", "15m load average.");
+family!(Host, LOAD1, "node_load1", Gauge, "", "1m load average.");
+family!(Host, LOAD5, "node_load5", Gauge, "", "5m load average.");
+family!(Host, LOAD15, "node_load15", Gauge, "", "15m load average.");
 
 /// The modes of a `cpu` line, in order; guest time is already counted in user and nice.
 const CPU_MODES: [&str; 8] = [
@@ -175,11 +182,13 @@ fn dynamic_gauge(name: &str, help: &'static str) -> &'static super::stat::NodeFa
             metric_type: crate::proto::MetricType::Gauge,
             help,
             unit,
+            scope: super::stat::Scope::Host,
         }))
     })
 }
 
 family!(
+    Host,
     DISK_READS,
     "node_disk_reads_completed_total",
     Counter,
@@ -187,6 +196,7 @@ family!(
     "The total number of reads completed successfully."
 );
 family!(
+    Host,
     DISK_READS_MERGED,
     "node_disk_reads_merged_total",
     Counter,
@@ -194,6 +204,7 @@ family!(
     "The total number of reads merged."
 );
 family!(
+    Host,
     DISK_READ_BYTES,
     "node_disk_read_bytes_total",
     Counter,
@@ -201,6 +212,7 @@ family!(
     "The total number of bytes read successfully."
 );
 family!(
+    Host,
     DISK_READ_TIME,
     "node_disk_read_time_seconds_total",
     Counter,
@@ -208,6 +220,7 @@ family!(
     "The total number of seconds spent by all reads."
 );
 family!(
+    Host,
     DISK_WRITES,
     "node_disk_writes_completed_total",
     Counter,
@@ -215,6 +228,7 @@ family!(
     "The total number of writes completed successfully."
 );
 family!(
+    Host,
     DISK_WRITES_MERGED,
     "node_disk_writes_merged_total",
     Counter,
@@ -222,6 +236,7 @@ family!(
     "The number of writes merged."
 );
 family!(
+    Host,
     DISK_WRITTEN_BYTES,
     "node_disk_written_bytes_total",
     Counter,
@@ -229,6 +244,7 @@ family!(
     "The total number of bytes written successfully."
 );
 family!(
+    Host,
     DISK_WRITE_TIME,
     "node_disk_write_time_seconds_total",
     Counter,
@@ -236,6 +252,7 @@ family!(
     "This is the total number of seconds spent by all writes."
 );
 family!(
+    Host,
     DISK_IO_NOW,
     "node_disk_io_now",
     Gauge,
@@ -243,6 +260,7 @@ family!(
     "The number of I/Os currently in progress."
 );
 family!(
+    Host,
     DISK_IO_TIME,
     "node_disk_io_time_seconds_total",
     Counter,
@@ -250,6 +268,7 @@ family!(
     "Total seconds spent doing I/Os."
 );
 family!(
+    Host,
     DISK_IO_WEIGHTED,
     "node_disk_io_time_weighted_seconds_total",
     Counter,
@@ -325,6 +344,7 @@ pub fn parse_diskstats(text: &str, out: &mut Vec<Stat>) {
 }
 
 family!(
+    Network,
     NET_RX_BYTES,
     "node_network_receive_bytes_total",
     Counter,
@@ -332,6 +352,7 @@ family!(
     "Network device statistic receive_bytes."
 );
 family!(
+    Network,
     NET_RX_PACKETS,
     "node_network_receive_packets_total",
     Counter,
@@ -339,6 +360,7 @@ family!(
     "Network device statistic receive_packets."
 );
 family!(
+    Network,
     NET_RX_ERRS,
     "node_network_receive_errs_total",
     Counter,
@@ -346,6 +368,7 @@ family!(
     "Network device statistic receive_errs."
 );
 family!(
+    Network,
     NET_RX_DROP,
     "node_network_receive_drop_total",
     Counter,
@@ -353,6 +376,7 @@ family!(
     "Network device statistic receive_drop."
 );
 family!(
+    Network,
     NET_TX_BYTES,
     "node_network_transmit_bytes_total",
     Counter,
@@ -360,6 +384,7 @@ family!(
     "Network device statistic transmit_bytes."
 );
 family!(
+    Network,
     NET_TX_PACKETS,
     "node_network_transmit_packets_total",
     Counter,
@@ -367,6 +392,7 @@ family!(
     "Network device statistic transmit_packets."
 );
 family!(
+    Network,
     NET_TX_ERRS,
     "node_network_transmit_errs_total",
     Counter,
@@ -374,12 +400,100 @@ family!(
     "Network device statistic transmit_errs."
 );
 family!(
+    Network,
     NET_TX_DROP,
     "node_network_transmit_drop_total",
     Counter,
     "",
     "Network device statistic transmit_drop."
 );
+
+family!(
+    Network,
+    POD_RX_BYTES,
+    "container_network_receive_bytes_total",
+    Counter,
+    "bytes",
+    "Cumulative count of bytes received"
+);
+family!(
+    Network,
+    POD_RX_PACKETS,
+    "container_network_receive_packets_total",
+    Counter,
+    "",
+    "Cumulative count of packets received"
+);
+family!(
+    Network,
+    POD_RX_ERRS,
+    "container_network_receive_errors_total",
+    Counter,
+    "",
+    "Cumulative count of errors encountered while receiving"
+);
+family!(
+    Network,
+    POD_RX_DROP,
+    "container_network_receive_packets_dropped_total",
+    Counter,
+    "",
+    "Cumulative count of packets dropped while receiving"
+);
+family!(
+    Network,
+    POD_TX_BYTES,
+    "container_network_transmit_bytes_total",
+    Counter,
+    "bytes",
+    "Cumulative count of bytes transmitted"
+);
+family!(
+    Network,
+    POD_TX_PACKETS,
+    "container_network_transmit_packets_total",
+    Counter,
+    "",
+    "Cumulative count of packets transmitted"
+);
+family!(
+    Network,
+    POD_TX_ERRS,
+    "container_network_transmit_errors_total",
+    Counter,
+    "",
+    "Cumulative count of errors encountered while transmitting"
+);
+family!(
+    Network,
+    POD_TX_DROP,
+    "container_network_transmit_packets_dropped_total",
+    Counter,
+    "",
+    "Cumulative count of packets dropped while transmitting"
+);
+
+/// In a Kubernetes pod /proc/net/dev is the pod's network namespace, not the node's: its
+/// figures go out with cAdvisor's names for a pod's network (and its `interface` label), so no
+/// node_network_* series ever holds one pod's traffic.
+const POD_NETWORK: [(&NodeFamily, &NodeFamily); 8] = [
+    (&NET_RX_BYTES, &POD_RX_BYTES),
+    (&NET_RX_PACKETS, &POD_RX_PACKETS),
+    (&NET_RX_ERRS, &POD_RX_ERRS),
+    (&NET_RX_DROP, &POD_RX_DROP),
+    (&NET_TX_BYTES, &POD_TX_BYTES),
+    (&NET_TX_PACKETS, &POD_TX_PACKETS),
+    (&NET_TX_ERRS, &POD_TX_ERRS),
+    (&NET_TX_DROP, &POD_TX_DROP),
+];
+
+/// The name a network family has in a pod, and the name its device label has there.
+pub fn in_pod(family: &'static NodeFamily) -> Option<(&'static NodeFamily, &'static str)> {
+    POD_NETWORK
+        .iter()
+        .find(|(node, _)| std::ptr::eq(*node, family))
+        .map(|(_, pod)| (*pod, "interface"))
+}
 
 /// /proc/net/dev: two header lines, then `iface: 8 receive fields 8 transmit fields`.
 pub fn parse_net_dev(text: &str, out: &mut Vec<Stat>) {
@@ -412,6 +526,47 @@ pub fn parse_net_dev(text: &str, out: &mut Vec<Stat>) {
         }
     }
 }
+
+/// Every family this module declares, for docs/metrics-reference.md (`node::reference`).
+pub const FAMILIES: &[&NodeFamily] = &[
+    &CPU_SECONDS,
+    &CONTEXT_SWITCHES,
+    &BOOT_TIME,
+    &FORKS,
+    &INTERRUPTS,
+    &PROCS_RUNNING,
+    &PROCS_BLOCKED,
+    &LOAD1,
+    &LOAD5,
+    &LOAD15,
+    &DISK_READS,
+    &DISK_READS_MERGED,
+    &DISK_READ_BYTES,
+    &DISK_READ_TIME,
+    &DISK_WRITES,
+    &DISK_WRITES_MERGED,
+    &DISK_WRITTEN_BYTES,
+    &DISK_WRITE_TIME,
+    &DISK_IO_NOW,
+    &DISK_IO_TIME,
+    &DISK_IO_WEIGHTED,
+    &NET_RX_BYTES,
+    &NET_RX_PACKETS,
+    &NET_RX_ERRS,
+    &NET_RX_DROP,
+    &NET_TX_BYTES,
+    &NET_TX_PACKETS,
+    &NET_TX_ERRS,
+    &NET_TX_DROP,
+    &POD_RX_BYTES,
+    &POD_RX_PACKETS,
+    &POD_RX_ERRS,
+    &POD_RX_DROP,
+    &POD_TX_BYTES,
+    &POD_TX_PACKETS,
+    &POD_TX_ERRS,
+    &POD_TX_DROP,
+];
 
 #[cfg(test)]
 mod tests {

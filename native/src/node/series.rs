@@ -1,11 +1,16 @@
 //! Turns node-stats collections into a sink's series: each statistic's own labels plus
 //! `instance` (the host) and the JVM's identity labels (no `role`), decided once per series and
 //! cached; a statistic that stops coming (an unmounted filesystem, a removed interface) ends.
+//!
+//! In a Kubernetes pod each statistic is keyed by its scope (`stat::Scope`): host-wide ones by
+//! the node alone (no `pod` label), the pod's network with cAdvisor's container_network_* names,
+//! the container's mounts and cgroup and the process with the pod. Elsewhere names and labels
+//! are node_exporter's as they always were.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::stat::NodeFamily;
+use super::stat::{NodeFamily, Scope};
 use super::thread::Collection;
 use crate::claims::{Producer, Release};
 use crate::labels::{SinkLabels, Variant};
@@ -24,6 +29,11 @@ struct Entry {
 
 #[derive(Default)]
 pub struct NodeSeries {
+    /// Whether this JVM sees a Kubernetes pod's own network namespace (`Placement::in_pod`:
+    /// in a pod and not `hostNetwork`).
+    in_pod: bool,
+    /// `node.hostWide=false`: only the pod's, container's and JVM's statistics.
+    without_host: bool,
     families: HashMap<usize, Arc<Family>>,
     entries: HashMap<Key, Entry>,
     /// Counts collections; an entry a collection lacks is gone (a mount or an interface).
@@ -33,6 +43,22 @@ pub struct NodeSeries {
 }
 
 impl NodeSeries {
+    /// Node series keyed for a JVM in a Kubernetes pod, or on a host of its own; with or
+    /// without the node's host-wide figures (`node.hostWide`).
+    pub fn new(in_pod: bool, host_wide: bool) -> NodeSeries {
+        NodeSeries {
+            in_pod,
+            without_host: !host_wide,
+            ..NodeSeries::default()
+        }
+    }
+
+    /// Whether a family describes the node as a whole: host-wide, or the network outside a pod
+    /// (the host's own namespace).
+    fn is_the_nodes(&self, family: &NodeFamily) -> bool {
+        family.scope == Scope::Host || (family.scope == Scope::Network && !self.in_pod)
+    }
+
     /// Appends one sample per statistic of `collection` to `out`, stamped `ts` (the collection's
     /// time, kept increasing by the ingest thread); then ends the series of statistics it no
     /// longer has.
@@ -111,9 +137,14 @@ impl NodeSeries {
         labels: &[(&'static str, String)],
         owner: &str,
     ) -> Option<Arc<Series>> {
+        if self.without_host && self.is_the_nodes(family) {
+            return None;
+        }
+        let (family, labels) = self.named_for_scope(family, labels);
         if !sink_labels.keeps(family.name, family.name) {
             return None;
         }
+        let scope = family.scope;
         let family = Arc::clone(
             self.families
                 .entry(family as *const NodeFamily as usize)
@@ -127,16 +158,42 @@ impl NodeSeries {
                 }),
         );
         // `instance` (the host) comes from the sink's labels, as for every node series.
-        let variant = Variant {
-            suffix: "",
-            labels: labels.to_vec(),
-        };
+        let variant = Variant { suffix: "", labels };
         // No role: the statistics belong to the JVM, so when several sinks of one JVM push to
         // one receiver (local-cluster's driver, master and workers) the first exports them and
         // the others find them claimed.
-        sink_labels
-            .series_for(Producer::Node, &family, None, &[variant], owner)?
-            .pop()
+        let series = if scope == Scope::Host {
+            sink_labels.host_series_for(&family, &[variant], owner)
+        } else {
+            sink_labels.series_for(Producer::Node, &family, None, &[variant], owner)
+        };
+        series?.pop()
+    }
+
+    /// The family and labels a statistic goes out with: in a pod the network namespace's
+    /// figures take cAdvisor's names (they are the pod's, not the node's).
+    fn named_for_scope(
+        &self,
+        family: &'static NodeFamily,
+        labels: &[(&'static str, String)],
+    ) -> (&'static NodeFamily, Vec<(&'static str, String)>) {
+        if self.in_pod && family.scope == Scope::Network {
+            if let Some((pod_family, device_label)) = super::procfs::in_pod(family) {
+                let labels = labels
+                    .iter()
+                    .map(|(name, value)| {
+                        let name = if *name == "device" {
+                            device_label
+                        } else {
+                            name
+                        };
+                        (name, value.clone())
+                    })
+                    .collect();
+                return (pod_family, labels);
+            }
+        }
+        (family, labels.to_vec())
     }
 
     /// Ends every node series; for the sink's last report.
@@ -176,6 +233,7 @@ mod tests {
         metric_type: MetricType::Gauge,
         help: "",
         unit: "bytes",
+        scope: crate::node::stat::Scope::Container,
     };
 
     fn collection(mounts: &[&str]) -> Collection {
@@ -196,9 +254,9 @@ mod tests {
     #[test]
     fn a_statistic_that_stops_coming_ends_and_gives_its_series_back() {
         let labels =
-            SinkLabels::new("test:node-gone", vec![], Filters::default()).on_host("h".into());
+            SinkLabels::new("test:node-gone", vec![], Filters::default()).on_node("h".into());
         let other =
-            SinkLabels::new("test:node-gone", vec![], Filters::default()).on_host("h".into());
+            SinkLabels::new("test:node-gone", vec![], Filters::default()).on_node("h".into());
         let mut node = NodeSeries::default();
         let mut other_node = NodeSeries::default();
         let mut out = Vec::new();
@@ -227,6 +285,119 @@ mod tests {
         assert_eq!(
             taken.iter().map(mount).collect::<Vec<_>>(),
             ["/mnt/scratch"]
+        );
+    }
+
+    /// Two pods on one node: the host's figures go out keyed by the node alone (no pod), the
+    /// pod's network with cAdvisor's names and the pod; outside Kubernetes node_exporter's.
+    #[test]
+    fn in_a_pod_each_statistic_is_keyed_by_its_scope() {
+        use crate::identity::Identity;
+        use crate::node::{procfs, stat::Stat};
+        let in_pod = |url: &str, pod: &str| {
+            let mut labels =
+                SinkLabels::new(url, vec![], Filters::default()).on_node("ip-10-0-1-17".into());
+            labels.set_identity(Identity::from_pairs(
+                &[
+                    ("app_id", "app-1"),
+                    ("executor_id", pod),
+                    ("namespace", "app-1"),
+                    ("label.pod", pod),
+                ]
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+            ));
+            labels
+        };
+        let collection = Collection {
+            timestamp_ms: 0,
+            stats: vec![
+                Stat::new(&procfs::LOAD1, 2.0),
+                Stat::new(&procfs::NET_RX_BYTES, 9.0).with("device", "eth0"),
+                Stat::new(&FREE, 1.0).with("mountpoint", "/var/data"),
+            ],
+        };
+        let labels_of = |sample: &Sample| -> Vec<(String, String)> {
+            let mut l: Vec<(String, String)> = sample
+                .series
+                .labels
+                .iter()
+                .filter(|l| {
+                    ["__name__", "instance", "pod", "device", "interface"]
+                        .contains(&l.name.as_str())
+                })
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect();
+            l.sort();
+            l
+        };
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut out = Vec::new();
+        NodeSeries::new(true, true).append(
+            &in_pod("test:scope", "exec-1"),
+            &collection,
+            1,
+            &mut out,
+        );
+        let got: Vec<_> = out.iter().map(labels_of).collect();
+        assert_eq!(
+            got,
+            [
+                pairs(&[("__name__", "node_load1"), ("instance", "ip-10-0-1-17")]),
+                pairs(&[
+                    ("__name__", "container_network_receive_bytes_total"),
+                    ("instance", "ip-10-0-1-17"),
+                    ("interface", "eth0"),
+                    ("pod", "exec-1")
+                ]),
+                pairs(&[
+                    ("__name__", "node_filesystem_free_bytes"),
+                    ("instance", "ip-10-0-1-17"),
+                    ("pod", "exec-1")
+                ]),
+            ]
+        );
+        // The same JVM on a host of its own: node_exporter's names and labels.
+        let mut out = Vec::new();
+        NodeSeries::new(false, true).append(
+            &in_pod("test:scope-host", "exec-1"),
+            &collection,
+            1,
+            &mut out,
+        );
+        assert_eq!(
+            labels_of(&out[1]),
+            pairs(&[
+                ("__name__", "node_network_receive_bytes_total"),
+                ("device", "eth0"),
+                ("instance", "ip-10-0-1-17"),
+                ("pod", "exec-1")
+            ])
+        );
+
+        // node.hostWide=false (a node_exporter DaemonSet sends the node): in a pod the pod's
+        // network and mounts remain; on a host of its own the host's network goes too.
+        let in_pod_labels = |url: &str| in_pod(url, "exec-1");
+        let names = |pod: bool, url: &str| {
+            let mut out = Vec::new();
+            NodeSeries::new(pod, false).append(&in_pod_labels(url), &collection, 1, &mut out);
+            out.iter()
+                .map(|s| s.series.family.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(true, "test:scope-no-host-pod"),
+            [
+                "container_network_receive_bytes_total",
+                "node_filesystem_free_bytes"
+            ]
+        );
+        assert_eq!(
+            names(false, "test:scope-no-host"),
+            ["node_filesystem_free_bytes"]
         );
     }
 }

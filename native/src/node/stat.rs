@@ -5,6 +5,21 @@ use std::path::Path;
 
 use crate::proto::MetricType;
 
+/// What a statistic describes, which decides how its series are keyed (`series.rs`). In a
+/// Kubernetes pod these differ: the kernel's counters are the node's, `/proc/net/dev` is the
+/// pod's network namespace, the mounts and the cgroup are the container's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The whole host: the same figures from any JVM or container on it.
+    Host,
+    /// The network namespace this JVM sees: the pod's in Kubernetes, the host's elsewhere.
+    Network,
+    /// The container: its mounts and its cgroup.
+    Container,
+    /// This JVM's process.
+    Process,
+}
+
 /// A metric family of node statistics; `'static` so statistics are cheap to make every period.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct NodeFamily {
@@ -12,6 +27,7 @@ pub struct NodeFamily {
     pub metric_type: MetricType,
     pub help: &'static str,
     pub unit: &'static str,
+    pub scope: Scope,
 }
 
 /// One statistic read from `/proc` or `/sys`: a family, its labels and its value.
@@ -38,12 +54,13 @@ impl Stat {
 }
 
 macro_rules! family {
-    ($ident:ident, $name:literal, $kind:ident, $unit:literal, $help:literal) => {
+    ($scope:ident, $ident:ident, $name:literal, $kind:ident, $unit:literal, $help:literal) => {
         pub static $ident: $crate::node::stat::NodeFamily = $crate::node::stat::NodeFamily {
             name: $name,
             metric_type: $crate::proto::MetricType::$kind,
             help: $help,
             unit: $unit,
+            scope: $crate::node::stat::Scope::$scope,
         };
     };
 }
