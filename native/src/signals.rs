@@ -108,7 +108,7 @@ pub const FAMILIES: &[SignalFamily] = &[
          fetch_failed, executor_lost, killed, commit_denied, result_lost, resubmitted, unknown).",
         "SparkListenerTaskEnd"),
     family("spark_executors_added_total", Counter, "", &[],
-        "Executors added to the application.", "SparkListenerExecutorAdded"),
+        "Executor JVMs added to the application (local mode's driver is not one).", "SparkListenerExecutorAdded"),
     family("spark_executors_removed_total", Counter, "", &["reason"],
         "Executors removed, by reason (killed_by_driver, heartbeat_timeout, decommissioned, oom, sigkill, \
          sigterm, exit_code_N, disconnected, worker_lost, unknown).",
@@ -132,9 +132,9 @@ pub const FAMILIES: &[SignalFamily] = &[
     family("spark_streaming_input_rows_total", Counter, "", QUERY,
         "Rows the query read, all sources (numInputRows).", PROGRESS),
     family("spark_streaming_input_rows_per_second", Gauge, "", QUERY,
-        "Rate at which the last micro-batch's data arrived (inputRowsPerSecond).", PROGRESS),
+        "Rate at which the data of the last micro-batch that read rows arrived (inputRowsPerSecond; a no-data batch keeps it, 0 once the query has read nothing for 10 s).", PROGRESS),
     family("spark_streaming_processed_rows_per_second", Gauge, "", QUERY,
-        "Rate at which the last micro-batch processed it (processedRowsPerSecond).", PROGRESS),
+        "Rate at which the last micro-batch that read rows processed them (processedRowsPerSecond; a no-data batch keeps it, 0 once the query has read nothing for 10 s).", PROGRESS),
     family("spark_streaming_last_progress_time_seconds", Gauge, "seconds", QUERY,
         "When the query's last micro-batch was triggered (Unix time).", PROGRESS),
     family("spark_streaming_watermark_lag_seconds", Gauge, "seconds", QUERY,
@@ -685,15 +685,24 @@ mod reference {
     fn the_reference_lists_every_listener_family() {
         let text = std::fs::read_to_string(REFERENCE).expect("docs/metrics-reference.md");
         let start = text.find("## Listener families").unwrap_or(text.len());
+        // The node section (node/reference.rs) follows this one.
+        let end = text[start..]
+            .find("## Node, container and process families")
+            .map_or(text.len(), |at| start + at);
         let section = super::reference_section();
         if std::env::var_os("SPARKPROM_UPDATE_REFERENCE").is_some() {
-            let updated = format!("{}\n{section}", text[..start].trim_end());
+            let rest = &text[end..];
+            let updated = format!(
+                "{}\n\n{section}{}{rest}",
+                text[..start].trim_end(),
+                if rest.is_empty() { "" } else { "\n" }
+            );
             std::fs::write(REFERENCE, updated).expect("writes the reference");
             return;
         }
         assert_eq!(
-            &text[start..],
-            section,
+            text[start..end].trim_end(),
+            section.trim_end(),
             "docs/metrics-reference.md's listener section is out of date: \
              SPARKPROM_UPDATE_REFERENCE=1 cargo test --release --lib signals"
         );

@@ -159,10 +159,16 @@ final class SparkSignals {
         } else if (event instanceof SparkListenerJobEnd) {
             onJobEnd((SparkListenerJobEnd) event);
         } else if (event instanceof SparkListenerExecutorAdded) {
-            table.add(EXECUTORS_ADDED, 1);
+            // Local mode announces the driver as its executor: count executor JVMs only, so
+            // added - removed is the number that should be delivering metrics of their own.
+            if (!isDriver(((SparkListenerExecutorAdded) event).executorId())) {
+                table.add(EXECUTORS_ADDED, 1);
+            }
         } else if (event instanceof SparkListenerExecutorRemoved) {
-            String reason = FailureReasons.executorRemoved(((SparkListenerExecutorRemoved) event).reason());
-            table.add(EXECUTORS_REMOVED, 1, reason);
+            SparkListenerExecutorRemoved removed = (SparkListenerExecutorRemoved) event;
+            if (!isDriver(removed.executorId())) {
+                table.add(EXECUTORS_REMOVED, 1, FailureReasons.executorRemoved(removed.reason()));
+            }
         } else if (event instanceof SparkListenerApplicationStart) {
             table.set(APP_START, ((SparkListenerApplicationStart) event).time() / 1000.0);
         } else if (event instanceof SparkListenerApplicationEnd) {
@@ -401,5 +407,9 @@ final class SparkSignals {
 
     synchronized int seriesCount() {
         return table.size();
+    }
+
+    private static boolean isDriver(String executorId) {
+        return "driver".equals(executorId);
     }
 }

@@ -36,6 +36,12 @@ final class StreamingSignals {
     static final String STATE_DROPPED = "spark_streaming_state_rows_dropped_by_watermark_total";
     static final String SOURCE_BEHIND = "spark_streaming_source_offsets_behind_latest";
 
+    /**
+     * How long a query reads no rows before its rates drop to 0: Spark's own idle-progress
+     * interval (spark.sql.streaming.noDataProgressEventInterval's default).
+     */
+    static final long IDLE_AFTER_MS = 10_000;
+
     /** The families whose first label is the query: they end with it. */
     private static final Set<String> PER_QUERY = new HashSet<String>(java.util.Arrays.asList(BATCHES, BATCH_DURATION,
             PHASE_DURATION, INPUT_ROWS, INPUT_RATE, PROCESSED_RATE, LAST_PROGRESS, WATERMARK_LAG, STATE_ROWS,
@@ -44,6 +50,8 @@ final class StreamingSignals {
     private final SignalTable table;
     /** The query label of each running query, by run id. */
     private final Map<UUID, String> running = new HashMap<UUID, String>();
+    /** When each running query's last batch that read rows was triggered, by query label. */
+    private final Map<String, Long> lastRowsAt = new HashMap<String, Long>();
 
     StreamingSignals(SignalTable table) {
         this.table = table;
@@ -68,6 +76,7 @@ final class StreamingSignals {
             String query = running.remove(e.runId());
             table.add(QUERIES, 1, e.exception().isDefined() ? "failed" : "stopped");
             if (query != null) {
+                lastRowsAt.remove(query);
                 table.endSeries(PER_QUERY, query);
             }
         }
@@ -95,9 +104,8 @@ final class StreamingSignals {
             }
         }
         table.add(INPUT_ROWS, p.numInputRows(), query);
-        setIfFinite(INPUT_RATE, p.inputRowsPerSecond(), query);
-        setIfFinite(PROCESSED_RATE, p.processedRowsPerSecond(), query);
         Instant trigger = instant(p.timestamp());
+        onRates(query, p, trigger == null ? System.currentTimeMillis() : trigger.toEpochMilli());
         if (trigger != null) {
             table.set(LAST_PROGRESS, trigger.toEpochMilli() / 1000.0, query);
             Instant watermark = p.eventTime() == null ? null : instant(p.eventTime().get("watermark"));
@@ -108,6 +116,26 @@ final class StreamingSignals {
         }
         onStateOperators(query, p.stateOperators());
         onSources(query, p.sources());
+    }
+
+    /**
+     * A batch that read no rows (the no-data batch Spark runs right after a data batch to move a
+     * watermark, or an idle trigger) has rates of 0: taken as they come, most reports of a query
+     * with a watermark would show 0 rows/s and hide its throughput (and the falling-behind alert).
+     * So such a batch leaves the rates of the last batch that read rows, until the query has read
+     * nothing for {@link #IDLE_AFTER_MS}: then it is idle and its rates are 0.
+     */
+    private void onRates(String query, StreamingQueryProgress p, long triggeredAtMs) {
+        if (p.numInputRows() > 0) {
+            lastRowsAt.put(query, triggeredAtMs);
+        } else {
+            Long rowsAt = lastRowsAt.get(query);
+            if (rowsAt != null && triggeredAtMs - rowsAt < IDLE_AFTER_MS) {
+                return;
+            }
+        }
+        setIfFinite(INPUT_RATE, p.inputRowsPerSecond(), query);
+        setIfFinite(PROCESSED_RATE, p.processedRowsPerSecond(), query);
     }
 
     private void onStateOperators(String query, StateOperatorProgress[] operators) {

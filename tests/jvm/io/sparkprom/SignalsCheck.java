@@ -6,9 +6,12 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Properties;
+import java.util.UUID;
 import org.apache.spark.Success$;
 import org.apache.spark.executor.TaskMetrics;
 import org.apache.spark.scheduler.JobSucceeded$;
+import org.apache.spark.scheduler.SparkListenerExecutorAdded;
+import org.apache.spark.scheduler.SparkListenerExecutorRemoved;
 import org.apache.spark.scheduler.SparkListenerJobEnd;
 import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.scheduler.SparkListenerStageCompleted;
@@ -17,12 +20,18 @@ import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.scheduler.StageInfo;
 import org.apache.spark.scheduler.TaskInfo;
 import org.apache.spark.scheduler.TaskLocality$;
+import org.apache.spark.sql.streaming.SinkProgress;
+import org.apache.spark.sql.streaming.SourceProgress;
+import org.apache.spark.sql.streaming.StateOperatorProgress;
+import org.apache.spark.sql.streaming.StreamingQueryListener;
+import org.apache.spark.sql.streaming.StreamingQueryProgress;
 
 /**
  * Unit checks of the listener's own logic, fed with Spark 3.4's event classes (the jars the shim
  * is compiled against) without a SparkContext: job keys and their masks, the key budget, the
- * folding of executor-removal messages, the skew sketch, histogram buckets, skipped stages, and
- * the series bound over 1,000 jobs with unique descriptions.
+ * folding of executor-removal messages, the skew sketch, histogram buckets, skipped stages, a
+ * streaming query's rates across no-data batches, and the series bound over 1,000 jobs with unique
+ * descriptions.
  */
 public final class SignalsCheck {
     public static void main(String[] args) {
@@ -110,6 +119,32 @@ public final class SignalsCheck {
                     && s.valueOf(SparkSignals.STAGES, "g", "collect at a.py:2", "succeeded") == 1
                     && s.valueOf(SparkSignals.JOBS, "g", "succeeded") == 1 && s.liveState() == 0;
         });
+        check("executors added and removed count executor JVMs, not local mode's driver", () -> {
+            SparkSignals s = new SparkSignals(50);
+            s.onEvent(new SparkListenerExecutorAdded(1L, "driver", null));
+            s.onEvent(new SparkListenerExecutorAdded(2L, "1", null));
+            s.onEvent(new SparkListenerExecutorAdded(3L, "2", null));
+            s.onEvent(new SparkListenerExecutorRemoved(4L, "2", "Executor killed by driver."));
+            s.onEvent(new SparkListenerExecutorRemoved(5L, "driver", "stopped"));
+            return s.valueOf(SparkSignals.EXECUTORS_ADDED) == 2
+                    && s.valueOf(SparkSignals.EXECUTORS_REMOVED, "killed_by_driver") == 1
+                    && Double.isNaN(s.valueOf(SparkSignals.EXECUTORS_REMOVED, "unknown"));
+        });
+        check("a batch without rows keeps the last rates until the query has read nothing for 10 s", () -> {
+            SparkSignals s = new SparkSignals(50);
+            UUID id = UUID.randomUUID();
+            UUID run = UUID.randomUUID();
+            s.onEvent(new StreamingQueryListener.QueryStartedEvent(id, run, "w", "2026-12-02T00:00:00Z"));
+            s.onEvent(progress(id, run, "2026-12-02T00:00:01.000Z", 100, 200, 1_000));
+            // The no-data batch Spark runs right after, to move the watermark:
+            s.onEvent(progress(id, run, "2026-12-02T00:00:01.300Z", 0, 0, 0));
+            boolean kept = s.valueOf(StreamingSignals.INPUT_RATE, "w") == 200
+                    && s.valueOf(StreamingSignals.PROCESSED_RATE, "w") == 1_000;
+            s.onEvent(progress(id, run, "2026-12-02T00:00:11.000Z", 0, 0, 0));
+            return kept && s.valueOf(StreamingSignals.INPUT_RATE, "w") == 0
+                    && s.valueOf(StreamingSignals.PROCESSED_RATE, "w") == 0
+                    && s.valueOf(StreamingSignals.INPUT_ROWS, "w") == 100;
+        });
         check("1,000 jobs with unique descriptions and stage names stay within the documented series bound", () -> {
             int maxKeys = 50;
             SparkSignals s = new SparkSignals(maxKeys);
@@ -141,6 +176,16 @@ public final class SignalsCheck {
         }
         info.completionTime_$eq(scala.Option.apply((Object) 2_000L));
         s.onEvent(new SparkListenerStageCompleted(info));
+    }
+
+    private static StreamingQueryListener.QueryProgressEvent progress(UUID id, UUID run, String at, long rows,
+            double inputRate, double processedRate) {
+        SourceProgress source = new SourceProgress("rate", "0", "1", "1", rows, inputRate, processedRate,
+                Collections.<String, String>emptyMap());
+        return new StreamingQueryListener.QueryProgressEvent(new StreamingQueryProgress(id, run, "w", at, 1, 10,
+                Collections.<String, Long>emptyMap(), Collections.<String, String>emptyMap(),
+                new StateOperatorProgress[0], new SourceProgress[] {source}, new SinkProgress("noop"),
+                Collections.<String, org.apache.spark.sql.Row>emptyMap()));
     }
 
     private static StageInfo stage(int id, String name) {
