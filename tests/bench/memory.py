@@ -39,6 +39,17 @@ def receiver():
     return f"http://127.0.0.1:{server.server_address[1]}/api/v1/write"
 
 
+def compile_harness(name):
+    """Compiles tests/bench/jvm against the sink's jar and Spark's jars into target/<name>; gives
+    the class path that runs it."""
+    out = REPO / "target" / name
+    out.mkdir(parents=True, exist_ok=True)
+    jars = f"{oldest_spark_jars()}/*"
+    sources = [str(p) for p in (REPO / "tests/bench/jvm/io/sparkprom").glob("*.java")]
+    subprocess.run(["javac", "-nowarn", "-d", str(out), "-cp", f"{JAR}:{jars}", *sources], check=True)
+    return f"{out}:{JAR}:{jars}"
+
+
 def rss_kib(pid):
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
@@ -116,12 +127,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--compare", type=Path, help="another build's directory (sparkprom.jar, libsparkprom.so)")
     args = parser.parse_args()
-    out = REPO / "target" / "bench-memory"
-    out.mkdir(parents=True, exist_ok=True)
-    jars = f"{oldest_spark_jars()}/*"
-    sources = [str(p) for p in (REPO / "tests/bench/jvm/io/sparkprom").glob("*.java")]
-    subprocess.run(["javac", "-nowarn", "-d", str(out), "-cp", f"{JAR}:{jars}", *sources], check=True)
-    classpath = f"{out}:{JAR}:{jars}"
+    classpath = compile_harness("bench-memory")
     url = receiver()
     # Alternating runs, medians: a JVM's own malloc arenas (the JIT's) move its RSS by a few
     # MiB from one run to the next, as much as what is measured here.

@@ -4,8 +4,8 @@
 # against capacity and over a long run, what the sink adds to a JVM's and to a real executor's
 # resident memory, 200 simulated JVMs pushing into one real Prometheus, and a real workload
 # (TPC-H, many tiny tasks) with no metrics, the sink and PrometheusServlet side by side.
-# Usage: tests/bench/run-all.sh        (about 2 hours on a 2-core machine: the workload
-# benchmark, with 100,000-task jobs, is most of it)
+# Usage: tests/bench/run-all.sh        (about 2.5 hours on a 2-core machine: the workload
+# benchmark, TPC-H five times in four configurations and 100,000-task jobs, is most of it)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash tests/setup.sh >/dev/null
@@ -21,6 +21,8 @@ echo "== Native memory against capacity (tests/bench/native_memory.py)"
 python3 tests/bench/native_memory.py
 echo "== Native memory over a long run (tests/bench/long_run.py)"
 python3 tests/bench/long_run.py
+echo "== What the sink adds to a JVM's start, in CPU (tests/bench/start_cpu.py)"
+python3 tests/bench/start_cpu.py --runs 15
 echo "== What the sink adds to a JVM's resident memory (tests/bench/memory.py)"
 python3 tests/bench/memory.py --seconds 75 --runs 2
 echo "== What the sink adds to a real executor's resident memory (tests/bench/executor_memory.py)"
@@ -29,4 +31,5 @@ echo "== 200 simulated JVMs into one Prometheus (tests/bench/scale.py)"
 python3 tests/bench/scale.py --jvms 200 --metrics 300 --period 10 --seconds 60
 echo "== A real workload: TPC-H and many tiny tasks, no metrics vs sparkprom (with and without its listener) vs PrometheusServlet (tests/bench/workload.py)"
 bash release/build.sh >/dev/null
-python3 tests/bench/workload.py --scale 0.1 --tasks 100000 --repeats 3
+python3 tests/bench/workload.py --scale 0.1 --tasks 100000 --repeats 5 --workloads tpch,start
+python3 tests/bench/workload.py --tasks 100000 --repeats 2 --workloads tiny --configs none,sparkprom,nolistener,servlet

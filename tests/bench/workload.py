@@ -23,10 +23,12 @@ per task against `none` (and the listener's: sparkprom against nolistener, and i
 thread's own CPU time as the sink reports it, per task and per event, with the events its queue
 dropped), start-up CPU added per JVM, peak executor RSS, bytes sent per minute per
 JVM (sparkprom: what crossed the proxy; servlet: Prometheus' scrape_body_size_bytes), and GC pauses
-(p99 and max, from -Xlog:gc of every JVM). report() stalls on the reporting thread are measured by
-tests/bench/run-jvm.sh (the JVM harness), not here.
+(p99 and max, from -Xlog:gc of every JVM). Then each configuration paired with the `none` run of
+its round, and the sink's own threads' CPU (sparkprom-* and reqwest's threads from /proc, the
+listener's as it reports it) as a share of the application's. report() stalls on the reporting thread are measured
+by tests/bench/run-jvm.sh (the JVM harness), not here.
 
-    python3 tests/bench/workload.py [--scale 0.1] [--tasks 100000] [--repeats 3]
+    python3 tests/bench/workload.py [--scale 0.1] [--tasks 100000] [--repeats 3] [--warmups 1] [--passes 2]
         [--workloads tpch,tiny,start] [--configs none,sparkprom,nolistener,servlet] [--spark 4.3.0]
 """
 import argparse
@@ -46,6 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from harness.paths import CACHE, JAR, newest_version, spark_install  # noqa: E402
 from harness.prometheus import Prometheus, free_port  # noqa: E402
+from harness.relay import pump  # noqa: E402
 from harness.spark import sink_conf  # noqa: E402
 
 JOBS = Path(__file__).resolve().parent / "jobs"
@@ -100,23 +103,11 @@ class ByteCounter(socketserver.ThreadingTCPServer):
             self.pipe(self.request, upstream, True)
 
         def pipe(self, source, target, counted):
-            try:
-                while True:
-                    data = source.recv(65536)
-                    if not data:
-                        break
-                    if counted:
-                        with self.server.lock:
-                            self.server.bytes += len(data)
-                    target.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (source, target):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+            pump(source, target, self.server.count if counted else None)
+
+    def count(self, size):
+        with self.lock:
+            self.bytes += size
 
     def take(self):
         with self.lock:
@@ -141,13 +132,39 @@ def jvms():
     return found
 
 
+def stat_fields(path):
+    """The fields of a /proc stat file after the command name."""
+    stat = Path(path).read_text()
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def cpu_seconds(fields):
+    """User plus system CPU seconds of a process' or thread's stat fields."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_and_rss(pid):
     """(CPU seconds, RSS KiB) of a process from /proc."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = stat_fields(f"/proc/{pid}/stat")
+    cpu = cpu_seconds(fields)
     rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
     return cpu, rss
+
+
+def sink_threads_cpu(pid):
+    """{tid: CPU seconds} of a JVM's sink threads: the reporter (Java) and the core's (Rust), all
+    named sparkprom-*, and reqwest's runtime thread, which carries the core's HTTP requests
+    (nothing else in a Spark JVM uses reqwest). The listener's bus-queue thread is Spark's: the
+    sink reports its CPU."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if not (task / "comm").read_text().startswith(("sparkprom-", "reqwest-interna")):
+                continue
+            found[int(task.name)] = cpu_seconds(stat_fields(task / "stat"))
+        except (OSError, ValueError):
+            continue  # the thread ended
+    return found
 
 
 def conf_for(config, prometheus, counter, ui_port, gc_dir):
@@ -178,7 +195,7 @@ def run_once(install, workload, config, args, prometheus, counter, data):
     gc_dir.mkdir()
     conf = conf_for(config, prometheus, counter, ui_port, gc_dir)
     if workload == "tpch":
-        app, app_args, tasks = JOBS / "tpch_job.py", [data[0], data[1]], None
+        app, app_args, tasks = JOBS / "tpch_job.py", [data[0], data[1], args.warmups, args.passes], None
     elif workload == "tiny":
         app, app_args, tasks = JOBS / "tiny_tasks_job.py", [args.tasks], args.tasks
     else:
@@ -199,17 +216,22 @@ def run_once(install, workload, config, args, prometheus, counter, data):
     log = open(gc_dir / "spark.log", "w")
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     executors = {}  # pid -> (cpu, peak rss)
+    # (pid, tid) -> CPU seconds of the sink's threads, last seen: a thread that ends between two
+    # looks (the final flush's) is counted up to the last look.
+    sink_threads = {}
     output = []
     reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
     reader.start()
     while process.poll() is None:
         for pid, role in jvms().items():
-            if role == "executor":
-                try:
+            try:
+                if config in ("sparkprom", "nolistener"):
+                    sink_threads.update({(pid, tid): cpu for tid, cpu in sink_threads_cpu(pid).items()})
+                if role == "executor":
                     cpu, rss = cpu_and_rss(pid)
-                except (OSError, ValueError, IndexError):
-                    continue
-                executors[pid] = (cpu, max(rss, executors.get(pid, (0, 0))[1]))
+                    executors[pid] = (cpu, max(rss, executors.get(pid, (0, 0))[1]))
+            except (OSError, ValueError, IndexError):
+                continue  # the JVM ended
         time.sleep(0.25)
     reader.join()
     wall = time.perf_counter() - started
@@ -229,11 +251,12 @@ def run_once(install, workload, config, args, prometheus, counter, data):
     sent = counter.take() if config in ("sparkprom", "nolistener") else \
         prometheus.scraped_bytes() if config == "servlet" else 0
     listener = listener_figures(prometheus, text) if config == "sparkprom" else {}
+    sink_cpu = sum(sink_threads.values()) + listener.get("listener_cpu", 0.0)
     query_time = float(re.search(r"^TOTAL (\S+)", text, re.M).group(1)) if workload == "tpch" else \
         float(re.search(r"^SECONDS (\S+)", text, re.M).group(1))
     return {
         "wall": wall, "query": query_time, "cpu": total_cpu, "executor_cpu": executor_cpu,
-        "driver_cpu": total_cpu - executor_cpu, "tasks": tasks,
+        "driver_cpu": total_cpu - executor_cpu, "tasks": tasks, "sink_cpu": sink_cpu,
         "rss_mib": max((rss for _, rss in executors.values()), default=0) / 1024,
         "bytes_per_min_per_jvm": sent / (wall / 60) / 3,
         "gc_p99_ms": percentile(pauses, 0.99), "gc_max_ms": max(pauses, default=0.0),
@@ -294,6 +317,34 @@ class ScrapingPrometheus(Prometheus):
         return result[0][1] if result else 0.0
 
 
+def print_paired(results, workloads, configs):
+    """Each configuration against the `none` run of the same round (the rounds are interleaved,
+    so a machine that slows down for a while slows both), and the sink's own threads' CPU (the
+    reporter's and the core's, read from /proc during the run, and the listener's, as the sink
+    reports it) as a share of the application's: a cost the wall-time comparison cannot resolve
+    on a noisy machine is still seen where it is spent."""
+    print("\nPaired by round: query time against the round's `none` run, median [lowest, highest]; "
+          "the sink's threads' CPU, median, and its share of the application's CPU.")
+    for workload in workloads:
+        base = results.get((workload, "none"))
+        for config in configs:
+            if config == "none":
+                continue
+            runs = results[(workload, config)]
+            line = f"{workload:8} {config:10}"
+            if base:
+                ratios = [(run["query"] / none["query"] - 1) * 100 for run, none in zip(runs, base)]
+                line += (f" query {statistics.median(ratios):+6.2f}% [{min(ratios):+.2f}%, {max(ratios):+.2f}%],"
+                         f" spread {max(ratios) - min(ratios):.2f} points")
+            if config in ("sparkprom", "nolistener"):
+                shares = [run["sink_cpu"] / run["cpu"] * 100 for run in runs]
+                line += (f"; sink threads {summary(runs, 'sink_cpu')[0]:.2f} s CPU = {statistics.median(shares):.3f}%"
+                         f" of the application's [{min(shares):.3f}%, {max(shares):.3f}%]")
+                if runs[0]["tasks"] and workload == "tiny":
+                    line += f", {summary(runs, 'sink_cpu')[0] / runs[0]['tasks'] * 1000:.4f} ms per task"
+            print(line)
+
+
 def summary(runs, key):
     values = [r[key] for r in runs]
     median = statistics.median(values)
@@ -306,6 +357,8 @@ def main():
     parser.add_argument("--scale", default="0.1")
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmups", type=int, default=1, help="untimed TPC-H passes in each application first")
+    parser.add_argument("--passes", type=int, default=2, help="timed TPC-H passes in each application")
     parser.add_argument("--workloads", default="tpch,tiny,start")
     parser.add_argument("--configs", default="none,sparkprom,nolistener,servlet")
     parser.add_argument("--spark", default=newest_version())
@@ -338,7 +391,8 @@ def main():
 
 def print_table(results, workloads, configs, args):
     print(f"\nSpark {args.spark}, local-cluster[2,1,1024], {args.repeats} runs each, interleaved; "
-          f"TPC-H scale {args.scale}; tiny: {args.tasks} tasks. Median (spread = (max-min)/median).")
+          f"TPC-H scale {args.scale}, {args.warmups} untimed and {args.passes} timed passes per application; "
+          f"tiny: {args.tasks} tasks. Median (spread = (max-min)/median).")
     header = (f"{'workload':8} {'config':10} {'query s':>8} {'spread':>7} {'vs none':>8} {'wall s':>7} {'CPU s':>7} "
               f"{'driver':>7} {'execs':>7} {'+CPU/task ms':>12} {'+CPU/JVM s':>10} {'exec RSS MiB':>12} "
               f"{'KB/min/JVM':>10} {'GC p99 ms':>9} {'GC max ms':>9}")
@@ -376,6 +430,7 @@ def print_table(results, workloads, configs, args):
                   f"query time {query:+.1f}%; its queue thread: {thread:.2f} s CPU ({own}"
                   f"{thread / events * 1e6:.1f} us per event, {events:.0f} events), "
                   f"events dropped from its queue: {max(r['listener_dropped'] for r in on):.0f}")
+    print_paired(results, workloads, configs)
     print(json.dumps({f"{w}/{c}": v for (w, c), v in results.items()}), file=open("/tmp/sparkprom-workload.json", "w"))
 
 

@@ -124,7 +124,7 @@ public final class ReportBench {
         stalled.close();
     }
 
-    private static RemoteWriteSink newSink(MetricRegistry registry, String library, String url) {
+    static RemoteWriteSink newSink(MetricRegistry registry, String library, String url) {
         Properties p = new Properties();
         p.setProperty("url", url);
         p.setProperty("library", library);
