@@ -487,12 +487,23 @@ const POD_NETWORK: [(&NodeFamily, &NodeFamily); 8] = [
     (&NET_TX_DROP, &POD_TX_DROP),
 ];
 
-/// The name a network family has in a pod, and the name its device label has there.
-pub fn in_pod(family: &'static NodeFamily) -> Option<(&'static NodeFamily, &'static str)> {
-    POD_NETWORK
+/// The family and labels a network statistic has in a pod: cAdvisor's name, and `interface`
+/// for node_exporter's `device`. None for a family that has no pod name.
+pub fn in_pod(
+    family: &'static NodeFamily,
+    labels: &[(&'static str, String)],
+) -> Option<(&'static NodeFamily, Vec<(&'static str, String)>)> {
+    let (_, pod) = POD_NETWORK
         .iter()
-        .find(|(node, _)| std::ptr::eq(*node, family))
-        .map(|(_, pod)| (*pod, "interface"))
+        .find(|(node, _)| std::ptr::eq(*node, family))?;
+    let labels = labels
+        .iter()
+        .map(|(name, value)| {
+            let name = if *name == "device" { "interface" } else { name };
+            (name, value.clone())
+        })
+        .collect();
+    Some((pod, labels))
 }
 
 /// /proc/net/dev: two header lines, then `iface: 8 receive fields 8 transmit fields`.

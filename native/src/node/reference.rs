@@ -55,15 +55,9 @@ fn observed_labels() -> HashMap<&'static str, BTreeSet<&'static str>> {
         let names = labels.entry(stat.family.name).or_default();
         names.extend(stat.labels.iter().map(|(name, _)| *name));
         // The same statistic in a pod (procfs::in_pod).
-        if let Some((pod, device_label)) = super::procfs::in_pod(stat.family) {
+        if let Some((pod, pod_labels)) = super::procfs::in_pod(stat.family, &stat.labels) {
             let names = labels.entry(pod.name).or_default();
-            names.extend(stat.labels.iter().map(|(name, _)| {
-                if *name == "device" {
-                    device_label
-                } else {
-                    name
-                }
-            }));
+            names.extend(pod_labels.iter().map(|(name, _)| *name));
         }
     }
     labels

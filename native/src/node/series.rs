@@ -178,19 +178,8 @@ impl NodeSeries {
         labels: &[(&'static str, String)],
     ) -> (&'static NodeFamily, Vec<(&'static str, String)>) {
         if self.in_pod && family.scope == Scope::Network {
-            if let Some((pod_family, device_label)) = super::procfs::in_pod(family) {
-                let labels = labels
-                    .iter()
-                    .map(|(name, value)| {
-                        let name = if *name == "device" {
-                            device_label
-                        } else {
-                            name
-                        };
-                        (name, value.clone())
-                    })
-                    .collect();
-                return (pod_family, labels);
+            if let Some(in_pod) = super::procfs::in_pod(family, labels) {
+                return in_pod;
             }
         }
         (family, labels.to_vec())
