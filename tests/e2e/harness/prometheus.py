@@ -74,8 +74,9 @@ class Prometheus:
                 self.process.wait()
         self.process = None
 
-    def query(self, promql: str, at=None):
-        """An instant query; returns [(labels, value)]."""
+    def _result(self, promql: str, at=None):
+        """The `result` list of an instant query at `at` (now if None); a range selector gives
+        each series with its raw samples."""
         params = {"query": promql}
         if at is not None:
             params["time"] = str(at)
@@ -84,32 +85,26 @@ class Prometheus:
             body = json.load(r)
         if body.get("status") != "success":
             raise RuntimeError(f"query {promql!r} failed: {body}")
-        return [(item["metric"], float(item["value"][1])) for item in body["data"]["result"]]
+        return body["data"]["result"]
+
+    def query(self, promql: str, at=None):
+        """An instant query; returns [(labels, value)]."""
+        return [(item["metric"], float(item["value"][1])) for item in self._result(promql, at)]
 
     def series_in(self, range_selector: str):
         """The label sets (with __name__) of every series a range selector such as `{a="b"}[10m]`
         holds, ended ones included."""
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': range_selector})}"
-        with urllib.request.urlopen(url, timeout=30) as r:
-            body = json.load(r)
-        return [item["metric"] for item in body["data"]["result"]]
+        return [item["metric"] for item in self._result(range_selector)]
+
+    def raw_series(self, range_selector: str, at=None):
+        """Each series of a range selector with its raw samples: [(labels, [(unix time, value)])]."""
+        return [(item["metric"], [(float(t), float(v)) for t, v in item["values"]])
+                for item in self._result(range_selector, at)]
 
     def query_range_samples(self, range_selector: str):
         """The raw samples of a range selector such as `x{a="b"}[10m]`, all series together:
         [(unix time, value)]."""
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': range_selector})}"
-        with urllib.request.urlopen(url, timeout=30) as r:
-            body = json.load(r)
-        return [(float(t), float(v)) for item in body["data"]["result"] for t, v in item["values"]]
-
-    def raw_series(self, range_selector: str, at=None):
-        """Each series of a range selector with its raw samples: [(labels, [(unix time, value)])]."""
-        params = {"query": range_selector}
-        if at is not None:
-            params["time"] = str(at)
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}", timeout=30) as r:
-            body = json.load(r)
-        return [(item["metric"], [(float(t), float(v)) for t, v in item["values"]]) for item in body["data"]["result"]]
+        return [sample for _, samples in self.raw_series(range_selector) for sample in samples]
 
     def wait_for(self, promql: str, accept, timeout=30.0):
         """Polls a query until `accept(result)` is true; returns the last result either way."""
