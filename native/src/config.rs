@@ -576,18 +576,19 @@ fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigE
             ));
         };
         let name = name.trim();
-        if crate::identity::IDENTITY_LABELS.contains(&name) {
-            return Err(ConfigError::new(
-                key,
-                format!("'{name}' is set by sparkprom itself and cannot be given in labels"),
-            ));
-        }
-        if crate::identity::GENERATED_LABELS.contains(&name) {
+        if crate::label_names::is_ours(name) {
+            // A series may not carry one label name twice: the receiver refuses the whole request.
             return Err(ConfigError::new(
                 key,
                 format!(
-                    "'{name}' is a label some of sparkprom's own series carry, and a series may not \
-                     have one label twice: choose another name"
+                    "'{name}' is a label sparkprom's own series carry (one of: {}), and a series \
+                     may not have one label twice: choose another name (job, cluster, team and env \
+                     are free)",
+                    crate::label_names::ALL
+                        .iter()
+                        .map(|l| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -830,6 +831,26 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.property, "labels", "{bad}");
         }
+    }
+
+    /// Every label name one of our series can carry is refused in `labels` (the listener's, the
+    /// node statistics', the self-metrics', Spark names' parts), so a user's label never repeats
+    /// one; Prometheus' own conventions (`job`) and the usual routing labels are the user's.
+    #[test]
+    fn the_users_labels_never_meet_ours_and_job_is_theirs() {
+        for ours in crate::label_names::ALL {
+            let pair = format!("team=etl,{ours}=x");
+            let err = Config::from_properties(&props(&[("url", "http://h/"), ("labels", &pair)]))
+                .unwrap_err();
+            assert_eq!(err.property, "labels", "{pair}");
+            assert!(err.message.contains("job, cluster, team and env are free"), "{err}");
+        }
+        let config = Config::from_properties(&props(&[
+            ("url", "http://h/"),
+            ("labels", "job=nightly-etl,cluster=prod,team=data,env=prod"),
+        ]))
+        .unwrap();
+        assert_eq!(config.static_labels[0], ("job".into(), "nightly-etl".into()));
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl Ingest {
             failed_reads: self.table.failed_reads,
             counters_decreased: self.table.counters_decreased,
             over_limit: self.table.over_limit + self.signals.over_limit,
+            repeated_labels: self.labels.repeated_labels(),
             live_series: self.table.live_series() + self.signals.live_series(),
             missing_identity: self.labels.missing_identity(),
             node_unavailable: [

@@ -17,6 +17,7 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod ingest;
+pub mod label_names;
 pub mod jni;
 pub mod labels;
 pub mod logging;

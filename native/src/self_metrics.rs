@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::claims::Producer;
 use crate::identity::IDENTITY_FIELDS;
+use crate::label_names::{FIELD, REASON, SOURCE};
 use crate::labels::{SinkLabels, Variant};
 use crate::proto::MetricType;
 use crate::sample::{push_stale_markers, Family, Sample, Series};
@@ -28,6 +29,8 @@ pub struct ReportFigures {
     /// Dropwizard Counter readings lower than the one before.
     pub counters_decreased: u64,
     pub over_limit: u64,
+    /// Series refused because a label name would have appeared twice (labels.rs).
+    pub repeated_labels: u64,
     /// Spark and listener series exported now.
     pub live_series: usize,
     /// Per `IDENTITY_FIELDS`: not learnt from Spark.
@@ -68,7 +71,7 @@ const DEFINITIONS: &[Definition] = &[
         metric_type: MetricType::Counter,
         help: "Samples not delivered: refused by the receiver (4xx other than 429), or still failing when the final flush gave up.",
         unit: "",
-        variants: || vec![Variant::labelled("reason", "rejected"), Variant::labelled("reason", "gave_up")],
+        variants: || vec![Variant::labelled(REASON, "rejected"), Variant::labelled(REASON, "gave_up")],
         read: |s, _| vec![get(&s.samples_rejected), get(&s.samples_failed)],
     },
     Definition {
@@ -76,7 +79,7 @@ const DEFINITIONS: &[Definition] = &[
         metric_type: MetricType::Counter,
         help: "Samples dropped before sending: the oldest, when the queue was full.",
         unit: "",
-        variants: || vec![Variant::labelled("reason", "queue_full")],
+        variants: || vec![Variant::labelled(REASON, "queue_full")],
         read: |s, _| vec![get(&s.samples_dropped_capacity)],
     },
     Definition {
@@ -156,10 +159,10 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_metrics_not_exported_total",
         metric_type: MetricType::Counter,
-        help: "Spark metrics and driver listener series not exported because the sink reached its maxSeries limit.",
+        help: "Spark metrics and driver listener series not exported: series_limit, the sink reached its maxSeries limit; duplicate_label, a label name would have appeared twice (the receiver refuses such a series with its whole request; the sink's WARN line names it).",
         unit: "",
-        variants: || vec![Variant::labelled("reason", "series_limit")],
-        read: |_, g| vec![g.over_limit as f64],
+        variants: || vec![Variant::labelled(REASON, "series_limit"), Variant::labelled(REASON, "duplicate_label")],
+        read: |_, g| vec![g.over_limit as f64, g.repeated_labels as f64],
     },
     Definition {
         name: "sparkprom_series",
@@ -174,7 +177,7 @@ const DEFINITIONS: &[Definition] = &[
         metric_type: MetricType::Gauge,
         help: "1 for each identity field (app_id, app_name, executor_id, namespace) the sink could not learn from Spark; its WARN line says why and what the series look like.",
         unit: "",
-        variants: || IDENTITY_FIELDS.iter().map(|f| Variant::labelled("field", *f)).collect(),
+        variants: || IDENTITY_FIELDS.iter().map(|f| Variant::labelled(FIELD, *f)).collect(),
         read: |_, g| g.missing_identity.iter().map(|&m| f64::from(u8::from(m))).collect(),
     },
     Definition {
@@ -182,7 +185,7 @@ const DEFINITIONS: &[Definition] = &[
         metric_type: MetricType::Gauge,
         help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
         unit: "",
-        variants: || NODE_SOURCES.iter().map(|s| Variant::labelled("source", *s)).collect(),
+        variants: || NODE_SOURCES.iter().map(|s| Variant::labelled(SOURCE, *s)).collect(),
         read: |_, g| g.node_unavailable.iter().map(|&m| f64::from(u8::from(m))).collect(),
     },
 ];
@@ -274,6 +277,7 @@ mod tests {
             failed_reads: 0,
             counters_decreased: 0,
             over_limit: 0,
+            repeated_labels: 0,
             live_series: 0,
             missing_identity: labels.missing_identity(),
             node_unavailable: [false, true, false],
@@ -333,41 +337,5 @@ mod tests {
             .any(|l| l.name == "role" && l.value == "executor"));
         let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
         assert_eq!(out.len(), series_count);
-    }
-
-    /// The user's labels are checked against identity::GENERATED_LABELS; every label one of our
-    /// series can carry (self-metrics, node statistics of this machine, label parts of Spark
-    /// names) must be in it or in IDENTITY_LABELS, or a user's label could repeat it.
-    #[test]
-    fn every_label_our_series_carry_is_reserved_from_the_users_labels() {
-        use crate::identity::{GENERATED_LABELS, IDENTITY_LABELS};
-        // Node series' host, and a daemon's host and pid (labels.rs).
-        let mut names: Vec<&str> = vec!["instance", "pid"];
-        for d in DEFINITIONS {
-            for v in (d.variants)() {
-                names.extend(v.labels.iter().map(|(n, _)| *n));
-            }
-        }
-        let mut stats = Vec::new();
-        crate::node::collect(std::path::Path::new("/"), &mut stats);
-        names.extend(stats.iter().flat_map(|s| s.labels.iter().map(|(n, _)| *n)));
-        // A pod's network interfaces and cgroup v2's memory events, which this host lacks.
-        names.extend(["interface", "event"]);
-        for spark_name in [
-            "LiveListenerBus.listenerProcessingTime.org.apache.spark.HeartbeatReceiver",
-            "LiveListenerBus.queue.appStatus.size",
-            "spark.streaming.query-1.latency",
-            "jvm.pools.G1-Eden-Space.used",
-            "application.etl.1700000000000.cores",
-        ] {
-            let described = crate::spark_names::describe(spark_name);
-            names.extend(described.labels.iter().map(|(n, _)| *n));
-        }
-        for name in names {
-            assert!(
-                GENERATED_LABELS.contains(&name) || IDENTITY_LABELS.contains(&name),
-                "'{name}' is not reserved from the user's labels"
-            );
-        }
     }
 }

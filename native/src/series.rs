@@ -816,6 +816,7 @@ mod tests {
             failed_reads: 0,
             counters_decreased: 0,
             over_limit: 0,
+            repeated_labels: 0,
             live_series: 0,
             missing_identity: [false; 4],
             node_unavailable: [false; 3],

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::claims::{Producer, Release};
+use crate::label_names::{self as names, LabelName, OUTCOME, REASON, SPARK_JOB};
 use crate::labels::{SinkLabels, Variant};
 use crate::proto::MetricType;
 use crate::sample::{push_stale_markers, Family, Sample, Series};
@@ -18,7 +19,7 @@ pub struct SignalFamily {
     pub name: &'static str,
     pub metric_type: MetricType,
     pub unit: &'static str,
-    pub labels: &'static [&'static str],
+    pub labels: &'static [LabelName],
     pub help: &'static str,
     /// The Spark listener event(s) it comes from.
     pub source: &'static str,
@@ -28,7 +29,7 @@ const fn family(
     name: &'static str,
     metric_type: MetricType,
     unit: &'static str,
-    labels: &'static [&'static str],
+    labels: &'static [LabelName],
     help: &'static str,
     source: &'static str,
 ) -> SignalFamily {
@@ -44,20 +45,20 @@ const fn family(
 
 use MetricType::{Counter, Gauge, Histogram};
 
-const JOB: &[&str] = &["job"];
-const STAGE: &[&str] = &["job", "stage"];
-const QUERY: &[&str] = &["query"];
+const JOB: &[LabelName] = &[SPARK_JOB];
+const STAGE: &[LabelName] = &[SPARK_JOB, names::STAGE];
+const QUERY: &[LabelName] = &[names::QUERY];
 const PROGRESS: &str = "QueryProgressEvent (ended at QueryTerminatedEvent)";
 const TASK_END: &str = "SparkListenerTaskEnd, folded at SparkListenerStageCompleted";
 
-/// Every listener family. `job` is the job group, else the description, else the call site
+/// Every listener family. `spark_job` is the job group, else the description, else the call site
 /// (masked and bounded by `listener.maxKeys`); `stage` is the stage's name (its call site).
 pub const FAMILIES: &[SignalFamily] = &[
-    family("spark_jobs_total", Counter, "", &["job", "outcome"],
+    family("spark_jobs_total", Counter, "", &[SPARK_JOB, OUTCOME],
         "Jobs ended, by outcome (succeeded, failed).", "SparkListenerJobEnd"),
     family("spark_job_duration_seconds", Histogram, "seconds", JOB,
         "Wall time of each ended job, submission to end.", "SparkListenerJobStart, SparkListenerJobEnd"),
-    family("spark_stages_total", Counter, "", &["job", "stage", "outcome"],
+    family("spark_stages_total", Counter, "", &[SPARK_JOB, names::STAGE, OUTCOME],
         "Stage attempts ended, by outcome (succeeded, failed), and stages a job skipped (skipped).",
         "SparkListenerStageCompleted; skipped: SparkListenerJobEnd"),
     family("spark_stage_duration_seconds", Histogram, "seconds", STAGE,
@@ -103,30 +104,30 @@ pub const FAMILIES: &[SignalFamily] = &[
         "Task attempts of the stage that did not succeed (failed or killed).", TASK_END),
     family("spark_stage_retried_tasks_total", Counter, "", STAGE,
         "Task attempts of the stage that were retries (attempt number above 0).", TASK_END),
-    family("spark_tasks_total", Counter, "", &["outcome", "reason"],
+    family("spark_tasks_total", Counter, "", &[OUTCOME, REASON],
         "Task attempts ended, by outcome (succeeded, failed, killed) and reason (none, an exception class, \
          fetch_failed, executor_lost, killed, commit_denied, result_lost, resubmitted, unknown).",
         "SparkListenerTaskEnd"),
     family("spark_executors_added_total", Counter, "", &[],
         "Executor JVMs added to the application (local mode's driver is not one).", "SparkListenerExecutorAdded"),
-    family("spark_executors_removed_total", Counter, "", &["reason"],
+    family("spark_executors_removed_total", Counter, "", &[REASON],
         "Executors removed, by reason (killed_by_driver, heartbeat_timeout, decommissioned, oom, sigkill, \
          sigterm, exit_code_N, disconnected, worker_lost, unknown).",
         "SparkListenerExecutorRemoved"),
     family("spark_application_start_time_seconds", Gauge, "seconds", &[],
         "When the application started (Unix time).", "SparkListenerApplicationStart"),
-    family("spark_application_end_time_seconds", Gauge, "seconds", &["outcome"],
+    family("spark_application_end_time_seconds", Gauge, "seconds", &[OUTCOME],
         "When the application ended (Unix time), with its outcome from the exit code (succeeded, failed; \
          unknown on Spark 3, whose end event has no exit code).",
         "SparkListenerApplicationEnd"),
-    family("spark_streaming_queries_total", Counter, "", &["outcome"],
+    family("spark_streaming_queries_total", Counter, "", &[OUTCOME],
         "Structured Streaming queries started, and ended by outcome (started, stopped, failed).",
         "QueryStartedEvent, QueryTerminatedEvent"),
     family("spark_streaming_batches_total", Counter, "", QUERY,
         "Micro-batches the query completed.", PROGRESS),
     family("spark_streaming_batch_duration_seconds", Gauge, "seconds", QUERY,
         "Wall time of the query's last micro-batch (StreamingQueryProgress.batchDuration).", PROGRESS),
-    family("spark_streaming_batch_phase_duration_seconds", Gauge, "seconds", &["query", "phase"],
+    family("spark_streaming_batch_phase_duration_seconds", Gauge, "seconds", &[names::QUERY, names::PHASE],
         "Time the last micro-batch spent in each phase (durationMs: addBatch, getBatch, latestOffset, \
          queryPlanning, walCommit, commitOffsets, triggerExecution, ...).", PROGRESS),
     family("spark_streaming_input_rows_total", Counter, "", QUERY,
@@ -140,16 +141,16 @@ pub const FAMILIES: &[SignalFamily] = &[
     family("spark_streaming_watermark_lag_seconds", Gauge, "seconds", QUERY,
         "The last trigger's time minus the event-time watermark (queries with a watermark, once it moved).",
         PROGRESS),
-    family("spark_streaming_state_rows", Gauge, "", &["query", "operator"],
+    family("spark_streaming_state_rows", Gauge, "", &[names::QUERY, names::OPERATOR],
         "Rows in a stateful operator's state (StateOperatorProgress.numRowsTotal).", PROGRESS),
-    family("spark_streaming_state_memory_bytes", Gauge, "bytes", &["query", "operator"],
+    family("spark_streaming_state_memory_bytes", Gauge, "bytes", &[names::QUERY, names::OPERATOR],
         "Memory a stateful operator's state store uses (memoryUsedBytes).", PROGRESS),
-    family("spark_streaming_state_rows_dropped_by_watermark_total", Counter, "", &["query", "operator"],
+    family("spark_streaming_state_rows_dropped_by_watermark_total", Counter, "", &[names::QUERY, names::OPERATOR],
         "Late rows a stateful operator dropped (numRowsDroppedByWatermark).", PROGRESS),
-    family("spark_streaming_source_offsets_behind_latest", Gauge, "", &["query", "source"],
+    family("spark_streaming_source_offsets_behind_latest", Gauge, "", &[names::QUERY, names::SOURCE],
         "How far a source is behind its latest offset, where it says (Kafka's maxOffsetsBehindLatest).",
         PROGRESS),
-    family("sparkprom_listener_keys_folded_total", Counter, "", &["label"],
+    family("sparkprom_listener_keys_folded_total", Counter, "", &[names::LABEL],
         "Listener events whose job, stage or reason label became \"other\" because listener.maxKeys \
          (or 30 reasons) were taken.",
         "the listener's key budget"),
@@ -361,10 +362,12 @@ impl SignalSeries {
                 help: family.help.to_string(),
             })
         }));
-        let names = family.labels.iter().copied().chain(["le"]);
+        let label_names = family.labels.iter().copied().chain([names::LE]);
         let variant = Variant {
             suffix,
-            labels: names.zip(definition.label_values.iter().cloned()).collect(),
+            labels: label_names
+                .zip(definition.label_values.iter().cloned())
+                .collect(),
         };
         let role = Some(sink_labels.sink_role());
         sink_labels
@@ -468,7 +471,7 @@ mod tests {
         out.retain(|s| s.timestamp_ms == 1_000);
         assert_eq!(out.len(), 2);
         assert_eq!(label(&out[0], "__name__"), Some("spark_jobs_total"));
-        assert_eq!(label(&out[0], "job"), Some("nightly"));
+        assert_eq!(label(&out[0], "spark_job"), Some("nightly"));
         assert_eq!(label(&out[0], "outcome"), Some("failed"));
         assert_eq!(label(&out[0], "role"), Some("driver"));
         assert_eq!(label(&out[0], "app_id"), Some("app-1"));
@@ -622,6 +625,8 @@ mod tests {
             .filter(|s| {
                 (s.starts_with("spark_") || s.starts_with("sparkprom_"))
                     && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    // A label's name as a value (sparkprom_listener_keys_folded_total{label=...}).
+                    && !crate::label_names::is_ours(s)
             })
             .collect();
         assert!(named.len() > 20, "found {named:?}");
@@ -645,12 +650,12 @@ pub fn reference_section() -> String {
         "## Listener families\n\n\
          <!-- Generated from native/src/signals.rs: SPARKPROM_UPDATE_REFERENCE=1 cargo test --release --lib signals -->\n\n\
          The driver's sink sends these from Spark's listener bus (`listener.enabled`, on by default), with\n\
-         the driver's identity labels and `role=\"driver\"`, on every Spark line. `job` is the job group, else\n\
+         the driver's identity labels and `role=\"driver\"`, on every Spark line. `spark_job` is the job group, else\n\
          the description, else the call site (dates, ids and long numbers masked); `stage` is the stage's\n\
          name. Histograms have `_bucket` (with `le`), `_sum` and `_count`.\n\n\
          How many series, at most, with k = `listener.maxKeys` (50): 17 per job key (`spark_jobs_total` by\n\
          outcome and the job-duration histogram) for k + 2 keys (with `other` and `unknown`), 61 per\n\
-         `job`+`stage` pair for k + 2 pairs, 96 of `spark_tasks_total` (3 outcomes, 30 reasons, `other`,\n\
+         `spark_job`+`stage` pair for k + 2 pairs, 96 of `spark_tasks_total` (3 outcomes, 30 reasons, `other`,\n\
          `none`), 13 of executors, 2 of the application and 5 self-metrics: 78 (k + 2) + 116, so 4,172 at\n\
          k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions to it.\n\
          Structured Streaming adds 3 (`spark_streaming_queries_total`) and, per running query, about 16\n\
@@ -669,7 +674,11 @@ pub fn reference_section() -> String {
             f.name,
             kind,
             f.unit,
-            f.labels.join(", "),
+            f.labels
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             f.source,
             f.help.replace('|', "\\|")
         ));

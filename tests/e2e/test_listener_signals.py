@@ -65,10 +65,10 @@ def test_jobs_by_group_and_outcome_equal_the_rest_api(prometheus, run):
         outcome = {"SUCCEEDED": "succeeded", "FAILED": "failed"}[job["status"]]
         expected[(key, outcome)] = expected.get((key, outcome), 0) + 1
     rows = pushed(prometheus, run, "last_over_time(spark_jobs_total{APP}[30m]) > 0")
-    got = {(labels["job"], labels["outcome"]): value for labels, value in rows}
+    got = {(labels["spark_job"], labels["outcome"]): value for labels, value in rows}
     assert got == expected
     assert ("nightly-<date>", "succeeded") in got and ("always-fails", "failed") in got
-    durations = by(prometheus, run, "spark_job_duration_seconds_count{APP}", "job")
+    durations = by(prometheus, run, "spark_job_duration_seconds_count{APP}", "spark_job")
     assert sum(durations.values()) == len(rest["jobs"])
 
 
@@ -106,7 +106,7 @@ def test_stage_outcomes_and_task_totals_equal_the_rest_api(prometheus, run):
         expected = sum(s[field] for s in ran) * factor
         assert total(prometheus, run, f"{family}{{APP}}") == pytest.approx(expected, rel=1e-6, abs=1e-6), family
     assert total(prometheus, run, "spark_stage_disk_spilled_bytes_total{APP}") > 0
-    retried = by(prometheus, run, "spark_stage_retried_tasks_total{APP}", "job")
+    retried = by(prometheus, run, "spark_stage_retried_tasks_total{APP}", "spark_job")
     assert retried.get("retried-task") == 1 and retried.get("executor-killed", 0) >= 1
 
 
@@ -165,7 +165,7 @@ def alert_expr(name):
 def firing_jobs(prometheus, run_, name):
     _, result, _ = run_
     rows = prometheus.query(alert_expr(name))
-    return {labels.get("job") for labels, _ in rows if labels.get("app_id") == result.app_id}
+    return {labels.get("spark_job") for labels, _ in rows if labels.get("app_id") == result.app_id}
 
 
 def test_the_skew_rule_picks_the_skewed_join_and_not_the_balanced_one(prometheus, run):
@@ -202,11 +202,11 @@ def streaming_run(request, prometheus):
 
 
 def test_a_thousand_unique_job_descriptions_stay_within_the_key_budget(prometheus, streaming_run):
-    keys = by(prometheus, streaming_run, "spark_jobs_total{APP}", "job")
+    keys = by(prometheus, streaming_run, "spark_jobs_total{APP}", "spark_job")
     # listener.maxKeys (50) of their own, the rest "other"; the streaming queries' jobs are "other" too.
     assert len(keys) <= 50 + 2 and keys.get("other", 0) >= 1000 - 50, len(keys)
     folded = by(prometheus, streaming_run, "sparkprom_listener_keys_folded_total{APP}", "label")
-    assert folded["job"] >= 1000 - 50
+    assert folded["spark_job"] >= 1000 - 50
     series = pushed(prometheus, streaming_run, 'count(last_over_time({__name__=~"spark_(job|stage|task)s?_.*",APP}[30m]))')
     assert series[0][1] <= 4172, series  # docs/metrics-reference.md, "Listener families"
 

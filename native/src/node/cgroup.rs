@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::stat::{family, read, NodeFamily, Stat};
+use crate::label_names as names;
 
 family!(
     Container,
@@ -197,7 +198,7 @@ pub fn parse_memory_events(text: &str, out: &mut Vec<Stat>) {
             continue;
         };
         if let Ok(value) = value.trim().parse::<f64>() {
-            out.push(Stat::new(&MEMORY_EVENTS, value).with("event", event));
+            out.push(Stat::new(&MEMORY_EVENTS, value).with(names::EVENT, event));
         }
     }
 }
@@ -219,7 +220,7 @@ pub fn parse_io_stat(text: &str, out: &mut Vec<Stat>) {
                 _ => continue,
             };
             if let Ok(v) = value.parse::<f64>() {
-                out.push(Stat::new(family, v).with("device", device));
+                out.push(Stat::new(family, v).with(names::DEVICE, device));
             }
         }
     }
@@ -309,7 +310,7 @@ mod tests {
             out.iter()
                 .find(|s| {
                     s.family.name == "container_memory_events_total"
-                        && s.labels == [("event", name.to_string())]
+                        && s.labels == [(names::EVENT, name.to_string())]
                 })
                 .map(|s| s.value)
         };

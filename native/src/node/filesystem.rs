@@ -16,6 +16,7 @@ use once_cell::sync::Lazy;
 use regex::Regex;
 
 use super::stat::{family, read, NodeFamily, Stat};
+use crate::label_names as names;
 
 family!(
     Container,
@@ -116,9 +117,9 @@ fn collect_with(root: &Path, out: &mut Vec<Stat>, guard: &GuardedStatvfs) {
     for mount in parse_mounts(&text) {
         let path = root.join(mount.mount_point.trim_start_matches('/'));
         let labels = |r: Stat| {
-            r.with("device", mount.device.clone())
-                .with("fstype", mount.fs_type.clone())
-                .with("mountpoint", mount.mount_point.clone())
+            r.with(names::DEVICE, mount.device.clone())
+                .with(names::FSTYPE, mount.fs_type.clone())
+                .with(names::MOUNTPOINT, mount.mount_point.clone())
         };
         match guard.call(&path) {
             Some(s) => {

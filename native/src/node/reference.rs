@@ -53,11 +53,11 @@ fn observed_labels() -> HashMap<&'static str, BTreeSet<&'static str>> {
     let mut labels: HashMap<&'static str, BTreeSet<&'static str>> = HashMap::new();
     for stat in &stats {
         let names = labels.entry(stat.family.name).or_default();
-        names.extend(stat.labels.iter().map(|(name, _)| *name));
+        names.extend(stat.labels.iter().map(|(name, _)| name.as_str()));
         // The same statistic in a pod (procfs::in_pod).
         if let Some((pod, pod_labels)) = super::procfs::in_pod(stat.family, &stat.labels) {
             let names = labels.entry(pod.name).or_default();
-            names.extend(pod_labels.iter().map(|(name, _)| *name));
+            names.extend(pod_labels.iter().map(|(name, _)| name.as_str()));
         }
     }
     labels

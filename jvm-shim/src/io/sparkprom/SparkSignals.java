@@ -130,7 +130,7 @@ final class SparkSignals {
     SparkSignals(int maxKeys) {
         jobKeys = new KeyBudget(maxKeys);
         stageKeys = new KeyBudget(maxKeys);
-        for (String label : new String[] {"job", "stage", "reason"}) {
+        for (String label : new String[] {"spark_job", "stage", "reason"}) {
             table.touch(KEYS_FOLDED, label);
         }
         table.touch(JOBS, KeyBudget.OTHER, "failed");
@@ -378,7 +378,7 @@ final class SparkSignals {
 
     /** Writes every series (definitions first where new); under the lock events take. */
     synchronized void encode(ByteBuffer b) {
-        table.set(KEYS_FOLDED, jobKeys.folded(), "job");
+        table.set(KEYS_FOLDED, jobKeys.folded(), "spark_job");
         table.set(KEYS_FOLDED, stageKeys.folded(), "stage");
         table.set(KEYS_FOLDED, reasons.folded(), "reason");
         table.set(EVENTS, events);
