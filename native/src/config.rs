@@ -843,14 +843,20 @@ mod tests {
             let err = Config::from_properties(&props(&[("url", "http://h/"), ("labels", &pair)]))
                 .unwrap_err();
             assert_eq!(err.property, "labels", "{pair}");
-            assert!(err.message.contains("job, cluster, team and env are free"), "{err}");
+            assert!(
+                err.message.contains("job, cluster, team and env are free"),
+                "{err}"
+            );
         }
         let config = Config::from_properties(&props(&[
             ("url", "http://h/"),
             ("labels", "job=nightly-etl,cluster=prod,team=data,env=prod"),
         ]))
         .unwrap();
-        assert_eq!(config.static_labels[0], ("job".into(), "nightly-etl".into()));
+        assert_eq!(
+            config.static_labels[0],
+            ("job".into(), "nightly-etl".into())
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::identity::Identity;
-use crate::labels::SinkLabels;
+use crate::labels::{IdentityChange, SinkLabels};
 use crate::metadata::PendingMetadata;
 use crate::node::series::NodeSeries;
 use crate::node::thread::{Collection, Subscription};
@@ -159,12 +159,16 @@ impl Ingest {
         self.last_ts
     }
 
-    /// The one path for a new identity: every label set changes, so every producer ends the
-    /// series it had (sums would count both generations for five minutes otherwise) and makes
-    /// them again. An identity equal to the current one changes nothing.
+    /// The one path for a new identity: when its labels differ every label set changes, so every
+    /// producer ends the series it had (sums would count both generations for five minutes
+    /// otherwise) and makes them again. One that corrects only the namespace changes only the
+    /// Spark names that split otherwise; an identity equal to the current one changes nothing.
     fn relabel(&mut self, identity: Identity, ts: i64, samples: &mut Vec<Sample>) {
-        if !self.labels.set_identity(identity) {
-            return;
+        match self.labels.set_identity(identity) {
+            IdentityChange::None => return,
+            // No label set changes: only Spark's names split otherwise.
+            IdentityChange::NamesOnly => return self.table.renamespace(&self.labels, ts, samples),
+            IdentityChange::Labels => {}
         }
         self.table.relabel(ts, samples);
         self.self_metrics.relabel(ts, samples);
@@ -358,6 +362,54 @@ mod tests {
             queued(&ingest).iter().all(|s| !is_stale(s.value)),
             "an equal identity changes nothing"
         );
+    }
+
+    /// An executor's identity whose namespace the Java side corrected from the registry's names
+    /// (Spark expanded spark.metrics.namespace otherwise than we read it): no label changes, so
+    /// no series but the Spark names that now split otherwise may end. Ending the rest would put a
+    /// stale marker and a value of one series at one time, which the receiver refuses.
+    #[test]
+    fn a_corrected_namespace_ends_only_the_spark_names_it_splits_otherwise() {
+        let mut ingest = ingest("test:ingest-namespace");
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        let with_namespace = |ts: i64, namespace: &str| {
+            let mut e = Encoder::default();
+            e.begin(ts, false);
+            e.identity(&[
+                ("app_id", "app-1"),
+                ("app_name", "etl"),
+                ("executor_id", "4"),
+                ("namespace", namespace),
+            ]);
+            e.define(0, "etl.4.executor.succeededTasks");
+            e.reading(0, Value::Counter(3));
+            e.buf
+        };
+        ingest.on_snapshot(&with_namespace(1_000, "app-1"), &mut snapshot, &mut samples);
+        let before = queued(&ingest);
+        ingest.on_snapshot(&with_namespace(2_000, "etl"), &mut snapshot, &mut samples);
+        let after = queued(&ingest);
+        let ended: Vec<&Sample> = after.iter().filter(|s| is_stale(s.value)).collect();
+        assert_eq!(ended.len(), 1, "only the Spark name's old series ends");
+        assert_eq!(
+            ended[0].series.family.name,
+            "spark_etl_4_executor_succeeded_tasks_total"
+        );
+        let name = |s: &Sample| s.series.family.name.clone();
+        assert!(after
+            .iter()
+            .any(|s| name(s) == "spark_executor_succeeded_tasks_total"));
+        // Every self-metric series goes on with the same labels.
+        let self_metrics = |list: &[Sample]| -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = list
+                .iter()
+                .filter(|s| s.series.family.name.starts_with("sparkprom_") && !is_stale(s.value))
+                .map(|s| s.series.encoded_labels.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(self_metrics(&before), self_metrics(&after));
     }
 
     /// Two reports in one millisecond (stop() right after a scheduled report), or a clock that

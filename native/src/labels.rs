@@ -42,6 +42,22 @@ impl Variant {
     }
 }
 
+/// What a new identity changes (`SinkLabels::set_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityChange {
+    None,
+    /// Only how Spark's names split (the namespace): no label set.
+    NamesOnly,
+    /// The labels every series carries.
+    Labels,
+}
+
+impl IdentityChange {
+    pub fn changed(self) -> bool {
+        self != IdentityChange::None
+    }
+}
+
 /// The labels of one sink's series, and its claims on them. Owned by the sink's ingest thread.
 pub struct SinkLabels {
     sink_id: u64,
@@ -94,16 +110,22 @@ impl SinkLabels {
         &self.identity
     }
 
-    /// Takes a new identity; when it differs, every label set changes and all claims of the sink
-    /// are given up. Returns whether it changed: then every producer must make its series again
-    /// (`Ingest::relabel`, the one path that does).
-    pub fn set_identity(&mut self, identity: Identity) -> bool {
+    /// Takes a new identity and says what it changes. When the labels it gives differ, every label
+    /// set changes and all claims of the sink are given up: every producer must make its series
+    /// again (`Ingest::relabel`, the one path that does). When only the namespace differs (the
+    /// Java side corrected it from the registry's names), only how Spark's names split changes:
+    /// no label set does, and no claim is given up.
+    pub fn set_identity(&mut self, identity: Identity) -> IdentityChange {
         if identity == self.identity {
-            return false;
+            return IdentityChange::None;
         }
+        let labels_change = !self.identity.same_labels(&identity);
         self.identity = identity;
+        if !labels_change {
+            return IdentityChange::NamesOnly;
+        }
         self.release(Release::All);
-        true
+        IdentityChange::Labels
     }
 
     /// Notes a Spark name of the registry: a standalone daemon's names tell which one it is.
@@ -406,11 +428,12 @@ mod tests {
         assert!(second
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
             .is_none());
-        assert!(
-            !first.set_identity(identity("1")),
+        assert_eq!(
+            first.set_identity(identity("1")),
+            IdentityChange::None,
             "the same identity is no change"
         );
-        assert!(first.set_identity(identity("2")));
+        assert_eq!(first.set_identity(identity("2")), IdentityChange::Labels);
         assert!(second
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
             .is_some());

@@ -455,7 +455,10 @@ mod tests {
         assert_eq!(d.name, "spark_live_listener_bus_listener_processing_time");
         assert_eq!(
             d.labels,
-            vec![(names::LISTENER, "org.apache.spark.HeartbeatReceiver".to_string())]
+            vec![(
+                names::LISTENER,
+                "org.apache.spark.HeartbeatReceiver".to_string()
+            )]
         );
         let q = describe("LiveListenerBus.queue.appStatus.numDroppedEvents");
         assert_eq!(q.name, "spark_live_listener_bus_queue_num_dropped_events");
@@ -480,7 +483,10 @@ mod tests {
     fn streaming_queries_become_labels() {
         let d = describe("spark.streaming.orders.by.region.latency");
         assert_eq!(d.name, "spark_streaming_latency_seconds");
-        assert_eq!(d.labels, vec![(names::QUERY, "orders.by.region".to_string())]);
+        assert_eq!(
+            d.labels,
+            vec![(names::QUERY, "orders.by.region".to_string())]
+        );
         assert_eq!(
             describe("MyApp.v2.StreamingMetrics.streaming.totalCompletedBatches").name,
             "spark_streaming_metrics_streaming_total_completed_batches"

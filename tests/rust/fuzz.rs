@@ -235,7 +235,7 @@ fn ingest(
     samples: &mut Vec<Sample>,
 ) {
     if let Some(pairs) = &snapshot.identity {
-        if labels.set_identity(Identity::from_pairs(pairs)) {
+        if labels.set_identity(Identity::from_pairs(pairs)).changed() {
             table.relabel(snapshot.timestamp_ms, samples);
         }
     }
