@@ -88,6 +88,8 @@ pub struct Config {
     pub max_backoff: Duration,
     /// How long `stop()` may spend pushing what is still queued.
     pub flush_timeout: Duration,
+    /// How long one batch is retried before it is given up (and counted) so the next can go.
+    pub retry_timeout: Duration,
     /// The core's log level (error, warn, info, debug, trace).
     pub log_level: String,
     /// How often Spark reports, as the Java side scheduled it (`period` x `unit`).
@@ -203,6 +205,11 @@ impl Default for Config {
             max_backoff: Duration::from_secs(5),
             // Spark waits for stop() on its shutdown path: keep it short.
             flush_timeout: Duration::from_secs(10),
+            // Longer than an ordinary receiver outage or restart (minutes: a 6-minute outage
+            // loses nothing), short enough that a batch the receiver keeps refusing with 5xx
+            // (a bad label, a server-side bug) does not hold back everything queued after it;
+            // the queue holds about half an hour at the default capacity meanwhile.
+            retry_timeout: Duration::from_secs(600),
             log_level: "info".to_string(),
             textfile: None,
             report_period: Duration::from_secs(10),
@@ -253,6 +260,7 @@ impl Config {
                 "minBackoff" => config.min_backoff = parse_duration(key, value)?,
                 "maxBackoff" => config.max_backoff = parse_duration(key, value)?,
                 "flushTimeout" => config.flush_timeout = parse_duration(key, value)?,
+                "retryTimeout" => config.retry_timeout = parse_duration(key, value)?,
                 "logLevel" => config.log_level = parse_log_level(key, value)?,
                 "textfile" if !value.is_empty() => config.textfile = Some(value.to_string()),
                 "node.enabled" => config.node_enabled = parse_bool(key, value)?,
@@ -363,6 +371,9 @@ impl Config {
         // Spark's shutdown waits for stop(): a flush longer than ten minutes holds an
         // executor's slot (and its pod) for nothing. 0 skips the flush.
         duration_within("flushTimeout", self.flush_timeout, Duration::ZERO, s(600))?;
+        // Under a minute a receiver restart loses data; past a day a refused batch holds the
+        // queue longer than it can hold anything.
+        duration_within("retryTimeout", self.retry_timeout, s(60), s(86_400))?;
         // Reading /proc more than once a second costs CPU and shows nothing a dashboard uses,
         // the same floor as Spark's own sink period.
         if let Some(period) = self.node_period {

@@ -69,10 +69,10 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_samples_failed_total",
         metric_type: MetricType::Counter,
-        help: "Samples not delivered: refused by the receiver (4xx other than 429), or still failing when the final flush gave up.",
+        help: "Samples not delivered: rejected, refused by the receiver (4xx other than 429); retry_timeout, still failing (5xx, 429, network) after retryTimeout, given up so the next batch could go; gave_up, still failing when the final flush ended.",
         unit: "",
-        variants: || vec![Variant::labelled(REASON, "rejected"), Variant::labelled(REASON, "gave_up")],
-        read: |s, _| vec![get(&s.samples_rejected), get(&s.samples_failed)],
+        variants: || vec![Variant::labelled(REASON, "rejected"), Variant::labelled(REASON, "retry_timeout"), Variant::labelled(REASON, "gave_up")],
+        read: |s, _| vec![get(&s.samples_rejected), get(&s.samples_retry_timeout), get(&s.samples_failed)],
     },
     Definition {
         name: "sparkprom_samples_dropped_total",

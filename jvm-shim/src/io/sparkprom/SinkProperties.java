@@ -126,4 +126,70 @@ final class SinkProperties {
         }
         return found;
     }
+
+    /**
+     * The same sink as {@code otherInstance} sees it: the sink of {@code ownInstance} whose dot-free
+     * properties are {@code own}, found by name in {@code otherInstance}'s metrics properties, with
+     * all its properties (dotted ones too). The driver checks the executors' sink with it. Null
+     * when there is no such sink there, when the sink cannot be told apart, or when Spark's
+     * metrics configuration cannot be read.
+     */
+    static Properties sameSinkFor(Properties own, SparkConf sparkConf, String ownInstance, String otherInstance) {
+        if (sparkConf == null) {
+            return null;
+        }
+        try {
+            MetricsConfig config = new MetricsConfig(sparkConf);
+            config.initialize();
+            String name = sinkNameOf(own, config.getInstance(ownInstance));
+            if (name == null) {
+                return null;
+            }
+            Properties other = config.getInstance(otherInstance);
+            Properties sink = new Properties();
+            String prefix = "sink." + name + ".";
+            for (String key : other.stringPropertyNames()) {
+                if (key.startsWith(prefix)) {
+                    sink.setProperty(key.substring(prefix.length()), other.getProperty(key));
+                }
+            }
+            return sink.isEmpty() ? null : sink;
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
+    /** The name of the one sink in {@code instance} whose dot-free properties equal {@code own}. */
+    private static String sinkNameOf(Properties own, Properties instance) {
+        Map<String, Map<String, String>> plain = new LinkedHashMap<String, Map<String, String>>();
+        for (String key : instance.stringPropertyNames()) {
+            if (!key.startsWith("sink.")) {
+                continue;
+            }
+            String rest = key.substring("sink.".length());
+            int dot = rest.indexOf('.');
+            if (dot <= 0 || rest.indexOf('.', dot + 1) >= 0) {
+                continue;
+            }
+            String sink = rest.substring(0, dot);
+            if (!plain.containsKey(sink)) {
+                plain.put(sink, new LinkedHashMap<String, String>());
+            }
+            plain.get(sink).put(rest.substring(dot + 1), instance.getProperty(key));
+        }
+        Map<String, String> ownView = new LinkedHashMap<String, String>();
+        for (String key : own.stringPropertyNames()) {
+            ownView.put(key, own.getProperty(key));
+        }
+        String found = null;
+        for (Map.Entry<String, Map<String, String>> e : plain.entrySet()) {
+            if (e.getValue().equals(ownView)) {
+                if (found != null) {
+                    return null;
+                }
+                found = e.getKey();
+            }
+        }
+        return found;
+    }
 }
