@@ -1,8 +1,11 @@
 """The driver's listener signals, on the oldest and the newest Spark line (Scala 2.12 and 2.13): a
 real local-cluster application whose jobs succeed, fail, retry a task, reuse a shuffle, lose an
-executor, skew, balance and spill (tests/e2e/jobs/listener_job.py) pushes into the real
-Prometheus, and what arrived equals Spark's own account from its REST API; the skew and spill
-alert expressions pick out the stages they are for and no other."""
+executor, skew, balance, spill, outgrow the driver's snapshot buffer and get cancelled
+(tests/e2e/jobs/listener_job.py) pushes into the real Prometheus, and what arrived equals Spark's
+own account from its REST API; the skew and spill alert expressions pick out the stages they are
+for and no other. The application runs as users run it: `labels=job=...` (Prometheus' own label,
+theirs), Spark's static sources off (the driver is told by Spark, not by its registry's names),
+no spark.stop() at the end."""
 import json
 import re
 import subprocess
@@ -22,6 +25,11 @@ RULES = (REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml").read_text()
 def run(request, prometheus, tmp_path_factory):
     version = request.param
     conf = sink_conf(prometheus.write_url, period_seconds=2)
+    conf["spark.metrics.conf.*.sink.prom.labels"] = "job=nightly-etl,team=data"
+    # Every job group its own key (70 groups), so the REST comparison can go key by key.
+    conf["spark.metrics.conf.*.sink.prom.listener.maxKeys"] = "200"
+    # The driver's registry is empty when its sink starts: the listener must still be attached.
+    conf["spark.metrics.staticSources.enabled"] = "false"
     folder = tmp_path_factory.mktemp("listener")
     (folder / "events").mkdir()
     # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).
@@ -63,6 +71,8 @@ def test_jobs_by_group_and_outcome_equal_the_rest_api(prometheus, run):
         # The job key masks the date in the group name.
         key = re.sub(r"\d{4}-\d{2}-\d{2}", "<date>", group)
         outcome = {"SUCCEEDED": "succeeded", "FAILED": "failed"}[job["status"]]
+        if group == "cancel-me":
+            outcome = "cancelled"  # Spark's status store calls it FAILED
         expected[(key, outcome)] = expected.get((key, outcome), 0) + 1
     rows = pushed(prometheus, run, "last_over_time(spark_jobs_total{APP}[30m]) > 0")
     got = {(labels["spark_job"], labels["outcome"]): value for labels, value in rows}
@@ -78,9 +88,12 @@ def test_stage_outcomes_and_task_totals_equal_the_rest_api(prometheus, run):
     status = {}
     for stage in stages:
         status[stage["status"]] = status.get(stage["status"], 0) + 1
+    cancelled = [s for s in stages if s["status"] == "FAILED" and "cancel" in s.get("failureReason", "").lower()]
     outcomes = by(prometheus, run, "spark_stages_total{APP}", "outcome")
     assert outcomes.get("succeeded", 0) == status.get("COMPLETE", 0)
-    assert outcomes.get("failed", 0) == status.get("FAILED", 0) == 1
+    # The failing job's stage, twice; the cancelled group's stage is cancelled, not failed.
+    assert outcomes.get("failed", 0) == status.get("FAILED", 0) - len(cancelled) == 2
+    assert outcomes.get("cancelled", 0) == len(cancelled) == 1, cancelled
     skipped = sum(job["numSkippedStages"] for job in rest["jobs"])
     assert skipped >= 1 and outcomes.get("skipped", 0) == skipped
 
@@ -116,7 +129,10 @@ def test_job_and_task_outcomes_equal_the_event_log(prometheus, run):
     jobs = {}
     for e in events:
         if e["Event"] == "SparkListenerJobEnd":
-            outcome = "succeeded" if e["Job Result"]["Result"] == "JobSucceeded" else "failed"
+            result = e["Job Result"]
+            outcome = "succeeded" if result["Result"] == "JobSucceeded" else "failed"
+            if "cancelled" in json.dumps(result.get("Exception", "")):
+                outcome = "cancelled"
             jobs[outcome] = jobs.get(outcome, 0) + 1
     tasks = {}
     for e in events:
@@ -148,12 +164,41 @@ def test_the_application_start_and_end_and_no_dropped_events(prometheus, run):
     ends = by(prometheus, run, "spark_application_end_time_seconds{APP}", "outcome")
     assert start > 0 and len(ends) == 1
     (outcome, end), = ends.items()
-    # Spark 4 gives the end event an exit code; Spark 3 has none.
-    assert outcome == ("unknown" if version.startswith("3.") else "succeeded")
+    # The application ended without spark.stop() and its end still arrived (the sink's last report
+    # comes after Spark's shutdown hook stopped the context). Spark 4 gives the end event an exit
+    # code (0: the script ended normally); Spark 3 has none, and its last job failed: failed.
+    assert outcome == ("failed" if version.startswith("3.") else "succeeded")
     assert end > start
     dropped = pushed(prometheus, run, 'last_over_time({__name__=~".*dropped_events.*",APP,queue="sparkprom"}[30m])')
     assert dropped and all(value == 0 for _, value in dropped), dropped
     assert total(prometheus, run, "sparkprom_listener_events_total{APP}") > 100
+
+
+def test_the_users_job_label_is_on_every_series_once_and_spark_job_is_ours(prometheus, run):
+    _, result, _ = run
+    app = f'app_id="{result.app_id}"'
+    every = prometheus.query(f"count(last_over_time({{{app}}}[30m]))")[0][1]
+    theirs = prometheus.query(f'count(last_over_time({{{app},job="nightly-etl",team="data"}}[30m]))')[0][1]
+    assert every == theirs > 100, (every, theirs)
+    keys = by(prometheus, run, "spark_jobs_total{APP}", "spark_job")
+    assert "always-fails" in keys and "cancel-me" in keys
+    # The driver was told from Spark's own account: its registry had no static source at the start.
+    assert not prometheus.query(f'last_over_time({{__name__=~"spark_code_generator_.*",{app}}}[30m])')
+
+
+def test_a_cancelled_job_group_was_seen_running_and_ended_cancelled_not_failed(prometheus, run):
+    _, result, _ = run
+    assert result.value("CANCELLED") == "True"
+    at = float(result.value("RUNNING_AT"))
+    cancel = f'app_id="{result.app_id}",spark_job="cancel-me"'
+    assert prometheus.query(f"spark_jobs_running{{{cancel}}}", at=at)[0][1] == 1
+    assert prometheus.query(f"spark_job_running_longest_seconds{{{cancel}}}", at=at)[0][1] >= 3
+    stages = prometheus.query(f"spark_stages_running{{{cancel}}}", at=at)
+    assert [v for _, v in stages] == [1], stages
+    outcomes = by(prometheus, run, 'spark_jobs_total{APP,spark_job="cancel-me"}', "outcome")
+    assert outcomes.get("cancelled") == 1 and outcomes.get("failed", 0) == 0, outcomes
+    # After it, nothing runs.
+    assert total(prometheus, run, "spark_jobs_running{APP}") == 0
 
 
 def alert_expr(name):
@@ -217,7 +262,8 @@ def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometh
     assert sorted(queries) == [f"short-{i:02d}" for i in range(30)]
     assert all(value >= 1 for value in queries.values())
     started = by(prometheus, streaming_run, "spark_streaming_queries_total{APP}", "outcome")
-    assert started.get("started") == 31 and started.get("stopped") == 31 and started.get("failed", 0) == 0
+    # 30 short ones, "restarted" twice, "stuck" and the windowed count.
+    assert started.get("started") == 34 and started.get("stopped") == 34 and started.get("failed", 0) == 0
     # While the windowed query ran, the 30 short ones had ended (stale markers), it had not.
     at = float(result.value("WINDOWED_AT"))
     live = prometheus.query(f'spark_streaming_batches_total{{app_id="{result.app_id}"}}', at=at)
@@ -243,6 +289,28 @@ def test_a_windowed_count_shows_its_state_and_watermark_lag(prometheus, streamin
     for family in ("input", "processed"):
         lowest = prometheus.query(f"min_over_time(spark_streaming_{family}_rows_per_second{{{app}}}[5s])", at=at)
         assert lowest and lowest[0][1] > 0, (family, lowest)
+
+
+def test_a_query_restarted_under_its_name_goes_on_as_one_series(prometheus, streaming_run):
+    _, result, _ = streaming_run
+    assert result.value("RESTARTED") == "2"
+    samples = prometheus.query_range_samples(
+        f'spark_streaming_batches_total{{app_id="{result.app_id}",query="restarted"}}[30m]')
+    values = [v for _, v in sorted(samples)]
+    # Both runs' batches, counted on: never back to 0 (the oracle also finds no reset anywhere).
+    assert values and values[-1] >= 4 and values == sorted(values), values
+
+
+def test_a_query_stuck_in_its_first_batch_is_seen_and_its_stop_is_no_failure(prometheus, streaming_run):
+    _, result, _ = streaming_run
+    at = float(result.value("STUCK_AT"))
+    stuck = f'app_id="{result.app_id}",query="stuck"'
+    assert prometheus.query(f"spark_streaming_batches_total{{{stuck}}}", at=at)[0][1] == 0
+    started = prometheus.query(f"spark_streaming_query_start_time_seconds{{{stuck}}}", at=at)[0][1]
+    assert at - 30 < started < at
+    # Stopping it cancelled its batch's job: cancelled, never failed, in the whole application.
+    outcomes = by(prometheus, streaming_run, "spark_jobs_total{APP}", "outcome")
+    assert outcomes.get("cancelled", 0) >= 1 and outcomes.get("failed", 0) == 0, outcomes
 
 
 def test_listener_enabled_false_leaves_the_bus_alone_and_a_bad_value_is_one_error(prometheus, tmp_path):
