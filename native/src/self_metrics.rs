@@ -193,6 +193,8 @@ pub struct SelfMetrics {
     /// Per definition: its series, or None where another sink of this JVM exports them.
     /// Empty until made.
     series: Vec<Option<Vec<Arc<Series>>>>,
+    /// `claims::releases()` when the series were last decided.
+    releases_seen: u64,
 }
 
 impl SelfMetrics {
@@ -205,9 +207,19 @@ impl SelfMetrics {
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
+        let releases = crate::claims::releases();
         if self.series.is_empty() {
             self.series = DEFINITIONS.iter().map(|d| series_of(labels, d)).collect();
+        } else if releases != self.releases_seen {
+            // Claims were given back (the sink that exported these label sets stopped, say):
+            // those refused may be free now.
+            for (definition, series) in DEFINITIONS.iter().zip(&mut self.series) {
+                if series.is_none() {
+                    *series = series_of(labels, definition);
+                }
+            }
         }
+        self.releases_seen = releases;
         for (definition, series) in DEFINITIONS.iter().zip(&self.series) {
             let Some(series) = series else { continue };
             for (s, value) in series.iter().zip((definition.read)(stats, figures)) {
@@ -333,6 +345,54 @@ mod tests {
             .any(|l| l.name == "role" && l.value == "executor"));
         let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
         assert_eq!(out.len(), series_count);
+    }
+
+    /// Two sinks on one URL in one JVM with one identity: the second is refused the self-metric
+    /// label sets while the first exports them, and takes them over once the first goes away.
+    #[test]
+    fn a_refused_sink_exports_the_self_metrics_once_the_other_gives_them_back() {
+        let identity = [
+            ("app_id", "app-8"),
+            ("executor_id", "1"),
+            ("namespace", "app-8"),
+        ];
+        let sink = || {
+            let mut labels =
+                SinkLabels::new("test:self-metrics-handover", vec![], Default::default());
+            labels.set_identity(Identity::from_pairs(
+                &identity.map(|(k, v)| (k.to_string(), v.to_string())),
+            ));
+            labels
+        };
+        let (first, second) = (sink(), sink());
+        let stats = Stats::default();
+        let figures = ReportFigures {
+            queue_len: 0,
+            capacity: 100,
+            skipped_gauges: 0,
+            failed_reads: 0,
+            counters_decreased: 0,
+            over_limit: 0,
+            live_series: 0,
+            missing_identity: [false; 4],
+            node_unavailable: [false; 3],
+        };
+        let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
+        let (mut exporting, mut refused) = (SelfMetrics::default(), SelfMetrics::default());
+        let mut out = Vec::new();
+        exporting.append(&first, &stats, &figures, 1_000, &mut out);
+        assert_eq!(out.len(), series_count);
+        out.clear();
+        refused.append(&second, &stats, &figures, 1_000, &mut out);
+        assert!(out.is_empty(), "the first sink exports these label sets");
+
+        drop(first);
+        refused.append(&second, &stats, &figures, 2_000, &mut out);
+        assert_eq!(
+            out.len(),
+            series_count,
+            "decided again once they were given back"
+        );
     }
 
     /// The user's labels are checked against identity::GENERATED_LABELS; every label one of our
