@@ -27,13 +27,20 @@ pub fn expand_path(template: &str, identity: &Identity, role: &str) -> PathBuf {
     )
 }
 
-/// One report's samples as exposition text: each family's HELP and TYPE, then its series.
-/// Stale markers are left out: the text format has no way to say "ended".
+/// One report's samples as exposition text: each family's HELP and TYPE, then its series, each
+/// once with its newest sample (a report can carry more than one of a series: the synthetic first
+/// `0` before its value, or a stale marker before it starts again; the format allows one). A
+/// series whose newest sample is a stale marker ended and is left out: the text format has no way
+/// to say "ended".
 pub fn render(samples: &[Sample]) -> String {
+    let newest = newest_of_each_series(samples);
     let mut out = String::new();
     let mut families: Vec<&str> = Vec::new();
     let mut by_family: std::collections::HashMap<&str, Vec<&Sample>> = Default::default();
-    for s in samples.iter().filter(|s| !is_stale(s.value)) {
+    let shown = samples.iter().filter(|s| {
+        std::ptr::eq(newest[s.series.encoded_labels.as_slice()], *s) && !is_stale(s.value)
+    });
+    for s in shown {
         let name = s.series.family.name.as_str();
         by_family.entry(name).or_insert_with(|| {
             families.push(name);
@@ -65,6 +72,20 @@ pub fn render(samples: &[Sample]) -> String {
         }
     }
     out
+}
+
+/// Per label set, its newest sample: the latest timestamp, and of equal ones the last given.
+fn newest_of_each_series(samples: &[Sample]) -> std::collections::HashMap<&[u8], &Sample> {
+    let mut newest: std::collections::HashMap<&[u8], &Sample> = Default::default();
+    for s in samples {
+        let kept = newest
+            .entry(s.series.encoded_labels.as_slice())
+            .or_insert(s);
+        if s.timestamp_ms >= kept.timestamp_ms {
+            *kept = s;
+        }
+    }
+    newest
 }
 
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
@@ -141,7 +162,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn renders_help_type_and_escaped_labels_and_skips_stale_markers() {
+    fn renders_help_type_and_escaped_labels_and_leaves_ended_series_out() {
         let family = Arc::new(Family {
             name: "spark_x_total".into(),
             metric_type: MetricType::Counter,
@@ -161,7 +182,8 @@ mod tests {
             ]
         };
         let a = Arc::new(Series::new(labels("say \"hi\"\\"), Arc::clone(&family)));
-        let b = Arc::new(Series::new(labels("b"), family));
+        let b = Arc::new(Series::new(labels("b"), Arc::clone(&family)));
+        let c = Arc::new(Series::new(labels("c"), family));
         let samples = vec![
             Sample {
                 series: a,
@@ -178,11 +200,60 @@ mod tests {
                 timestamp_ms: 2,
                 value: STALE_NAN,
             },
+            Sample {
+                series: c,
+                timestamp_ms: 2,
+                value: 4.0,
+            },
         ];
         assert_eq!(
             render(&samples),
             "# HELP spark_x_total Spark metric x\n# TYPE spark_x_total counter\n\
-             spark_x_total{app_name=\"say \\\"hi\\\"\\\\\"} 2.5\nspark_x_total{app_name=\"b\"} +Inf\n"
+             spark_x_total{app_name=\"say \\\"hi\\\"\\\\\"} 2.5\nspark_x_total{app_name=\"c\"} 4\n"
+        );
+    }
+
+    /// A report with more than one sample of a series (a counter's synthetic first 0 and its value;
+    /// a series ended and started again, as a new Series of the same labels) renders it once, with
+    /// its newest value: the text format refuses a series twice.
+    #[test]
+    fn each_series_is_rendered_once_with_its_newest_value() {
+        let family = Arc::new(Family {
+            name: "spark_y_total".into(),
+            metric_type: MetricType::Counter,
+            unit: "",
+            help: "y".into(),
+        });
+        let series = |query: &str| {
+            let labels = vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "spark_y_total".into(),
+                },
+                Label {
+                    name: "query".into(),
+                    value: query.into(),
+                },
+            ];
+            Arc::new(Series::new(labels, Arc::clone(&family)))
+        };
+        let sample = |series: &Arc<Series>, timestamp_ms, value| Sample {
+            series: Arc::clone(series),
+            timestamp_ms,
+            value,
+        };
+        let (first, ended, restarted) = (series("a"), series("b"), series("b"));
+        let samples = vec![
+            sample(&ended, 9, STALE_NAN),
+            sample(&first, 9, 0.0),
+            sample(&restarted, 9, 0.0),
+            sample(&first, 10, 3.0),
+            sample(&restarted, 10, 7.0),
+        ];
+        assert_eq!(
+            render(&samples),
+            "# HELP spark_y_total y\n# TYPE spark_y_total counter\n\
+             spark_y_total{query=\"a\"} 3\nspark_y_total{query=\"b\"} 7\n"
         );
     }
 
