@@ -212,9 +212,13 @@ impl Ingest {
         }
         let path =
             crate::textfile::expand_path(template, self.labels.identity(), self.labels.sink_role());
-        if let Err(e) = crate::textfile::write_atomically(&path, &crate::textfile::render(samples))
-        {
-            tracing::warn!("cannot write the textfile {}: {e}", path.display());
+        // Bounded: a hung mount must not hold this thread (textfile.rs logs why it failed).
+        if let Err(why) = crate::textfile::write_within(&path, crate::textfile::render(samples)) {
+            let counter = match why {
+                crate::textfile::NotWritten::TimedOut => &self.stats.textfile_writes_timed_out,
+                crate::textfile::NotWritten::Failed => &self.stats.textfile_writes_failed,
+            };
+            Stats::add(counter, 1);
         }
     }
 
@@ -357,6 +361,30 @@ mod tests {
             queued(&ingest).iter().all(|s| !is_stale(s.value)),
             "an equal identity changes nothing"
         );
+    }
+
+    /// A textfile that cannot be written is counted (sparkprom_textfile_writes_failed_total at the
+    /// next report) and the reports go on.
+    #[test]
+    fn a_textfile_that_cannot_be_written_is_counted() {
+        let mut ingest = ingest("test:ingest-textfile");
+        ingest.textfile = Some("/nonexistent-sparkprom-dir/{role}.prom".into());
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        ingest.on_snapshot(&report(1_000, "etl"), &mut snapshot, &mut samples);
+        ingest.on_snapshot(&report(2_000, "etl"), &mut snapshot, &mut samples);
+        assert_eq!(Stats::get(&ingest.stats.textfile_writes_failed), 2);
+        let counted = queued(&ingest).into_iter().find(|s| {
+            s.timestamp_ms == 2_000
+                && s.series
+                    .labels
+                    .iter()
+                    .any(|l| l.value == "sparkprom_textfile_writes_failed_total")
+                && s.series
+                    .labels
+                    .iter()
+                    .any(|l| l.name == "reason" && l.value == "error")
+        });
+        assert_eq!(counted.map(|s| s.value), Some(1.0));
     }
 
     /// Two reports in one millisecond (stop() right after a scheduled report), or a clock that

@@ -178,6 +178,14 @@ const DEFINITIONS: &[Definition] = &[
         read: |_, g| g.missing_identity.iter().map(|&m| f64::from(u8::from(m))).collect(),
     },
     Definition {
+        name: "sparkprom_textfile_writes_failed_total",
+        metric_type: MetricType::Counter,
+        help: "Reports whose textfile (the textfile property) was not written: the write failed, or it did not finish within 3 s (a hung mount; reports go on without it until it returns); the sink's WARN line names the file.",
+        unit: "",
+        variants: || vec![Variant::labelled("reason", "error"), Variant::labelled("reason", "timed_out")],
+        read: |s, _| vec![get(&s.textfile_writes_failed), get(&s.textfile_writes_timed_out)],
+    },
+    Definition {
         name: "sparkprom_node_source_unavailable",
         metric_type: MetricType::Gauge,
         help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node), pressure (a kernel without /proc/pressure); its WARN line says what to do.",

@@ -21,6 +21,10 @@ pub struct Stats {
     /// Time spent in requests, answered or not.
     pub request_nanos: AtomicU64,
     pub last_success_ms: AtomicU64,
+    /// Reports whose textfile was not written: the write failed, or it did not finish in time
+    /// (or one before it still had not: a hung mount).
+    pub textfile_writes_failed: AtomicU64,
+    pub textfile_writes_timed_out: AtomicU64,
 }
 
 impl Stats {

@@ -1,10 +1,17 @@
 //! Writes what a report pushes in Prometheus' text exposition format, when the `textfile`
 //! property names a file: to see exactly what goes out, to lint it with `promtool check
 //! metrics`, or for node_exporter's textfile collector. Written whole to a temporary file and
-//! renamed, so a reader never sees half a report.
+//! renamed, so a reader never sees half a report. Written on a helper thread and waited for at
+//! most [`WRITE_TIMEOUT`], like every file operation that a hung mount can block: the ingest
+//! thread goes on without it.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
 
 use crate::identity::Identity;
 use crate::proto::MetricType;
@@ -86,6 +93,71 @@ fn newest_of_each_series(samples: &[Sample]) -> std::collections::HashMap<&[u8],
         }
     }
     newest
+}
+
+/// How long a report's textfile write may take: as long as a secret file's read may.
+pub const WRITE_TIMEOUT: Duration = crate::threads::FILE_READ_TIMEOUT;
+
+/// Why a report's textfile was not written (the WARN is logged here).
+#[derive(Debug, PartialEq)]
+pub enum NotWritten {
+    Failed,
+    /// It did not finish within WRITE_TIMEOUT, or an earlier write of the file still has not.
+    TimedOut,
+}
+
+/// Files with a write out, JVM-wide: on a hung mount the write never returns, and the reports
+/// after it must neither wait for it nor pile up threads behind it.
+static WRITING: Lazy<Mutex<HashSet<PathBuf>>> = Lazy::new(Default::default);
+/// Files whose hung write was warned about: one WARN per file however long the mount hangs.
+static WARNED: Lazy<Mutex<HashSet<PathBuf>>> = Lazy::new(Default::default);
+
+/// Writes `text` to `path` (`write_atomically`), waiting at most WRITE_TIMEOUT.
+pub fn write_within(path: &Path, text: String) -> Result<(), NotWritten> {
+    write_with(path, text, WRITE_TIMEOUT, write_atomically)
+}
+
+/// `write_within` with the writer and the wait given; tests give a writer that hangs.
+fn write_with(
+    path: &Path,
+    text: String,
+    timeout: Duration,
+    write: fn(&Path, &str) -> std::io::Result<()>,
+) -> Result<(), NotWritten> {
+    if !lock(&WRITING).insert(path.to_path_buf()) {
+        return Err(NotWritten::TimedOut);
+    }
+    let owned = path.to_path_buf();
+    let written = crate::threads::call_within("sparkprom-textfile", timeout, move || {
+        let written = write(&owned, &text);
+        lock(&WRITING).remove(&owned);
+        written
+    });
+    let error = match written {
+        crate::threads::Within::Done(Ok(())) => return Ok(()),
+        crate::threads::Within::Done(Err(e)) => e,
+        crate::threads::Within::NoThread(e) => {
+            lock(&WRITING).remove(path);
+            e
+        }
+        crate::threads::Within::TimedOut => {
+            if lock(&WARNED).insert(path.to_path_buf()) {
+                tracing::warn!(
+                    "writing the textfile {} did not finish within {timeout:?} (a hung NFS or FUSE mount?): reports \
+                     go on without it, and leave the file alone until that write returns; counted in \
+                     sparkprom_textfile_writes_failed_total{{reason=\"timed_out\"}}. Point 'textfile' at a local disk",
+                    path.display()
+                );
+            }
+            return Err(NotWritten::TimedOut);
+        }
+    };
+    tracing::warn!("cannot write the textfile {}: {error}", path.display());
+    Err(NotWritten::Failed)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
@@ -255,6 +327,58 @@ mod tests {
             "# HELP spark_y_total y\n# TYPE spark_y_total counter\n\
              spark_y_total{query=\"a\"} 3\nspark_y_total{query=\"b\"} 7\n"
         );
+    }
+
+    /// Until the test lets it go, a write hangs, as one on a hung NFS or FUSE mount does.
+    static HANG: Lazy<(Mutex<bool>, std::sync::Condvar)> = Lazy::new(Default::default);
+    static HUNG_WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn hanging_write(path: &Path, text: &str) -> std::io::Result<()> {
+        HUNG_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (released, wake) = &*HANG;
+        let mut released = released.lock().unwrap();
+        while !*released {
+            released = wake.wait(released).unwrap();
+        }
+        write_atomically(path, text)
+    }
+
+    /// A write on a hung mount costs the report at most the timeout, and later reports nothing:
+    /// no wait and no second thread while it hangs. Writes resume once it returns.
+    #[test]
+    fn a_hung_write_is_given_up_in_time_and_not_tried_again_while_it_hangs() {
+        let dir =
+            std::env::temp_dir().join(format!("sparkprom-hung-textfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.prom");
+        let timeout = Duration::from_millis(500);
+
+        let started = std::time::Instant::now();
+        let first = write_with(&path, "a 1\n".into(), timeout, hanging_write);
+        let waited = started.elapsed();
+        assert_eq!(first, Err(NotWritten::TimedOut));
+        assert!(waited < timeout * 3, "waited {waited:?}");
+        assert!(lock(&WARNED).contains(&path));
+
+        let started = std::time::Instant::now();
+        let second = write_with(&path, "a 2\n".into(), timeout, hanging_write);
+        assert_eq!(second, Err(NotWritten::TimedOut));
+        assert!(started.elapsed() < timeout, "no wait while the write hangs");
+        assert_eq!(HUNG_WRITES.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // The mount comes back: the late write lands, and the next ones are written again.
+        *HANG.0.lock().unwrap() = true;
+        HANG.1.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while lock(&WRITING).contains(&path) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            write_with(&path, "a 3\n".into(), timeout, write_atomically),
+            Ok(())
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 3\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
