@@ -186,6 +186,14 @@ const DEFINITIONS: &[Definition] = &[
         read: |s, _| vec![get(&s.textfile_writes_failed), get(&s.textfile_writes_timed_out)],
     },
     Definition {
+        name: "sparkprom_node_mounts_hung_total",
+        metric_type: MetricType::Counter,
+        help: "Mounts whose statvfs did not return within 5 s (a hard NFS mount whose server is gone), since the JVM started: each is named once in a WARN, has node_filesystem_device_error 1 while it hangs, and is never waited for again.",
+        unit: "",
+        variants: plain,
+        read: |_, _| vec![get(&crate::stats::MOUNTS_HUNG)],
+    },
+    Definition {
         name: "sparkprom_node_source_unavailable",
         metric_type: MetricType::Gauge,
         help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node), pressure (a kernel without /proc/pressure); its WARN line says what to do.",

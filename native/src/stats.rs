@@ -27,6 +27,10 @@ pub struct Stats {
     pub textfile_writes_timed_out: AtomicU64,
 }
 
+/// Mounts whose `statvfs` did not return in time, since the JVM started: counted by
+/// node::filesystem, JVM-wide as the node thread is, and reported by every sink.
+pub static MOUNTS_HUNG: AtomicU64 = AtomicU64::new(0);
+
 impl Stats {
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
