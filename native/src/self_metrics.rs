@@ -196,7 +196,7 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_node_source_unavailable",
         metric_type: MetricType::Gauge,
-        help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
+        help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node, or a YARN container left in the NodeManager's cgroup), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
         unit: "",
         variants: || NODE_SOURCES.iter().map(|s| Variant::labelled("source", *s)).collect(),
         read: |_, g| g.node_unavailable.iter().map(|&m| f64::from(u8::from(m))).collect(),
