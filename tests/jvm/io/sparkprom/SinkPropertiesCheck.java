@@ -60,6 +60,18 @@ public final class SinkPropertiesCheck {
                 }
             }
         });
+        check("the identity WARN says when it gave up: at the last report, or after identityTimeout", () -> {
+            JvmIdentity early = new JvmIdentity(() -> null, new com.codahale.metrics.MetricRegistry(), 60_000);
+            boolean waits = early.forReport(false) == null;
+            early.forReport(true);
+            JvmIdentity late = new JvmIdentity(() -> null, new com.codahale.metrics.MetricRegistry(), 1_000);
+            Thread.sleep(1_100);
+            late.forReport(false);
+            System.out.println("  " + early.gaveUp() + " / " + late.gaveUp());
+            return waits && early.gaveUp().startsWith("at the sink's last report, ")
+                    && early.gaveUp().contains("before identityTimeout, 60 s") && !early.gaveUp().contains("after 60 s")
+                    && late.gaveUp().equals("after 1 s (identityTimeout)");
+        });
         check("period defaults to 10 seconds", () -> PropertyValues.periodMillis(new Properties()) == 10_000);
         check("period and unit are read together", () ->
                 PropertyValues.periodMillis(props("period", " 2 ", "unit", "minutes")) == 120_000);
