@@ -262,14 +262,13 @@ impl Config {
                 "flushTimeout" => config.flush_timeout = parse_duration(key, value)?,
                 "retryTimeout" => config.retry_timeout = parse_duration(key, value)?,
                 "logLevel" => config.log_level = parse_log_level(key, value)?,
-                "textfile" if !value.is_empty() => config.textfile = Some(value.to_string()),
+                // Empty means unset, as for every optional path: a template's `textfile=` stays off.
+                "textfile" => config.textfile = non_empty(value),
                 "node.enabled" => config.node_enabled = parse_bool(key, value)?,
                 "node.hostWide" => config.node_host_wide = parse_bool(key, value)?,
                 "mallocTrim" => config.malloc_trim = parse_bool(key, value)?,
                 "node.period" => config.node_period = Some(parse_duration(key, value)?),
-                "node.instance" if !value.is_empty() => {
-                    config.node_instance = Some(value.to_string())
-                }
+                "node.instance" => config.node_instance = non_empty(value),
                 "sigv4.region" => sigv4(&mut config).region = non_empty(value),
                 "sigv4.service" => sigv4(&mut config).service = value.to_string(),
                 "sigv4.roleArn" => sigv4(&mut config).role_arn = non_empty(value),
@@ -671,6 +670,20 @@ mod tests {
                 .unwrap();
         assert_eq!(config.capacity, 100_000);
         assert_eq!(config.timeout, Duration::from_secs(30));
+    }
+
+    /// `textfile=` or `node.instance=` left empty (a template, an init script's unset variable)
+    /// is the property unset, not an unknown one.
+    #[test]
+    fn an_empty_textfile_or_node_instance_is_unset_not_unknown() {
+        let config = Config::from_properties(&props(&[
+            ("url", "http://127.0.0.1:9090/api/v1/write"),
+            ("textfile", ""),
+            ("node.instance", " "),
+        ]))
+        .unwrap();
+        assert_eq!(config.unknown_properties, Vec::<String>::new());
+        assert_eq!((config.textfile, config.node_instance), (None, None));
     }
 
     #[test]

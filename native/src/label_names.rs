@@ -112,4 +112,107 @@ mod tests {
         // Prometheus' conventional labels as users set them stay theirs.
         assert!(!is_ours("job") && !is_ours("cluster") && !is_ours("team") && !is_ours("env"));
     }
+
+    /// Every producer's series, made as a sink makes them (Spark names of every kind of part,
+    /// every self-metric, this machine's node statistics, every listener family), carry no label
+    /// name but `__name__`, the user's and the platform's, and ours: the list the user's labels
+    /// are checked against holds all of them.
+    #[test]
+    fn every_label_every_producer_puts_on_a_series_is_one_of_ours() {
+        use crate::identity::Identity;
+        use crate::labels::SinkLabels;
+        use crate::sample::Sample;
+        use crate::snapshot::{decode_into, Encoder, Snapshot, Value};
+        let mut labels = SinkLabels::new(
+            "test:label-names-every-producer",
+            vec![("team".into(), "data".into())],
+            Default::default(),
+        );
+        labels.set_identity(Identity::from_pairs(
+            &[
+                ("app_id", "app-1"),
+                ("app_name", "etl"),
+                ("executor_id", "driver"),
+                ("namespace", "app-1"),
+                ("label.pod", "driver-pod"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        ));
+        let mut e = Encoder::default();
+        e.begin(1_000, true);
+        let spark_names = [
+            "app-1.driver.LiveListenerBus.listenerProcessingTime.org.apache.spark.HeartbeatReceiver",
+            "app-1.driver.LiveListenerBus.queue.appStatus.size",
+            "app-1.driver.spark.streaming.query-1.latency",
+            "app-1.driver.jvm.pools.G1-Eden-Space.used",
+            "application.etl.1700000000000.cores",
+            "app-1.driver.DAGScheduler.messageProcessingTime",
+        ];
+        for (id, name) in spark_names.iter().enumerate() {
+            e.define(id as u32, name);
+            e.reading(
+                id as u32,
+                Value::Timer {
+                    count: 1,
+                    quantiles: [1.0; 6],
+                },
+            );
+        }
+        for (id, family) in crate::signals::FAMILIES.iter().enumerate() {
+            let values = vec!["x"; family.labels.len()];
+            let name = if family.metric_type == crate::proto::MetricType::Histogram {
+                format!("{}_bucket", family.name)
+            } else {
+                family.name.to_string()
+            };
+            let mut with_le = values.clone();
+            if name.ends_with("_bucket") {
+                with_le.push("5");
+            }
+            e.signal_define(id as u32, &name, &with_le);
+            e.signal(id as u32, 1.0);
+        }
+        let mut snapshot = Snapshot::default();
+        decode_into(&e.buf, &mut snapshot).expect("decodes");
+        let mut out: Vec<Sample> = Vec::new();
+        let mut table = crate::series::SeriesTable::new(usize::MAX);
+        table.ingest(&snapshot, &mut labels, &mut out);
+        let mut signals = crate::signals::SignalSeries::default();
+        signals.append(&snapshot, &labels, usize::MAX, 1_000, &mut out);
+        let stats = crate::stats::Stats::default();
+        let figures = crate::self_metrics::ReportFigures {
+            queue_len: 0,
+            capacity: 1,
+            skipped_gauges: 0,
+            failed_reads: 0,
+            counters_decreased: 0,
+            over_limit: 0,
+            repeated_labels: 0,
+            live_series: 0,
+            missing_identity: [false; 4],
+            node_unavailable: [false; 3],
+        };
+        crate::self_metrics::SelfMetrics::default()
+            .append(&labels, &stats, &figures, 1_000, &mut out);
+        let mut stats_of_this_host = Vec::new();
+        crate::node::collect(std::path::Path::new("/"), &mut stats_of_this_host);
+        let collection = crate::node::thread::Collection {
+            timestamp_ms: 1_000,
+            stats: stats_of_this_host,
+        };
+        crate::node::series::NodeSeries::default().append(&labels, &collection, 1_000, &mut out);
+        let families: std::collections::BTreeSet<&str> =
+            out.iter().map(|s| s.series.family.name.as_str()).collect();
+        assert!(families.len() > 60, "{families:?}");
+        for sample in &out {
+            for label in &sample.series.labels {
+                let name = label.name.as_str();
+                assert!(
+                    is_ours(name) || ["__name__", "team", "pod"].contains(&name),
+                    "{name} of {} is not in label_names::ALL",
+                    sample.series.family.name
+                );
+            }
+        }
+    }
 }

@@ -181,9 +181,25 @@ const DEFINITIONS: &[Definition] = &[
         read: |_, g| g.missing_identity.iter().map(|&m| f64::from(u8::from(m))).collect(),
     },
     Definition {
+        name: "sparkprom_textfile_writes_failed_total",
+        metric_type: MetricType::Counter,
+        help: "Reports whose textfile (the textfile property) was not written: the write failed, or it did not finish within 3 s (a hung mount; reports go on without it until it returns); the sink's WARN line names the file.",
+        unit: "",
+        variants: || vec![Variant::labelled(REASON, "error"), Variant::labelled(REASON, "timed_out")],
+        read: |s, _| vec![get(&s.textfile_writes_failed), get(&s.textfile_writes_timed_out)],
+    },
+    Definition {
+        name: "sparkprom_node_mounts_hung_total",
+        metric_type: MetricType::Counter,
+        help: "Mounts whose statvfs did not return within 5 s (a hard NFS mount whose server is gone), since the JVM started: each is named once in a WARN, has node_filesystem_device_error 1 while it hangs, and is never waited for again.",
+        unit: "",
+        variants: plain,
+        read: |_, _| vec![get(&crate::stats::MOUNTS_HUNG)],
+    },
+    Definition {
         name: "sparkprom_node_source_unavailable",
         metric_type: MetricType::Gauge,
-        help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
+        help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node, or a YARN container left in the NodeManager's cgroup), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
         unit: "",
         variants: || NODE_SOURCES.iter().map(|s| Variant::labelled(SOURCE, *s)).collect(),
         read: |_, g| g.node_unavailable.iter().map(|&m| f64::from(u8::from(m))).collect(),
@@ -196,6 +212,8 @@ pub struct SelfMetrics {
     /// Per definition: its series, or None where another sink of this JVM exports them.
     /// Empty until made.
     series: Vec<Option<Vec<Arc<Series>>>>,
+    /// `claims::releases()` when the series were last decided.
+    releases_seen: u64,
 }
 
 impl SelfMetrics {
@@ -208,9 +226,19 @@ impl SelfMetrics {
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
+        let releases = crate::claims::releases();
         if self.series.is_empty() {
             self.series = DEFINITIONS.iter().map(|d| series_of(labels, d)).collect();
+        } else if releases != self.releases_seen {
+            // Claims were given back (the sink that exported these label sets stopped, say):
+            // those refused may be free now.
+            for (definition, series) in DEFINITIONS.iter().zip(&mut self.series) {
+                if series.is_none() {
+                    *series = series_of(labels, definition);
+                }
+            }
         }
+        self.releases_seen = releases;
         for (definition, series) in DEFINITIONS.iter().zip(&self.series) {
             let Some(series) = series else { continue };
             for (s, value) in series.iter().zip((definition.read)(stats, figures)) {
@@ -337,5 +365,54 @@ mod tests {
             .any(|l| l.name == "role" && l.value == "executor"));
         let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
         assert_eq!(out.len(), series_count);
+    }
+
+    /// Two sinks on one URL in one JVM with one identity: the second is refused the self-metric
+    /// label sets while the first exports them, and takes them over once the first goes away.
+    #[test]
+    fn a_refused_sink_exports_the_self_metrics_once_the_other_gives_them_back() {
+        let identity = [
+            ("app_id", "app-8"),
+            ("executor_id", "1"),
+            ("namespace", "app-8"),
+        ];
+        let sink = || {
+            let mut labels =
+                SinkLabels::new("test:self-metrics-handover", vec![], Default::default());
+            labels.set_identity(Identity::from_pairs(
+                &identity.map(|(k, v)| (k.to_string(), v.to_string())),
+            ));
+            labels
+        };
+        let (first, second) = (sink(), sink());
+        let stats = Stats::default();
+        let figures = ReportFigures {
+            queue_len: 0,
+            capacity: 100,
+            skipped_gauges: 0,
+            failed_reads: 0,
+            counters_decreased: 0,
+            over_limit: 0,
+            repeated_labels: 0,
+            live_series: 0,
+            missing_identity: [false; 4],
+            node_unavailable: [false; 3],
+        };
+        let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
+        let (mut exporting, mut refused) = (SelfMetrics::default(), SelfMetrics::default());
+        let mut out = Vec::new();
+        exporting.append(&first, &stats, &figures, 1_000, &mut out);
+        assert_eq!(out.len(), series_count);
+        out.clear();
+        refused.append(&second, &stats, &figures, 1_000, &mut out);
+        assert!(out.is_empty(), "the first sink exports these label sets");
+
+        drop(first);
+        refused.append(&second, &stats, &figures, 2_000, &mut out);
+        assert_eq!(
+            out.len(),
+            series_count,
+            "decided again once they were given back"
+        );
     }
 }

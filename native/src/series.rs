@@ -74,11 +74,17 @@ pub struct SeriesTable {
     /// During a snapshot that renumbers the names (a names reset): the slots of the names
     /// before it, by name, for the names defined again to take back.
     renumbered: std::collections::HashMap<String, NameSlot>,
+    /// Names defined now, and the most defined at once since the Java side last numbered its
+    /// names afresh: its ids never pass that peak, as it reuses the ids of names that left.
+    defined: usize,
+    peak_defined: usize,
 }
 
-/// How far beyond the ids defined so far a new id may be. The Java side hands out ids densely
-/// (reusing those of names that left), so a larger jump is a corrupt snapshot, and growing the
-/// table to it (an id near 2^31 would ask for tens of gigabytes) must not happen.
+/// How far beyond the most names ever defined at once a new id may be. The Java side hands out
+/// ids densely (reusing those of names that left), so a larger jump is a corrupt snapshot, and
+/// growing the table to it (an id near 2^31 would ask for tens of gigabytes) must not happen.
+/// Measured from what was defined, not from the table's length, which a jump itself grows: else
+/// jump after jump would ratchet the table up by this much each time.
 const MAX_ID_JUMP: usize = 65_536;
 
 impl SeriesTable {
@@ -98,6 +104,8 @@ impl SeriesTable {
             reserved: 0,
             releases_seen: 0,
             renumbered: Default::default(),
+            defined: 0,
+            peak_defined: 0,
         }
     }
 
@@ -127,6 +135,7 @@ impl SeriesTable {
                 .flatten()
                 .map(|slot| (slot.spark_name.clone(), slot))
                 .collect();
+            (self.defined, self.peak_defined) = (0, 0);
         }
         self.recheck_refused_after_releases();
         for (id, name) in &snapshot.definitions {
@@ -202,6 +211,7 @@ impl SeriesTable {
     /// mapped to.
     fn free(&mut self, index: usize, labels: &SinkLabels) -> Option<Mapping> {
         let old = self.names.get_mut(index).and_then(Option::take)?;
+        self.defined -= 1;
         if let Mapping::Series(series, _) = &old.mapping {
             self.series_count = self.series_count.saturating_sub(series.len());
         }
@@ -267,10 +277,10 @@ impl SeriesTable {
 
     fn define(&mut self, id: u32, name: &str, labels: &SinkLabels) {
         let index = id as usize;
-        if index > self.names.len() + MAX_ID_JUMP {
+        if index > self.peak_defined + MAX_ID_JUMP {
             tracing::warn!(
                 "a snapshot defines name id {id}, far beyond the {} defined: asking for every name again",
-                self.names.len()
+                self.peak_defined
             );
             self.names_lost = true;
             return;
@@ -285,6 +295,8 @@ impl SeriesTable {
             // The id is reused for another name: the old one's budget and claims go back.
             self.free(index, labels);
         }
+        self.defined += 1;
+        self.peak_defined = self.peak_defined.max(self.defined);
         if let Some(slot) = self.renumbered.remove(name) {
             self.names[index] = Some(slot);
             return;
@@ -840,6 +852,29 @@ mod tests {
         );
         assert!(table.table.take_names_lost());
         assert!(!table.table.take_names_lost(), "asking clears it");
+    }
+
+    /// Ids just within the allowed jump, one snapshot after another: the bound follows the names
+    /// really defined, so the table cannot be walked up MAX_ID_JUMP slots at a time.
+    #[test]
+    fn repeated_id_jumps_do_not_ratchet_the_table_up() {
+        let mut table = fixture("test:id-ratchet", vec![]);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0], true), &mut out);
+        for round in 0..8 {
+            let mut snap = gauge_snapshot(&[0], false);
+            let far = table.table.names.len() + MAX_ID_JUMP;
+            snap.definitions
+                .push((far as u32, format!("app-20260101-0001.3.src.jump{round}")));
+            table.ingest(&snap, &mut out);
+        }
+        assert!(
+            table.table.names.len() <= 2 * MAX_ID_JUMP,
+            "the table grew to {} slots for {} names",
+            table.table.names.len(),
+            table.table.defined
+        );
+        assert!(table.table.take_names_lost());
     }
 
     #[test]

@@ -86,7 +86,7 @@ public class RemoteWriteSink implements Sink {
                 // exists; its core starts as soon as that appears, once the full properties can be
                 // read (SinkProperties), and what can be checked before is checked now.
                 boolean complete = !learnt.fromSparkEnv() || learnt.daemonJvm() || SparkIdentity.sparkConf() != null;
-                started = new SinkCore(properties, period, complete);
+                started = new SinkCore(properties, period, complete, registry);
                 if (learnt.fromSparkEnv() && isDriverSink(learnt, registry)) {
                     checkExecutorsProperties(properties);
                 }

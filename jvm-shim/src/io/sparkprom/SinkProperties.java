@@ -1,6 +1,7 @@
 package io.sparkprom;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,8 +31,39 @@ final class SinkProperties {
     private static final String[] INSTANCES = {"driver", "executor", "master", "worker", "applications",
         "shuffleService", "applicationMaster"};
 
+    /**
+     * A standalone daemon's own source (registered before its sinks are made) and the metrics
+     * instance that configures it: the prefix of the names in its registry.
+     */
+    private static final String[][] DAEMON_INSTANCES = {{"master.", "master"}, {"worker.", "worker"},
+        {"shuffleService.", "shuffleService"}, {"application.", "applications"}};
+
     private static final Logger LOG = LoggerFactory.getLogger(SinkProperties.class);
     private SinkProperties() {}
+
+    /**
+     * The metrics instance whose properties configured a sink: with a SparkConf, the driver's or an
+     * executor's; without one (a standalone daemon's JVM, which has no SparkEnv), the daemon's, told
+     * by its registry's names ({@code master.*}, {@code worker.*}, {@code shuffleService.*}), and in a
+     * master's JVM a registry without the master's names is the {@code applications} instance's
+     * (its sources come with the applications). Null when nothing tells.
+     *
+     * @param command the JVM's main class and arguments ({@code sun.java.command})
+     */
+    static String instanceOf(SparkConf conf, Collection<String> registryNames, String command) {
+        if (conf != null) {
+            return SparkIdentity.metricsInstance(conf);
+        }
+        for (String name : registryNames) {
+            for (String[] daemon : DAEMON_INSTANCES) {
+                if (name.startsWith(daemon[0])) {
+                    return daemon[1];
+                }
+            }
+        }
+        String main = command.trim().split("\\s+")[0];
+        return main.equals("org.apache.spark.deploy.master.Master") ? "applications" : null;
+    }
 
     /**
      * {@code own} plus the sink's dotted properties, read as Spark read the sink's configuration:

@@ -23,6 +23,7 @@ import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.scheduler.SparkListenerStageCompleted;
 import org.apache.spark.scheduler.SparkListenerStageSubmitted;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.scheduler.SparkListenerTaskStart;
 import org.apache.spark.scheduler.StageInfo;
 
 /**
@@ -145,12 +146,22 @@ final class SparkSignals {
         }
     }
 
-    /** A running stage attempt: its labels, its start and what its tasks added up to so far. */
+    /**
+     * A running stage attempt: its labels, its start and what its tasks added up to since it was
+     * last folded into the series. Its end can come before its tasks' (a cancelled job's stage
+     * ends at once, its killed tasks after; so do a stage's losing speculative copies): such a
+     * stage stays, completed, until its last running task has ended, and each late task is folded
+     * in as it ends, so the totals equal Spark's own.
+     */
     private static final class Stage {
         final String[] labels;
         final long startMillis;
         final long[] totals = new long[STAGE_TOTALS.length];
-        final TaskDurations durations = new TaskDurations(TASK_DURATION_BUCKETS);
+        TaskDurations durations = new TaskDurations(TASK_DURATION_BUCKETS);
+        /** Tasks started and not ended yet. */
+        int running;
+        /** Its end came; it waits for its running tasks. */
+        boolean completed;
 
         Stage(String[] labels, long startMillis) {
             this.labels = labels;
@@ -184,6 +195,12 @@ final class SparkSignals {
         }
         if (event instanceof SparkListenerTaskEnd) {
             onTaskEnd((SparkListenerTaskEnd) event);
+        } else if (event instanceof SparkListenerTaskStart) {
+            SparkListenerTaskStart start = (SparkListenerTaskStart) event;
+            Stage stage = stages.get(stageKey(start.stageId(), start.stageAttemptId()));
+            if (stage != null) {
+                stage.running++;
+            }
         } else if (event instanceof SparkListenerStageSubmitted) {
             SparkListenerStageSubmitted e = (SparkListenerStageSubmitted) event;
             onStageSubmitted(e.stageInfo(), e.properties());
@@ -356,6 +373,13 @@ final class SparkSignals {
         if (m != null) {
             addTaskMetrics(stage.totals, m);
         }
+        stage.running = Math.max(0, stage.running - 1);
+        if (stage.completed) {
+            fold(stage, false);
+            if (stage.running == 0) {
+                stages.remove(stageKey(event.stageId(), event.stageAttemptId()));
+            }
+        }
     }
 
     /** As Spark's status store sums them for a stage (failed tasks' metrics included). */
@@ -384,7 +408,8 @@ final class SparkSignals {
     };
 
     private void onStageCompleted(StageInfo info) {
-        Stage stage = stages.remove(stageKey(info.stageId(), info.attemptNumber()));
+        long id = stageKey(info.stageId(), info.attemptNumber());
+        Stage stage = stages.get(id);
         if (stage == null) {
             stage = new Stage(stageLabels(jobKeys.admit(KeyBudget.jobKey(null, info.name())), info.name()), 0);
         }
@@ -397,14 +422,31 @@ final class SparkSignals {
             long millis = (Long) info.completionTime().get() - (Long) info.submissionTime().get();
             table.observe(STAGE_DURATION, STAGE_DURATION_BUCKETS, Math.max(0, millis) / 1000.0, job, key);
         }
-        for (int i = 0; i < STAGE_TOTALS.length; i++) {
-            table.add(STAGE_TOTALS[i], stage.totals[i] * TOTAL_FACTORS[i], job, key);
+        fold(stage, true);
+        stage.completed = true;
+        if (stage.running == 0) {
+            stages.remove(id);
         }
-        foldTaskDurations(stage, job, key);
     }
 
-    private void foldTaskDurations(Stage stage, String job, String key) {
-        TaskDurations d = stage.durations;
+    /**
+     * Adds what a stage's tasks added up to since the last fold to its series, and starts again
+     * from 0; {@code whole}: at the stage's end, when its skew is judged on all its tasks.
+     */
+    private void fold(Stage stage, boolean whole) {
+        String job = stage.labels[0];
+        String key = stage.labels[1];
+        for (int i = 0; i < STAGE_TOTALS.length; i++) {
+            if (stage.totals[i] != 0 || whole) {
+                table.add(STAGE_TOTALS[i], stage.totals[i] * TOTAL_FACTORS[i], job, key);
+            }
+            stage.totals[i] = 0;
+        }
+        foldTaskDurations(stage.durations, whole, job, key);
+        stage.durations = new TaskDurations(TASK_DURATION_BUCKETS);
+    }
+
+    private void foldTaskDurations(TaskDurations d, boolean whole, String job, String key) {
         if (d.count() == 0) {
             return;
         }
@@ -415,7 +457,7 @@ final class SparkSignals {
         table.add(TASK_DURATION + "_bucket", d.count(), job, key, "+Inf");
         table.add(TASK_DURATION + "_sum", d.sumSeconds(), job, key);
         table.add(TASK_DURATION + "_count", d.count(), job, key);
-        if (d.count() >= MIN_TASKS_FOR_SKEW) {
+        if (whole && d.count() >= MIN_TASKS_FOR_SKEW) {
             table.observe(SKEW, SKEW_BUCKETS, d.skewRatio(), job, key);
         }
     }
@@ -508,7 +550,9 @@ final class SparkSignals {
         }
         Map<String, long[]> byStage = new HashMap<String, long[]>();
         for (Stage stage : stages.values()) {
-            count(byStage, stage.labels[0] + "\u0000" + stage.labels[1], stage.startMillis);
+            if (!stage.completed) {
+                count(byStage, stage.labels[0] + "\u0000" + stage.labels[1], stage.startMillis);
+            }
         }
         for (Map.Entry<String, String[]> e : runningStageKeys.entrySet()) {
             long[] c = byStage.get(e.getKey());

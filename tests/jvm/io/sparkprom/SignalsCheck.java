@@ -164,6 +164,33 @@ public final class SignalsCheck {
             return series <= bound && s.liveState() == 0
                     && s.valueOf(SparkSignals.JOBS, "other", "succeeded") == 1_000 - maxKeys;
         });
+        check("tasks that end after their stage (a cancelled job's killed tasks) are still counted in it", () -> {
+            SparkSignals s = new SparkSignals(50);
+            Properties g = props("spark.jobGroup.id", "late");
+            StageInfo info = stage(9, "slow at l.py:4");
+            info.submissionTime_$eq(scala.Option.apply((Object) 1_000L));
+            s.onEvent(new SparkListenerStageSubmitted(info, g));
+            TaskInfo[] tasks = new TaskInfo[2];
+            for (int t = 0; t < 2; t++) {
+                tasks[t] = new TaskInfo(t, t, 0, t, 1_000, "1", "host", TaskLocality$.MODULE$.PROCESS_LOCAL(), false);
+                s.onEvent(new org.apache.spark.scheduler.SparkListenerTaskStart(9, 0, tasks[t]));
+            }
+            info.failureReason_$eq(scala.Option.apply("Job 1 cancelled part of cancelled job group late"));
+            info.completionTime_$eq(scala.Option.apply((Object) 2_000L));
+            s.onEvent(new SparkListenerStageCompleted(info));
+            boolean waiting = s.liveState() == 1;
+            for (TaskInfo t : tasks) {
+                t.finishTime_$eq(9_000);
+                TaskMetrics m = new TaskMetrics();
+                m.setExecutorRunTime(8_000);
+                s.onEvent(new SparkListenerTaskEnd(9, 0, "ResultTask",
+                        new org.apache.spark.TaskKilled("cancelled", null, null, null), t, null, m));
+            }
+            return waiting && s.liveState() == 0
+                    && s.valueOf("spark_stage_executor_run_time_seconds_total", "late", "slow at l.py:4") == 16
+                    && s.valueOf("spark_stage_failed_tasks_total", "late", "slow at l.py:4") == 2
+                    && s.valueOf(SparkSignals.STAGES, "late", "slow at l.py:4", "cancelled") == 1;
+        });
         check("a cancelled job and its stages end as cancelled; an aborted stage as failed", () -> {
             SparkSignals s = new SparkSignals(50);
             Properties g = props("spark.jobGroup.id", "g");
