@@ -56,6 +56,12 @@ def test_a_dead_port_an_invalid_property_a_wrong_path_and_no_sink_each_fail_nami
     assert code == 1 and "FAIL sparkprom: invalid sink property 'maxSeries'" in out, out
     assert "accepted one sample" not in out
 
+    # A label of ours in the user's labels would be on a series twice (Prometheus refuses the whole
+    # request): check says so; `job`, Prometheus' own label, is the user's.
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
+                                 "*.sink.prom.labels=job=nightly,stage=prod"])
+    assert code == 1 and "FAIL sparkprom: invalid sink property 'labels': 'stage' is a label sparkprom's" in out, out
+
     code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
                                  "*.sink.prom.listener.maxKeys=0"])
     assert code == 1 and "FAIL sparkprom: invalid sink property 'listener.maxKeys'" in out, out

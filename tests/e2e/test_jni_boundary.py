@@ -54,7 +54,8 @@ def test_a_sink_that_cannot_start_its_threads_is_off_and_fails_nothing(tmp_path)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "start failure: all checks passed" in run.stdout
         # The sink's ERROR, once for the native core's threads and once for its schedule's.
-        assert "could not start (java.lang.RuntimeException: sparkprom cannot start its threads" in run.stdout
+        assert "could not start (java.lang.RuntimeException: sparkprom cannot start its threads" in run.stdout, \
+            run.stdout
         assert "could not start its schedule (java.lang.OutOfMemoryError" in run.stdout
     finally:
         (PIDS / "cgroup.procs").write_text(str(os.getpid()))  # nothing of ours is left in it

@@ -180,5 +180,8 @@ for key, path in (("jobs", "jobs"), ("stages", "stages"), ("executors", "allexec
 # To a file: on stdout Spark's log lines would cut into it.
 with open(sys.argv[1], "w") as out:
     json.dump(rest, out)
+# A few reports of the state Spark's account shows (the test reads removals at this time).
+time.sleep(5)
+print(f"REST_AT={time.time():.3f}", flush=True)
 print("ENDS_WITHOUT_STOP=1", flush=True)
 # No spark.stop(): the script just ends, as many do.

@@ -41,7 +41,7 @@ print("UNIQUE_JOBS=1000", flush=True)
 for i in range(30):
     short = (rate(100).writeStream.format("noop").queryName(f"short-{i:02d}")
              .trigger(processingTime="200 milliseconds").start())
-    wait_for(short, lambda q: len(q.recentProgress) >= 1)
+    wait_for(short, lambda q: any(p["numInputRows"] > 0 for p in q.recentProgress))
     short.stop()
 print("SHORT_QUERIES=30", flush=True)
 
@@ -49,21 +49,22 @@ print("SHORT_QUERIES=30", flush=True)
 for _ in range(2):
     again = (rate(100).writeStream.format("noop").queryName("restarted")
              .trigger(processingTime="200 milliseconds").start())
-    wait_for(again, lambda q: len(q.recentProgress) >= 2)
+    wait_for(again, lambda q: sum(p["numInputRows"] > 0 for p in q.recentProgress) >= 2)
     again.stop()
 print("RESTARTED=2", flush=True)
 
 
-# A query whose first batch does not end: seen from its start, with 0 batches. Stopping it
-# cancels its running job: cancelled, not failed.
-def slow_batch(frame, batch_id):
-    frame.foreachPartition(lambda rows: time.sleep(60))
+# A query whose first batch takes long: seen from its start, with 0 batches, before it ends.
+def slow_first_batch(frame, batch_id):
+    if batch_id == 0:
+        time.sleep(10)
 
 
-stuck = (rate(10).writeStream.foreachBatch(slow_batch).queryName("stuck")
+stuck = (rate(10).writeStream.foreachBatch(slow_first_batch).queryName("stuck")
          .trigger(processingTime="200 milliseconds").start())
 time.sleep(5)
 print(f"STUCK_AT={time.time():.3f}", flush=True)
+wait_for(stuck, lambda q: any(p["numInputRows"] > 0 for p in q.recentProgress))
 stuck.stop()
 print("STUCK_STOPPED=1", flush=True)
 

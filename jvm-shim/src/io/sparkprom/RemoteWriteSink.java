@@ -92,11 +92,11 @@ public class RemoteWriteSink implements Sink {
                 }
             }
         } catch (IllegalArgumentException invalid) {
+            started = closeQuietly(started);
             if (failOnConfigError(properties)) {
                 throw invalid;
             }
             ConfigErrors.report(invalid.getMessage());
-            started = closeQuietly(started);
         } catch (Throwable t) {
             // Anything else (a thread that cannot start under the container's pids.max, a
             // library that fails inside): only failOnConfigError may fail the job, and only for a
@@ -116,9 +116,10 @@ public class RemoteWriteSink implements Sink {
      * On the driver, the executors' sink properties (the same sink as the executor instance
      * sees it in Spark's metrics configuration, dotted properties included) are checked as the
      * executors will check them, so an invalid one is found where failOnConfigError can fail the
-     * application, not only in every executor's log.
+     * application, not only in every executor's log. Without failOnConfigError it is one ERROR
+     * here, and the driver's sink goes on.
      *
-     * @throws IllegalArgumentException naming the property, "(in the executors' sink)"
+     * @throws IllegalArgumentException naming the property, with failOnConfigError=true
      */
     private static void checkExecutorsProperties(Properties driverProperties) {
         Properties executors = SinkProperties.sameSinkFor(driverProperties, SparkIdentity.sparkConf(), "driver",
@@ -130,8 +131,12 @@ public class RemoteWriteSink implements Sink {
             NativeCore.validate(PropertyValues.toBlob(executors));
             PropertyValues.checkJvmProperties(executors);
         } catch (IllegalArgumentException invalid) {
-            throw new IllegalArgumentException(invalid.getMessage() + " (in the executors' sink: they would turn"
-                    + " it off)", invalid);
+            String problem = invalid.getMessage() + " (in the executors' sink: each executor will turn its sink off)";
+            if (failOnConfigError(driverProperties)) {
+                throw new IllegalArgumentException(problem, invalid);
+            }
+            LOG.error(problem + ". The driver's sink sends; fix the property (failOnConfigError=true makes this"
+                    + " fail the application instead).");
         }
     }
 

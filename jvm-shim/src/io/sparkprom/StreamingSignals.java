@@ -91,6 +91,14 @@ final class StreamingSignals {
         }
     }
 
+    /**
+     * Whether a progress event is a batch that ran: it wrote to its sink ({@code addBatch}), which
+     * an idle trigger's progress (no new data: only latestOffset and triggerExecution) does not.
+     */
+    static boolean ranABatch(StreamingQueryProgress p) {
+        return p.durationMs() != null && p.durationMs().containsKey("addBatch");
+    }
+
     /** The query's name when it has one (names are unique among running queries), else its id. */
     private static String queryLabel(String name, UUID id) {
         return name != null && !name.trim().isEmpty() ? KeyBudget.shorten(name) : id.toString();
@@ -102,6 +110,16 @@ final class StreamingSignals {
             // A query that started before the listener: learn it from its progress.
             query = queryLabel(p.name(), p.id());
             running.put(p.runId(), query);
+        }
+        // A trigger that found no new data reports progress too (at once, then every 10 s): only a
+        // batch that ran counts, and only it has a batch's duration and phases.
+        if (!ranABatch(p)) {
+            Instant idle = instant(p.timestamp());
+            if (idle != null) {
+                table.set(LAST_PROGRESS, idle.toEpochMilli() / 1000.0, query);
+            }
+            onRates(query, p, idle == null ? System.currentTimeMillis() : idle.toEpochMilli());
+            return;
         }
         table.add(BATCHES, 1, query);
         table.set(BATCH_DURATION, p.batchDuration() / 1000.0, query);

@@ -142,8 +142,9 @@ public final class SignalsCheck {
             s.onEvent(progress(id, run, "2026-12-02T00:00:01.300Z", 0, 0, 0));
             boolean kept = s.valueOf(StreamingSignals.INPUT_RATE, "w") == 200
                     && s.valueOf(StreamingSignals.PROCESSED_RATE, "w") == 1_000;
-            s.onEvent(progress(id, run, "2026-12-02T00:00:11.000Z", 0, 0, 0));
+            s.onEvent(progress(id, run, "2026-12-02T00:00:11.000Z", 0, 0, 0, false)); // an idle trigger
             return kept && s.valueOf(StreamingSignals.INPUT_RATE, "w") == 0
+                    && s.valueOf(StreamingSignals.BATCHES, "w") == 2
                     && s.valueOf(StreamingSignals.PROCESSED_RATE, "w") == 0
                     && s.valueOf(StreamingSignals.INPUT_ROWS, "w") == 100;
         });
@@ -392,12 +393,24 @@ public final class SignalsCheck {
         s.onEvent(new SparkListenerStageCompleted(info));
     }
 
+    /** A batch that ran (its phases include addBatch). */
     private static StreamingQueryListener.QueryProgressEvent progress(UUID id, UUID run, String at, long rows,
             double inputRate, double processedRate) {
+        return progress(id, run, at, rows, inputRate, processedRate, true);
+    }
+
+    private static StreamingQueryListener.QueryProgressEvent progress(UUID id, UUID run, String at, long rows,
+            double inputRate, double processedRate, boolean ran) {
         SourceProgress source = new SourceProgress("rate", "0", "1", "1", rows, inputRate, processedRate,
                 Collections.<String, String>emptyMap());
+        java.util.Map<String, Long> phases = new java.util.HashMap<String, Long>();
+        phases.put("triggerExecution", 5L);
+        phases.put("latestOffset", 1L);
+        if (ran) {
+            phases.put("addBatch", 3L);
+        }
         return new StreamingQueryListener.QueryProgressEvent(new StreamingQueryProgress(id, run, "w", at, 1, 10,
-                Collections.<String, Long>emptyMap(), Collections.<String, String>emptyMap(),
+                phases, Collections.<String, String>emptyMap(),
                 new StateOperatorProgress[0], new SourceProgress[] {source}, new SinkProgress("noop"),
                 Collections.<String, org.apache.spark.sql.Row>emptyMap()));
     }
