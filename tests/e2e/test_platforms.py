@@ -2,17 +2,20 @@
 against a directory laid out like a Databricks node, then a real Spark job with what it
 installed; and the EMR on EKS / Spark on Kubernetes --conf sets run in local-cluster, signing with
 credentials from a web identity (IRSA) through local fakes of STS and AMP."""
+import base64
 import json
 import os
 import re
 import shutil
 import subprocess
+import zipfile
 
 import pytest
 import yaml
 
 from harness.fake_aws import FakeImds, FakeSts, KeyStore, SigV4Receiver
-from harness.paths import DIST_JAR, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
+from harness.paths import (DIST_JAR, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version,
+                           oldest_spark_jars, spark_install)
 from harness.prometheus import free_port
 from harness.spark import submit
 from test_auth import PUSH, clean_environment
@@ -55,7 +58,7 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     metrics = root / "databricks" / "spark" / "conf" / "metrics.properties"
     text = metrics.read_text()
     assert text.startswith(DATABRICKS_METRICS) and text.count("sparkprom: begin") == 1, text
-    assert "labels=cluster=etl prod_ nightly,team=etl" in text, text
+    assert "labels=team=etl,cluster=etl prod_ nightly" in text, text
     jar = root / "databricks" / "jars" / "sparkprom.jar"
     assert jar.read_bytes() == files[0][0].read_bytes()
     library = root / "databricks" / "sparkprom" / "libsparkprom.so"
@@ -78,29 +81,71 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     assert f"native library loaded from {loaded_from}" in run.output
 
 
-def test_databricks_init_script_fails_loudly_when_it_cannot_install(tmp_path):
-    """A volume the cluster cannot read: the script says so on stderr (cluster log delivery keeps
-    it) and exits 1, so the cluster's start fails with the reason; nothing half-installed. With
-    SPARKPROM_FAIL_OPEN=true the cluster starts without the sink, said just as loudly."""
+def test_databricks_init_script_fails_open_by_default_and_closed_when_asked(tmp_path):
+    """A volume the cluster cannot read (a revoked READ VOLUME, a moved jar): the compute policy
+    runs the script on every cluster, so by default it says so at ERROR (cluster log delivery
+    keeps stderr) and the cluster starts, with a stand-in sink class so that a Spark conf naming
+    the sink does not fail Spark. SPARKPROM_FAIL_OPEN=false fails the start, nothing installed."""
     root, _ = databricks_node(tmp_path)
     env = {"SPARKPROM_SOURCE": str(tmp_path / "nowhere"), "SPARKPROM_URL": "http://127.0.0.1:9/api/v1/write"}
     result = run_init_script(root, **env)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "ERROR" in result.stderr and "sparkprom.jar cannot be read" in result.stderr, result.stderr
-    assert "READ VOLUME" in result.stderr and "SPARKPROM_FAIL_OPEN=true" in result.stderr, result.stderr
+    assert "READ VOLUME" in result.stderr and "NOT active on this node" in result.stderr, result.stderr
+    assert "SPARKPROM_FAIL_OPEN=false" in result.stderr, result.stderr
     assert "cannot be read" in (root / "tmp" / "sparkprom-init.log").read_text()
-    assert not (root / "databricks" / "jars" / "sparkprom.jar").exists()
+    stand_in = root / "databricks" / "jars" / "sparkprom.jar"
+    assert "io/sparkprom/RemoteWriteSink.class" in zipfile.ZipFile(stand_in).namelist()
     assert (root / "databricks" / "spark" / "conf" / "metrics.properties").read_text() == DATABRICKS_METRICS
 
-    fail_open = run_init_script(root, SPARKPROM_FAIL_OPEN="true", **env)
-    assert fail_open.returncode == 0 and "starts without it" in fail_open.stderr, fail_open.stderr
+    closed_root, _ = databricks_node(tmp_path / "closed")
+    closed = run_init_script(closed_root, SPARKPROM_FAIL_OPEN="false", **env)
+    assert closed.returncode == 1, closed.stdout + closed.stderr
+    assert "failing this init script" in closed.stderr, closed.stderr
+    assert not (closed_root / "databricks" / "jars" / "sparkprom.jar").exists()
 
-    # A jar whose core does not load on this node (here: a library of another build beside it).
+    # A jar whose core does not load on this node (here: a library of another build beside it):
+    # the real jar stays (its sink says so at ERROR in each JVM and stays off).
     _, source = databricks_node(tmp_path / "other", [(JAR, "sparkprom.jar")])
     (source / "libsparkprom.so").write_bytes(DIST_LIB_AARCH64.read_bytes())
     broken = run_init_script(root, SPARKPROM_SOURCE=str(source))
-    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert broken.returncode == 0, broken.stdout + broken.stderr
     assert "the native core does not load on this node" in broken.stderr, broken.stderr
+    assert (root / "databricks" / "jars" / "sparkprom.jar").read_bytes() == JAR.read_bytes()
+    broken_closed = run_init_script(root, SPARKPROM_SOURCE=str(source), SPARKPROM_FAIL_OPEN="false")
+    assert broken_closed.returncode == 1, broken_closed.stdout + broken_closed.stderr
+
+
+def test_databricks_stand_in_lets_a_job_with_the_policys_conf_run(tmp_path):
+    """The fail-open case Spark would otherwise turn into a failed SparkContext: the compute
+    policy's Spark conf names io.sparkprom.RemoteWriteSink and the jar could not be installed.
+    With the stand-in the job runs, and the JVM says on stderr that it sends no metrics."""
+    root, _ = databricks_node(tmp_path)
+    assert run_init_script(root, SPARKPROM_SOURCE=str(tmp_path / "nowhere")).returncode == 0
+    jar = root / "databricks" / "jars" / "sparkprom.jar"
+    conf = {**compute_policy_spark_conf(), "spark.driver.extraClassPath": str(jar),
+            "spark.executor.extraClassPath": str(jar)}
+    run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["2"], conf=conf, jars=(), master="local[2]")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "ERROR sparkprom: not installed on this node" in run.output, run.output[-3000:]
+
+
+def test_databricks_stand_in_is_what_its_source_compiles_to(tmp_path):
+    """The jar embedded in the init script is release/fallback_jar.sh's output for
+    jvm-shim/fallback/ (compared as javap prints the classes: the bytes depend on javac's version)."""
+    embedded = re.search(r"FALLBACK_JAR='\n(.*?)'\n", INIT_SCRIPT.read_text(), re.S).group(1)
+    jar = tmp_path / "embedded.jar"
+    jar.write_bytes(base64.b64decode(embedded))
+    jars = oldest_spark_jars()
+    classpath = ":".join(str(next(jars.glob(pattern))) for pattern in
+                         ("spark-core_2.12-*.jar", "metrics-core-*.jar", "scala-library-2.12.*.jar"))
+    subprocess.run(["javac", "--release", "8", "-Xlint:-options", "-cp", classpath, "-d", str(tmp_path / "classes"),
+                    str(REPO / "jvm-shim" / "fallback" / "io" / "sparkprom" / "RemoteWriteSink.java")], check=True)
+
+    def javap(classpath_entry):
+        return subprocess.run(["javap", "-c", "-p", "-constants", "-cp", str(classpath_entry),
+                               "io.sparkprom.RemoteWriteSink"], capture_output=True, text=True, check=True).stdout
+    assert javap(jar) == javap(tmp_path / "classes")
 
 
 def test_databricks_init_script_configured_by_the_file_beside_the_jar(prometheus, tmp_path):
@@ -112,18 +157,24 @@ def test_databricks_init_script_configured_by_the_file_beside_the_jar(prometheus
     text = INIT_SCRIPT.read_text()
     assert 'SOURCE="${SPARKPROM_SOURCE:-/Volumes/main/default/sparkprom}"' in text
     script.write_text(text.replace("/Volumes/main/default/sparkprom", str(source)))
+    # The user's own `cluster` label wins over the cluster's name (given twice, the sink would be
+    # off); a misspelt setting is named with what it most likely meant, and signing is said off.
     (source / "sparkprom-init.env").write_text(
-        f"# sparkprom settings\nSPARKPROM_URL={prometheus.write_url}\nSPARKPROM_LABELS=team=file,env=test\n"
-        "SPARKPROM_PERIOD=5\nSPARKPROM_BOGUS=1\n")
-    result = subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"], "SPARKPROM_ROOT": str(root)},
+        f"# sparkprom settings\nSPARKPROM_URL={prometheus.write_url}\nSPARKPROM_LABELS=cluster=mine,env=test\n"
+        "SPARKPROM_PERIOD=5\nSPARKPROM_REGOIN=us-east-1\n")
+    result = subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"], "SPARKPROM_ROOT": str(root),
+                                                        "DB_CLUSTER_NAME": "etl prod"},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"read {source / 'sparkprom-init.env'}" in result.stdout, result.stdout
     assert "sparkprom native core" in result.stdout, result.stdout
-    assert "'SPARKPROM_BOGUS' is not a setting" in result.stderr, result.stderr
+    assert "'SPARKPROM_REGOIN' is not a setting of this script and is ignored; did you mean SPARKPROM_REGION?" \
+        in result.stderr, result.stderr
+    assert "ERROR SigV4 signing is OFF" in result.stderr, result.stderr
     metrics = root / "databricks" / "spark" / "conf" / "metrics.properties"
     block = metrics.read_text()
-    assert f"*.sink.sparkprom.url={prometheus.write_url}" in block and "labels=team=file,env=test" in block, block
+    assert f"*.sink.sparkprom.url={prometheus.write_url}" in block and "labels=cluster=mine,env=test\n" in block, block
+    assert "sigv4" not in block, block
     assert "*.sink.sparkprom.period=5" in block, block
     jar = root / "databricks" / "jars" / "sparkprom.jar"
     check = subprocess.run(["java", "-jar", str(jar), "check", str(metrics)], capture_output=True, text=True,
@@ -131,25 +182,47 @@ def test_databricks_init_script_configured_by_the_file_beside_the_jar(prometheus
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_databricks_init_script_signs_for_an_amp_url_without_a_region(tmp_path):
+    """An AMP URL always needs SigV4: its region is taken from the URL, and the log says so."""
+    root, source = databricks_node(tmp_path)
+    url = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"
+    result = run_init_script(root, SPARKPROM_SOURCE=str(source), SPARKPROM_URL=url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SigV4 signing is on: region eu-west-1" in result.stdout, result.stdout
+    block = (root / "databricks" / "spark" / "conf" / "metrics.properties").read_text()
+    assert "*.sink.sparkprom.sigv4.region=eu-west-1" in block, block
+
+
+COMPUTE_POLICY = REPO / "spark-conf" / "databricks" / "compute-policy.json"
+
+
 def compute_policy_spark_conf():
-    """The Spark conf the compute policy fixes for every cluster: {key: value}."""
-    policy = json.loads((REPO / "spark-conf" / "databricks" / "compute-policy.json").read_text())
-    return {key[len("spark_conf."):]: rule["value"] for key, rule in policy.items() if key.startswith("spark_conf.")}
+    """The Spark conf a cluster made with the compute policy gets: {key: value} (fixed values,
+    and the defaults of what a team may change)."""
+    policy = json.loads(COMPUTE_POLICY.read_text())
+    return {key[len("spark_conf."):]: rule.get("value", rule.get("defaultValue"))
+            for key, rule in policy.items() if key.startswith("spark_conf.")}
 
 
-def test_databricks_compute_policy_fits_current_access_modes_and_the_sinks_properties(tmp_path):
-    """Current clusters name their access mode DATA_SECURITY_MODE_*; SigV4 needs the instance
-    profile the policy fixes; every sink key in it is a property the sink reads (check warns on
-    any other) and valid."""
-    policy = json.loads((REPO / "spark-conf" / "databricks" / "compute-policy.json").read_text())
+def test_databricks_compute_policy_leaves_teams_their_profile_and_labels(tmp_path):
+    """Current clusters name their access mode DATA_SECURITY_MODE_*. The policy fixes the sink,
+    not the team's instance profile (S3, Glue, KMS; they add aps:RemoteWrite to it) nor its
+    labels (a default); its keys are instance-scoped (`driver`, `executor`), as `*` in a policy
+    key is not known to be accepted. `check` reads the policy file itself."""
+    policy = json.loads(COMPUTE_POLICY.read_text())
     modes = policy["data_security_mode"]["values"]
     assert {"DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED", "DATA_SECURITY_MODE_AUTO"} <= set(modes)
-    assert policy["aws_attributes.instance_profile_arn"]["value"].startswith("arn:aws:iam::")
-    config = tmp_path / "policy.conf"
-    config.write_text("".join(f"{key} {value}\n" for key, value in compute_policy_spark_conf().items()))
-    result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(config)], capture_output=True, text=True,
-                            timeout=120, env=clean_environment())
-    assert "ok   properties are valid" in result.stdout and "WARN property" not in result.stdout, result.stdout
+    assert not any(key.startswith("aws_attributes.instance_profile") for key in policy), policy
+    sink_keys = [key for key in policy if ".sink." in key]
+    assert sink_keys and not any("conf.*." in key for key in sink_keys), sink_keys
+    for role in ("driver", "executor"):
+        labels = policy[f"spark_conf.spark.metrics.conf.{role}.sink.prom.labels"]
+        assert labels["type"] == "unlimited" and labels["defaultValue"], labels
+    result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(COMPUTE_POLICY)], capture_output=True,
+                            text=True, timeout=120, env=clean_environment())
+    out = result.stdout + result.stderr
+    assert "sink 'prom' for instance driver, executor:" in out, out
+    assert "ok   properties are valid" in out and "FAIL sparkprom" not in out and "WARN property" not in out, out
 
 
 def test_databricks_without_environment_variables_the_policys_spark_conf_configures_the_sink(prometheus, tmp_path):
@@ -169,13 +242,15 @@ def test_databricks_without_environment_variables_the_policys_spark_conf_configu
     assert "configured by the cluster's Spark config alone" in log, log
 
     conf = compute_policy_spark_conf()
-    region = conf["spark.metrics.conf.*.sink.prom.sigv4.region"]
+    region = conf["spark.metrics.conf.driver.sink.prom.sigv4.region"]
     conf.update({"spark.driver.extraClassPath": str(jar), "spark.executor.extraClassPath": str(jar),
-                 "spark.metrics.conf": str(metrics), "spark.metrics.conf.*.sink.prom.period": "2"})
+                 "spark.metrics.conf": str(metrics)})
     issued = KeyStore()
     with FakeImds(issued) as imds, SigV4Receiver(issued, region, forward_to=prometheus.write_url) as amp:
-        path = re.sub(r"^https://[^/]+", "", conf["spark.metrics.conf.*.sink.prom.url"])
-        conf["spark.metrics.conf.*.sink.prom.url"] = amp.url + path
+        for role in ("driver", "executor"):
+            path = re.sub(r"^https://[^/]+", "", conf[f"spark.metrics.conf.{role}.sink.prom.url"])
+            conf[f"spark.metrics.conf.{role}.sink.prom.url"] = amp.url + path
+            conf[f"spark.metrics.conf.{role}.sink.prom.period"] = "2"
         env = clean_environment(AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
         del env["AWS_EC2_METADATA_DISABLED"]
         run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
