@@ -19,6 +19,8 @@ final class PropertyValues {
     static final String DEFAULT_IDENTITY_TIMEOUT = "60s";
     /** Job keys (and job-and-stage keys) per application before the rest become "other". */
     static final int DEFAULT_LISTENER_MAX_KEYS = 50;
+    /** The sink's name ({@code sink.<name>.}) where it is known, so errors name its keys. */
+    static final String SINK_NAME = "sparkprom.sinkName";
 
     private PropertyValues() {}
 
