@@ -218,8 +218,10 @@ def test_databricks_compute_policy_leaves_teams_their_profile_and_labels(tmp_pat
     for role in ("driver", "executor"):
         labels = policy[f"spark_conf.spark.metrics.conf.{role}.sink.prom.labels"]
         assert labels["type"] == "unlimited" and labels["defaultValue"], labels
+    env = clean_environment(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="example",
+                            HTTPS_PROXY=f"http://127.0.0.1:{free_port()}")
     result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(COMPUTE_POLICY)], capture_output=True,
-                            text=True, timeout=120, env=clean_environment())
+                            text=True, timeout=120, env=env)
     out = result.stdout + result.stderr
     assert "sink 'prom' for instance driver, executor:" in out, out
     assert "ok   properties are valid" in out and "FAIL sparkprom" not in out and "WARN property" not in out, out
@@ -427,10 +429,18 @@ def test_emr_on_eks_image_keeps_emr_s_user_and_mounted_paths():
 
 
 def test_version_command_prints_both_versions_and_refuses_a_mismatch(tmp_path):
-    ok = subprocess.run(["java", "-jar", str(JAR), "--version"], capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(["java", "-jar", str(DIST_JAR), "--version"], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    version = re.search(r"^sparkprom jar (\S+)$", ok.stdout, re.M).group(1)
-    assert f"sparkprom native core {version} ({NATIVE_LIB})" in ok.stdout, ok.stdout
+    # The development jar carries no core: the one beside it loads here, but a sink (which does
+    # not look beside the jar) would stay off, so the answer is no.
+    beside = subprocess.run(["java", "-jar", str(JAR), "--version"], capture_output=True, text=True, timeout=60)
+    assert beside.returncode == 1, beside.stdout + beside.stderr
+    assert "would load: none (it would stay off)" in beside.stdout and "NOT OK" in beside.stdout, beside.stdout
+    version = re.search(r"^sparkprom jar (\S+)$", beside.stdout, re.M).group(1)
+    assert f"sparkprom native core {version} ({NATIVE_LIB})" in beside.stdout, beside.stdout
+    given = subprocess.run(["java", "-jar", str(JAR), "--version", str(NATIVE_LIB)], capture_output=True, text=True,
+                           timeout=60)
+    assert given.returncode == 0, given.stdout + given.stderr
     # A native library of another build: a stand-in that answers version() with 0.0.0-other.
     source = tmp_path / "other.c"
     source.write_text('#include <jni.h>\n'

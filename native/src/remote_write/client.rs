@@ -83,6 +83,11 @@ impl Client {
         self.auth.describe()
     }
 
+    /// Why the credentials cannot be had now, if so (`RequestAuth::missing_credentials`).
+    pub fn missing_credentials(&self) -> Option<String> {
+        self.auth.missing_credentials()
+    }
+
     pub fn send(&self, body: &[u8]) -> Outcome {
         let mut headers = self.headers.clone();
         if let Err(reason) = self.auth.apply(&self.url, &mut headers, body) {
