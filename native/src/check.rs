@@ -114,7 +114,7 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         }
         Outcome::Rejected { status, message } => {
             let hint = client
-                .refusal_hint(status)
+                .refusal_hint(status, &message)
                 .map_or(String::new(), |hint| format!("\n     hint: {hint}"));
             fail(
                 lines,
@@ -124,6 +124,10 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         Outcome::Retry { reason, .. } => fail(
             lines,
             format!("the sample was not delivered (a sink would retry): {reason}"),
+        ),
+        Outcome::Misconfigured { reason } => fail(
+            lines,
+            format!("the sample was not delivered (a sink would not retry): {reason}"),
         ),
     }
 }

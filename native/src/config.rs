@@ -166,6 +166,23 @@ pub struct Config {
     pub unknown_properties: Vec<String>,
     /// The sink's name, when the Java side knew it (`sparkprom.sinkName`): for error messages.
     pub sink_name: Option<String>,
+    /// What the JVM says about the network (`sparkprom.jvm.*`, set by the Java side).
+    pub jvm: JvmNetwork,
+}
+
+/// What the JVM the sink runs in says about the network, handed over by the Java side: its
+/// proxy system properties (as `spark.*.extraJavaOptions` set them) and the certificates its
+/// default trust accepts. Empty outside a JVM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JvmNetwork {
+    /// `host:port` of `-Dhttps.proxyHost` and `-Dhttps.proxyPort`.
+    pub https_proxy: Option<String>,
+    /// `host:port` of `-Dhttp.proxyHost` and `-Dhttp.proxyPort`.
+    pub http_proxy: Option<String>,
+    /// `-Dhttp.nonProxyHosts`.
+    pub non_proxy_hosts: Option<String>,
+    /// The JVM's trusted certificates, PEM.
+    pub trusted_pem: Option<String>,
 }
 
 /// SigV4 signing, for Amazon Managed Service for Prometheus.
@@ -269,6 +286,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             unknown_properties: Vec::new(),
             sink_name: None,
+            jvm: JvmNetwork::default(),
         }
     }
 }
@@ -339,6 +357,10 @@ impl Config {
                     config.report_period = Duration::from_millis(parse_count(key, value)? as u64)
                 }
                 "sparkprom.sinkName" => config.sink_name = non_empty(value),
+                "sparkprom.jvm.httpsProxy" => config.jvm.https_proxy = non_empty(value),
+                "sparkprom.jvm.httpProxy" => config.jvm.http_proxy = non_empty(value),
+                "sparkprom.jvm.nonProxyHosts" => config.jvm.non_proxy_hosts = non_empty(value),
+                "sparkprom.jvm.trust" => config.jvm.trusted_pem = non_empty(value),
                 other if JAVA_PROPERTIES.contains(&other) => {}
                 // Warned about by `Sink::start`: parsing runs before the first sink has
                 // started logging, and `validate` parses too.
@@ -1034,7 +1056,11 @@ mod tests {
     fn the_list_of_properties_is_what_the_parser_reads() {
         let mut listed: Vec<String> = CORE_PROPERTIES.iter().map(|p| p.to_string()).collect();
         listed.sort();
-        assert_eq!(listed, parsed_properties(), "CORE_PROPERTIES and from_properties differ");
+        assert_eq!(
+            listed,
+            parsed_properties(),
+            "CORE_PROPERTIES and from_properties differ"
+        );
     }
 
     #[test]
@@ -1051,8 +1077,8 @@ mod tests {
             "{err}"
         );
         assert!(err.message.contains("from 1000 to 10000000"), "{err}");
-        let unnamed =
-            Config::from_properties(&props(&[("url", "http://h/"), ("maxSeries", "0")])).unwrap_err();
+        let unnamed = Config::from_properties(&props(&[("url", "http://h/"), ("maxSeries", "0")]))
+            .unwrap_err();
         assert!(unnamed.message.contains("from 1 to 1000000"), "{unnamed}");
     }
 

@@ -121,7 +121,7 @@ public final class Main {
             try {
                 PropertyValues.checkJvmProperties(sink.properties);
                 long period = PropertyValues.periodMillis(sink.properties);
-                Properties named = PropertyValues.withSchedule(sink.properties, period);
+                Properties named = PropertyValues.forCore(sink.properties, period);
                 // Errors then name this sink's keys rather than <name>.
                 named.setProperty(PropertyValues.SINK_NAME, sink.name);
                 report = NativeCore.check(PropertyValues.toBlob(named));

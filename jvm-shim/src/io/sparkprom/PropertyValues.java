@@ -63,6 +63,16 @@ final class PropertyValues {
         return all;
     }
 
+    /**
+     * What the native core is created with: the properties, the schedule, and what this JVM says
+     * about the network (its proxy properties and trusted certificates, {@link JvmNetwork}).
+     */
+    static Properties forCore(Properties properties, long periodMillis) {
+        Properties all = withSchedule(properties, periodMillis);
+        JvmNetwork.addTo(all);
+        return all;
+    }
+
     /** {@code period} and {@code unit}, Spark's sink convention; at least one second, as Spark requires. */
     static long periodMillis(Properties properties) {
         String periodText = properties.getProperty("period", String.valueOf(DEFAULT_PERIOD)).trim();

@@ -114,6 +114,6 @@ final class SinkCore {
         Properties complete = SinkProperties.complete(properties, conf,
                 conf == null ? null : SparkIdentity.metricsInstance(conf));
         // An invalid property throws IllegalArgumentException here, naming it.
-        return new NativeHandle(NativeCore.create(PropertyValues.toBlob(PropertyValues.withSchedule(complete, periodMillis))));
+        return new NativeHandle(NativeCore.create(PropertyValues.toBlob(PropertyValues.forCore(complete, periodMillis))));
     }
 }
