@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Compiles jvm-shim/fallback/ (the stand-in sink the Databricks init script installs when it
-# cannot install the real one) and embeds the jar, base64, in spark-conf/databricks/sparkprom-init.sh
-# between its FALLBACK_JAR markers. Run it after changing the stand-in's source;
-# tests/e2e/test_platforms.py checks that the embedded classes are what the source compiles to.
+# Compiles jvm-shim/fallback/ (the stand-in sink the install scripts put in place when they cannot
+# install the real one) and embeds the jar, base64, in each install script between its
+# FALLBACK_JAR markers (the Databricks init script, the EMR bootstrap action). Run it after
+# changing the stand-in's source; tests/e2e/test_platforms.py checks that the embedded classes are
+# what the source compiles to.
 # Needs a JDK and the oldest tested Spark's jars (tests/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,7 +26,7 @@ with zipfile.ZipFile(out, "w") as jar:
         info.compress_type = zipfile.ZIP_DEFLATED
         jar.writestr(info, data)
 PY
-script=spark-conf/databricks/sparkprom-init.sh
+for script in spark-conf/databricks/sparkprom-init.sh spark-conf/emr-on-ec2/sparkprom-bootstrap.sh; do
 python3 - "$script" "$work/fallback.jar" <<'PY'
 import base64, re, sys
 script, jar = sys.argv[1], sys.argv[2]
@@ -40,3 +41,4 @@ else:
 open(script, "w").write(text)
 PY
 echo "embedded $(stat -c %s "$work/fallback.jar") bytes of jar in $script"
+done
