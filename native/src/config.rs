@@ -1097,15 +1097,15 @@ mod tests {
         );
     }
 
-    /// README's property table, read as a user reads it: every property the sink reads has a
-    /// row, and each row's example value is accepted as it stands.
+    /// The property table of docs/configuration.md, read as a user reads it: every property the
+    /// sink reads has a row, and each row's example value is accepted as it stands.
     #[test]
-    fn readme_lists_every_property_with_an_example_that_is_accepted() {
-        let readme = include_str!("../../README.md");
-        let table = readme
+    fn the_configuration_reference_lists_every_property_with_an_example_that_is_accepted() {
+        let reference = include_str!("../../docs/configuration.md");
+        let table = reference
             .split("| property | default | example | meaning |\n|---|---|---|---|\n")
             .nth(1)
-            .expect("README has the property table");
+            .expect("docs/configuration.md has the property table");
         let backticked = regex::Regex::new(r"`([^`]+)`").unwrap();
         let mut documented = Vec::new();
         for row in table.lines().take_while(|line| line.starts_with('|')) {
@@ -1131,10 +1131,10 @@ mod tests {
             let mut given = props(&[("url", "http://127.0.0.1:9090/api/v1/write")]);
             given.extend(names.into_iter().zip(values));
             let config = Config::from_properties(&given)
-                .unwrap_or_else(|e| panic!("README's example {given:?}: {e}"));
+                .unwrap_or_else(|e| panic!("the reference's example {given:?}: {e}"));
             assert!(
                 config.unknown_properties.is_empty(),
-                "README documents {:?}, which nothing reads",
+                "docs/configuration.md documents {:?}, which nothing reads",
                 config.unknown_properties
             );
             documented.extend(given.into_keys());
@@ -1150,7 +1150,7 @@ mod tests {
         documented.dedup(); // url: the row's own example and every row's base
         assert_eq!(
             documented, read,
-            "README's property table and the properties the sink reads differ"
+            "docs/configuration.md's property table and the properties the sink reads differ"
         );
     }
 }
