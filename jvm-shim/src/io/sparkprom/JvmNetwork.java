@@ -16,8 +16,10 @@ import javax.net.ssl.X509TrustManager;
  * {@code -Dhttp.proxyPort}, {@code -Dhttp.nonProxyHosts} in {@code spark.*.extraJavaOptions}), and
  * the certificates its default trust accepts (its default TrustManagerFactory: the cacerts a
  * platform added its CA to, or {@code -Djavax.net.ssl.trustStore}), which the core trusts besides
- * its own roots, the OS store and {@code tls.caFile}. Uses no Spark or logging class: {@code check}
- * runs it with the jar alone.
+ * its own roots, the OS store and {@code tls.caFile}. Reading a truststore costs a cold JVM a few
+ * hundred milliseconds (the security providers, every certificate parsed), so it is read only
+ * when it can add something ({@link #trustWorthReading}). Uses no Spark or logging class:
+ * {@code check} runs it with the jar alone.
  */
 final class JvmNetwork {
     /** The JVM's trusted certificates as PEM, read once per JVM; "" when there are none. */
@@ -39,7 +41,8 @@ final class JvmNetwork {
         if (exempt != null && !exempt.trim().isEmpty()) {
             properties.setProperty("sparkprom.jvm.nonProxyHosts", exempt.trim());
         }
-        if (properties.getProperty("url", "").trim().toLowerCase(java.util.Locale.ROOT).startsWith("https:")) {
+        if (properties.getProperty("url", "").trim().toLowerCase(java.util.Locale.ROOT).startsWith("https:")
+                && trustWorthReading(System.getProperty("javax.net.ssl.trustStore"), System.getProperty("java.home"))) {
             String pem = trustedPem();
             if (!pem.isEmpty()) {
                 properties.setProperty("sparkprom.jvm.trust", pem);
@@ -55,6 +58,39 @@ final class JvmNetwork {
         }
         String port = System.getProperty(scheme + ".proxyPort");
         return host.trim() + ":" + (port == null || port.trim().isEmpty() ? String.valueOf(defaultPort) : port.trim());
+    }
+
+    /**
+     * Whether the JVM's default trust can hold what the core does not trust already: a truststore
+     * named by {@code javax.net.ssl.trustStore}, or a default store (jssecacerts, else cacerts) that
+     * is neither the OS store's Java copy (a file under /etc, as Debian's and Red Hat's JDKs link it)
+     * nor the JDK's own list as installed (changed later than the JDK's {@code release} file: a CA
+     * was imported). Those two the core covers with the OS store and its bundled public roots.
+     */
+    static boolean trustWorthReading(String trustStoreProperty, String javaHome) {
+        if (trustStoreProperty != null && !trustStoreProperty.trim().isEmpty()
+                && !trustStoreProperty.trim().equalsIgnoreCase("NONE")) {
+            return true;
+        }
+        if (javaHome == null) {
+            return false;
+        }
+        try {
+            java.nio.file.Path security = java.nio.file.Paths.get(javaHome, "lib", "security");
+            java.nio.file.Path store = security.resolve("jssecacerts");
+            if (!java.nio.file.Files.exists(store)) {
+                store = security.resolve("cacerts");
+            }
+            java.nio.file.Path real = store.toRealPath();
+            if (real.startsWith("/etc")) {
+                return false;
+            }
+            java.nio.file.Path release = java.nio.file.Paths.get(javaHome, "release");
+            return !java.nio.file.Files.exists(release) || java.nio.file.Files.getLastModifiedTime(real).toMillis()
+                    > java.nio.file.Files.getLastModifiedTime(release).toMillis() + 60_000;
+        } catch (Exception e) {
+            return false;
+        }
     }
 
     private static String trustedPem() {
