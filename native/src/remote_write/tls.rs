@@ -28,9 +28,7 @@ pub fn client_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    // Unreadable entries of the OS store are skipped: the rest, and the other sources, still count.
-    let native = rustls_native_certs::load_native_certs();
-    let (os_added, _) = roots.add_parsable_certificates(native.certs);
+    let (os_added, _) = roots.add_parsable_certificates(os_store().iter().cloned());
     let jvm_added = jvm_trust.map_or(0, |pem| {
         let certificates = CertificateDer::pem_slice_iter(pem.as_bytes()).flatten();
         roots.add_parsable_certificates(certificates).0
@@ -99,6 +97,13 @@ pub fn client_config(
         }
         _ => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// The OS store's certificates, read once per JVM (10-50 ms: every sink of the JVM shares them).
+/// Unreadable entries are skipped: the rest, and the other sources, still count.
+fn os_store() -> &'static [CertificateDer<'static>] {
+    static STORE: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    STORE.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
 /// At most threads::FILE_READ_TIMEOUT: a file on a hung mount fails the start, naming it.
