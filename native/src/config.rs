@@ -20,19 +20,65 @@ const JAVA_PROPERTIES: &[&str] = &[
     "listener.maxKeys",
 ];
 
+/// Every property the core reads itself: the keys of `from_properties`' match (a test keeps the
+/// two equal), for "did you mean" when a property is misspelt.
+const CORE_PROPERTIES: &[&str] = &[
+    "url",
+    "labels",
+    "include",
+    "exclude",
+    "maxSeries",
+    "capacity",
+    "maxSamplesPerSend",
+    "batchDeadline",
+    "timeout",
+    "minBackoff",
+    "maxBackoff",
+    "flushTimeout",
+    "retryTimeout",
+    "logLevel",
+    "textfile",
+    "node.enabled",
+    "node.hostWide",
+    "mallocTrim",
+    "node.period",
+    "node.instance",
+    "sigv4.region",
+    "sigv4.service",
+    "sigv4.roleArn",
+    "bearerTokenFile",
+    "basicAuth.username",
+    "basicAuth.passwordFile",
+    "headers",
+    "tls.caFile",
+    "tls.certFile",
+    "tls.keyFile",
+];
+
+/// Every property a user may set, on either side.
+pub fn user_properties() -> impl Iterator<Item = &'static str> {
+    CORE_PROPERTIES.iter().chain(JAVA_PROPERTIES).copied()
+}
+
 /// A property that could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub property: String,
     pub message: String,
+    /// The sink's name (`sink.<name>.`) when the Java side knew it: with two sinks in one
+    /// configuration the key must say which.
+    pub sink: Option<String>,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sparkprom: invalid sink property '{}' (spark.metrics.conf.*.sink.<name>.{}): {}",
-            self.property, self.property, self.message
+            "sparkprom: invalid sink property '{}' (spark.metrics.conf.*.sink.{}.{}): {}",
+            self.property,
+            self.sink.as_deref().unwrap_or("<name>"),
+            self.property,
+            self.message
         )
     }
 }
@@ -44,7 +90,14 @@ impl ConfigError {
         ConfigError {
             property: property.to_string(),
             message: message.into(),
+            sink: None,
         }
+    }
+
+    /// The same error naming the sink it belongs to (when known).
+    pub fn of_sink(mut self, sink: Option<&str>) -> ConfigError {
+        self.sink = sink.map(str::to_string);
+        self
     }
 }
 
@@ -114,6 +167,25 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Properties given that nothing reads (logged as a warning; a typo is not fatal).
     pub unknown_properties: Vec<String>,
+    /// The sink's name, when the Java side knew it (`sparkprom.sinkName`): for error messages.
+    pub sink_name: Option<String>,
+    /// What the JVM says about the network (`sparkprom.jvm.*`, set by the Java side).
+    pub jvm: JvmNetwork,
+}
+
+/// What the JVM the sink runs in says about the network, handed over by the Java side: its
+/// proxy system properties (as `spark.*.extraJavaOptions` set them) and the certificates its
+/// default trust accepts. Empty outside a JVM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JvmNetwork {
+    /// `host:port` of `-Dhttps.proxyHost` and `-Dhttps.proxyPort`.
+    pub https_proxy: Option<String>,
+    /// `host:port` of `-Dhttp.proxyHost` and `-Dhttp.proxyPort`.
+    pub http_proxy: Option<String>,
+    /// `-Dhttp.nonProxyHosts`.
+    pub non_proxy_hosts: Option<String>,
+    /// The JVM's trusted certificates, PEM.
+    pub trusted_pem: Option<String>,
 }
 
 /// SigV4 signing, for Amazon Managed Service for Prometheus.
@@ -221,6 +293,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             unknown_properties: Vec::new(),
+            sink_name: None,
+            jvm: JvmNetwork::default(),
         }
     }
 }
@@ -242,8 +316,14 @@ impl Config {
         Config::from_properties(&props)
     }
 
-    /// Defaults, then the user's values, then validation.
+    /// Defaults, then the user's values, then validation; an error names the sink when the
+    /// Java side said which it is.
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let sink = props.get("sparkprom.sinkName").map(|name| name.trim());
+        Config::parse(props).map_err(|e| e.of_sink(sink))
+    }
+
+    fn parse(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut config = Config::default();
         for (key, raw) in props {
             let value = raw.trim();
@@ -279,10 +359,16 @@ impl Config {
                 "tls.caFile" => config.tls.ca_file = non_empty(value),
                 "tls.certFile" => config.tls.cert_file = non_empty(value),
                 "tls.keyFile" => config.tls.key_file = non_empty(value),
-                // Added by the Java side: the schedule it derived from period and unit.
+                // Added by the Java side: the schedule it derived from period and unit, and the
+                // sink's name where it knows it.
                 "sparkprom.periodMillis" => {
                     config.report_period = Duration::from_millis(parse_count(key, value)? as u64)
                 }
+                "sparkprom.sinkName" => config.sink_name = non_empty(value),
+                "sparkprom.jvm.httpsProxy" => config.jvm.https_proxy = non_empty(value),
+                "sparkprom.jvm.httpProxy" => config.jvm.http_proxy = non_empty(value),
+                "sparkprom.jvm.nonProxyHosts" => config.jvm.non_proxy_hosts = non_empty(value),
+                "sparkprom.jvm.trust" => config.jvm.trusted_pem = non_empty(value),
                 other if JAVA_PROPERTIES.contains(&other) => {}
                 // Warned about by `Sink::start`: parsing runs before the first sink has
                 // started logging, and `validate` parses too.
@@ -298,6 +384,16 @@ impl Config {
             return Err(ConfigError::new(
                 "url",
                 "is required: the remote_write endpoint, e.g. http://prometheus:9090/api/v1/write",
+            ));
+        }
+        if !self.url.contains("://") {
+            return Err(ConfigError::new(
+                "url",
+                format!(
+                    "'{}' has no scheme: add https:// (or http://), e.g. https://{}",
+                    crate::http::redact_url(&self.url),
+                    crate::http::redact_url(self.url.trim_start_matches('/'))
+                ),
             ));
         }
         // The URL is logged with every delivery problem, so it must not carry a password.
@@ -349,17 +445,9 @@ impl Config {
     fn validate_ranges(&self) -> Result<(), ConfigError> {
         let ms = Duration::from_millis;
         let s = Duration::from_secs;
-        // One JVM with more series than this is a runaway source; receivers limit a tenant's
-        // series far below what thousands of such JVMs would send.
-        count_within("maxSeries", self.max_series, 1, 1_000_000)?;
-        // Below a thousand, one busy report would push itself out; above ten million the queue
-        // could hold about 500 MB (50 bytes a sample, tests/bench/native_memory.py) of a JVM's
-        // memory that nobody planned for. Queued samples of series that have ended keep their
-        // label sets (about 1 KB each) alive until sent or dropped.
-        count_within("capacity", self.capacity, 1_000, 10_000_000)?;
-        // Receivers cap a request's body (Prometheus' default limit is 32 MB uncompressed, AMP's
-        // 1 MB compressed): 100,000 samples is well past any batch worth sending.
-        count_within("maxSamplesPerSend", self.max_samples_per_send, 1, 100_000)?;
+        count_within("maxSeries", self.max_series)?;
+        count_within("capacity", self.capacity)?;
+        count_within("maxSamplesPerSend", self.max_samples_per_send)?;
         // 0 would retry in a hot loop and burn a core per executor while the receiver is down;
         // an hour between tries is no longer a retry.
         duration_within("minBackoff", self.min_backoff, ms(1), s(3600))?;
@@ -515,8 +603,31 @@ fn parse_regex(key: &str, value: &str) -> Result<regex::Regex, ConfigError> {
     })
 }
 
-/// A positive whole number.
-fn count_within(key: &str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+/// The accepted range of each whole-number property, read when it is parsed and validated.
+const COUNT_RANGES: &[(&str, usize, usize)] = &[
+    // One JVM with more series than this is a runaway source; receivers limit a tenant's
+    // series far below what thousands of such JVMs would send.
+    ("maxSeries", 1, 1_000_000),
+    // Below a thousand, one busy report would push itself out; above ten million the queue
+    // could hold about 500 MB (50 bytes a sample, tests/bench/native_memory.py) of a JVM's
+    // memory that nobody planned for. Queued samples of series that have ended keep their
+    // label sets (about 1 KB each) alive until sent or dropped.
+    ("capacity", 1_000, 10_000_000),
+    // Receivers cap a request's body (Prometheus' default limit is 32 MB uncompressed, AMP's
+    // 1 MB compressed): 100,000 samples is well past any batch worth sending.
+    ("maxSamplesPerSend", 1, 100_000),
+];
+
+/// `key`'s range in COUNT_RANGES; whole numbers from 1 for the rest.
+fn count_range(key: &str) -> (usize, usize) {
+    COUNT_RANGES
+        .iter()
+        .find(|(name, _, _)| *name == key)
+        .map_or((1, usize::MAX), |&(_, min, max)| (min, max))
+}
+
+fn count_within(key: &str, value: usize) -> Result<(), ConfigError> {
+    let (min, max) = count_range(key);
     if (min..=max).contains(&value) {
         return Ok(());
     }
@@ -546,7 +657,14 @@ fn parse_count(key: &str, value: &str) -> Result<usize, ConfigError> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(ConfigError::new(
             key,
-            format!("'{value}' is not accepted; expected a whole number >= 1"),
+            match count_range(key) {
+                (min, usize::MAX) => {
+                    format!("'{value}' is not accepted; expected a whole number from {min}")
+                }
+                (min, max) => format!(
+                    "'{value}' is not accepted; expected a whole number from {min} to {max}"
+                ),
+            },
         )),
     }
 }
@@ -970,15 +1088,76 @@ mod tests {
         assert_eq!(err.property, "url");
     }
 
-    /// README's property table, read as a user reads it: every property the sink reads has a
-    /// row, and each row's example value is accepted as it stands.
+    /// The keys of `from_properties`' match: what the core reads (the Java side's `sparkprom.*`
+    /// left out).
+    fn parsed_properties() -> Vec<String> {
+        let source = include_str!("config.rs");
+        let parser =
+            &source[source.find("fn parse(props").unwrap()..source.find("fn validate(").unwrap()];
+        let arm = regex::Regex::new(r#"(?m)^\s*"([A-Za-z][A-Za-z0-9.]*)"( if [^=]*)? =>"#).unwrap();
+        let mut read: Vec<String> = arm
+            .captures_iter(parser)
+            .map(|c| c[1].to_string())
+            .filter(|key| !key.starts_with("sparkprom."))
+            .collect();
+        read.sort();
+        read
+    }
+
     #[test]
-    fn readme_lists_every_property_with_an_example_that_is_accepted() {
-        let readme = include_str!("../../README.md");
-        let table = readme
+    fn the_list_of_properties_is_what_the_parser_reads() {
+        let mut listed: Vec<String> = CORE_PROPERTIES.iter().map(|p| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            parsed_properties(),
+            "CORE_PROPERTIES and from_properties differ"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_sink_when_it_is_known_and_counts_their_range() {
+        let err = Config::from_properties(&props(&[
+            ("url", "http://h/"),
+            ("capacity", "lots"),
+            ("sparkprom.sinkName", "amp"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("(spark.metrics.conf.*.sink.amp.capacity)"),
+            "{err}"
+        );
+        assert!(err.message.contains("from 1000 to 10000000"), "{err}");
+        let unnamed = Config::from_properties(&props(&[("url", "http://h/"), ("maxSeries", "0")]))
+            .unwrap_err();
+        assert!(unnamed.message.contains("from 1 to 1000000"), "{unnamed}");
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_told_to_add_https() {
+        let err = Config::from_properties(&props(&[(
+            "url",
+            "aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.property, "url");
+        assert!(
+            err.message
+                .contains("add https:// (or http://), e.g. https://aps-workspaces.us-east-1"),
+            "{err}"
+        );
+    }
+
+    /// The property table of docs/configuration.md, read as a user reads it: every property the
+    /// sink reads has a row, and each row's example value is accepted as it stands.
+    #[test]
+    fn the_configuration_reference_lists_every_property_with_an_example_that_is_accepted() {
+        let reference = include_str!("../../docs/configuration.md");
+        let table = reference
             .split("| property | default | example | meaning |\n|---|---|---|---|\n")
             .nth(1)
-            .expect("README has the property table");
+            .expect("docs/configuration.md has the property table");
         let backticked = regex::Regex::new(r"`([^`]+)`").unwrap();
         let mut documented = Vec::new();
         for row in table.lines().take_while(|line| line.starts_with('|')) {
@@ -1004,24 +1183,18 @@ mod tests {
             let mut given = props(&[("url", "http://127.0.0.1:9090/api/v1/write")]);
             given.extend(names.into_iter().zip(values));
             let config = Config::from_properties(&given)
-                .unwrap_or_else(|e| panic!("README's example {given:?}: {e}"));
+                .unwrap_or_else(|e| panic!("the reference's example {given:?}: {e}"));
             assert!(
                 config.unknown_properties.is_empty(),
-                "README documents {:?}, which nothing reads",
+                "docs/configuration.md documents {:?}, which nothing reads",
                 config.unknown_properties
             );
             documented.extend(given.into_keys());
         }
 
-        // What the core reads: the keys of from_properties' match, and the Java side's own.
-        let source = include_str!("config.rs");
-        let parser = &source
-            [source.find("pub fn from_properties").unwrap()..source.find("fn validate(").unwrap()];
-        let arm = regex::Regex::new(r#"(?m)^\s*"([A-Za-z][A-Za-z0-9.]*)"( if [^=]*)? =>"#).unwrap();
-        let mut read: Vec<String> = arm
-            .captures_iter(parser)
-            .map(|c| c[1].to_string())
-            .filter(|key| !key.starts_with("sparkprom.")) // set by the Java side, not by users
+        // What the core reads, and the Java side's own.
+        let mut read: Vec<String> = parsed_properties()
+            .into_iter()
             .chain(JAVA_PROPERTIES.iter().map(|key| key.to_string()))
             .collect();
         read.sort();
@@ -1029,7 +1202,7 @@ mod tests {
         documented.dedup(); // url: the row's own example and every row's base
         assert_eq!(
             documented, read,
-            "README's property table and the properties the sink reads differ"
+            "docs/configuration.md's property table and the properties the sink reads differ"
         );
     }
 }

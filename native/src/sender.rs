@@ -195,10 +195,19 @@ impl SenderLoop {
                     if let Some(suppressed) = log.refusals.should_log() {
                         let hint = self
                             .client
-                            .refusal_hint(status)
+                            .refusal_hint(status, &message)
                             .map_or(String::new(), |hint| format!(" ({hint})"));
                         tracing::error!(
                             "{} refused {samples} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}{hint}",
+                            crate::http::redact_url(&self.config.url)
+                        );
+                    }
+                    return Delivered::Rejected;
+                }
+                Outcome::Misconfigured { reason } => {
+                    if let Some(suppressed) = log.refusals.should_log() {
+                        tracing::error!(
+                            "remote write to {} cannot succeed as configured; {samples} samples not sent (not retried; {suppressed} more since the last line): {reason}",
                             crate::http::redact_url(&self.config.url)
                         );
                     }

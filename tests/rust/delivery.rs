@@ -720,3 +720,34 @@ fn the_fake_receiver_refuses_what_prometheus_refuses() {
         assert!(receiver.received()[0].refusal.is_some(), "{what}");
     }
 }
+
+/// `check` through the real client against the scripted receiver: an answer that retrying or
+/// sending again does not mend names what to do (the sink's log lines carry the same hints).
+#[test]
+fn a_400_a_429_series_limit_and_a_501_each_say_what_to_do() {
+    for (reply, expected) in [
+        (
+            Reply::StatusWithBody(400, "out of order sample"),
+            "two writers send the same series",
+        ),
+        (
+            Reply::StatusWithBody(429, "per-user series limit of 10000 exceeded"),
+            "retrying does not clear it",
+        ),
+        (
+            Reply::StatusWithBody(501, "Unsupported method ('POST')"),
+            "not a remote-write endpoint",
+        ),
+    ] {
+        let receiver = FakeReceiver::start(vec![reply.clone()]);
+        let blob = format!("url\0{}\0", receiver.url());
+        let verdict = sparkprom::check::run(blob.as_bytes());
+        assert!(!verdict.accepted, "{reply:?}");
+        let fail = verdict.lines.last().unwrap();
+        assert!(
+            fail.starts_with("FAIL") && fail.contains(expected),
+            "{reply:?}: {:?}",
+            verdict.lines
+        );
+    }
+}

@@ -25,6 +25,8 @@ use sparkprom::remote_write::proto::{TimeSeries, WriteRequest};
 pub enum Reply {
     Status(u16),
     StatusWithHeader(u16, &'static str, &'static str),
+    /// A status with the body a real receiver explains it with.
+    StatusWithBody(u16, &'static str),
     /// Waits this long, then answers 204 (a client with a shorter timeout has gone by then).
     Stall(Duration),
     /// Closes the connection without answering.
@@ -239,6 +241,7 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             request,
         });
         drop(guard);
+        let mut body = None;
         let (status, extra) = match reply {
             Reply::Reset => return,
             Reply::Stall(d) => {
@@ -247,11 +250,16 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             }
             Reply::Status(s) => (s, String::new()),
             Reply::StatusWithHeader(s, k, v) => (s, format!("{k}: {v}\r\n")),
+            Reply::StatusWithBody(s, text) => {
+                body = Some(text);
+                (s, String::new())
+            }
         };
-        let message = match (&refusal, status >= 400) {
-            (Some(why), _) => why.as_str(),
-            (None, true) => "scripted failure",
-            (None, false) => "",
+        let message = match (&refusal, body, status >= 400) {
+            (Some(why), _, _) => why.as_str(),
+            (None, Some(text), _) => text,
+            (None, None, true) => "scripted failure",
+            (None, None, false) => "",
         };
         let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{extra}\r\n{message}",

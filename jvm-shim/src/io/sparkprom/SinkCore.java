@@ -118,6 +118,6 @@ final class SinkCore {
         Properties complete = SinkProperties.complete(properties, conf, SinkProperties.instanceOf(conf,
                 registry.getNames(), System.getProperty("sun.java.command", "")));
         // An invalid property throws IllegalArgumentException here, naming it.
-        return new NativeHandle(NativeCore.create(PropertyValues.toBlob(PropertyValues.withSchedule(complete, periodMillis))));
+        return new NativeHandle(NativeCore.create(PropertyValues.toBlob(PropertyValues.forCore(complete, periodMillis))));
     }
 }

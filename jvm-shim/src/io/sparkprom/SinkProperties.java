@@ -91,11 +91,15 @@ final class SinkProperties {
                 }
             }
             for (String name : order) {
-                Map<String, String> dotted = dottedPropertiesOf(own, config.getInstance(name));
-                if (dotted != null) {
+                Map.Entry<String, Map<String, String>> sink = matchingSink(own, config.getInstance(name));
+                if (sink != null) {
                     Properties all = new Properties();
                     all.putAll(own);
-                    all.putAll(dotted);
+                    all.putAll(sink.getValue());
+                    if (sink.getKey() != null) {
+                        // An invalid property's ERROR then names this sink's key, not sink.<name>.
+                        all.setProperty(PropertyValues.SINK_NAME, sink.getKey());
+                    }
                     return all;
                 }
             }
@@ -121,6 +125,15 @@ final class SinkProperties {
      * one with different dotted properties, matches.
      */
     static Map<String, String> dottedPropertiesOf(Properties own, Properties instance) {
+        Map.Entry<String, Map<String, String>> sink = matchingSink(own, instance);
+        return sink == null ? null : sink.getValue();
+    }
+
+    /**
+     * {@link #dottedPropertiesOf}'s answer with the sink's name as its key: null when several
+     * sinks with the same properties match (the name cannot be told then).
+     */
+    private static Map.Entry<String, Map<String, String>> matchingSink(Properties own, Properties instance) {
         Map<String, Map<String, String>> sinks = new LinkedHashMap<String, Map<String, String>>();
         for (String key : instance.stringPropertyNames()) {
             if (!key.startsWith("sink.")) {
@@ -142,10 +155,11 @@ final class SinkProperties {
             ownView.put(key, own.getProperty(key));
         }
         Map<String, String> found = null;
-        for (Map<String, String> properties : sinks.values()) {
+        String foundName = null;
+        for (Map.Entry<String, Map<String, String>> sink : sinks.entrySet()) {
             Map<String, String> plain = new LinkedHashMap<String, String>();
             Map<String, String> dotted = new LinkedHashMap<String, String>();
-            for (Map.Entry<String, String> e : properties.entrySet()) {
+            for (Map.Entry<String, String> e : sink.getValue().entrySet()) {
                 (e.getKey().indexOf('.') < 0 ? plain : dotted).put(e.getKey(), e.getValue());
             }
             if (!plain.equals(ownView)) {
@@ -154,9 +168,10 @@ final class SinkProperties {
             if (found != null && !found.equals(dotted)) {
                 return null;
             }
+            foundName = found == null ? sink.getKey() : null;
             found = dotted;
         }
-        return found;
+        return found == null ? null : new java.util.AbstractMap.SimpleEntry<String, Map<String, String>>(foundName, found);
     }
 
     /**

@@ -85,6 +85,27 @@ public final class SinkPropertiesCheck {
                 timeout("1500ms") == 1_500 && timeout("2m") == 120_000 && timeout("30") == 30_000
                         && timeout("1h") == 3_600_000 && PropertyValues.durationMillis(new Properties(),
                                 "identityTimeout", "60s", 1_000, 3_600_000) == 60_000);
+        check("the JVM's truststore is read when named, or when a CA was imported into the JDK's own", () -> {
+            java.nio.file.Path home = java.nio.file.Files.createTempDirectory("jdk");
+            java.nio.file.Path security = java.nio.file.Files.createDirectories(home.resolve("lib/security"));
+            java.nio.file.Path cacerts = java.nio.file.Files.createFile(security.resolve("cacerts"));
+            java.nio.file.Path release = java.nio.file.Files.createFile(home.resolve("release"));
+            java.nio.file.attribute.FileTime installed = java.nio.file.attribute.FileTime.fromMillis(1_700_000_000_000L);
+            java.nio.file.Files.setLastModifiedTime(release, installed);
+            java.nio.file.Files.setLastModifiedTime(cacerts, installed);
+            boolean asInstalled = !JvmNetwork.trustWorthReading(null, home.toString());
+            boolean named = JvmNetwork.trustWorthReading("/etc/pki/corp.p12", home.toString());
+            java.nio.file.Files.setLastModifiedTime(cacerts, java.nio.file.attribute.FileTime.fromMillis(1_700_000_600_000L));
+            boolean imported = JvmNetwork.trustWorthReading(null, home.toString());
+            boolean osCopy = true;
+            java.nio.file.Path etc = java.nio.file.Paths.get("/etc/ssl/certs/java/cacerts");
+            if (java.nio.file.Files.exists(etc)) {
+                java.nio.file.Files.delete(cacerts);
+                java.nio.file.Files.createSymbolicLink(cacerts, etc);
+                osCopy = !JvmNetwork.trustWorthReading(null, home.toString());
+            }
+            return asInstalled && named && imported && osCopy;
+        });
         check("durations read as tests/durations.tsv says (the native core's test reads it too)", () -> {
             int cases = 0;
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get(args[0]), StandardCharsets.UTF_8)) {
