@@ -14,36 +14,17 @@ import time
 import pytest
 
 from harness.jvm import compile_check
-from harness.paths import JAR, JOBS, REPO, oldest_spark_jars, spark_install, spark_versions
+from conftest import LINES
+from harness.paths import JAR, JOBS, REPO, oldest_spark_jars, spark_install
 from harness.spark import sink_conf, submit
 
-LINES = [spark_versions()[0], spark_versions()[-1]]
 RULES = (REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml").read_text()
 
 
-@pytest.fixture(scope="module", params=LINES)
-def run(request, prometheus, tmp_path_factory):
-    version = request.param
-    conf = sink_conf(prometheus.write_url, period_seconds=2)
-    conf["spark.metrics.conf.*.sink.prom.labels"] = "job=nightly-etl,team=data"
-    # Every job group its own key (70 groups), so the REST comparison can go key by key.
-    conf["spark.metrics.conf.*.sink.prom.listener.maxKeys"] = "200"
-    # The driver's registry is empty when its sink starts: the listener must still be attached.
-    conf["spark.metrics.staticSources.enabled"] = "false"
-    folder = tmp_path_factory.mktemp("listener")
-    (folder / "events").mkdir()
-    # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).
-    conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(folder / "events"),
-                 "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
-    result = submit(spark_install(version), JOBS / "listener_job.py", [folder / "rest.json"], conf=conf,
-                    log_path=folder / "spark.log")
-    assert result.returncode == 0, result.output[-4000:]
-    time.sleep(2)  # the last flush is in; let Prometheus make it queryable
-    rest = json.loads((folder / "rest.json").read_text())
-    # Spark 4 rolls its event log: a folder of files (events_1_<app>, ...) and an appstatus marker.
-    logs = sorted(p for p in (folder / "events").rglob("*") if p.is_file() and "appstatus" not in p.name)
-    rest["event_log"] = [json.loads(line) for path in logs for line in path.read_text().splitlines() if line.strip()]
-    return version, result, rest
+@pytest.fixture(scope="module")
+def run(listener_run):
+    """The listener application's run on each line (conftest.py: the alert replay reads it too)."""
+    return listener_run
 
 
 def pushed(prometheus, run_, promql):
@@ -243,15 +224,6 @@ def test_the_listeners_own_logic_passes_its_unit_checks(tmp_path):
                          timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "listener signals: all checks passed" in run.stdout
-
-
-@pytest.fixture(scope="module", params=LINES)
-def streaming_run(request, prometheus):
-    conf = sink_conf(prometheus.write_url, period_seconds=1)
-    result = submit(spark_install(request.param), JOBS / "streaming_job.py", conf=conf, master="local[2]")
-    assert result.returncode == 0, result.output[-4000:]
-    time.sleep(2)
-    return request.param, result, None
 
 
 def test_a_thousand_unique_job_descriptions_stay_within_the_key_budget(prometheus, streaming_run):
