@@ -146,3 +146,41 @@ def streaming_run(request, prometheus):
     assert result.returncode == 0, result.output[-4000:]
     time.sleep(2)
     return request.param, result, None
+
+
+@pytest.fixture(scope="session")
+def period30_prometheus(tmp_path_factory):
+    """A Prometheus of its own for the autoscaling application's second sink (period 30, no
+    cluster label of any kind): the dashboards as README's "Use it" and EMR on EC2 users see them."""
+    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-period30")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def autoscaling_run(prometheus, period30_prometheus, tmp_path_factory):
+    """tests/e2e/jobs/autoscaling_stream_job.py on local-cluster with dynamic allocation (executors
+    removed after 4 idle seconds, added again), the newest Spark line, no label of the user's: one
+    sink every 2 s into the session's Prometheus (its alerts), one every 30 s into
+    period30_prometheus (the dashboards at a long period)."""
+    conf = sink_conf(prometheus.write_url, period_seconds=2)
+    conf.update({key.replace(".prom.", ".slow."): value for key, value in
+                 sink_conf(period30_prometheus.write_url, period_seconds=30).items() if ".sink.prom." in key})
+    conf.update({
+        "spark.dynamicAllocation.enabled": "true",
+        # No external shuffle service here: executors with shuffle data go after 10 s idle too.
+        "spark.dynamicAllocation.shuffleTracking.enabled": "true",
+        "spark.dynamicAllocation.shuffleTracking.timeout": "10s",
+        "spark.dynamicAllocation.minExecutors": "0",
+        "spark.dynamicAllocation.initialExecutors": "1",
+        "spark.dynamicAllocation.maxExecutors": "2",
+        "spark.dynamicAllocation.executorIdleTimeout": "4s",
+        "spark.dynamicAllocation.schedulerBacklogTimeout": "1s",
+        "spark.sql.shuffle.partitions": "2",
+    })
+    folder = tmp_path_factory.mktemp("autoscaling")
+    result = timed_submit(spark_install(LINES[-1]), JOBS / "autoscaling_stream_job.py", [folder], conf=conf,
+                          log_path=folder / "spark.log", timeout=900)
+    assert result.returncode == 0, result.output[-4000:]
+    time.sleep(2)
+    return result

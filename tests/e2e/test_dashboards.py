@@ -36,7 +36,24 @@ def regex_value(value):
 def fill(text, chosen):
     for name, value in sorted(chosen.items(), key=lambda kv: -len(kv[0])):
         text = text.replace(f"${name}", value)
-    return text.replace("$__rate_interval", "30s")
+    return text
+
+
+# Grafana's rounding of an auto interval (rangeutil.roundInterval): (up to seconds, interval).
+ROUNDED = [(1.5, "1s"), (3.5, "2s"), (7.5, "5s"), (12.5, "10s"), (17.5, "15s"), (25, "20s"), (45, "30s"),
+           (90, "1m"), (210, "2m"), (450, "5m"), (750, "10m"), (1050, "15m"), (1500, "20m"), (2700, "30m"),
+           (5400, "1h"), (9000, "2h"), (float("inf"), "3h")]
+
+
+def seconds(interval):
+    return float(interval[:-1]) * {"s": 1, "m": 60, "h": 3600}[interval[-1]]
+
+
+def auto_interval(variable, start, end):
+    """What Grafana puts in an interval variable left on auto: the time range over its
+    auto_count, rounded, and never under its auto_min."""
+    rounded = next(name for limit, name in ROUNDED if (end - start) / variable["auto_count"] <= limit)
+    return max(rounded, variable["auto_min"], key=seconds)
 
 
 # No Kafka here: the streaming dashboard's source-backlog panel has nothing to show.
@@ -88,6 +105,10 @@ def panels_without_data(prometheus, path, mine, start, end, in_pods=False):
     for variable in dashboard["templating"]["list"]:
         name = variable["name"]
         if variable["type"] == "datasource":
+            continue
+        if variable["type"] == "interval":
+            assert variable["current"]["value"] == f"$__auto_interval_{name}", variable
+            chosen[name] = auto_interval(variable, start, end)
             continue
         names = re.fullmatch(r"label_names\((.*)\)", variable["definition"])
         if names:
@@ -145,3 +166,18 @@ def test_amp_variants_are_the_dashboards_for_grafanas_amp_data_source():
         amp = json.loads((DASHBOARDS / "amp" / path.name).read_text())
         assert amp["templating"]["list"][0]["query"] == "grafana-amazonprometheus-datasource"
         assert '"type": "prometheus"' not in json.dumps(amp)
+
+
+def test_every_dashboard_works_at_period_30_with_no_cluster_label(period30_prometheus, autoscaling_run):
+    """README's "Use it", EMR on EC2, standalone: no `cluster`, no platform label; and the sink's
+    period at 30 s (metrics-filtered.properties). The cluster picker falls back to `role` (All),
+    no query is an error, and every panel shows the application (the rate window, 2m at least,
+    holds 4 reports)."""
+    run = autoscaling_run
+    mine = {"cluster_label": "role", "app_id": run.app_id, "app_name": "sparkprom-autoscaling"}
+    checked = 0
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        count, empty = panels_without_data(period30_prometheus, path, mine, run.started_at, run.ended_at)
+        assert not empty, (path.name, empty)
+        checked += count
+    assert checked >= 50

@@ -7,8 +7,8 @@ cluster does every day and no alert may page for.
    - `capped-files`: a file source capped at one file per trigger (maxFilesPerTrigger) with the
      default trigger while a writer adds two files a second: it runs its batches back to back
      and falls behind (the one alert this application is meant to raise);
-   - `slow-batch`: a healthy stream whose second batch runs a job of SLOW_SECONDS (a slow sink),
-     the others short: no progress while it runs, and still no stall.
+   - `slow-batch`: a healthy windowed count whose second batch runs a job of SLOW_SECONDS (a slow
+     sink), the others short: no progress while it runs, and still no stall.
    Both are stopped, as a script that ends its streams does.
 3. It ends without spark.stop(): Spark stops the context from its shutdown hook.
 
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 SLOW_SECONDS = 40
 
@@ -34,7 +35,7 @@ def executors():
     return sc._jsc.sc().getExecutorMemoryStatus().size() - 1
 
 
-def wait_until(what, done, timeout=90):
+def wait_until(what, done, timeout=300):
     deadline = time.time() + timeout
     while not done():
         if time.time() > deadline:
@@ -91,12 +92,14 @@ def slow_second_batch(frame, batch_id):
         sc.parallelize(range(1), 1).map(lambda x: time.sleep(SLOW_SECONDS) or x).count()
 
 
+# A windowed count (state and a watermark, as the streaming dashboard shows them).
 slow = (spark.readStream.format("rate").option("rowsPerSecond", 20).load()
-        .writeStream.foreachBatch(slow_second_batch).queryName("slow-batch")
+        .withWatermark("timestamp", "2 seconds").groupBy(F.window("timestamp", "2 seconds")).count()
+        .writeStream.outputMode("update").foreachBatch(slow_second_batch).queryName("slow-batch")
         .option("checkpointLocation", str(scratch / "slow-checkpoint"))
         .trigger(processingTime="2 seconds").start())
 print(f"STREAMS_AT={time.time():.3f}", flush=True)
-wait_until("the slow batch", lambda: (slow.lastProgress or {}).get("batchId", -1) >= 1, timeout=120)
+wait_until("the slow batch", lambda: (slow.lastProgress or {}).get("batchId", -1) >= 1, timeout=400)
 print(f"SLOW_DONE_AT={time.time():.3f}", flush=True)
 # The slow batch's progress is in; a few more batches, and the capped stream has run 90 s.
 time.sleep(20)
