@@ -12,14 +12,15 @@ group, skew, spill, ending without spark.stop()), the streaming listener's (30 s
 stopped, a restarted one, one stuck in its first batch), and the autoscaling one (dynamic
 allocation removing idle executors and adding them again, a capped file stream falling behind, a
 healthy stream with a 40-second batch, ending without spark.stop())."""
-import time
-
+from conftest import LINES
 from harness.alerts import raised
 from harness.replay import Placed, input_series, promtool_raised, record
 
 # How long after an application ended its alerts are judged: the rules with the longest memory
 # of an absence look 5 minutes back, and `for:` adds to that.
 AFTER = 3 * 60
+# The replays of the listener applications run on one line.
+LINES_NEWEST = LINES[-1]
 
 
 def names(alerts, **match):
@@ -94,18 +95,137 @@ def at_end(placed):
     return placed.when(placed.rec.end)
 
 
-def test_stretched_tenfold_the_capped_stream_fires_and_the_slow_batch_never_stalls(prometheus, autoscaling_run,
-                                                                                   tmp_path):
-    """The application replayed ten times slower: the capped stream runs back to back for 12
-    minutes (its 10-minute `for:` ends), the healthy stream's batch takes 7 minutes with its job
-    running (no stall), the idle executors' removals, 20 s apart, are minutes apart."""
+def alerts_in(seen, name):
+    return sorted({row for row in seen if row[0] == name})
+
+
+def test_stretched_twentyfold_the_capped_stream_fires_and_the_slow_batch_never_stalls(prometheus, autoscaling_run,
+                                                                                      tmp_path):
+    """The application replayed twenty times slower: the capped stream runs back to back for over
+    10 minutes (its `for:` ends: it fires), the healthy stream's 40-second batch takes over 13
+    minutes with its job running (no stall), the idle executors' removals, seconds apart, are
+    minutes apart (no executor lost, none silent)."""
     run = autoscaling_run
-    placed = Placed(recorded(prometheus, run), at=60, stretch=10)
+    placed = Placed(recorded(prometheus, run), at=60, stretch=20)
     end = at_end(placed)
-    checks = [(f"{int(end) + 3600}s", f"{int(end) + 3600}s")]
-    (seen,) = promtool_raised(tmp_path, "stretched", input_series([placed], 20, end + 3600), 20, checks)
-    assert seen == {("SparkStreamFallingBehind", run.app_id, "driver", "capped-files", "")}, seen
-    # And it fired, not only pending.
-    (firing,) = promtool_raised(tmp_path, "firing", input_series([placed], 20, end + 60), 20,
-                                [(f"{int(end)}s", f"{int(end)}s", "firing")])
-    assert firing, firing
+    seen, firing = promtool_raised(tmp_path, "stretched", input_series([placed], 40, end + 3600), 40,
+                                   [(f"{int(end) + 3600}s", f"{int(end) + 3600}s"),
+                                    (f"{int(end) + 3600}s", f"{int(end) + 3600}s", "firing")])
+    capped = ("SparkStreamFallingBehind", run.app_id, "driver", "capped-files", "")
+    assert capped in firing, firing
+    # The slow batch's job, 40 s among jobs of a second, replays as a 13-minute one: not 30.
+    assert seen == {capped}, seen
+
+
+def test_a_receiver_outage_of_seven_minutes_is_one_alert_about_the_outage(prometheus, autoscaling_run, tmp_path):
+    """The application replayed five times slower (its 3 minutes last 15), and at 5 minutes the
+    receiver goes away for 7: every JVM silent at once. One alert, SparkpromNoData; no "driver
+    died", no executor lost, no executors silent."""
+    run = autoscaling_run
+    placed = Placed(recorded(prometheus, run), at=0, stretch=5)
+    end = at_end(placed)
+    gap = (300, 300 + 7 * 60)
+    assert end > gap[1] + 120, "the application must run on after the outage"
+    series = input_series([placed], 10, end + 600, gaps=[gap])
+    during, after = promtool_raised(tmp_path, "outage", series, 10,
+                                    [(f"{gap[1] - gap[0]}s", f"{gap[1]}s"), (f"{int(end) + 600}s", f"{int(end) + 600}s")])
+    assert {row[0] for row in during} == {"SparkpromNoData"}, during
+    # Over the whole replay: the outage's one alert, and the capped stream (it is behind).
+    assert {row[0] for row in after} <= {"SparkpromNoData", "SparkStreamFallingBehind"}, after
+    assert alerts_in(after, "SparkStreamFallingBehind") in ([], [("SparkStreamFallingBehind", run.app_id, "driver",
+                                                                  "capped-files", "")]), after
+
+
+def test_a_quiet_night_after_an_application_ended_pages_nobody(prometheus, autoscaling_run, tmp_path):
+    """The application, then 8 hours of nothing: from a minute after its end, no alert at all."""
+    run = autoscaling_run
+    placed = Placed(recorded(prometheus, run), at=0, stretch=1)
+    end = int(at_end(placed)) + 60
+    night = 8 * 3600
+    series = input_series([placed], 30, end + night)
+    (seen,) = promtool_raised(tmp_path, "night", series, 30, [(f"{night}s", f"{end + night}s")])
+    assert seen == set(), seen
+
+
+def test_a_dead_driver_is_told_from_an_outage(prometheus, autoscaling_run, listener_run, tmp_path):
+    """The autoscaling application's driver and executors killed half-way through (their series
+    just stop), while the listener's application goes on reporting (held in its last state):
+    SparkApplicationDidNotFinish for the dead one only, no SparkpromNoData."""
+    version, listener, _ = listener_run
+    if version != LINES_NEWEST:
+        return  # one line is enough for a replay
+    run = autoscaling_run
+    dead = Placed(recorded(prometheus, run), at=0)
+    middle = (run.started_at + run.ended_at) / 2
+    dead.kill(lambda labels: True, middle)
+    alive_rec = recorded(prometheus, listener)
+    alive = Placed(alive_rec, at=0).freeze(alive_rec.end - 10, 1800)
+    series = input_series([dead, alive], 10, 1800)
+    (seen,) = promtool_raised(tmp_path, "dead", series, 10, [("1800s", "1800s")])
+    assert alerts_in(seen, "SparkApplicationDidNotFinish") == [
+        ("SparkApplicationDidNotFinish", run.app_id, "driver", "", "")], seen
+    assert not alerts_in(seen, "SparkpromNoData"), seen
+    # Its executors went with it: no executor lost (its driver is not reporting either).
+    assert not [row for row in alerts_in(seen, "SparkExecutorLost") if row[1] == run.app_id], seen
+
+
+def test_an_executor_killed_seconds_into_its_life_is_lost_and_no_other(prometheus, autoscaling_run, tmp_path):
+    """An executor dynamic allocation added again, killed right after its first report (whose
+    last success still said 0): SparkExecutorLost for it, none for the executors removed for
+    idling (they stopped: stale markers)."""
+    run = autoscaling_run
+    rec = recorded(prometheus, run)
+    sent = [s for s in rec.series if s.labels["__name__"] == "sparkprom_samples_sent_total"
+            and s.labels.get("role") == "executor"]
+    young = max(sent, key=lambda s: s.samples[0][0])
+    executor, born = young.labels["executor_id"], young.samples[0][0]
+    assert born > float(run.value("IDLE_REMOVED")), "an executor added after the idle removal"
+    placed = Placed(rec, at=0).kill(lambda labels: labels.get("executor_id") == executor, born)
+    success = [v for s in rec.series if s.labels["__name__"] == "sparkprom_last_success_timestamp_seconds"
+               and s.labels.get("executor_id") == executor for t, v in s.samples if t <= born]
+    assert success == [0.0], success  # it died before its first send's success was reported
+    end = at_end(placed)
+    (seen,) = promtool_raised(tmp_path, "young", input_series([placed], 2, end + 300), 2,
+                              [(f"{int(end) + 300}s", f"{int(end) + 300}s")])
+    assert alerts_in(seen, "SparkExecutorLost") == [("SparkExecutorLost", run.app_id, executor, "", "")], seen
+
+
+def test_at_a_two_minute_period_no_executor_is_lost(prometheus, autoscaling_run, tmp_path):
+    """The application replayed sixty times slower: the sink's period of 2 s becomes 120 s.
+    Executors that report every 2 minutes are not lost (the old rule's 120 s fired for all).
+    (Everything else is sixty times slower too: an executor's 6 s to its first report become 6
+    minutes, which SparkpromExecutorsSilent rightly minds; only the period is judged here.)"""
+    run = autoscaling_run
+    placed = Placed(recorded(prometheus, run), at=0, stretch=60)
+    end = at_end(placed)
+    (seen,) = promtool_raised(tmp_path, "period120", input_series([placed], 60, end + 600), 60,
+                              [(f"{int(end) + 600}s", f"{int(end) + 600}s")])
+    assert not alerts_in(seen, "SparkExecutorLost"), seen
+
+
+def test_a_query_stuck_without_a_job_stalls(prometheus, streaming_run, tmp_path):
+    """The streaming application sixty times slower: the query stuck in its first batch for 10 s
+    (a foreachBatch waiting outside Spark, no job) waits 10 minutes: SparkStreamStalled for it,
+    and for no other query."""
+    version, run, _ = streaming_run
+    if version != LINES_NEWEST:
+        return
+    placed = Placed(recorded(prometheus, run), at=0, stretch=60)
+    end = at_end(placed)
+    (seen,) = promtool_raised(tmp_path, "stuck", input_series([placed], 60, end + 60), 60,
+                              [(f"{int(end) + 60}s", f"{int(end) + 60}s")])
+    assert alerts_in(seen, "SparkStreamStalled") == [("SparkStreamStalled", run.app_id, "driver", "stuck", "")], seen
+
+
+def test_a_job_group_that_hangs_for_five_hours_runs_long(prometheus, listener_run, tmp_path):
+    """The listener's application frozen while its job group `cancel-me` runs (seen running at
+    RUNNING_AT): after 4 hours (a key with no ended job) SparkJobRunningLong for it, no other."""
+    version, run, _ = listener_run
+    if version != LINES_NEWEST:
+        return
+    at = float(run.value("RUNNING_AT"))
+    placed = Placed(recorded(prometheus, run), at=0).freeze(at, 5 * 3600)
+    early, seen = promtool_raised(tmp_path, "hang", input_series([placed], 60, 5 * 3600), 60,
+                                  [("3h", "3h"), ("5h", "5h")])
+    assert not alerts_in(early, "SparkJobRunningLong"), early
+    assert alerts_in(seen, "SparkJobRunningLong") == [("SparkJobRunningLong", run.app_id, "driver", "", "cancel-me")], seen

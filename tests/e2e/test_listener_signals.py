@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from harness.jvm import compile_check
 from conftest import LINES
@@ -191,9 +192,10 @@ def test_a_cancelled_job_group_was_seen_running_and_ended_cancelled_not_failed(p
 
 
 def alert_expr(name):
-    match = re.search(rf"- alert: {name}\n\s+(?:#.*\n\s+)*expr: (.*)\n", RULES)
-    assert match, f"no rule {name}"
-    return match.group(1)
+    exprs = [rule["expr"] for group in yaml.safe_load(RULES)["groups"] for rule in group["rules"]
+             if rule["alert"] == name]
+    assert exprs, f"no rule {name}"
+    return exprs[0]
 
 
 def firing_jobs(prometheus, run_, name):
@@ -207,8 +209,11 @@ def test_the_skew_rule_picks_the_skewed_join_and_not_the_balanced_one(prometheus
     assert "skewed-join" in fired and "balanced-join" not in fired, fired
 
 
-def test_the_spill_rule_picks_the_spilling_stage_only(prometheus, run):
-    assert firing_jobs(prometheus, run, "SparkStageSpilledToDisk") == {"spilling-window"}
+def test_the_spill_rule_leaves_an_ordinary_spill_alone(prometheus, run):
+    """The window spilled nearly all it read, half a megabyte: in the data, not worth a page
+    (the rule wants 1 GiB; its firing case is in sparkprom-alerts.test.yml)."""
+    assert total(prometheus, run, 'spark_stage_disk_spilled_bytes_total{APP,spark_job="spilling-window"}') > 0
+    assert firing_jobs(prometheus, run, "SparkStageSpilledToDisk") == set()
 
 
 def test_the_job_failed_rule_picks_the_failed_job(prometheus, run):

@@ -147,7 +147,7 @@ class Placed:
                 step += interval
             return out
         out = [(self.when(t), self.value(name, v)) for t, v in samples]
-        if s.stale and cut is None:
+        if s.stale and (cut is None or s.samples[-1][0] <= cut):  # it had stopped before the kill
             out.append((self.when(s.samples[-1][0]) + 0.001, None))
         return out
 

@@ -101,8 +101,8 @@ slow = (spark.readStream.format("rate").option("rowsPerSecond", 20).load()
 print(f"STREAMS_AT={time.time():.3f}", flush=True)
 wait_until("the slow batch", lambda: (slow.lastProgress or {}).get("batchId", -1) >= 1, timeout=400)
 print(f"SLOW_DONE_AT={time.time():.3f}", flush=True)
-# The slow batch's progress is in; a few more batches, and the capped stream has run 90 s.
-time.sleep(20)
+# The slow batch's progress is in; 30 s more of the capped stream running back to back.
+time.sleep(30)
 print(f"FILES_WRITTEN={len(list(incoming.iterdir()))}", flush=True)
 print(f"CAPPED_BATCHES={capped.lastProgress['batchId'] + 1}", flush=True)
 writing.clear()
