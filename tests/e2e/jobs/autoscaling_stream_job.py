@@ -49,8 +49,9 @@ def slow_partition(rows):
 
 
 # 1. Two executors for a job, removed for idling, added again for the next.
+# 12 tasks: a stage of 10 or more has a skew ratio (the jobs dashboard's skew panel).
 sc.setJobGroup("scale-up", "a job for two executors")
-assert sc.parallelize(range(8), 8).mapPartitions(slow_partition).count() == 8
+assert sc.parallelize(range(12), 12).mapPartitions(slow_partition).count() == 12
 print(f"EXECUTORS_AT_PEAK={executors()}", flush=True)
 wait_until("idle executors removed", lambda: executors() == 0)
 print(f"IDLE_REMOVED={time.time():.3f}", flush=True)
@@ -97,7 +98,7 @@ slow = (spark.readStream.format("rate").option("rowsPerSecond", 20).load()
         .withWatermark("timestamp", "2 seconds").groupBy(F.window("timestamp", "2 seconds")).count()
         .writeStream.outputMode("update").foreachBatch(slow_second_batch).queryName("slow-batch")
         .option("checkpointLocation", str(scratch / "slow-checkpoint"))
-        .trigger(processingTime="2 seconds").start())
+        .trigger(processingTime="5 seconds").start())
 print(f"STREAMS_AT={time.time():.3f}", flush=True)
 wait_until("the slow batch", lambda: (slow.lastProgress or {}).get("batchId", -1) >= 1, timeout=400)
 print(f"SLOW_DONE_AT={time.time():.3f}", flush=True)
