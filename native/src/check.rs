@@ -13,7 +13,7 @@ use crate::auth::RequestAuth;
 use crate::config::Config;
 use crate::http::redact_url;
 use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
-use crate::remote_write::client::{Client, Outcome};
+use crate::remote_write::client::{Client, ClientError, Outcome};
 
 /// The series the check sends: its value is when the check ran.
 pub const PROBE_NAME: &str = "sparkprom_check_timestamp_seconds";
@@ -73,9 +73,13 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         }
     }
     let sink = config.sink_name.as_deref();
-    let client = match RequestAuth::new(&config, &env).and_then(|auth| Client::new(&config, auth)) {
+    let client = match RequestAuth::new(&config, &env)
+        .map_err(ClientError::Config)
+        .and_then(|auth| Client::new(&config, auth))
+    {
         Ok(client) => client,
-        Err(e) => return fail(lines, e.of_sink(sink).to_string()),
+        Err(ClientError::Config(e)) => return fail(lines, e.of_sink(sink).to_string()),
+        Err(e) => return fail(lines, e.to_string()),
     };
     let auth = &config.auth;
     if auth.sigv4.is_none() && auth.bearer_token_file.is_none() && auth.basic_auth.is_none() {

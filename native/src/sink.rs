@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError};
 use crate::ingest::{Ingest, IngestLinks};
 use crate::metadata::PendingMetadata;
 use crate::queue::SampleQueue;
-use crate::remote_write::client::Client;
+use crate::remote_write::client::{Client, ClientError};
 use crate::sender::{GiveUp, SenderLoop};
 use crate::stats::Stats;
 use crate::threads::spawn_guarded;
@@ -59,6 +59,8 @@ pub enum StartError {
     /// A property that cannot work (a TLS or secret file unreadable, no AWS region, ...).
     Config(ConfigError),
     Threads(std::io::Error),
+    /// The HTTP client could not be built (its thread, say): the machine's, not a property's.
+    Client(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -66,6 +68,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Config(e) => e.fmt(f),
             StartError::Threads(e) => write!(f, "sparkprom cannot start its threads: {e}"),
+            StartError::Client(why) => write!(f, "sparkprom {why}"),
         }
     }
 }
@@ -237,7 +240,10 @@ fn client_for(config: &Config) -> Result<Client, StartError> {
         &crate::auth::aws::environment::process_environment(),
     )
     .map_err(StartError::Config)?;
-    Client::new(config, auth).map_err(StartError::Config)
+    Client::new(config, auth).map_err(|e| match e {
+        ClientError::Config(e) => StartError::Config(e),
+        ClientError::Build(why) => StartError::Client(why),
+    })
 }
 
 #[cfg(test)]

@@ -36,6 +36,30 @@ pub enum Outcome {
     },
 }
 
+/// Why a client could not be made.
+#[derive(Debug)]
+pub enum ClientError {
+    /// A property that cannot work (a URL, a TLS file): it names the property.
+    Config(ConfigError),
+    /// Not the configuration: the HTTP client could not be built on this machine now.
+    Build(String),
+}
+
+impl From<ConfigError> for ClientError {
+    fn from(e: ConfigError) -> ClientError {
+        ClientError::Config(e)
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Config(e) => e.fmt(f),
+            ClientError::Build(why) => write!(f, "sparkprom {why}"),
+        }
+    }
+}
+
 pub struct Client {
     http: HttpClient,
     url: String,
@@ -52,7 +76,7 @@ const MAX_MESSAGE: usize = 512;
 
 impl Client {
     /// Fails, naming the property, when a TLS file cannot be read or used.
-    pub fn new(config: &Config, auth: RequestAuth) -> Result<Client, ConfigError> {
+    pub fn new(config: &Config, auth: RequestAuth) -> Result<Client, ClientError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
         headers.insert(
@@ -99,9 +123,12 @@ impl Client {
                 ),
             }
         }
-        let http = builder.build().map_err(|e| {
-            ConfigError::new("url", format!("cannot build the HTTP client: {e}")).of_sink(sink)
-        })?;
+        // What is left to fail here is the machine's, not the configuration's (the client's own
+        // thread cannot start in a container at its pids.max): not a property to blame, and not
+        // one that failOnConfigError may fail a job for.
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Build(format!("cannot build the HTTP client: {e}")))?;
         if let Some(chosen) = &proxy {
             tracing::info!(
                 "remote write goes through the proxy {} (from {})",
