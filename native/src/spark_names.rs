@@ -62,6 +62,16 @@ const fn rule(pattern: &'static str, unit: Unit) -> UnitRule {
     }
 }
 
+/// A name a broader `total` would take for a counter, which is a gauge.
+const fn gauge(pattern: &'static str) -> UnitRule {
+    UnitRule {
+        pattern,
+        unit: None,
+        drop_suffix: "",
+        cumulative: false,
+    }
+}
+
 const fn total(pattern: &'static str, unit: Option<Unit>) -> UnitRule {
     UnitRule {
         pattern,
@@ -136,6 +146,10 @@ const UNITS: &[UnitRule] = &[
     rule("jvm.pools.used-after-gc", Unit::Bytes),
     rule("jvm.direct.capacity", Unit::Bytes),
     rule("jvm.mapped.capacity", Unit::Bytes),
+    // BufferPoolMetricSet's count is how many buffers exist now (it goes down); a GC's count is
+    // a running total.
+    gauge("jvm.direct.count"),
+    gauge("jvm.mapped.count"),
     total("jvm.*.time", Some(Unit::Milliseconds)),
     total("jvm.*.count", None),
 ];
@@ -438,6 +452,10 @@ mod tests {
         assert!(describe("executor.filesystem.file.largeRead_ops").cumulative);
         assert!(describe("executor.threadpool.completeTasks").cumulative);
         assert!(!describe("executor.threadpool.activeTasks").cumulative);
+        assert!(describe("jvm.G1-Young-Generation.count").cumulative);
+        // How many direct buffers exist now: it goes down when buffers are freed.
+        assert!(!describe("jvm.direct.count").cumulative);
+        assert!(!describe("jvm.mapped.count").cumulative);
     }
 
     #[test]

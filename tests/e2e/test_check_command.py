@@ -70,7 +70,7 @@ def test_a_dead_port_an_invalid_property_a_wrong_path_and_no_sink_each_fail_nami
     # request): check says so; `job`, Prometheus' own label, is the user's.
     code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
                                  "*.sink.prom.labels=job=nightly,stage=prod"])
-    assert code == 1 and "FAIL sparkprom: invalid sink property 'labels': 'stage' is a label sparkprom's" in out, out
+    assert code == 1 and "FAIL sparkprom: invalid sink property 'labels' (spark.metrics.conf.*.sink.prom.labels): 'stage' is a label sparkprom's" in out, out
 
     code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
                                  "*.sink.prom.listener.maxKeys=0"])

@@ -55,9 +55,10 @@ def test_a_sink_that_cannot_start_its_threads_is_off_and_fails_nothing(tmp_path)
         assert "start failure: all checks passed" in run.stdout
         # The sink's ERROR, for the native core (its HTTP client's or its own threads) and for its
         # schedule's thread; never as an invalid property, which failOnConfigError would fail.
-        assert "could not start (java.lang.RuntimeException: sparkprom cannot" in run.stdout, run.stdout
-        assert "invalid sink property" not in run.stdout, run.stdout
-        assert "could not start its schedule (java.lang.OutOfMemoryError" in run.stdout
+        log = run.stderr
+        assert "could not start (java.lang.RuntimeException: sparkprom cannot" in log, log
+        assert "invalid sink property" not in log, log
+        assert "could not start its schedule (java.lang.OutOfMemoryError" in log, log
     finally:
         (PIDS / "cgroup.procs").write_text(str(os.getpid()))  # nothing of ours is left in it
         cgroup.rmdir()

@@ -298,8 +298,14 @@ public class RemoteWriteSink implements Sink {
         if (core == null) {
             return;
         }
-        finish();
-        ShutdownHooks.remove(shutdownHook);
+        try {
+            finish();
+            ShutdownHooks.remove(shutdownHook);
+        } catch (Throwable t) {
+            // Spark stops sinks in the middle of stopping the SparkContext: nothing may escape.
+            LOG.error("sparkprom: stopping the sink failed (" + t + "); its last metrics may be missing."
+                    + " Report this line with your Spark version.");
+        }
     }
 
     /**

@@ -30,13 +30,7 @@ final class ShutdownHooks {
     /** Registers {@code hook}; returns what {@link #remove} takes, or null when none could be added. */
     static Object add(final Runnable hook) {
         try {
-            return org.apache.spark.util.ShutdownHookManager.addShutdownHook(PRIORITY, new AbstractFunction0<BoxedUnit>() {
-                @Override
-                public BoxedUnit apply() {
-                    hook.run();
-                    return BoxedUnit.UNIT;
-                }
-            });
+            return SparkManager.add(hook);
         } catch (Throwable t) {
             LOG.debug("sparkprom: Spark's shutdown hooks cannot be used (" + t + "); using a JVM hook");
         }
@@ -55,10 +49,31 @@ final class ShutdownHooks {
             if (handle instanceof Thread) {
                 Runtime.getRuntime().removeShutdownHook((Thread) handle);
             } else if (handle != null) {
-                org.apache.spark.util.ShutdownHookManager.removeShutdownHook(handle);
+                SparkManager.remove(handle);
             }
         } catch (Throwable shuttingDown) {
             // the hook is running or ran: nothing left to do
+        }
+    }
+
+    /**
+     * Everything that names a Scala type, in a class of its own: the verifier loads the types a
+     * method passes around when its class is loaded, so with these calls in ShutdownHooks itself a
+     * JVM without Scala's library could not load ShutdownHooks at all, JVM hook included.
+     */
+    private static final class SparkManager {
+        static Object add(final Runnable hook) {
+            return org.apache.spark.util.ShutdownHookManager.addShutdownHook(PRIORITY, new AbstractFunction0<BoxedUnit>() {
+                @Override
+                public BoxedUnit apply() {
+                    hook.run();
+                    return BoxedUnit.UNIT;
+                }
+            });
+        }
+
+        static void remove(Object handle) {
+            org.apache.spark.util.ShutdownHookManager.removeShutdownHook(handle);
         }
     }
 }
