@@ -193,7 +193,7 @@ def test_a_cancelled_job_group_was_seen_running_and_ended_cancelled_not_failed(p
 
 def alert_expr(name):
     exprs = [rule["expr"] for group in yaml.safe_load(RULES)["groups"] for rule in group["rules"]
-             if rule.get("alert") == name]
+             if rule["alert"] == name]
     assert exprs, f"no rule {name}"
     return exprs[0]
 

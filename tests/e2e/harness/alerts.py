@@ -4,7 +4,6 @@ will raise until some later time (every rule's expression evaluated at the times
 nothing of an application that ended arrives any more, so those evaluations are the ones
 Prometheus will make)."""
 import json
-import re
 import time
 import urllib.parse
 import urllib.request
@@ -17,17 +16,9 @@ RULES = REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml"
 
 
 def rules():
-    """[(alert name, its rule)] in the file's order, each expression with the recording rules it
-    reads written out (what it means at any time, recorded or not)."""
-    every = [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
-    recorded = {rule["record"]: rule["expr"] for rule in every if "record" in rule}
-
-    def inlined(expr):
-        for name, definition in recorded.items():
-            expr = re.sub(rf"{re.escape(name)}\b", f"({definition})", expr)
-        return expr
-
-    return [(rule["alert"], {**rule, "expr": inlined(rule["expr"])}) for rule in every if "alert" in rule]
+    """[(alert name, its rule)] in the file's order."""
+    return [(rule["alert"], rule) for group in yaml.safe_load(RULES.read_text())["groups"]
+            for rule in group["rules"]]
 
 
 def _range(prometheus, promql, start, end, step):
