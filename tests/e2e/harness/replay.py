@@ -147,8 +147,12 @@ class Placed:
         if self.frozen:
             at, until = self.frozen
             samples = [(t, v) for t, v in samples if t <= at]
-            if not samples or s.samples[-1][0] < at - 10:
-                return [(self.when(t), self.value(name, v)) for t, v in samples]  # had ended before
+            # Had ended before: stopped (its stale marker came before `at`), or silent since.
+            if not samples or (s.stale and s.samples[-1][0] <= at) or s.samples[-1][0] < at - 10:
+                out = [(self.when(t), self.value(name, v)) for t, v in samples]
+                if s.stale and samples:  # as it did then: stopped with stale markers
+                    out.append((self.when(samples[-1][0]) + 0.001, None))
+                return out
             t0, v0 = samples[-1]
             start = self.when(t0)
             out = [(self.when(t), self.value(name, v)) for t, v in samples]
