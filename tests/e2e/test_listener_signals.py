@@ -268,7 +268,7 @@ def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometh
     _, result, _ = streaming_run
     queries = by(prometheus, streaming_run, 'spark_streaming_batches_total{APP,query=~"short-.*"}', "query")
     assert sorted(queries) == [f"short-{i:02d}" for i in range(30)]
-    assert all(value >= 1 for value in queries.values())
+    assert all(value >= 1 for value in queries.values()), queries
     started = by(prometheus, streaming_run, "spark_streaming_queries_total{APP}", "outcome")
     # 30 short ones, "restarted" twice, "stuck" and the windowed count.
     assert started.get("started") == 34 and started.get("stopped") == 34 and started.get("failed", 0) == 0
