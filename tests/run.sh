@@ -30,5 +30,6 @@ RUSTC=/usr/bin/rustc \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static \
   cargo test --release --target aarch64-unknown-linux-gnu --lib --test delivery
 stage "end-to-end tests"
-python3 -m pytest -v tests/e2e
+# --durations: where the end-to-end time goes, for keeping CI under its budget.
+python3 -m pytest -v --durations=40 tests/e2e
 stage "done"
