@@ -30,6 +30,11 @@ final class BusListener extends SparkFirehoseListener {
     static final long MAX_GATHER_MILLIS = 50;
     /** Events a second that would fill the queue during one wait of a smaller queue. */
     static final int FILLING_RATE = 200_000;
+    /**
+     * Events a wait should gather to be worth it: a wait is a wake-up of its own, and events that
+     * come one or two at a time cost one wake-up each without it.
+     */
+    static final int WORTH_WAITING = 4;
 
     private final SparkSignals signals;
     private volatile SparkContext context;
@@ -38,8 +43,12 @@ final class BusListener extends SparkFirehoseListener {
     private volatile Gauge<?> queueSize;
     private volatile int capacity;
     private volatile long longestWait;
-    /** Only the queue's thread uses it. */
+    /** The queue's thread alone uses these: the wait, events handled, the stretch the rate is judged on. */
     private long wait;
+    private long handled;
+    private long handledAtStretchStart;
+    private long stretchStartNanos;
+    private boolean gatherNow;
 
     BusListener(SparkSignals signals) {
         this.signals = signals;
@@ -61,16 +70,18 @@ final class BusListener extends SparkFirehoseListener {
         if (event instanceof SparkListenerApplicationEnd) {
             queueSize = null; // nothing to gather any more: let Spark's stop drain the queue at once
         }
+        handled++;
         gather();
     }
 
     /**
-     * When the queue is empty after an event, waits for more to gather before going back to it.
-     * Spark's queue thread wakes for every event it takes from an empty queue, and that wake-up,
-     * not the listener's work, was most of its CPU: tens of microseconds per event where events
-     * are sparse (docs/benchmarks.md). Gathered, they come back to back, one wake-up for the lot,
-     * and Spark's scheduler thread, which posts them, wakes no one either. The wait is 50 ms with
-     * Spark's default queue capacity of 10,000 events, shorter for a smaller queue (see
+     * When the queue is empty after an event and events have been coming fast enough for a wait
+     * to gather a few, waits for them before going back to the queue. Spark's queue thread wakes
+     * for every event it takes from an empty queue, and that wake-up, not the listener's work,
+     * was most of its CPU: tens of microseconds per event where events are sparse
+     * (docs/benchmarks.md). Gathered, they come back to back, one wake-up for the lot, and Spark's
+     * scheduler thread, which posts them, wakes no one either. The wait is 50 ms with Spark's
+     * default queue capacity of 10,000 events, shorter for a smaller queue (see
      * {@link #gatherMillis}), and halves while a wait gathers an eighth of the queue or more, so
      * the queue never fills while the listener keeps up. It costs no CPU (the listener's own
      * figure is its thread's CPU time) but Spark's listenerProcessingTime timers of this queue
@@ -82,7 +93,7 @@ final class BusListener extends SparkFirehoseListener {
             return;
         }
         try {
-            if (queued(size) == 0) {
+            if (queued(size) == 0 && worthWaiting()) {
                 Thread.sleep(wait);
                 wait = queued(size) >= capacity / 8 ? Math.max(1, wait / 2) : Math.min(longestWait, wait * 2);
             }
@@ -92,6 +103,23 @@ final class BusListener extends SparkFirehoseListener {
         } catch (RuntimeException e) {
             queueSize = null;
         }
+    }
+
+    /**
+     * Whether events come at a rate that fills a wait with {@link #WORTH_WAITING} or more, judged
+     * over the last stretch at least as long as a wait that ended with the queue empty (a task's
+     * end and the next one's start come together: a shorter stretch would take two events for a
+     * rate).
+     */
+    private boolean worthWaiting() {
+        long now = System.nanoTime();
+        long elapsed = now - stretchStartNanos;
+        if (elapsed >= wait * 1_000_000L) {
+            gatherNow = (handled - handledAtStretchStart) * wait * 1_000_000L >= WORTH_WAITING * elapsed;
+            handledAtStretchStart = handled;
+            stretchStartNanos = now;
+        }
+        return gatherNow;
     }
 
     private static int queued(Gauge<?> size) {

@@ -12,8 +12,8 @@ import org.apache.spark.scheduler.SparkListenerEvent;
 /**
  * The listener's gathering on a real SparkContext (local mode) and its real listener bus: an
  * event that finds the listener's queue empty waits while the listener gathers, a queue that
- * holds events is not waited on, and after the application's end nothing is (Spark's stop
- * drains the queue at once). Runs on either Scala line (it reads Spark's own gauge of the queue).
+ * holds events is not waited on, events that come one at a time are not either, and after the
+ * application's end nothing is (Spark's stop drains the queue at once). Runs on either Scala line (it reads Spark's own gauge of the queue).
  */
 public final class GatherCheck {
     /** An event the listener knows nothing of: it counts it and does nothing else. */
@@ -49,16 +49,35 @@ public final class GatherCheck {
                 return most >= 3;
             });
             check("a queue that holds events is not waited on", () -> {
-                sc.listenerBus().waitUntilEmpty(10_000);
+                // Events every 5 ms first, so that the listener gathers; then 40 at once.
+                for (int i = 0; i < 30; i++) {
+                    sc.listenerBus().post(new Ping());
+                    Thread.sleep(5);
+                }
                 long started = System.nanoTime();
                 for (int i = 0; i < 40; i++) {
                     sc.listenerBus().post(new Ping());
                 }
                 sc.listenerBus().waitUntilEmpty(10_000);
                 long millis = (System.nanoTime() - started) / 1_000_000;
-                // One wait or two, not one per event (40 x 50 ms).
+                // A wait or two, not one per event (40 x 50 ms).
                 System.out.println("  40 events taken in " + millis + " ms");
                 return millis < 1_000;
+            });
+            check("events that come one at a time are not waited for", () -> {
+                // Ten a second would fill a 50 ms wait with less than one: each is taken as it
+                // comes (the bus is empty again within its 10 ms polling), not 50 ms later.
+                long[] millis = new long[7];
+                for (int i = 0; i < millis.length; i++) {
+                    Thread.sleep(100);
+                    long posted = System.nanoTime();
+                    sc.listenerBus().post(new Ping());
+                    sc.listenerBus().waitUntilEmpty(10_000);
+                    millis[i] = (System.nanoTime() - posted) / 1_000_000;
+                }
+                java.util.Arrays.sort(millis);
+                System.out.println("  each event taken within (sorted, ms): " + java.util.Arrays.toString(millis));
+                return millis[millis.length / 2] < 40;
             });
             check("after the application's end the listener gathers no more", () -> {
                 sc.listenerBus().post(applicationEnd());
