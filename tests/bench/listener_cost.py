@@ -5,23 +5,22 @@ local SparkContext and its bus, task ends and starts posted so many pairs a seco
 warm-up): the listener's queue thread's CPU per event with a listener that does nothing, with the
 sink's listener taking events one by one (as before it gathered them) and as the sink attaches it.
 
-Then real Spark in
-local-cluster[2,1,1024] (a driver and two executor JVMs), the sink pushing every 5 s into a real
-Prometheus, two shapes of near-empty tasks side by side in one run (tests/bench/jobs/
-listener_cost_job.py, the workload benchmark's `tiny` query):
-  10,000 tasks (one count that Spark runs as two jobs), steady state from the 2,000th task on
+Then real Spark in local-cluster[2,1,1024] (a driver and two executor JVMs), the sink pushing every
+5 s into a real Prometheus, two shapes of near-empty tasks side by side in one run (tests/bench/
+jobs/listener_cost_job.py, the workload benchmark's `tiny` query):
+  10,000 tasks (one count, which Spark runs as two jobs), steady state from the 2,000th task on
   100,000 tasks (the workload benchmark's `tiny` shape)
-For each: tasks per second; listener events per task; the listener's bus-queue thread's CPU per task
-(read in the driver's JVM by thread name): in steady state (the 2,000th task to the last, the bus
-drained) and over the whole application (start to end, as the sink reports it in
-sparkprom_listener_cpu_seconds_total, whose pushed value is printed beside it); for reference,
-Spark's executorManagement queue thread (HeartbeatReceiver, which does nothing with task events:
-what a queue thread costs per task with a listener that does nothing); and the sink's own threads
-(sparkprom-* and reqwest's, in every JVM, from /proc) per task, to give the sink plus its listener.
-Medians over the repeats, the shapes and builds alternating.
+For each: tasks per second; listener events per task; the listener's bus-queue thread's CPU per task,
+read in the driver's JVM by thread name, in steady state (from the 2,000th task to the last, the bus
+drained) and from the application's start to the query's end, with the value the sink pushed
+(sparkprom_listener_cpu_seconds_total, to the application's end) beside it; for reference, Spark's
+executorManagement queue thread (HeartbeatReceiver, which does nothing with task events: what a queue
+thread costs per task with a listener that does nothing); and the sink's own threads (sparkprom-*
+and reqwest's, in the application's JVMs, from /proc) plus the listener's, per task. Medians over
+the repeats, shapes and builds alternating.
 
-    python3 tests/bench/listener_cost.py [--rates 20,200,2000] [--shapes 10000,100000] [--repeats 2]
-        [--compare DIR] [--spark 4.3.0]
+    python3 tests/bench/listener_cost.py [--rates 20,200,2000] [--rate-runs 3] [--shapes 10000,100000]
+        [--repeats 2] [--compare DIR] [--spark 4.3.0]
 
 --compare DIR: another build's sparkprom.jar and libsparkprom.so (e.g. the commit before a change),
 measured in the same run, alternating with this one.
@@ -51,32 +50,35 @@ JAVA_OPENS = ["-XX:+IgnoreUnrecognizedVMOptions", *(f"--add-opens=java.base/{p}=
     "java.lang", "java.lang.invoke", "java.nio", "java.util", "sun.nio.ch"))]
 
 
-def fixed_rates(install, rates, seconds=15):
-    """The harness' figures: {(mode, rate): us of the queue thread's CPU per event}, one fresh JVM each."""
+def fixed_rates(install, rates, repeats, seconds=15):
+    """The harness' figures: {(mode, rate): [us of the queue thread's CPU per event]}, one fresh JVM
+    each, the modes alternating."""
     out = REPO / "target" / "bench-listener"
     out.mkdir(parents=True, exist_ok=True)
     classpath = f"{out}:{JAR}:{install.home / 'jars'}/*"
     subprocess.run(["javac", "-nowarn", "-d", str(out), "-cp", classpath, str(HARNESS)], check=True)
-    figures = {}
+    modes = ("noop", "before", "after")
+    figures = {(mode, rate): [] for mode in modes for rate in rates}
+    for repeat in range(repeats):
+        for rate in rates:
+            for mode in modes[repeat % 3:] + modes[:repeat % 3]:
+                run = subprocess.run(["java", *JAVA_OPENS, "-cp", classpath, "io.sparkprom.ListenerBench", mode,
+                                      str(rate), str(seconds)], capture_output=True, text=True, timeout=600)
+                found = re.search(r"^LISTENER_BENCH (\S+)", run.stdout, re.M)
+                if run.returncode != 0 or not found:
+                    raise RuntimeError(f"ListenerBench {mode} {rate} failed:\n{run.stdout}\n{run.stderr[-3000:]}")
+                figures[(mode, rate)].append(float(found.group(1)))
+                print(f"# fixed rate {rate} pairs/s, {mode}: {figures[(mode, rate)][-1]:.2f} us per event", flush=True)
     clock = subprocess.run(["java", "-cp", classpath, "io.sparkprom.ListenerBench", "clock"], capture_output=True,
                            text=True, timeout=120, check=True).stdout
-    figures["clock"] = float(re.search(r"^LISTENER_BENCH (\S+)", clock, re.M).group(1))
+    clock_us = float(re.search(r"^LISTENER_BENCH (\S+)", clock, re.M).group(1))
+    print(f"\nThe listener's queue thread at fixed rates (one JVM, Spark {install.version}, JIT warmed, {seconds} s, "
+          f"{repeats} runs each): us of CPU per event, median [lowest, highest]")
+    print(f"{'pairs/s':>8} {'no-op listener':>22} {'one by one':>22} {'gathering':>22}")
     for rate in rates:
-        for mode in ("noop", "before", "after"):
-            run = subprocess.run(["java", *JAVA_OPENS, "-cp", classpath, "io.sparkprom.ListenerBench", mode,
-                                  str(rate), str(seconds)], capture_output=True, text=True, timeout=600)
-            found = re.search(r"^LISTENER_BENCH (\S+)", run.stdout, re.M)
-            if run.returncode != 0 or not found:
-                raise RuntimeError(f"ListenerBench {mode} {rate} failed:\n{run.stdout}\n{run.stderr[-3000:]}")
-            figures[(mode, rate)] = float(found.group(1))
-            print(f"# fixed rate {rate} pairs/s, {mode}: {figures[(mode, rate)]:.2f} us per event", flush=True)
-    print(f"\nThe listener's queue thread at fixed rates (one JVM, Spark {install.version}, JIT warmed, {seconds} s each): "
-          f"us of CPU per event (ms per task, two events a task)")
-    print(f"{'pairs/s':>8} {'no-op listener':>16} {'one by one':>16} {'gathering':>16}")
-    for rate in rates:
-        print(f"{rate:8d} " + " ".join(f"{figures[(m, rate)]:7.2f} ({figures[(m, rate)] * 2e-3:.4f})"
-                                       for m in ("noop", "before", "after")))
-    print(f"one read of a thread's CPU time (ThreadMXBean): {figures['clock']:.2f} us")
+        print(f"{rate:8d} " + " ".join(
+            f"{statistics.median(v):7.2f} [{min(v):5.1f}, {max(v):5.1f}]" for v in (figures[(m, rate)] for m in modes)))
+    print(f"one read of a thread's CPU time (ThreadMXBean): {clock_us:.2f} us")
     return figures
 
 
@@ -164,15 +166,16 @@ def figures(cost, pushed, sink_cpu):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="20,200,2000", help="task pairs a second in the harness ('' for none)")
-    parser.add_argument("--shapes", default="10000,100000")
+    parser.add_argument("--rate-runs", type=int, default=3, help="runs of each harness case")
+    parser.add_argument("--shapes", default="10000,100000", help="tasks of each application ('' for none)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--compare", type=Path)
     parser.add_argument("--spark", default=newest_version())
     args = parser.parse_args()
     install = spark_install(args.spark)
     if args.rates:
-        fixed_rates(install, [int(r) for r in args.rates.split(",")])
-    shapes = [int(s) for s in args.shapes.split(",")]
+        fixed_rates(install, [int(r) for r in args.rates.split(",")], args.rate_runs)
+    shapes = [int(s) for s in args.shapes.split(",") if s]
     builds = {"this": RELEASE}
     if args.compare:
         builds["compare"] = args.compare.resolve()
