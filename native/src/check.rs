@@ -13,7 +13,7 @@ use crate::auth::RequestAuth;
 use crate::config::Config;
 use crate::http::redact_url;
 use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
-use crate::remote_write::client::{Client, Outcome};
+use crate::remote_write::client::{Client, ClientError, Outcome};
 
 /// The series the check sends: its value is when the check ran.
 pub const PROBE_NAME: &str = "sparkprom_check_timestamp_seconds";
@@ -41,14 +41,30 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         Ok(config) => config,
         Err(e) => return fail(lines, e.to_string()),
     };
+    // A sink ignores a property it does not know (with a WARN); a check that a CI runs must not
+    // pass a typo, which is a setting silently not applied.
+    if !config.unknown_properties.is_empty() {
+        for unknown in &config.unknown_properties {
+            lines.push(format!(
+                "FAIL property '{unknown}' is not one sparkprom reads{}",
+                closest_property(unknown)
+                    .map_or(String::new(), |known| format!("; did you mean '{known}'?"))
+            ));
+        }
+        return Err(());
+    }
     lines.push(format!(
         "ok   properties are valid; receiver {}",
         redact_url(&config.url)
     ));
-    for unknown in &config.unknown_properties {
-        lines.push(format!(
-            "WARN property '{unknown}' is not one sparkprom reads (a typo?)"
-        ));
+    let amp = config.url.contains("://aps-workspaces.");
+    if amp && config.auth.sigv4.is_none() {
+        return fail(
+            lines,
+            "the URL is an Amazon Managed Service for Prometheus workspace, which accepts only \
+             SigV4-signed writes: set sigv4.region (the workspace's region) to sign them"
+                .to_string(),
+        );
     }
     let env = process_environment();
     if let Some(sigv4) = &config.auth.sigv4 {
@@ -56,12 +72,31 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
             lines.push(format!("WARN {warning}"));
         }
     }
-    let client = match RequestAuth::new(&config, &env).and_then(|auth| Client::new(&config, auth)) {
+    let sink = config.sink_name.as_deref();
+    let client = match RequestAuth::new(&config, &env)
+        .map_err(ClientError::Config)
+        .and_then(|auth| Client::new(&config, auth))
+    {
         Ok(client) => client,
+        Err(ClientError::Config(e)) => return fail(lines, e.of_sink(sink).to_string()),
         Err(e) => return fail(lines, e.to_string()),
     };
-    // For SigV4 this resolves the credentials, so a missing role shows here, by source.
-    lines.push(format!("ok   authentication: {}", client.describe_auth()));
+    let auth = &config.auth;
+    if auth.sigv4.is_none() && auth.bearer_token_file.is_none() && auth.basic_auth.is_none() {
+        lines.push(
+            "--   authentication: none (no sigv4.*, bearerTokenFile or basicAuth.*): the receiver \
+             must accept writes without credentials"
+                .to_string(),
+        );
+    } else if let Some(missing) = client.missing_credentials() {
+        // SigV4 resolves its credentials here, so a missing role shows now, by source.
+        return fail(
+            lines,
+            format!("authentication: SigV4 is on but there are no credentials: {missing}"),
+        );
+    } else {
+        lines.push(format!("ok   authentication: {}", client.describe_auth()));
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -83,7 +118,7 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         }
         Outcome::Rejected { status, message } => {
             let hint = client
-                .refusal_hint(status)
+                .refusal_hint(status, &message)
                 .map_or(String::new(), |hint| format!("\n     hint: {hint}"));
             fail(
                 lines,
@@ -94,7 +129,37 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
             lines,
             format!("the sample was not delivered (a sink would retry): {reason}"),
         ),
+        Outcome::Misconfigured { reason } => fail(
+            lines,
+            format!("the sample was not delivered (a sink would not retry): {reason}"),
+        ),
     }
+}
+
+/// The property a misspelt one most likely meant: the closest by edit distance, ignoring case,
+/// when it is close enough to be a typo (a third of the name, at least 2 edits).
+fn closest_property(unknown: &str) -> Option<&'static str> {
+    let typed = unknown.to_ascii_lowercase();
+    crate::config::user_properties()
+        .map(|known| (edit_distance(&typed, &known.to_ascii_lowercase()), known))
+        .filter(|(distance, known)| *distance <= (known.len() / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// The probe's labels, sorted by name as remote write requires: the user's `labels` and the
@@ -133,4 +198,54 @@ fn encode(labels: Vec<Label>, value: f64, timestamp: i64) -> Vec<u8> {
     snap::raw::Encoder::new()
         .compress_vec(&request.encode_to_vec())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_property_is_named_with_what_it_most_likely_meant() {
+        for (typed, meant) in [
+            ("perod", "period"),
+            ("lables", "labels"),
+            ("maxseries", "maxSeries"),
+            ("maxSampelsPerSend", "maxSamplesPerSend"),
+            ("sigv4.regoin", "sigv4.region"),
+            ("tls.cafile", "tls.caFile"),
+        ] {
+            assert_eq!(closest_property(typed), Some(meant), "{typed}");
+        }
+        assert_eq!(closest_property("somethingElseEntirely"), None);
+    }
+
+    fn check_lines(pairs: &[(&str, &str)]) -> Verdict {
+        let blob: Vec<u8> = pairs
+            .iter()
+            .flat_map(|(k, v)| [k.as_bytes(), b"\0", v.as_bytes(), b"\0"].concat())
+            .collect();
+        run(&blob)
+    }
+
+    /// Nothing is sent in these cases: the check stops at the properties.
+    #[test]
+    fn unknown_properties_fail_and_an_amp_url_needs_sigv4() {
+        let verdict = check_lines(&[("url", "http://127.0.0.1:9/api/v1/write"), ("perod", "5")]);
+        assert!(!verdict.accepted);
+        assert_eq!(
+            verdict.lines,
+            ["FAIL property 'perod' is not one sparkprom reads; did you mean 'period'?"]
+        );
+        let amp = check_lines(&[(
+            "url",
+            "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write",
+        )]);
+        assert!(!amp.accepted);
+        assert!(
+            amp.lines[1].starts_with("FAIL the URL is an Amazon Managed Service for Prometheus")
+                && amp.lines[1].contains("set sigv4.region"),
+            "{:?}",
+            amp.lines
+        );
+    }
 }

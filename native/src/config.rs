@@ -20,19 +20,65 @@ const JAVA_PROPERTIES: &[&str] = &[
     "listener.maxKeys",
 ];
 
+/// Every property the core reads itself: the keys of `from_properties`' match (a test keeps the
+/// two equal), for "did you mean" when a property is misspelt.
+const CORE_PROPERTIES: &[&str] = &[
+    "url",
+    "labels",
+    "include",
+    "exclude",
+    "maxSeries",
+    "capacity",
+    "maxSamplesPerSend",
+    "batchDeadline",
+    "timeout",
+    "minBackoff",
+    "maxBackoff",
+    "flushTimeout",
+    "retryTimeout",
+    "logLevel",
+    "textfile",
+    "node.enabled",
+    "node.hostWide",
+    "mallocTrim",
+    "node.period",
+    "node.instance",
+    "sigv4.region",
+    "sigv4.service",
+    "sigv4.roleArn",
+    "bearerTokenFile",
+    "basicAuth.username",
+    "basicAuth.passwordFile",
+    "headers",
+    "tls.caFile",
+    "tls.certFile",
+    "tls.keyFile",
+];
+
+/// Every property a user may set, on either side.
+pub fn user_properties() -> impl Iterator<Item = &'static str> {
+    CORE_PROPERTIES.iter().chain(JAVA_PROPERTIES).copied()
+}
+
 /// A property that could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub property: String,
     pub message: String,
+    /// The sink's name (`sink.<name>.`) when the Java side knew it: with two sinks in one
+    /// configuration the key must say which.
+    pub sink: Option<String>,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sparkprom: invalid sink property '{}' (spark.metrics.conf.*.sink.<name>.{}): {}",
-            self.property, self.property, self.message
+            "sparkprom: invalid sink property '{}' (spark.metrics.conf.*.sink.{}.{}): {}",
+            self.property,
+            self.sink.as_deref().unwrap_or("<name>"),
+            self.property,
+            self.message
         )
     }
 }
@@ -44,7 +90,14 @@ impl ConfigError {
         ConfigError {
             property: property.to_string(),
             message: message.into(),
+            sink: None,
         }
+    }
+
+    /// The same error naming the sink it belongs to (when known).
+    pub fn of_sink(mut self, sink: Option<&str>) -> ConfigError {
+        self.sink = sink.map(str::to_string);
+        self
     }
 }
 
@@ -88,6 +141,8 @@ pub struct Config {
     pub max_backoff: Duration,
     /// How long `stop()` may spend pushing what is still queued.
     pub flush_timeout: Duration,
+    /// How long one batch is retried before it is given up (and counted) so the next can go.
+    pub retry_timeout: Duration,
     /// The core's log level (error, warn, info, debug, trace).
     pub log_level: String,
     /// How often Spark reports, as the Java side scheduled it (`period` x `unit`).
@@ -112,6 +167,25 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Properties given that nothing reads (logged as a warning; a typo is not fatal).
     pub unknown_properties: Vec<String>,
+    /// The sink's name, when the Java side knew it (`sparkprom.sinkName`): for error messages.
+    pub sink_name: Option<String>,
+    /// What the JVM says about the network (`sparkprom.jvm.*`, set by the Java side).
+    pub jvm: JvmNetwork,
+}
+
+/// What the JVM the sink runs in says about the network, handed over by the Java side: its
+/// proxy system properties (as `spark.*.extraJavaOptions` set them) and the certificates its
+/// default trust accepts. Empty outside a JVM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JvmNetwork {
+    /// `host:port` of `-Dhttps.proxyHost` and `-Dhttps.proxyPort`.
+    pub https_proxy: Option<String>,
+    /// `host:port` of `-Dhttp.proxyHost` and `-Dhttp.proxyPort`.
+    pub http_proxy: Option<String>,
+    /// `-Dhttp.nonProxyHosts`.
+    pub non_proxy_hosts: Option<String>,
+    /// The JVM's trusted certificates, PEM.
+    pub trusted_pem: Option<String>,
 }
 
 /// SigV4 signing, for Amazon Managed Service for Prometheus.
@@ -203,6 +277,11 @@ impl Default for Config {
             max_backoff: Duration::from_secs(5),
             // Spark waits for stop() on its shutdown path: keep it short.
             flush_timeout: Duration::from_secs(10),
+            // Longer than an ordinary receiver outage or restart (minutes: a 6-minute outage
+            // loses nothing), short enough that a batch the receiver keeps refusing with 5xx
+            // (a bad label, a server-side bug) does not hold back everything queued after it;
+            // the queue holds about half an hour at the default capacity meanwhile.
+            retry_timeout: Duration::from_secs(600),
             log_level: "info".to_string(),
             textfile: None,
             report_period: Duration::from_secs(10),
@@ -214,6 +293,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             unknown_properties: Vec::new(),
+            sink_name: None,
+            jvm: JvmNetwork::default(),
         }
     }
 }
@@ -235,8 +316,14 @@ impl Config {
         Config::from_properties(&props)
     }
 
-    /// Defaults, then the user's values, then validation.
+    /// Defaults, then the user's values, then validation; an error names the sink when the
+    /// Java side said which it is.
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let sink = props.get("sparkprom.sinkName").map(|name| name.trim());
+        Config::parse(props).map_err(|e| e.of_sink(sink))
+    }
+
+    fn parse(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut config = Config::default();
         for (key, raw) in props {
             let value = raw.trim();
@@ -253,15 +340,15 @@ impl Config {
                 "minBackoff" => config.min_backoff = parse_duration(key, value)?,
                 "maxBackoff" => config.max_backoff = parse_duration(key, value)?,
                 "flushTimeout" => config.flush_timeout = parse_duration(key, value)?,
+                "retryTimeout" => config.retry_timeout = parse_duration(key, value)?,
                 "logLevel" => config.log_level = parse_log_level(key, value)?,
-                "textfile" if !value.is_empty() => config.textfile = Some(value.to_string()),
+                // Empty means unset, as for every optional path: a template's `textfile=` stays off.
+                "textfile" => config.textfile = non_empty(value),
                 "node.enabled" => config.node_enabled = parse_bool(key, value)?,
                 "node.hostWide" => config.node_host_wide = parse_bool(key, value)?,
                 "mallocTrim" => config.malloc_trim = parse_bool(key, value)?,
                 "node.period" => config.node_period = Some(parse_duration(key, value)?),
-                "node.instance" if !value.is_empty() => {
-                    config.node_instance = Some(value.to_string())
-                }
+                "node.instance" => config.node_instance = non_empty(value),
                 "sigv4.region" => sigv4(&mut config).region = non_empty(value),
                 "sigv4.service" => sigv4(&mut config).service = value.to_string(),
                 "sigv4.roleArn" => sigv4(&mut config).role_arn = non_empty(value),
@@ -272,10 +359,16 @@ impl Config {
                 "tls.caFile" => config.tls.ca_file = non_empty(value),
                 "tls.certFile" => config.tls.cert_file = non_empty(value),
                 "tls.keyFile" => config.tls.key_file = non_empty(value),
-                // Added by the Java side: the schedule it derived from period and unit.
+                // Added by the Java side: the schedule it derived from period and unit, and the
+                // sink's name where it knows it.
                 "sparkprom.periodMillis" => {
                     config.report_period = Duration::from_millis(parse_count(key, value)? as u64)
                 }
+                "sparkprom.sinkName" => config.sink_name = non_empty(value),
+                "sparkprom.jvm.httpsProxy" => config.jvm.https_proxy = non_empty(value),
+                "sparkprom.jvm.httpProxy" => config.jvm.http_proxy = non_empty(value),
+                "sparkprom.jvm.nonProxyHosts" => config.jvm.non_proxy_hosts = non_empty(value),
+                "sparkprom.jvm.trust" => config.jvm.trusted_pem = non_empty(value),
                 other if JAVA_PROPERTIES.contains(&other) => {}
                 // Warned about by `Sink::start`: parsing runs before the first sink has
                 // started logging, and `validate` parses too.
@@ -291,6 +384,16 @@ impl Config {
             return Err(ConfigError::new(
                 "url",
                 "is required: the remote_write endpoint, e.g. http://prometheus:9090/api/v1/write",
+            ));
+        }
+        if !self.url.contains("://") {
+            return Err(ConfigError::new(
+                "url",
+                format!(
+                    "'{}' has no scheme: add https:// (or http://), e.g. https://{}",
+                    crate::http::redact_url(&self.url),
+                    crate::http::redact_url(self.url.trim_start_matches('/'))
+                ),
             ));
         }
         // The URL is logged with every delivery problem, so it must not carry a password.
@@ -342,17 +445,9 @@ impl Config {
     fn validate_ranges(&self) -> Result<(), ConfigError> {
         let ms = Duration::from_millis;
         let s = Duration::from_secs;
-        // One JVM with more series than this is a runaway source; receivers limit a tenant's
-        // series far below what thousands of such JVMs would send.
-        count_within("maxSeries", self.max_series, 1, 1_000_000)?;
-        // Below a thousand, one busy report would push itself out; above ten million the queue
-        // could hold about 500 MB (50 bytes a sample, tests/bench/native_memory.py) of a JVM's
-        // memory that nobody planned for. Queued samples of series that have ended keep their
-        // label sets (about 1 KB each) alive until sent or dropped.
-        count_within("capacity", self.capacity, 1_000, 10_000_000)?;
-        // Receivers cap a request's body (Prometheus' default limit is 32 MB uncompressed, AMP's
-        // 1 MB compressed): 100,000 samples is well past any batch worth sending.
-        count_within("maxSamplesPerSend", self.max_samples_per_send, 1, 100_000)?;
+        count_within("maxSeries", self.max_series)?;
+        count_within("capacity", self.capacity)?;
+        count_within("maxSamplesPerSend", self.max_samples_per_send)?;
         // 0 would retry in a hot loop and burn a core per executor while the receiver is down;
         // an hour between tries is no longer a retry.
         duration_within("minBackoff", self.min_backoff, ms(1), s(3600))?;
@@ -363,6 +458,9 @@ impl Config {
         // Spark's shutdown waits for stop(): a flush longer than ten minutes holds an
         // executor's slot (and its pod) for nothing. 0 skips the flush.
         duration_within("flushTimeout", self.flush_timeout, Duration::ZERO, s(600))?;
+        // Under a minute a receiver restart loses data; past a day a refused batch holds the
+        // queue longer than it can hold anything.
+        duration_within("retryTimeout", self.retry_timeout, s(60), s(86_400))?;
         // Reading /proc more than once a second costs CPU and shows nothing a dashboard uses,
         // the same floor as Spark's own sink period.
         if let Some(period) = self.node_period {
@@ -505,8 +603,31 @@ fn parse_regex(key: &str, value: &str) -> Result<regex::Regex, ConfigError> {
     })
 }
 
-/// A positive whole number.
-fn count_within(key: &str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+/// The accepted range of each whole-number property, read when it is parsed and validated.
+const COUNT_RANGES: &[(&str, usize, usize)] = &[
+    // One JVM with more series than this is a runaway source; receivers limit a tenant's
+    // series far below what thousands of such JVMs would send.
+    ("maxSeries", 1, 1_000_000),
+    // Below a thousand, one busy report would push itself out; above ten million the queue
+    // could hold about 500 MB (50 bytes a sample, tests/bench/native_memory.py) of a JVM's
+    // memory that nobody planned for. Queued samples of series that have ended keep their
+    // label sets (about 1 KB each) alive until sent or dropped.
+    ("capacity", 1_000, 10_000_000),
+    // Receivers cap a request's body (Prometheus' default limit is 32 MB uncompressed, AMP's
+    // 1 MB compressed): 100,000 samples is well past any batch worth sending.
+    ("maxSamplesPerSend", 1, 100_000),
+];
+
+/// `key`'s range in COUNT_RANGES; whole numbers from 1 for the rest.
+fn count_range(key: &str) -> (usize, usize) {
+    COUNT_RANGES
+        .iter()
+        .find(|(name, _, _)| *name == key)
+        .map_or((1, usize::MAX), |&(_, min, max)| (min, max))
+}
+
+fn count_within(key: &str, value: usize) -> Result<(), ConfigError> {
+    let (min, max) = count_range(key);
     if (min..=max).contains(&value) {
         return Ok(());
     }
@@ -536,7 +657,14 @@ fn parse_count(key: &str, value: &str) -> Result<usize, ConfigError> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(ConfigError::new(
             key,
-            format!("'{value}' is not accepted; expected a whole number >= 1"),
+            match count_range(key) {
+                (min, usize::MAX) => {
+                    format!("'{value}' is not accepted; expected a whole number from {min}")
+                }
+                (min, max) => format!(
+                    "'{value}' is not accepted; expected a whole number from {min} to {max}"
+                ),
+            },
         )),
     }
 }
@@ -576,18 +704,19 @@ fn parse_labels(key: &str, value: &str) -> Result<Vec<(String, String)>, ConfigE
             ));
         };
         let name = name.trim();
-        if crate::identity::IDENTITY_LABELS.contains(&name) {
-            return Err(ConfigError::new(
-                key,
-                format!("'{name}' is set by sparkprom itself and cannot be given in labels"),
-            ));
-        }
-        if crate::identity::GENERATED_LABELS.contains(&name) {
+        if crate::label_names::is_ours(name) {
+            // A series may not carry one label name twice: the receiver refuses the whole request.
             return Err(ConfigError::new(
                 key,
                 format!(
-                    "'{name}' is a label some of sparkprom's own series carry, and a series may not \
-                     have one label twice: choose another name"
+                    "'{name}' is a label sparkprom's own series carry (one of: {}), and a series \
+                     may not have one label twice: choose another name (job, cluster, team and env \
+                     are free)",
+                    crate::label_names::ALL
+                        .iter()
+                        .map(|l| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -659,6 +788,20 @@ mod tests {
                 .unwrap();
         assert_eq!(config.capacity, 100_000);
         assert_eq!(config.timeout, Duration::from_secs(30));
+    }
+
+    /// `textfile=` or `node.instance=` left empty (a template, an init script's unset variable)
+    /// is the property unset, not an unknown one.
+    #[test]
+    fn an_empty_textfile_or_node_instance_is_unset_not_unknown() {
+        let config = Config::from_properties(&props(&[
+            ("url", "http://127.0.0.1:9090/api/v1/write"),
+            ("textfile", ""),
+            ("node.instance", " "),
+        ]))
+        .unwrap();
+        assert_eq!(config.unknown_properties, Vec::<String>::new());
+        assert_eq!((config.textfile, config.node_instance), (None, None));
     }
 
     #[test]
@@ -832,6 +975,32 @@ mod tests {
         }
     }
 
+    /// Every label name one of our series can carry is refused in `labels` (the listener's, the
+    /// node statistics', the self-metrics', Spark names' parts), so a user's label never repeats
+    /// one; Prometheus' own conventions (`job`) and the usual routing labels are the user's.
+    #[test]
+    fn the_users_labels_never_meet_ours_and_job_is_theirs() {
+        for ours in crate::label_names::ALL {
+            let pair = format!("team=etl,{ours}=x");
+            let err = Config::from_properties(&props(&[("url", "http://h/"), ("labels", &pair)]))
+                .unwrap_err();
+            assert_eq!(err.property, "labels", "{pair}");
+            assert!(
+                err.message.contains("job, cluster, team and env are free"),
+                "{err}"
+            );
+        }
+        let config = Config::from_properties(&props(&[
+            ("url", "http://h/"),
+            ("labels", "job=nightly-etl,cluster=prod,team=data,env=prod"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.static_labels[0],
+            ("job".into(), "nightly-etl".into())
+        );
+    }
+
     #[test]
     fn filters_search_both_names() {
         let config = Config::from_properties(&props(&[
@@ -919,15 +1088,76 @@ mod tests {
         assert_eq!(err.property, "url");
     }
 
-    /// README's property table, read as a user reads it: every property the sink reads has a
-    /// row, and each row's example value is accepted as it stands.
+    /// The keys of `from_properties`' match: what the core reads (the Java side's `sparkprom.*`
+    /// left out).
+    fn parsed_properties() -> Vec<String> {
+        let source = include_str!("config.rs");
+        let parser =
+            &source[source.find("fn parse(props").unwrap()..source.find("fn validate(").unwrap()];
+        let arm = regex::Regex::new(r#"(?m)^\s*"([A-Za-z][A-Za-z0-9.]*)"( if [^=]*)? =>"#).unwrap();
+        let mut read: Vec<String> = arm
+            .captures_iter(parser)
+            .map(|c| c[1].to_string())
+            .filter(|key| !key.starts_with("sparkprom."))
+            .collect();
+        read.sort();
+        read
+    }
+
     #[test]
-    fn readme_lists_every_property_with_an_example_that_is_accepted() {
-        let readme = include_str!("../../README.md");
-        let table = readme
+    fn the_list_of_properties_is_what_the_parser_reads() {
+        let mut listed: Vec<String> = CORE_PROPERTIES.iter().map(|p| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            parsed_properties(),
+            "CORE_PROPERTIES and from_properties differ"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_sink_when_it_is_known_and_counts_their_range() {
+        let err = Config::from_properties(&props(&[
+            ("url", "http://h/"),
+            ("capacity", "lots"),
+            ("sparkprom.sinkName", "amp"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("(spark.metrics.conf.*.sink.amp.capacity)"),
+            "{err}"
+        );
+        assert!(err.message.contains("from 1000 to 10000000"), "{err}");
+        let unnamed = Config::from_properties(&props(&[("url", "http://h/"), ("maxSeries", "0")]))
+            .unwrap_err();
+        assert!(unnamed.message.contains("from 1 to 1000000"), "{unnamed}");
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_told_to_add_https() {
+        let err = Config::from_properties(&props(&[(
+            "url",
+            "aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.property, "url");
+        assert!(
+            err.message
+                .contains("add https:// (or http://), e.g. https://aps-workspaces.us-east-1"),
+            "{err}"
+        );
+    }
+
+    /// The property table of docs/configuration.md, read as a user reads it: every property the
+    /// sink reads has a row, and each row's example value is accepted as it stands.
+    #[test]
+    fn the_configuration_reference_lists_every_property_with_an_example_that_is_accepted() {
+        let reference = include_str!("../../docs/configuration.md");
+        let table = reference
             .split("| property | default | example | meaning |\n|---|---|---|---|\n")
             .nth(1)
-            .expect("README has the property table");
+            .expect("docs/configuration.md has the property table");
         let backticked = regex::Regex::new(r"`([^`]+)`").unwrap();
         let mut documented = Vec::new();
         for row in table.lines().take_while(|line| line.starts_with('|')) {
@@ -953,24 +1183,18 @@ mod tests {
             let mut given = props(&[("url", "http://127.0.0.1:9090/api/v1/write")]);
             given.extend(names.into_iter().zip(values));
             let config = Config::from_properties(&given)
-                .unwrap_or_else(|e| panic!("README's example {given:?}: {e}"));
+                .unwrap_or_else(|e| panic!("the reference's example {given:?}: {e}"));
             assert!(
                 config.unknown_properties.is_empty(),
-                "README documents {:?}, which nothing reads",
+                "docs/configuration.md documents {:?}, which nothing reads",
                 config.unknown_properties
             );
             documented.extend(given.into_keys());
         }
 
-        // What the core reads: the keys of from_properties' match, and the Java side's own.
-        let source = include_str!("config.rs");
-        let parser = &source
-            [source.find("pub fn from_properties").unwrap()..source.find("fn validate(").unwrap()];
-        let arm = regex::Regex::new(r#"(?m)^\s*"([A-Za-z][A-Za-z0-9.]*)"( if [^=]*)? =>"#).unwrap();
-        let mut read: Vec<String> = arm
-            .captures_iter(parser)
-            .map(|c| c[1].to_string())
-            .filter(|key| !key.starts_with("sparkprom.")) // set by the Java side, not by users
+        // What the core reads, and the Java side's own.
+        let mut read: Vec<String> = parsed_properties()
+            .into_iter()
             .chain(JAVA_PROPERTIES.iter().map(|key| key.to_string()))
             .collect();
         read.sort();
@@ -978,7 +1202,7 @@ mod tests {
         documented.dedup(); // url: the row's own example and every row's base
         assert_eq!(
             documented, read,
-            "README's property table and the properties the sink reads differ"
+            "docs/configuration.md's property table and the properties the sink reads differ"
         );
     }
 }

@@ -22,31 +22,44 @@ pub fn describe_error(e: &reqwest::Error) -> String {
 
 /// A URL as it may be logged: `https://user:secret@host/p?token=abc&x=1` becomes
 /// `https://***@host/p?token=***&x=***`. Works on text that is not a valid URL too (a
-/// malformed proxy variable), since that is where a secret is likeliest to be echoed.
+/// malformed proxy variable), since that is where a secret is likeliest to be echoed: a password
+/// may hold `/`, `?`, `#` or `@` unescaped (`http://u:pa/ss@proxy:3128`), so the user part runs
+/// to the last `@`, and an `@` after a `/` still ends one when a `:` (user:password) precedes
+/// it. When unsure, more is hidden: a password is never printed.
 pub fn redact_url(url: &str) -> String {
-    let (url, fragment) = url
-        .split_once('#')
-        .map_or((url, None), |(u, f)| (u, Some(f)));
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let mut out = match base.find("://") {
-        Some(scheme_end) => {
-            let authority_start = scheme_end + 3;
-            let authority_end = base[authority_start..]
-                .find('/')
-                .map_or(base.len(), |i| authority_start + i);
-            match base[authority_start..authority_end].rfind('@') {
-                Some(at) => format!(
-                    "{}***{}",
-                    &base[..authority_start],
-                    &base[authority_start + at..]
-                ),
-                None => base.to_string(),
-            }
-        }
-        None => base.to_string(),
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
     };
+    let rest = match user_info_end(rest) {
+        Some(at) => {
+            let mut out = format!("{scheme}***");
+            out.push_str(&redact_query(&rest[at..]));
+            return out;
+        }
+        None => rest,
+    };
+    format!("{scheme}{}", redact_query(rest))
+}
+
+/// Where the user part of `rest` (a URL after `scheme://`) ends: the index of its `@`.
+fn user_info_end(rest: &str) -> Option<usize> {
+    let at = rest.rfind('@')?;
+    let before = &rest[..at];
+    // `host/a@b` is a path; `user:pa/ss@host` (or `u:p?x@h`, `u:p#x@h`) is a password.
+    let path_start = before.find(['/', '?', '#']);
+    (path_start.is_none() || before.contains(':')).then_some(at)
+}
+
+/// `host/p?token=abc#f` with every query value and the fragment hidden.
+fn redact_query(text: &str) -> String {
+    let (text, fragment) = text
+        .split_once('#')
+        .map_or((text, None), |(t, f)| (t, Some(f)));
+    let (base, query) = text
+        .split_once('?')
+        .map_or((text, None), |(b, q)| (b, Some(q)));
+    let mut out = base.to_string();
     if let Some(query) = query {
         let names: Vec<String> = query
             .split('&')
@@ -86,6 +99,28 @@ mod tests {
             ("not a url at all", "not a url at all"),
         ] {
             assert_eq!(redact_url(url), logged, "{url}");
+        }
+    }
+
+    /// A proxy variable is written by hand, its password unescaped: `/`, `?`, `#` and `@` in it
+    /// must not end the part that is hidden (#34).
+    #[test]
+    fn a_password_with_url_delimiters_is_never_printed() {
+        for (url, logged) in [
+            ("http://user:pa/ss@proxy:3128", "http://***@proxy:3128"),
+            ("http://user:pa?ss@proxy:3128", "http://***@proxy:3128"),
+            ("http://user:pa#ss@proxy:3128", "http://***@proxy:3128"),
+            ("http://user:p@ss@proxy:3128/", "http://***@proxy:3128/"),
+            ("http://user:a/b?c#d@proxy:3128", "http://***@proxy:3128"),
+            ("user:pa/ss@proxy:3128", "***@proxy:3128"),
+            (
+                "https://u:s/x@h/p?token=abc#f",
+                "https://***@h/p?token=***#***",
+            ),
+        ] {
+            let shown = redact_url(url);
+            assert_eq!(shown, logged, "{url}");
+            assert!(!shown.contains("pa") && !shown.contains("ss@"), "{shown}");
         }
     }
 }

@@ -1,33 +1,6 @@
 //! Who this JVM is in Spark's terms (app id, app name, executor id, metrics namespace, where it
 //! runs), as the Java side sends it, and what that makes of a sink's role and of Spark's names.
 
-/// Labels sparkprom sets itself; the user's `labels` property may not override them.
-pub const IDENTITY_LABELS: &[&str] = &["app_id", "app_name", "executor_id", "role", "quantile"];
-
-/// Labels some of sparkprom's own series carry (parts of Spark names, node statistics' and
-/// self-metrics' labels). Remote write forbids a label name twice in one series, so the user's
-/// `labels` may not use these either; the unit test beside them checks the list is whole.
-pub const GENERATED_LABELS: &[&str] = &[
-    "application",
-    "application_start_time",
-    "cpu",
-    "device",
-    "event",
-    "field",
-    "fstype",
-    "instance",
-    "interface",
-    "listener",
-    "mode",
-    "mountpoint",
-    "pid",
-    "pool",
-    "query",
-    "queue",
-    "reason",
-    "source",
-];
-
 /// Spark's standalone daemons register their metrics without the `<namespace>.<executorId>.`
 /// prefix; their sources' names say which daemon a sink serves. FallbackIdentity.java lists the
 /// same prefixes (a test here checks that the two agree).
@@ -92,8 +65,9 @@ impl Identity {
                 }
                 other => {
                     if let Some(name) = other.strip_prefix("label.") {
+                        // A platform label named like one of ours would repeat it in a series.
                         if crate::naming::is_valid_label_name(name)
-                            && !IDENTITY_LABELS.contains(&name)
+                            && !crate::label_names::is_ours(name)
                         {
                             identity
                                 .platform_labels
@@ -125,6 +99,18 @@ impl Identity {
             "executor"
         };
         Some((role, rest))
+    }
+
+    /// Whether `other` gives every series the labels this one gives: the same fields that become
+    /// labels (app id and name, executor id, the platform's). The namespace is no label: it only
+    /// says how Spark's names split, so an identity that corrects only the namespace changes no
+    /// series but those of Spark's names.
+    pub fn same_labels(&self, other: &Identity) -> bool {
+        self.app_id == other.app_id
+            && self.app_name == other.app_name
+            && self.executor_id == other.executor_id
+            && self.platform_labels == other.platform_labels
+            && self.daemon == other.daemon
     }
 
     /// The role of a sink's own series: the daemon it serves (`daemon_role`, "other" for none),

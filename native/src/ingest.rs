@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::config::Config;
 use crate::identity::Identity;
-use crate::labels::SinkLabels;
+use crate::labels::{IdentityChange, SinkLabels};
 use crate::metadata::PendingMetadata;
 use crate::node::series::NodeSeries;
+use crate::node::sources::{in_kubernetes, warn_once, Placement, NODE_NAME_VARIABLE};
 use crate::node::thread::{Collection, Subscription};
 use crate::queue::SampleQueue;
 use crate::sample::Sample;
@@ -56,11 +58,89 @@ pub struct Ingest {
     pub(crate) last_ts: i64,
 }
 
+/// What an ingest thread shares with its sink and sender: the snapshots it takes and the buffers
+/// it gives back, the queue, the counters, the metadata, and the flag that asks for every name.
+pub struct IngestLinks {
+    pub snapshots: Receiver<Vec<u8>>,
+    pub spare_buffers: Sender<Vec<u8>>,
+    pub queue: Arc<SampleQueue>,
+    pub stats: Arc<Stats>,
+    pub metadata: Arc<PendingMetadata>,
+    pub resend_names: Arc<AtomicBool>,
+}
+
 /// How often the metadata of every family is sent again: receivers keep it in memory only
 /// (Prometheus forgets it on restart), so it must come back now and then.
 const METADATA_RESEND: Duration = Duration::from_secs(600);
 
 impl Ingest {
+    /// The ingest thread's state for a sink of `config`: its label context (where the JVM runs,
+    /// the user's labels and filters), its four producers of series, and a place on the JVM's
+    /// node-stats thread when node statistics are on.
+    pub fn new(config: &Config, links: IngestLinks) -> Ingest {
+        let root = std::path::PathBuf::from("/");
+        let node = config.node_enabled.then(|| {
+            let period = config.node_period.unwrap_or(config.report_period);
+            crate::node::thread::subscribe(period, root.clone())
+        });
+        let placement = Placement::find(
+            config.node_instance.as_deref(),
+            std::env::var(NODE_NAME_VARIABLE).ok(),
+            in_kubernetes(),
+            &root,
+        );
+        let node_unavailable = if config.node_enabled {
+            warn_once(&placement.unavailable, &placement.instance);
+            placement.unavailable
+        } else {
+            Default::default()
+        };
+        Ingest {
+            node,
+            labels: SinkLabels::new(
+                &config.url,
+                config.static_labels.clone(),
+                config.filters.clone(),
+            )
+            .on_host(config.node_instance.clone().unwrap_or(placement.host_name))
+            .on_node(placement.instance),
+            table: SeriesTable::new(config.max_series),
+            self_metrics: SelfMetrics::default(),
+            node_series: NodeSeries::new(placement.in_pod, config.node_host_wide),
+            node_unavailable,
+            early_collection: None,
+            signals: SignalSeries::default(),
+            capacity: config.capacity,
+            textfile: config.textfile.clone(),
+            snapshots: links.snapshots,
+            spare_buffers: links.spare_buffers,
+            queue: links.queue,
+            stats: links.stats,
+            metadata: links.metadata,
+            metadata_sent_at: None,
+            resend_names: links.resend_names,
+            last_ts: 0,
+            malloc_trim: config.malloc_trim,
+        }
+    }
+
+    /// One report as the thread takes it, for checks that drive the core without its threads
+    /// (tests/rust/fuzz.rs): what it makes goes to the queue.
+    pub fn take_report(&mut self, bytes: &[u8]) {
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        self.on_snapshot(bytes, &mut snapshot, &mut samples);
+    }
+
+    /// The sink's end as the thread makes it: every series ended, the queue closed.
+    pub fn end(mut self) {
+        self.finish(&mut Vec::new());
+    }
+
+    /// Series exported now by the Spark names and the listener (`maxSeries` counts these).
+    pub fn live_series(&self) -> usize {
+        self.table.live_series() + self.signals.live_series()
+    }
+
     pub fn run(mut self) {
         let mut snapshot = Snapshot::default();
         let mut samples = Vec::new();
@@ -118,6 +198,7 @@ impl Ingest {
             failed_reads: self.table.failed_reads,
             counters_decreased: self.table.counters_decreased,
             over_limit: self.table.over_limit + self.signals.over_limit,
+            repeated_labels: self.labels.repeated_labels(),
             live_series: self.table.live_series() + self.signals.live_series(),
             missing_identity: self.labels.missing_identity(),
             node_unavailable: [
@@ -158,12 +239,16 @@ impl Ingest {
         self.last_ts
     }
 
-    /// The one path for a new identity: every label set changes, so every producer ends the
-    /// series it had (sums would count both generations for five minutes otherwise) and makes
-    /// them again. An identity equal to the current one changes nothing.
+    /// The one path for a new identity: when its labels differ every label set changes, so every
+    /// producer ends the series it had (sums would count both generations for five minutes
+    /// otherwise) and makes them again. One that corrects only the namespace changes only the
+    /// Spark names that split otherwise; an identity equal to the current one changes nothing.
     fn relabel(&mut self, identity: Identity, ts: i64, samples: &mut Vec<Sample>) {
-        if !self.labels.set_identity(identity) {
-            return;
+        match self.labels.set_identity(identity) {
+            IdentityChange::None => return,
+            // No label set changes: only Spark's names split otherwise.
+            IdentityChange::NamesOnly => return self.table.renamespace(&self.labels, ts, samples),
+            IdentityChange::Labels => {}
         }
         self.table.relabel(ts, samples);
         self.self_metrics.relabel(ts, samples);
@@ -212,9 +297,13 @@ impl Ingest {
         }
         let path =
             crate::textfile::expand_path(template, self.labels.identity(), self.labels.sink_role());
-        if let Err(e) = crate::textfile::write_atomically(&path, &crate::textfile::render(samples))
-        {
-            tracing::warn!("cannot write the textfile {}: {e}", path.display());
+        // Bounded: a hung mount must not hold this thread (textfile.rs logs why it failed).
+        if let Err(why) = crate::textfile::write_within(&path, crate::textfile::render(samples)) {
+            let counter = match why {
+                crate::textfile::NotWritten::TimedOut => &self.stats.textfile_writes_timed_out,
+                crate::textfile::NotWritten::Failed => &self.stats.textfile_writes_failed,
+            };
+            Stats::add(counter, 1);
         }
     }
 
@@ -357,6 +446,78 @@ mod tests {
             queued(&ingest).iter().all(|s| !is_stale(s.value)),
             "an equal identity changes nothing"
         );
+    }
+
+    /// An executor's identity whose namespace the Java side corrected from the registry's names
+    /// (Spark expanded spark.metrics.namespace otherwise than we read it): no label changes, so
+    /// no series but the Spark names that now split otherwise may end. Ending the rest would put a
+    /// stale marker and a value of one series at one time, which the receiver refuses.
+    #[test]
+    fn a_corrected_namespace_ends_only_the_spark_names_it_splits_otherwise() {
+        let mut ingest = ingest("test:ingest-namespace");
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        let with_namespace = |ts: i64, namespace: &str| {
+            let mut e = Encoder::default();
+            e.begin(ts, false);
+            e.identity(&[
+                ("app_id", "app-1"),
+                ("app_name", "etl"),
+                ("executor_id", "4"),
+                ("namespace", namespace),
+            ]);
+            e.define(0, "etl.4.executor.succeededTasks");
+            e.reading(0, Value::Counter(3));
+            e.buf
+        };
+        ingest.on_snapshot(&with_namespace(1_000, "app-1"), &mut snapshot, &mut samples);
+        let before = queued(&ingest);
+        ingest.on_snapshot(&with_namespace(2_000, "etl"), &mut snapshot, &mut samples);
+        let after = queued(&ingest);
+        let ended: Vec<&Sample> = after.iter().filter(|s| is_stale(s.value)).collect();
+        assert_eq!(ended.len(), 1, "only the Spark name's old series ends");
+        assert_eq!(
+            ended[0].series.family.name,
+            "spark_etl_4_executor_succeeded_tasks_total"
+        );
+        let name = |s: &Sample| s.series.family.name.clone();
+        assert!(after
+            .iter()
+            .any(|s| name(s) == "spark_executor_succeeded_tasks_total"));
+        // Every self-metric series goes on with the same labels.
+        let self_metrics = |list: &[Sample]| -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = list
+                .iter()
+                .filter(|s| s.series.family.name.starts_with("sparkprom_") && !is_stale(s.value))
+                .map(|s| s.series.encoded_labels.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(self_metrics(&before), self_metrics(&after));
+    }
+
+    /// A textfile that cannot be written is counted (sparkprom_textfile_writes_failed_total at the
+    /// next report) and the reports go on.
+    #[test]
+    fn a_textfile_that_cannot_be_written_is_counted() {
+        let mut ingest = ingest("test:ingest-textfile");
+        ingest.textfile = Some("/nonexistent-sparkprom-dir/{role}.prom".into());
+        let (mut snapshot, mut samples) = (Snapshot::default(), Vec::new());
+        ingest.on_snapshot(&report(1_000, "etl"), &mut snapshot, &mut samples);
+        ingest.on_snapshot(&report(2_000, "etl"), &mut snapshot, &mut samples);
+        assert_eq!(Stats::get(&ingest.stats.textfile_writes_failed), 2);
+        let counted = queued(&ingest).into_iter().find(|s| {
+            s.timestamp_ms == 2_000
+                && s.series
+                    .labels
+                    .iter()
+                    .any(|l| l.value == "sparkprom_textfile_writes_failed_total")
+                && s.series
+                    .labels
+                    .iter()
+                    .any(|l| l.name == "reason" && l.value == "error")
+        });
+        assert_eq!(counted.map(|s| s.value), Some(1.0));
     }
 
     /// Two reports in one millisecond (stop() right after a scheduled report), or a clock that

@@ -89,7 +89,7 @@ pub extern "system" fn Java_io_sparkprom_NativeCore_create(
         crate::logging::init(&config.log_level);
         let sink = Sink::start(config).map_err(|e| match e {
             StartError::Config(e) => Thrown::illegal_argument(e),
-            StartError::Threads(_) => Thrown::runtime(e.to_string()),
+            StartError::Threads(_) | StartError::Client(_) => Thrown::runtime(e.to_string()),
         })?;
         Ok(Box::into_raw(Box::new(sink)) as jlong)
     })

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::claims::{self, Producer, Release};
 use crate::config::Filters;
 use crate::identity::{self, Identity};
+use crate::label_names::{self as names, LabelName};
 use crate::metadata::FamilyLog;
 use crate::proto::Label;
 use crate::sample::{Family, Series};
@@ -17,7 +18,7 @@ use crate::sample::{Family, Series};
 /// (`quantile="0.5"`, `reason="queue_full"`).
 pub struct Variant {
     pub suffix: &'static str,
-    pub labels: Vec<(&'static str, String)>,
+    pub labels: Vec<(LabelName, String)>,
 }
 
 impl Variant {
@@ -26,7 +27,7 @@ impl Variant {
         labels: Vec::new(),
     };
 
-    pub fn labelled(name: &'static str, value: impl Into<String>) -> Variant {
+    pub fn labelled(name: LabelName, value: impl Into<String>) -> Variant {
         Variant {
             suffix: "",
             labels: vec![(name, value.into())],
@@ -38,6 +39,22 @@ impl Variant {
             suffix,
             labels: Vec::new(),
         }
+    }
+}
+
+/// What a new identity changes (`SinkLabels::set_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityChange {
+    None,
+    /// Only how Spark's names split (the namespace): no label set.
+    NamesOnly,
+    /// The labels every series carries.
+    Labels,
+}
+
+impl IdentityChange {
+    pub fn changed(self) -> bool {
+        self != IdentityChange::None
     }
 }
 
@@ -57,6 +74,8 @@ pub struct SinkLabels {
     /// The node, for the `instance` of node statistics (`node::sources::Placement`).
     node: String,
     families: FamilyLog,
+    /// Series refused because a label name would appear twice (`refuse_repeated_label`).
+    repeated_labels: std::cell::Cell<u64>,
 }
 
 impl SinkLabels {
@@ -71,6 +90,7 @@ impl SinkLabels {
             host: "unknown".to_string(),
             node: "unknown".to_string(),
             families: FamilyLog::default(),
+            repeated_labels: std::cell::Cell::new(0),
         }
     }
 
@@ -90,16 +110,22 @@ impl SinkLabels {
         &self.identity
     }
 
-    /// Takes a new identity; when it differs, every label set changes and all claims of the sink
-    /// are given up. Returns whether it changed: then every producer must make its series again
-    /// (`Ingest::relabel`, the one path that does).
-    pub fn set_identity(&mut self, identity: Identity) -> bool {
+    /// Takes a new identity and says what it changes. When the labels it gives differ, every label
+    /// set changes and all claims of the sink are given up: every producer must make its series
+    /// again (`Ingest::relabel`, the one path that does). When only the namespace differs (the
+    /// Java side corrected it from the registry's names), only how Spark's names split changes:
+    /// no label set does, and no claim is given up.
+    pub fn set_identity(&mut self, identity: Identity) -> IdentityChange {
         if identity == self.identity {
-            return false;
+            return IdentityChange::None;
         }
+        let labels_change = !self.identity.same_labels(&identity);
         self.identity = identity;
+        if !labels_change {
+            return IdentityChange::NamesOnly;
+        }
         self.release(Release::All);
-        true
+        IdentityChange::Labels
     }
 
     /// Notes a Spark name of the registry: a standalone daemon's names tell which one it is.
@@ -191,11 +217,15 @@ impl SinkLabels {
                     &format!("{}{}", family.name, variant.suffix),
                 ));
                 for (name, value) in &variant.labels {
-                    labels.push(label(name, value));
+                    labels.push(label(name.as_str(), value));
                 }
                 Arc::new(Series::new(labels, Arc::clone(family)))
             })
             .collect();
+        if let Some(repeated) = list.iter().find_map(|s| repeated_label(&s.labels)) {
+            self.refuse_repeated_label(family, repeated, owner);
+            return None;
+        }
         // The first series' label set stands for all: the others differ only in suffix or label.
         let key = (self.url.clone(), list.first()?.encoded_labels.clone());
         match claims::claim(key, self.sink_id, producer, owner) {
@@ -219,6 +249,28 @@ impl SinkLabels {
         }
     }
 
+    /// Counts and (once per sink) explains a series refused because a label name would appear
+    /// twice. config.rs keeps the user's labels off ours and identity.rs the platform's, so this
+    /// is a last guard: the receiver would refuse the whole request (Prometheus answers 500).
+    fn refuse_repeated_label(&self, family: &Family, repeated: &str, owner: &str) {
+        let before = self.repeated_labels.get();
+        self.repeated_labels.set(before + 1);
+        if before == 0 {
+            tracing::warn!(
+                "not exporting '{owner}' ({}): its label '{repeated}' would appear twice, which the \
+                 receiver refuses along with the whole request. Counted in \
+                 sparkprom_metrics_not_exported_total{{reason=\"duplicate_label\"}} (later ones are \
+                 not logged); report this line",
+                family.name
+            );
+        }
+    }
+
+    /// Series refused because a label name would have appeared twice, since the start.
+    pub fn repeated_labels(&self) -> u64 {
+        self.repeated_labels.get()
+    }
+
     /// The labels every series of this sink carries: the user's, the platform's (the user's win
     /// over detected ones of the same name), `role`, and the identity's. Node statistics add
     /// `instance`, the node. A JVM without an executor id (a standalone master, worker or shuffle
@@ -237,26 +289,26 @@ impl SinkLabels {
             }
         }
         if let Some(role) = role {
-            common.push(label("role", role));
+            common.push(label(names::ROLE.as_str(), role));
         }
         for (name, value) in [
-            ("app_id", &self.identity.app_id),
-            ("app_name", &self.identity.app_name),
-            ("executor_id", &self.identity.executor_id),
+            (names::APP_ID, &self.identity.app_id),
+            (names::APP_NAME, &self.identity.app_name),
+            (names::EXECUTOR_ID, &self.identity.executor_id),
         ] {
             if !value.is_empty() {
-                common.push(label(name, value));
+                common.push(label(name.as_str(), value));
             }
         }
         // No executor id: a daemon (or a JVM Spark never told its id); host and pid tell it apart.
         let no_executor_id = self.identity.executor_id.is_empty();
         if producer == Producer::Node {
-            common.push(label("instance", &self.node));
+            common.push(label(names::INSTANCE.as_str(), &self.node));
         } else if no_executor_id {
-            common.push(label("instance", &self.host));
+            common.push(label(names::INSTANCE.as_str(), &self.host));
         }
         if no_executor_id {
-            common.push(label("pid", &std::process::id().to_string()));
+            common.push(label(names::PID.as_str(), &std::process::id().to_string()));
         }
         common
     }
@@ -271,6 +323,14 @@ impl Drop for SinkLabels {
     fn drop(&mut self) {
         self.release(Release::All);
     }
+}
+
+/// The first label name a sorted label set holds twice.
+fn repeated_label(sorted: &[Label]) -> Option<&str> {
+    sorted
+        .windows(2)
+        .find(|pair| pair[0].name == pair[1].name)
+        .map(|pair| pair[0].name.as_str())
 }
 
 fn label(name: &str, value: &str) -> Label {
@@ -332,7 +392,7 @@ mod tests {
                 Producer::SparkNames,
                 &family("spark_x"),
                 Some("executor"),
-                &[Variant::labelled("queue", "appStatus")],
+                &[Variant::labelled(names::QUEUE, "appStatus")],
                 "x",
             )
             .expect("not claimed by anyone else");
@@ -368,11 +428,12 @@ mod tests {
         assert!(second
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
             .is_none());
-        assert!(
-            !first.set_identity(identity("1")),
+        assert_eq!(
+            first.set_identity(identity("1")),
+            IdentityChange::None,
             "the same identity is no change"
         );
-        assert!(first.set_identity(identity("2")));
+        assert_eq!(first.set_identity(identity("2")), IdentityChange::Labels);
         assert!(second
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
             .is_some());
@@ -475,6 +536,37 @@ mod tests {
         assert!(!names(&own[0])
             .iter()
             .any(|(n, _)| *n == "instance" || *n == "pid"));
+    }
+
+    /// The last guard: whatever slipped past config.rs and identity.rs, a series with one label
+    /// name twice never reaches the wire (the receiver would refuse the whole request); it is
+    /// refused here and counted.
+    #[test]
+    fn a_series_with_a_label_twice_is_refused_and_counted() {
+        // Built without config.rs's check, which refuses `stage` in the user's labels.
+        let labels = SinkLabels::new(
+            "test:labels-repeated",
+            vec![("stage".into(), "prod".into())],
+            Filters::default(),
+        );
+        let twice = labels.series_for(
+            Producer::Signals,
+            &family("spark_stages_total"),
+            Some("driver"),
+            &[Variant::labelled(names::STAGE, "collect at a.py:1")],
+            "s",
+        );
+        assert!(twice.is_none());
+        assert_eq!(labels.repeated_labels(), 1);
+        let once = labels.series_for(
+            Producer::Signals,
+            &family("spark_jobs_total"),
+            Some("driver"),
+            &[Variant::labelled(names::OUTCOME, "failed")],
+            "j",
+        );
+        assert!(once.is_some());
+        assert_eq!(labels.repeated_labels(), 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod http;
 pub mod identity;
 pub mod ingest;
 pub mod jni;
+pub mod label_names;
 pub mod labels;
 pub mod logging;
 pub mod metadata;

@@ -21,6 +21,11 @@ static INSTALLED: OnceCell<Option<WorkerGuard>> = OnceCell::new();
 /// Installs the subscriber once per JVM; the first sink's `logLevel` decides the level.
 /// Only sparkprom's own events pass: the HTTP stack's debug chatter would drown a Spark log.
 pub fn init(level: &str) {
+    // tracing-appender panics when its thread cannot start (a container at its pids.max): then
+    // nothing is installed, and the sink's own threads fail to start with an error that says so.
+    if std::thread::Builder::new().spawn(|| {}).is_err() {
+        return;
+    }
     INSTALLED.get_or_init(|| {
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(true)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::claims::Producer;
 use crate::identity::IDENTITY_FIELDS;
+use crate::label_names::{FIELD, REASON, SOURCE};
 use crate::labels::{SinkLabels, Variant};
 use crate::proto::MetricType;
 use crate::sample::{push_stale_markers, Family, Sample, Series};
@@ -28,6 +29,8 @@ pub struct ReportFigures {
     /// Dropwizard Counter readings lower than the one before.
     pub counters_decreased: u64,
     pub over_limit: u64,
+    /// Series refused because a label name would have appeared twice (labels.rs).
+    pub repeated_labels: u64,
     /// Spark and listener series exported now.
     pub live_series: usize,
     /// Per `IDENTITY_FIELDS`: not learnt from Spark.
@@ -66,17 +69,17 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_samples_failed_total",
         metric_type: MetricType::Counter,
-        help: "Samples not delivered: refused by the receiver (4xx other than 429), or still failing when the final flush gave up.",
+        help: "Samples not delivered: rejected, refused by the receiver (4xx other than 429); retry_timeout, still failing (5xx, 429, network) after retryTimeout, given up so the next batch could go; gave_up, still failing when the final flush ended.",
         unit: "",
-        variants: || vec![Variant::labelled("reason", "rejected"), Variant::labelled("reason", "gave_up")],
-        read: |s, _| vec![get(&s.samples_rejected), get(&s.samples_failed)],
+        variants: || vec![Variant::labelled(REASON, "rejected"), Variant::labelled(REASON, "retry_timeout"), Variant::labelled(REASON, "gave_up")],
+        read: |s, _| vec![get(&s.samples_rejected), get(&s.samples_retry_timeout), get(&s.samples_failed)],
     },
     Definition {
         name: "sparkprom_samples_dropped_total",
         metric_type: MetricType::Counter,
         help: "Samples dropped before sending: the oldest, when the queue was full.",
         unit: "",
-        variants: || vec![Variant::labelled("reason", "queue_full")],
+        variants: || vec![Variant::labelled(REASON, "queue_full")],
         read: |s, _| vec![get(&s.samples_dropped_capacity)],
     },
     Definition {
@@ -156,10 +159,10 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_metrics_not_exported_total",
         metric_type: MetricType::Counter,
-        help: "Spark metrics and driver listener series not exported because the sink reached its maxSeries limit.",
+        help: "Spark metrics and driver listener series not exported: series_limit, the sink reached its maxSeries limit; duplicate_label, a label name would have appeared twice (the receiver refuses such a series with its whole request; the sink's WARN line names it).",
         unit: "",
-        variants: || vec![Variant::labelled("reason", "series_limit")],
-        read: |_, g| vec![g.over_limit as f64],
+        variants: || vec![Variant::labelled(REASON, "series_limit"), Variant::labelled(REASON, "duplicate_label")],
+        read: |_, g| vec![g.over_limit as f64, g.repeated_labels as f64],
     },
     Definition {
         name: "sparkprom_series",
@@ -174,15 +177,31 @@ const DEFINITIONS: &[Definition] = &[
         metric_type: MetricType::Gauge,
         help: "1 for each identity field (app_id, app_name, executor_id, namespace) the sink could not learn from Spark; its WARN line says why and what the series look like.",
         unit: "",
-        variants: || IDENTITY_FIELDS.iter().map(|f| Variant::labelled("field", *f)).collect(),
+        variants: || IDENTITY_FIELDS.iter().map(|f| Variant::labelled(FIELD, *f)).collect(),
         read: |_, g| g.missing_identity.iter().map(|&m| f64::from(u8::from(m))).collect(),
+    },
+    Definition {
+        name: "sparkprom_textfile_writes_failed_total",
+        metric_type: MetricType::Counter,
+        help: "Reports whose textfile (the textfile property) was not written: the write failed, or it did not finish within 3 s (a hung mount; reports go on without it until it returns); the sink's WARN line names the file.",
+        unit: "",
+        variants: || vec![Variant::labelled(REASON, "error"), Variant::labelled(REASON, "timed_out")],
+        read: |s, _| vec![get(&s.textfile_writes_failed), get(&s.textfile_writes_timed_out)],
+    },
+    Definition {
+        name: "sparkprom_node_mounts_hung_total",
+        metric_type: MetricType::Counter,
+        help: "Mounts whose statvfs did not return within 5 s (a hard NFS mount whose server is gone), since the JVM started: each is named once in a WARN, has node_filesystem_device_error 1 while it hangs, and is never waited for again.",
+        unit: "",
+        variants: plain,
+        read: |_, _| vec![get(&crate::stats::MOUNTS_HUNG)],
     },
     Definition {
         name: "sparkprom_node_source_unavailable",
         metric_type: MetricType::Gauge,
-        help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
+        help: "1 for each node-statistics source this JVM should have and cannot read: node_name (a Kubernetes pod given no SPARKPROM_NODE_NAME), cgroup (a pod on a cgroup v1 node, or a YARN container left in the NodeManager's cgroup), pressure (a kernel without /proc/pressure); its WARN line says what to do.",
         unit: "",
-        variants: || NODE_SOURCES.iter().map(|s| Variant::labelled("source", *s)).collect(),
+        variants: || NODE_SOURCES.iter().map(|s| Variant::labelled(SOURCE, *s)).collect(),
         read: |_, g| g.node_unavailable.iter().map(|&m| f64::from(u8::from(m))).collect(),
     },
 ];
@@ -193,6 +212,8 @@ pub struct SelfMetrics {
     /// Per definition: its series, or None where another sink of this JVM exports them.
     /// Empty until made.
     series: Vec<Option<Vec<Arc<Series>>>>,
+    /// `claims::releases()` when the series were last decided.
+    releases_seen: u64,
 }
 
 impl SelfMetrics {
@@ -205,9 +226,21 @@ impl SelfMetrics {
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
+        let releases = crate::claims::releases();
         if self.series.is_empty() {
             self.series = DEFINITIONS.iter().map(|d| series_of(labels, d)).collect();
+        } else if releases != self.releases_seen {
+            // Claims were given back (the sink that exported these label sets stopped, say):
+            // those refused may be free now. Gauges only: this sink's counters are its own
+            // counts, and going on where another sink's stopped would make a counter of one
+            // label set go down (local-cluster's two workers share one JVM and one identity).
+            for (definition, series) in DEFINITIONS.iter().zip(&mut self.series) {
+                if series.is_none() && definition.metric_type == MetricType::Gauge {
+                    *series = series_of(labels, definition);
+                }
+            }
         }
+        self.releases_seen = releases;
         for (definition, series) in DEFINITIONS.iter().zip(&self.series) {
             let Some(series) = series else { continue };
             for (s, value) in series.iter().zip((definition.read)(stats, figures)) {
@@ -274,6 +307,7 @@ mod tests {
             failed_reads: 0,
             counters_decreased: 0,
             over_limit: 0,
+            repeated_labels: 0,
             live_series: 0,
             missing_identity: labels.missing_identity(),
             node_unavailable: [false, true, false],
@@ -335,39 +369,59 @@ mod tests {
         assert_eq!(out.len(), series_count);
     }
 
-    /// The user's labels are checked against identity::GENERATED_LABELS; every label one of our
-    /// series can carry (self-metrics, node statistics of this machine, label parts of Spark
-    /// names) must be in it or in IDENTITY_LABELS, or a user's label could repeat it.
+    /// Two sinks on one URL in one JVM with one identity: the second is refused the self-metric
+    /// label sets while the first exports them, and takes them over once the first goes away.
     #[test]
-    fn every_label_our_series_carry_is_reserved_from_the_users_labels() {
-        use crate::identity::{GENERATED_LABELS, IDENTITY_LABELS};
-        // Node series' host, and a daemon's host and pid (labels.rs).
-        let mut names: Vec<&str> = vec!["instance", "pid"];
-        for d in DEFINITIONS {
-            for v in (d.variants)() {
-                names.extend(v.labels.iter().map(|(n, _)| *n));
-            }
-        }
-        let mut stats = Vec::new();
-        crate::node::collect(std::path::Path::new("/"), &mut stats);
-        names.extend(stats.iter().flat_map(|s| s.labels.iter().map(|(n, _)| *n)));
-        // A pod's network interfaces and cgroup v2's memory events, which this host lacks.
-        names.extend(["interface", "event"]);
-        for spark_name in [
-            "LiveListenerBus.listenerProcessingTime.org.apache.spark.HeartbeatReceiver",
-            "LiveListenerBus.queue.appStatus.size",
-            "spark.streaming.query-1.latency",
-            "jvm.pools.G1-Eden-Space.used",
-            "application.etl.1700000000000.cores",
-        ] {
-            let described = crate::spark_names::describe(spark_name);
-            names.extend(described.labels.iter().map(|(n, _)| *n));
-        }
-        for name in names {
-            assert!(
-                GENERATED_LABELS.contains(&name) || IDENTITY_LABELS.contains(&name),
-                "'{name}' is not reserved from the user's labels"
-            );
-        }
+    fn a_refused_sink_exports_its_self_metric_gauges_once_the_other_gives_them_back() {
+        let identity = [
+            ("app_id", "app-8"),
+            ("executor_id", "1"),
+            ("namespace", "app-8"),
+        ];
+        let sink = || {
+            let mut labels =
+                SinkLabels::new("test:self-metrics-handover", vec![], Default::default());
+            labels.set_identity(Identity::from_pairs(
+                &identity.map(|(k, v)| (k.to_string(), v.to_string())),
+            ));
+            labels
+        };
+        let (first, second) = (sink(), sink());
+        let stats = Stats::default();
+        let figures = ReportFigures {
+            queue_len: 0,
+            capacity: 100,
+            skipped_gauges: 0,
+            failed_reads: 0,
+            counters_decreased: 0,
+            over_limit: 0,
+            repeated_labels: 0,
+            live_series: 0,
+            missing_identity: [false; 4],
+            node_unavailable: [false; 3],
+        };
+        let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
+        let (mut exporting, mut refused) = (SelfMetrics::default(), SelfMetrics::default());
+        let mut out = Vec::new();
+        exporting.append(&first, &stats, &figures, 1_000, &mut out);
+        assert_eq!(out.len(), series_count);
+        out.clear();
+        refused.append(&second, &stats, &figures, 1_000, &mut out);
+        assert!(out.is_empty(), "the first sink exports these label sets");
+
+        drop(first);
+        refused.append(&second, &stats, &figures, 2_000, &mut out);
+        // Its gauges are decided again once they were given back; its counters are not: its
+        // counts would follow the first sink's in one series, and a counter would go down.
+        let gauges: usize = DEFINITIONS
+            .iter()
+            .filter(|d| d.metric_type == MetricType::Gauge)
+            .map(|d| (d.variants)().len())
+            .sum();
+        assert!(gauges > 0);
+        assert_eq!(out.len(), gauges, "decided again once they were given back");
+        assert!(out
+            .iter()
+            .all(|s| s.series.family.metric_type == MetricType::Gauge));
     }
 }

@@ -81,6 +81,8 @@ pub struct SenderLoop {
 enum Delivered {
     Sent,
     Rejected,
+    /// Still failing after `retryTimeout`: given up so the next batch can go.
+    RetryTimeout,
     /// Could not be encoded.
     GaveUp,
     /// Still failing when the flush deadline left no time for another try.
@@ -169,6 +171,7 @@ impl SenderLoop {
     /// leaves no time for another try.
     fn deliver(&self, body: &[u8], samples: usize, log: &mut DeliveryLog) -> Delivered {
         let mut backoff = self.config.min_backoff;
+        let first_try = Instant::now();
         loop {
             let started = Instant::now();
             let outcome = self.client.send(body);
@@ -192,7 +195,7 @@ impl SenderLoop {
                     if let Some(suppressed) = log.refusals.should_log() {
                         let hint = self
                             .client
-                            .refusal_hint(status)
+                            .refusal_hint(status, &message)
                             .map_or(String::new(), |hint| format!(" ({hint})"));
                         tracing::error!(
                             "{} refused {samples} samples with HTTP {status} (not retried; {suppressed} more refusals since the last line): {message}{hint}",
@@ -201,8 +204,27 @@ impl SenderLoop {
                     }
                     return Delivered::Rejected;
                 }
+                Outcome::Misconfigured { reason } => {
+                    if let Some(suppressed) = log.refusals.should_log() {
+                        tracing::error!(
+                            "remote write to {} cannot succeed as configured; {samples} samples not sent (not retried; {suppressed} more since the last line): {reason}",
+                            crate::http::redact_url(&self.config.url)
+                        );
+                    }
+                    return Delivered::Rejected;
+                }
                 Outcome::Retry { after, reason } => {
                     log.failing_since.get_or_insert_with(Instant::now);
+                    if first_try.elapsed() >= self.config.retry_timeout {
+                        tracing::warn!(
+                            "gave up on a batch of {samples} samples after retrying it for {:?} (retryTimeout); \
+                             the last answer was: {reason}. Sending the next batch. Counted in \
+                             sparkprom_samples_failed_total{{reason=\"retry_timeout\"}}; a receiver that keeps \
+                             answering 5xx to one batch refuses something in it: look at its log",
+                            self.config.retry_timeout
+                        );
+                        return Delivered::RetryTimeout;
+                    }
                     if let Some(suppressed) = log.failures.should_log() {
                         tracing::warn!(
                             "remote write to {} failed, retrying ({suppressed} more failures since the last line): {reason}",
@@ -230,6 +252,7 @@ impl SenderLoop {
                     .store(now_ms(), Ordering::Relaxed);
             }
             Delivered::Rejected => Stats::add(&self.stats.samples_rejected, samples),
+            Delivered::RetryTimeout => Stats::add(&self.stats.samples_retry_timeout, samples),
             Delivered::GaveUp | Delivered::OutOfTime => {
                 Stats::add(&self.stats.samples_failed, samples)
             }

@@ -40,6 +40,8 @@ struct NameSlot {
     recheck: bool,
     /// A Counter's last count, to notice one that goes down.
     last_count: i64,
+    /// The Dropwizard kind of its last reading that was decided on.
+    kind: Option<Kind>,
 }
 
 /// The ingest thread's view of all Spark names of one sink.
@@ -69,11 +71,20 @@ pub struct SeriesTable {
     names_lost: bool,
     /// `claims::releases()` when refused names were last marked for a recheck.
     releases_seen: u64,
+    /// During a snapshot that renumbers the names (a names reset): the slots of the names
+    /// before it, by name, for the names defined again to take back.
+    renumbered: std::collections::HashMap<String, NameSlot>,
+    /// Names defined now, and the most defined at once since the Java side last numbered its
+    /// names afresh: its ids never pass that peak, as it reuses the ids of names that left.
+    defined: usize,
+    peak_defined: usize,
 }
 
-/// How far beyond the ids defined so far a new id may be. The Java side hands out ids densely
-/// (reusing those of names that left), so a larger jump is a corrupt snapshot, and growing the
-/// table to it (an id near 2^31 would ask for tens of gigabytes) must not happen.
+/// How far beyond the most names ever defined at once a new id may be. The Java side hands out
+/// ids densely (reusing those of names that left), so a larger jump is a corrupt snapshot, and
+/// growing the table to it (an id near 2^31 would ask for tens of gigabytes) must not happen.
+/// Measured from what was defined, not from the table's length, which a jump itself grows: else
+/// jump after jump would ratchet the table up by this much each time.
 const MAX_ID_JUMP: usize = 65_536;
 
 impl SeriesTable {
@@ -92,6 +103,9 @@ impl SeriesTable {
             over_limit: 0,
             reserved: 0,
             releases_seen: 0,
+            renumbered: Default::default(),
+            defined: 0,
+            peak_defined: 0,
         }
     }
 
@@ -110,22 +124,40 @@ impl SeriesTable {
     /// caller's to apply first (`Ingest`), as it relabels every producer.
     pub fn ingest(&mut self, snapshot: &Snapshot, labels: &mut SinkLabels, out: &mut Vec<Sample>) {
         self.epoch += 1;
+        let ts = snapshot.timestamp_ms;
         if snapshot.names_reset {
-            // The Java side numbers its names afresh and defines each again below.
-            self.names.clear();
-            self.series_count = 0;
-            labels.release(Release::Producer(Producer::SparkNames));
+            // The Java side numbers its names afresh and defines each again below: a name
+            // defined again takes its slot back (its series, claims and counts go on); the rest
+            // left the registry meanwhile and end after this snapshot.
+            self.renumbered = self
+                .names
+                .drain(..)
+                .flatten()
+                .map(|slot| (slot.spark_name.clone(), slot))
+                .collect();
+            (self.defined, self.peak_defined) = (0, 0);
         }
         self.recheck_refused_after_releases();
         for (id, name) in &snapshot.definitions {
             self.define(*id, name, labels);
             labels.learn_role_from(name);
         }
-        let ts = snapshot.timestamp_ms;
         for reading in &snapshot.readings {
             self.push_samples(reading, ts, labels, out);
         }
+        self.end_names_not_defined_again(ts, labels, out);
         self.end_names_that_left(ts, labels, out);
+    }
+
+    /// After a names reset: the names the Java side did not define again left the registry.
+    fn end_names_not_defined_again(&mut self, ts: i64, labels: &SinkLabels, out: &mut Vec<Sample>) {
+        for (name, slot) in std::mem::take(&mut self.renumbered) {
+            if let Mapping::Series(series, _) = &slot.mapping {
+                self.series_count = self.series_count.saturating_sub(series.len());
+                push_stale_markers(series, ts, out);
+            }
+            labels.release(Release::Owner(Producer::SparkNames, &name));
+        }
     }
 
     /// Names the previous snapshot had and this one lacks left the registry: end their series,
@@ -179,6 +211,7 @@ impl SeriesTable {
     /// mapped to.
     fn free(&mut self, index: usize, labels: &SinkLabels) -> Option<Mapping> {
         let old = self.names.get_mut(index).and_then(Option::take)?;
+        self.defined -= 1;
         if let Mapping::Series(series, _) = &old.mapping {
             self.series_count = self.series_count.saturating_sub(series.len());
         }
@@ -197,6 +230,41 @@ impl SeriesTable {
         }
     }
 
+    /// Only the namespace changed (the Java side corrected it from the registry's names): how
+    /// names split changes, no label set does. Each exported name is decided again now; a
+    /// series it still maps to goes on as it was (ending it would put a stale marker and a value
+    /// at one time, which the receiver refuses), one it no longer maps to ends.
+    pub fn renamespace(&mut self, labels: &SinkLabels, ts: i64, out: &mut Vec<Sample>) {
+        for index in 0..self.names.len() {
+            let Some(slot) = self.names[index].as_mut() else {
+                continue;
+            };
+            let (Mapping::Series(old, _), Some(kind)) = (&slot.mapping, slot.kind) else {
+                // Not exported: decided again at its next reading.
+                slot.mapping = Mapping::Pending;
+                continue;
+            };
+            let old = old.clone();
+            let spark_name = slot.spark_name.clone();
+            self.series_count = self.series_count.saturating_sub(old.len());
+            labels.release(Release::Owner(Producer::SparkNames, &spark_name));
+            let mapping = self.decide(&spark_name, kind, labels, false);
+            let kept: Vec<&[u8]> = match &mapping {
+                Mapping::Series(new, _) => {
+                    new.iter().map(|s| s.encoded_labels.as_slice()).collect()
+                }
+                _ => Vec::new(),
+            };
+            let ended = old
+                .iter()
+                .filter(|s| !kept.contains(&s.encoded_labels.as_slice()));
+            push_stale_markers(ended, ts, out);
+            if let Some(slot) = self.names[index].as_mut() {
+                slot.mapping = mapping;
+            }
+        }
+    }
+
     /// The sink's labels changed (a new identity; its claims are already given up): ends every
     /// series still reported and decides every name again at its next reading.
     pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
@@ -209,10 +277,10 @@ impl SeriesTable {
 
     fn define(&mut self, id: u32, name: &str, labels: &SinkLabels) {
         let index = id as usize;
-        if index > self.names.len() + MAX_ID_JUMP {
+        if index > self.peak_defined + MAX_ID_JUMP {
             tracing::warn!(
                 "a snapshot defines name id {id}, far beyond the {} defined: asking for every name again",
-                self.names.len()
+                self.peak_defined
             );
             self.names_lost = true;
             return;
@@ -227,12 +295,19 @@ impl SeriesTable {
             // The id is reused for another name: the old one's budget and claims go back.
             self.free(index, labels);
         }
+        self.defined += 1;
+        self.peak_defined = self.peak_defined.max(self.defined);
+        if let Some(slot) = self.renumbered.remove(name) {
+            self.names[index] = Some(slot);
+            return;
+        }
         self.names[index] = Some(NameSlot {
             spark_name: name.to_string(),
             mapping: Mapping::Pending,
             last_seen: 0,
             recheck: false,
             last_count: i64::MIN,
+            kind: None,
         });
     }
 
@@ -260,6 +335,7 @@ impl SeriesTable {
         }
         let first = matches!(slot.mapping, Mapping::Pending);
         if first || std::mem::take(&mut slot.recheck) {
+            slot.kind = Some(reading.value.kind());
             let spark_name = slot.spark_name.clone();
             let mapping = self.decide(&spark_name, reading.value.kind(), labels, first);
             if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
@@ -778,6 +854,29 @@ mod tests {
         assert!(!table.table.take_names_lost(), "asking clears it");
     }
 
+    /// Ids just within the allowed jump, one snapshot after another: the bound follows the names
+    /// really defined, so the table cannot be walked up MAX_ID_JUMP slots at a time.
+    #[test]
+    fn repeated_id_jumps_do_not_ratchet_the_table_up() {
+        let mut table = fixture("test:id-ratchet", vec![]);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0], true), &mut out);
+        for round in 0..8 {
+            let mut snap = gauge_snapshot(&[0], false);
+            let far = table.table.names.len() + MAX_ID_JUMP;
+            snap.definitions
+                .push((far as u32, format!("app-20260101-0001.3.src.jump{round}")));
+            table.ingest(&snap, &mut out);
+        }
+        assert!(
+            table.table.names.len() <= 2 * MAX_ID_JUMP,
+            "the table grew to {} slots for {} names",
+            table.table.names.len(),
+            table.table.defined
+        );
+        assert!(table.table.take_names_lost());
+    }
+
     #[test]
     fn a_reading_for_an_undefined_id_asks_for_all_names_again() {
         let mut table = fixture("test:lost", vec![]);
@@ -816,6 +915,7 @@ mod tests {
             failed_reads: 0,
             counters_decreased: 0,
             over_limit: 0,
+            repeated_labels: 0,
             live_series: 0,
             missing_identity: [false; 4],
             node_unavailable: [false; 3],
@@ -892,6 +992,34 @@ mod tests {
         steady.definitions.clear();
         second.ingest(&steady, &mut out);
         assert_eq!(out.len(), 2, "the second sink exports both names now");
+    }
+
+    /// A names reset: the Java side numbers its names afresh and defines the ones still in the
+    /// registry again. Those go on (no stale marker, their claims and budget kept); a name that
+    /// left the registry meanwhile, whose absence the old ids would have shown, ends.
+    #[test]
+    fn a_names_reset_continues_the_names_defined_again_and_ends_the_rest() {
+        let mut table = fixture("test:names-reset-continues", vec![]);
+        let mut out = Vec::new();
+        table.ingest(&gauge_snapshot(&[0, 1, 2], true), &mut out);
+        out.clear();
+        // g0 and g1 come back as ids 1 and 0; g2 is gone.
+        let mut reset = gauge_snapshot(&[0, 1], false);
+        reset.names_reset = true;
+        reset.timestamp_ms = 200;
+        reset.definitions = vec![
+            (0, "app-20260101-0001.3.src.g1".into()),
+            (1, "app-20260101-0001.3.src.g0".into()),
+        ];
+        table.ingest(&reset, &mut out);
+        let ended: Vec<_> = out
+            .iter()
+            .filter(|s| s.value.to_bits() == STALE_NAN.to_bits())
+            .filter_map(|s| label(&s.series, "__name__"))
+            .collect();
+        assert_eq!(ended, ["spark_src_g2"]);
+        assert_eq!(out.len(), 3, "g0 and g1 go on, g2 ends");
+        assert_eq!(table.table.live_series(), 2);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::claims::{Producer, Release};
+use crate::label_names::{self as names, LabelName, OUTCOME, REASON, SPARK_JOB};
 use crate::labels::{SinkLabels, Variant};
 use crate::proto::MetricType;
 use crate::sample::{push_stale_markers, Family, Sample, Series};
@@ -18,7 +19,7 @@ pub struct SignalFamily {
     pub name: &'static str,
     pub metric_type: MetricType,
     pub unit: &'static str,
-    pub labels: &'static [&'static str],
+    pub labels: &'static [LabelName],
     pub help: &'static str,
     /// The Spark listener event(s) it comes from.
     pub source: &'static str,
@@ -28,7 +29,7 @@ const fn family(
     name: &'static str,
     metric_type: MetricType,
     unit: &'static str,
-    labels: &'static [&'static str],
+    labels: &'static [LabelName],
     help: &'static str,
     source: &'static str,
 ) -> SignalFamily {
@@ -44,22 +45,34 @@ const fn family(
 
 use MetricType::{Counter, Gauge, Histogram};
 
-const JOB: &[&str] = &["job"];
-const STAGE: &[&str] = &["job", "stage"];
-const QUERY: &[&str] = &["query"];
+const JOB: &[LabelName] = &[SPARK_JOB];
+const STAGE: &[LabelName] = &[SPARK_JOB, names::STAGE];
+const QUERY: &[LabelName] = &[names::QUERY];
 const PROGRESS: &str = "QueryProgressEvent (ended at QueryTerminatedEvent)";
 const TASK_END: &str = "SparkListenerTaskEnd, folded at SparkListenerStageCompleted";
 
-/// Every listener family. `job` is the job group, else the description, else the call site
+/// Every listener family. `spark_job` is the job group, else the description, else the call site
 /// (masked and bounded by `listener.maxKeys`); `stage` is the stage's name (its call site).
 pub const FAMILIES: &[SignalFamily] = &[
-    family("spark_jobs_total", Counter, "", &["job", "outcome"],
-        "Jobs ended, by outcome (succeeded, failed).", "SparkListenerJobEnd"),
+    family("spark_jobs_total", Counter, "", &[SPARK_JOB, OUTCOME],
+        "Jobs ended, by outcome (succeeded, failed, cancelled: a cancelled job group or tag, a stopped stream's \
+         jobs, jobs cut short as the context stops).", "SparkListenerJobEnd"),
+    family("spark_jobs_running", Gauge, "", JOB,
+        "Jobs running now (0 once a key's jobs have ended).", "SparkListenerJobStart, SparkListenerJobEnd"),
+    family("spark_job_running_longest_seconds", Gauge, "seconds", JOB,
+        "How long the oldest running job of the key has run (0 when none runs).",
+        "SparkListenerJobStart, SparkListenerJobEnd"),
     family("spark_job_duration_seconds", Histogram, "seconds", JOB,
         "Wall time of each ended job, submission to end.", "SparkListenerJobStart, SparkListenerJobEnd"),
-    family("spark_stages_total", Counter, "", &["job", "stage", "outcome"],
-        "Stage attempts ended, by outcome (succeeded, failed), and stages a job skipped (skipped).",
+    family("spark_stages_total", Counter, "", &[SPARK_JOB, names::STAGE, OUTCOME],
+        "Stage attempts ended, by outcome (succeeded, failed, cancelled with their job), and stages a job skipped \
+         (skipped).",
         "SparkListenerStageCompleted; skipped: SparkListenerJobEnd"),
+    family("spark_stages_running", Gauge, "", STAGE,
+        "Stage attempts running now (0 once a key's have ended).", "SparkListenerStageSubmitted, SparkListenerStageCompleted"),
+    family("spark_stage_running_longest_seconds", Gauge, "seconds", STAGE,
+        "How long the oldest running attempt of the stage key has run (0 when none runs).",
+        "SparkListenerStageSubmitted, SparkListenerStageCompleted"),
     family("spark_stage_duration_seconds", Histogram, "seconds", STAGE,
         "Wall time of each completed stage attempt, submission to completion.", "SparkListenerStageCompleted"),
     family("spark_stage_task_duration_seconds", Histogram, "seconds", STAGE,
@@ -102,31 +115,37 @@ pub const FAMILIES: &[SignalFamily] = &[
     family("spark_stage_failed_tasks_total", Counter, "", STAGE,
         "Task attempts of the stage that did not succeed (failed or killed).", TASK_END),
     family("spark_stage_retried_tasks_total", Counter, "", STAGE,
-        "Task attempts of the stage that were retries (attempt number above 0).", TASK_END),
-    family("spark_tasks_total", Counter, "", &["outcome", "reason"],
+        "Task attempts of the stage that were retries (attempt number above 0, speculative copies not counted).",
+        TASK_END),
+    family("spark_tasks_total", Counter, "", &[OUTCOME, REASON],
         "Task attempts ended, by outcome (succeeded, failed, killed) and reason (none, an exception class, \
          fetch_failed, executor_lost, killed, commit_denied, result_lost, resubmitted, unknown).",
         "SparkListenerTaskEnd"),
     family("spark_executors_added_total", Counter, "", &[],
         "Executor JVMs added to the application (local mode's driver is not one).", "SparkListenerExecutorAdded"),
-    family("spark_executors_removed_total", Counter, "", &["reason"],
+    family("spark_executors_removed_total", Counter, "", &[REASON],
         "Executors removed, by reason (killed_by_driver, heartbeat_timeout, decommissioned, oom, sigkill, \
          sigterm, exit_code_N, disconnected, worker_lost, unknown).",
         "SparkListenerExecutorRemoved"),
     family("spark_application_start_time_seconds", Gauge, "seconds", &[],
         "When the application started (Unix time).", "SparkListenerApplicationStart"),
-    family("spark_application_end_time_seconds", Gauge, "seconds", &["outcome"],
-        "When the application ended (Unix time), with its outcome from the exit code (succeeded, failed; \
-         unknown on Spark 3, whose end event has no exit code).",
+    family("spark_application_end_time_seconds", Gauge, "seconds", &[OUTCOME],
+        "When the application ended (Unix time), with its outcome: from the exit code on Spark 4 (succeeded, \
+         failed); on Spark 3, whose end event has none, failed when its last job that did not end cancelled \
+         failed, else unknown.",
         "SparkListenerApplicationEnd"),
-    family("spark_streaming_queries_total", Counter, "", &["outcome"],
+    family("spark_streaming_queries_total", Counter, "", &[OUTCOME],
         "Structured Streaming queries started, and ended by outcome (started, stopped, failed).",
         "QueryStartedEvent, QueryTerminatedEvent"),
     family("spark_streaming_batches_total", Counter, "", QUERY,
-        "Micro-batches the query completed.", PROGRESS),
+        "Micro-batches the query ran to their end (0 from the query's start; an idle trigger's progress is no batch).",
+        PROGRESS),
+    family("spark_streaming_query_start_time_seconds", Gauge, "seconds", QUERY,
+        "When the query started (Unix time): with batches at 0, a query stuck in its first batch.",
+        "QueryStartedEvent (ended at QueryTerminatedEvent)"),
     family("spark_streaming_batch_duration_seconds", Gauge, "seconds", QUERY,
         "Wall time of the query's last micro-batch (StreamingQueryProgress.batchDuration).", PROGRESS),
-    family("spark_streaming_batch_phase_duration_seconds", Gauge, "seconds", &["query", "phase"],
+    family("spark_streaming_batch_phase_duration_seconds", Gauge, "seconds", &[names::QUERY, names::PHASE],
         "Time the last micro-batch spent in each phase (durationMs: addBatch, getBatch, latestOffset, \
          queryPlanning, walCommit, commitOffsets, triggerExecution, ...).", PROGRESS),
     family("spark_streaming_input_rows_total", Counter, "", QUERY,
@@ -136,23 +155,31 @@ pub const FAMILIES: &[SignalFamily] = &[
     family("spark_streaming_processed_rows_per_second", Gauge, "", QUERY,
         "Rate at which the last micro-batch that read rows processed them (processedRowsPerSecond; a no-data batch keeps it, 0 once the query has read nothing for 10 s).", PROGRESS),
     family("spark_streaming_last_progress_time_seconds", Gauge, "seconds", QUERY,
-        "When the query's last micro-batch was triggered (Unix time).", PROGRESS),
+        "When the query last reported progress (Unix time): a batch's trigger, or an idle trigger's (every 10 s).",
+        PROGRESS),
     family("spark_streaming_watermark_lag_seconds", Gauge, "seconds", QUERY,
         "The last trigger's time minus the event-time watermark (queries with a watermark, once it moved).",
         PROGRESS),
-    family("spark_streaming_state_rows", Gauge, "", &["query", "operator"],
+    family("spark_streaming_state_rows", Gauge, "", &[names::QUERY, names::OPERATOR],
         "Rows in a stateful operator's state (StateOperatorProgress.numRowsTotal).", PROGRESS),
-    family("spark_streaming_state_memory_bytes", Gauge, "bytes", &["query", "operator"],
+    family("spark_streaming_state_memory_bytes", Gauge, "bytes", &[names::QUERY, names::OPERATOR],
         "Memory a stateful operator's state store uses (memoryUsedBytes).", PROGRESS),
-    family("spark_streaming_state_rows_dropped_by_watermark_total", Counter, "", &["query", "operator"],
+    family("spark_streaming_state_rows_dropped_by_watermark_total", Counter, "", &[names::QUERY, names::OPERATOR],
         "Late rows a stateful operator dropped (numRowsDroppedByWatermark).", PROGRESS),
-    family("spark_streaming_source_offsets_behind_latest", Gauge, "", &["query", "source"],
+    family("spark_streaming_source_offsets_behind_latest", Gauge, "", &[names::QUERY, names::SOURCE],
         "How far a source is behind its latest offset, where it says (Kafka's maxOffsetsBehindLatest).",
         PROGRESS),
-    family("sparkprom_listener_keys_folded_total", Counter, "", &["label"],
+    family("sparkprom_listener_keys_folded_total", Counter, "", &[names::LABEL],
         "Listener events whose job, stage or reason label became \"other\" because listener.maxKeys \
          (or 30 reasons) were taken.",
         "the listener's key budget"),
+    family("sparkprom_listener_live_state", Gauge, "", &[names::KIND],
+        "Running jobs and stage attempts the listener holds (kind: jobs, stages), at most 1,000 each.",
+        "the listener's state"),
+    family("sparkprom_listener_state_evicted_total", Counter, "", &[names::KIND],
+        "Running jobs or stage attempts let go because 1,000 were held: Spark dropped their ends from a full \
+         queue (see the queue's dropped events).",
+        "the listener's state"),
     family("sparkprom_listener_events_total", Counter, "", &[],
         "Listener-bus events the sink's listener handled.", "every event"),
     family("sparkprom_listener_cpu_seconds_total", Counter, "seconds", &[],
@@ -230,17 +257,19 @@ impl SignalSeries {
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
+        // Series that may end with this report: all of them when the Java side numbers its series
+        // afresh (it defines again the ones that go on), and the ones it ended. A definition of
+        // the same series takes its entry back: the series goes on, never defined anew, so no 0
+        // comes before its next value (a counter that dips to 0 and back reads as a reset and
+        // pages someone) and no stale marker comes before a value of the same time (which the
+        // receiver refuses). What no definition takes back ends below.
+        let mut ending: HashMap<String, Entry> = HashMap::new();
         if snapshot.names_reset {
-            // The Java side redefines every series: give back the claims first.
-            self.by_id.clear();
-            labels.release(Release::Producer(Producer::Signals));
+            ending.extend(self.by_id.drain().map(|(_, e)| (e.owner.clone(), e)));
         }
         for id in &snapshot.signal_ends {
             if let Some(entry) = self.by_id.remove(id) {
-                if let Some(series) = &entry.series {
-                    push_stale_markers([series], ts, out);
-                    labels.release(Release::Owner(Producer::Signals, &entry.owner));
-                }
+                ending.insert(entry.owner.clone(), entry);
             }
         }
         let mut live = self.live_series();
@@ -260,9 +289,19 @@ impl SignalSeries {
         }
         self.by_id = entries;
         for definition in &snapshot.signal_definitions {
+            let owner = owner_of(definition);
+            if let Some(mut entry) = ending.remove(&owner) {
+                live += usize::from(entry.series.is_some());
+                entry.definition = definition.clone();
+                self.by_id.insert(definition.id, entry);
+                continue;
+            }
             let mut over_limit = false;
             let series = self.decide(labels, definition, &mut live, room, &mut over_limit);
-            if let Some(series) = series.as_ref().filter(|s| counts_from_zero(s)) {
+            if let Some(series) = series
+                .as_ref()
+                .filter(|s| definition.new && counts_from_zero(s))
+            {
                 // A counter (or a histogram's bucket, sum or count) the listener made on its first
                 // event: it was 0 until then, and saying so lets increase() and rate() see that
                 // first event (a series whose first sample is already 1 shows no increase).
@@ -272,7 +311,6 @@ impl SignalSeries {
                     value: 0.0,
                 });
             }
-            let owner = owner_of(definition);
             let definition = definition.clone();
             self.by_id.insert(
                 definition.id,
@@ -283,6 +321,12 @@ impl SignalSeries {
                     over_limit,
                 },
             );
+        }
+        for (owner, entry) in ending {
+            if let Some(series) = &entry.series {
+                push_stale_markers([series], ts, out);
+                labels.release(Release::Owner(Producer::Signals, &owner));
+            }
         }
         for &(id, value) in &snapshot.signal_values {
             if let Some(Entry {
@@ -361,10 +405,12 @@ impl SignalSeries {
                 help: family.help.to_string(),
             })
         }));
-        let names = family.labels.iter().copied().chain(["le"]);
+        let label_names = family.labels.iter().copied().chain([names::LE]);
         let variant = Variant {
             suffix,
-            labels: names.zip(definition.label_values.iter().cloned()).collect(),
+            labels: label_names
+                .zip(definition.label_values.iter().cloned())
+                .collect(),
         };
         let role = Some(sink_labels.sink_role());
         sink_labels
@@ -468,7 +514,7 @@ mod tests {
         out.retain(|s| s.timestamp_ms == 1_000);
         assert_eq!(out.len(), 2);
         assert_eq!(label(&out[0], "__name__"), Some("spark_jobs_total"));
-        assert_eq!(label(&out[0], "job"), Some("nightly"));
+        assert_eq!(label(&out[0], "spark_job"), Some("nightly"));
         assert_eq!(label(&out[0], "outcome"), Some("failed"));
         assert_eq!(label(&out[0], "role"), Some("driver"));
         assert_eq!(label(&out[0], "app_id"), Some("app-1"));
@@ -571,6 +617,137 @@ mod tests {
         assert_eq!(taken.len(), 1);
     }
 
+    /// Every (name, value, stale?) of a report, sorted, for comparing reports.
+    fn sent(out: &[Sample]) -> Vec<(String, i64, String)> {
+        let mut list: Vec<(String, i64, String)> = out
+            .iter()
+            .map(|s| {
+                let labels: Vec<String> = s.series.labels.iter().map(|l| l.value.clone()).collect();
+                let value = if is_stale(s.value) {
+                    "stale".into()
+                } else {
+                    s.value.to_string()
+                };
+                (labels.join(","), s.timestamp_ms, value)
+            })
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// A names reset (the Java side's buffer overflowed, or the core dropped a snapshot): the
+    /// Java side defines its live series again under new ids. Each goes on: no 0 before its next
+    /// value (Prometheus would read a reset: increase() of a failed-jobs counter that never moved
+    /// was 2.25 and failure alerts fired), no stale marker; the one it did not define again (it
+    /// ended meanwhile, its end lost with the old ids) ends.
+    #[test]
+    fn a_names_reset_continues_every_series_and_ends_only_those_not_defined_again() {
+        let labels = driver_labels("test:signals-names-reset");
+        let mut signals = SignalSeries::default();
+        let mut out = Vec::new();
+        let first = snapshot(|e| {
+            e.signal_define(0, "spark_jobs_total", &["load", "failed"]);
+            e.signal(0, 1.0);
+            e.signal_define(1, "spark_streaming_batches_total", &["q1"]);
+            e.signal(1, 7.0);
+        });
+        signals.append(&first, &labels, usize::MAX, 1_000, &mut out);
+        assert_eq!(out.len(), 4, "each counter's 0, then its value");
+        out.clear();
+        let mut e = Encoder::default();
+        e.begin(2_000, true);
+        // Renumbered: the failed-jobs counter is now id 5; q1 ended and is not defined again.
+        e.signal_define(5, "spark_jobs_total", &["load", "failed"]);
+        e.signal(5, 1.0);
+        let mut reset = Snapshot::default();
+        decode_into(&e.buf, &mut reset).expect("decodes");
+        signals.append(&reset, &labels, usize::MAX, 2_000, &mut out);
+        let report = sent(&out);
+        assert_eq!(report.len(), 2, "{report:?}");
+        assert!(
+            report
+                .iter()
+                .any(|(l, ts, v)| l.contains("load") && *ts == 2_000 && v == "1"),
+            "{report:?}"
+        );
+        assert!(
+            report
+                .iter()
+                .any(|(l, _, v)| l.contains("q1") && v == "stale"),
+            "{report:?}"
+        );
+        assert_eq!(signals.live_series(), 1);
+        // Its claim stayed with this sink: another sink still cannot take the series.
+        let other = driver_labels("test:signals-names-reset");
+        let mut taken = Vec::new();
+        SignalSeries::default().append(
+            &snapshot(|e| {
+                e.signal_define(0, "spark_jobs_total", &["load", "failed"]);
+                e.signal(0, 1.0);
+            }),
+            &other,
+            usize::MAX,
+            2_500,
+            &mut taken,
+        );
+        assert!(taken.is_empty());
+    }
+
+    /// A streaming query stopped and started again under its name within one report: were its
+    /// end and its new definition both to arrive, the series goes on (a stale marker, a 0 a
+    /// millisecond earlier and a value at the marker's time would be refused as out of order).
+    #[test]
+    fn an_end_and_a_definition_of_one_series_in_one_report_go_on_as_one() {
+        let labels = driver_labels("test:signals-restart");
+        let mut signals = SignalSeries::default();
+        let mut out = Vec::new();
+        signals.append(
+            &snapshot(|e| {
+                e.signal_define(0, "spark_streaming_batches_total", &["q1"]);
+                e.signal(0, 3.0);
+            }),
+            &labels,
+            usize::MAX,
+            1_000,
+            &mut out,
+        );
+        out.clear();
+        signals.append(
+            &snapshot(|e| {
+                e.signal_end(0);
+                e.signal_define(1, "spark_streaming_batches_total", &["q1"]);
+                e.signal(1, 4.0);
+            }),
+            &labels,
+            usize::MAX,
+            2_000,
+            &mut out,
+        );
+        assert_eq!(sent(&out).len(), 1, "{:?}", sent(&out));
+        assert_eq!((out[0].timestamp_ms, out[0].value), (2_000, 4.0));
+    }
+
+    /// A series the Java side defines as one that goes on (not made at 0: a counter continuing
+    /// its last value after its end) gets no 0 before its value.
+    #[test]
+    fn a_series_defined_as_going_on_gets_no_zero() {
+        let labels = driver_labels("test:signals-goes-on");
+        let mut signals = SignalSeries::default();
+        let mut out = Vec::new();
+        signals.append(
+            &snapshot(|e| {
+                e.signal_redefine(0, "spark_streaming_batches_total", &["q1"]);
+                e.signal(0, 9.0);
+            }),
+            &labels,
+            usize::MAX,
+            1_000,
+            &mut out,
+        );
+        assert_eq!(sent(&out).len(), 1);
+        assert_eq!(out[0].value, 9.0);
+    }
+
     #[test]
     fn series_beyond_the_budget_are_counted_and_made_once_room_comes_back() {
         let labels = driver_labels("test:signals-budget");
@@ -622,6 +799,8 @@ mod tests {
             .filter(|s| {
                 (s.starts_with("spark_") || s.starts_with("sparkprom_"))
                     && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    // A label's name as a value (sparkprom_listener_keys_folded_total{label=...}).
+                    && !crate::label_names::is_ours(s)
             })
             .collect();
         assert!(named.len() > 20, "found {named:?}");
@@ -645,17 +824,17 @@ pub fn reference_section() -> String {
         "## Listener families\n\n\
          <!-- Generated from native/src/signals.rs: SPARKPROM_UPDATE_REFERENCE=1 cargo test --release --lib signals -->\n\n\
          The driver's sink sends these from Spark's listener bus (`listener.enabled`, on by default), with\n\
-         the driver's identity labels and `role=\"driver\"`, on every Spark line. `job` is the job group, else\n\
+         the driver's identity labels and `role=\"driver\"`, on every Spark line. `spark_job` is the job group, else\n\
          the description, else the call site (dates, ids and long numbers masked); `stage` is the stage's\n\
          name. Histograms have `_bucket` (with `le`), `_sum` and `_count`.\n\n\
-         How many series, at most, with k = `listener.maxKeys` (50): 17 per job key (`spark_jobs_total` by\n\
-         outcome and the job-duration histogram) for k + 2 keys (with `other` and `unknown`), 61 per\n\
-         `job`+`stage` pair for k + 2 pairs, 96 of `spark_tasks_total` (3 outcomes, 30 reasons, `other`,\n\
-         `none`), 13 of executors, 2 of the application and 5 self-metrics: 78 (k + 2) + 116, so 4,172 at\n\
-         k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions to it.\n\
-         Structured Streaming adds 3 (`spark_streaming_queries_total`) and, per running query, about 16\n\
-         (8 or so phases) + 3 per stateful operator + 1 per source that reports a backlog; a query's\n\
-         series end with stale markers when it stops, so only running queries count.\n\n\
+         How many series, at most, with k = `listener.maxKeys` (50): 20 per job key (`spark_jobs_total` by\n\
+         outcome, the job-duration histogram and the two running-job gauges) for k + 2 keys (with `other` and\n\
+         `unknown`), 64 per `spark_job`+`stage` pair for k + 2 pairs, 96 of `spark_tasks_total` (3 outcomes, 30\n\
+         reasons, `other`, `none`), 13 of executors, 2 of the application and 9 self-metrics: 84 (k + 2) + 120,\n\
+         so 4,488 at k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions\n\
+         to it. Structured Streaming adds 3 (`spark_streaming_queries_total`) and, per running query, about 17\n\
+         (8 or so phases) + 3 per stateful operator + 1 per source that reports a backlog; a query's series end\n\
+         with stale markers when it stops, so only running queries count.\n\n\
          | metric | type | unit | labels | from | meaning |\n|---|---|---|---|---|---|\n",
     );
     for f in FAMILIES {
@@ -669,7 +848,11 @@ pub fn reference_section() -> String {
             f.name,
             kind,
             f.unit,
-            f.labels.join(", "),
+            f.labels
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             f.source,
             f.help.replace('|', "\\|")
         ));

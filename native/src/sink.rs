@@ -13,16 +13,11 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::auth::RequestAuth;
 use crate::config::{Config, ConfigError};
-use crate::ingest::Ingest;
-use crate::labels::SinkLabels;
+use crate::ingest::{Ingest, IngestLinks};
 use crate::metadata::PendingMetadata;
-use crate::node::series::NodeSeries;
-use crate::node::sources::{in_kubernetes, warn_once, Placement, NODE_NAME_VARIABLE};
 use crate::queue::SampleQueue;
-use crate::remote_write::client::Client;
-use crate::self_metrics::SelfMetrics;
+use crate::remote_write::client::{Client, ClientError};
 use crate::sender::{GiveUp, SenderLoop};
-use crate::series::SeriesTable;
 use crate::stats::Stats;
 use crate::threads::spawn_guarded;
 
@@ -64,6 +59,8 @@ pub enum StartError {
     /// A property that cannot work (a TLS or secret file unreadable, no AWS region, ...).
     Config(ConfigError),
     Threads(std::io::Error),
+    /// The HTTP client could not be built (its thread, say): the machine's, not a property's.
+    Client(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -71,6 +68,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Config(e) => e.fmt(f),
             StartError::Threads(e) => write!(f, "sparkprom cannot start its threads: {e}"),
+            StartError::Client(why) => write!(f, "sparkprom {why}"),
         }
     }
 }
@@ -104,7 +102,17 @@ impl Sink {
         let (snapshot_tx, snapshot_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
         let (spare_tx, spare_rx) = bounded::<Vec<u8>>(SNAPSHOT_BACKLOG);
         let (wake_tx, wake_rx) = bounded::<()>(1);
-        let ingest = ingest_for(&config, &shared, snapshot_rx, spare_tx);
+        let ingest = Ingest::new(
+            &config,
+            IngestLinks {
+                snapshots: snapshot_rx,
+                spare_buffers: spare_tx,
+                queue: Arc::clone(&shared.queue),
+                stats: Arc::clone(&shared.stats),
+                metadata: Arc::clone(&shared.metadata),
+                resend_names: Arc::clone(&shared.resend_names),
+            },
+        );
         let sender = SenderLoop {
             config: config.clone(),
             client,
@@ -232,61 +240,10 @@ fn client_for(config: &Config) -> Result<Client, StartError> {
         &crate::auth::aws::environment::process_environment(),
     )
     .map_err(StartError::Config)?;
-    Client::new(config, auth).map_err(StartError::Config)
-}
-
-/// The ingest thread's state: the sink's label context, its three producers, and a place on
-/// the node-stats thread when node statistics are on.
-fn ingest_for(
-    config: &Config,
-    shared: &Shared,
-    snapshots: Receiver<Vec<u8>>,
-    spare_buffers: Sender<Vec<u8>>,
-) -> Ingest {
-    let root = std::path::PathBuf::from("/");
-    let node = config.node_enabled.then(|| {
-        let period = config.node_period.unwrap_or(config.report_period);
-        crate::node::thread::subscribe(period, root.clone())
-    });
-    let placement = Placement::find(
-        config.node_instance.as_deref(),
-        std::env::var(NODE_NAME_VARIABLE).ok(),
-        in_kubernetes(),
-        &root,
-    );
-    let node_unavailable = if config.node_enabled {
-        warn_once(&placement.unavailable, &placement.instance);
-        placement.unavailable
-    } else {
-        Default::default()
-    };
-    Ingest {
-        node,
-        labels: SinkLabels::new(
-            &config.url,
-            config.static_labels.clone(),
-            config.filters.clone(),
-        )
-        .on_host(config.node_instance.clone().unwrap_or(placement.host_name))
-        .on_node(placement.instance),
-        table: SeriesTable::new(config.max_series),
-        self_metrics: SelfMetrics::default(),
-        node_series: NodeSeries::new(placement.in_pod, config.node_host_wide),
-        node_unavailable,
-        early_collection: None,
-        signals: crate::signals::SignalSeries::default(),
-        capacity: config.capacity,
-        textfile: config.textfile.clone(),
-        snapshots,
-        spare_buffers,
-        queue: Arc::clone(&shared.queue),
-        stats: Arc::clone(&shared.stats),
-        metadata: Arc::clone(&shared.metadata),
-        metadata_sent_at: None,
-        resend_names: Arc::clone(&shared.resend_names),
-        last_ts: 0,
-        malloc_trim: config.malloc_trim,
-    }
+    Client::new(config, auth).map_err(|e| match e {
+        ClientError::Config(e) => StartError::Config(e),
+        ClientError::Build(why) => StartError::Client(why),
+    })
 }
 
 #[cfg(test)]

@@ -14,8 +14,11 @@
 //!   7 TIMER      u32 id, i64 count, 6 x f64 quantiles in nanoseconds
 //!   8 SKIPPED    u32 id                 (a gauge that was null, not a number, or threw)
 //!   9 READ_FAILED u32 id                (a counter, meter, histogram or timer whose read threw)
-//!  10 SIGNAL_DEFINE u32 id, u16 len, series name, u16 n, n x (u16 len, label value)
-//!                    (a driver listener series: its label names are its family's, in signals.rs)
+//!  10 SIGNAL_DEFINE u32 id, u8 flags, u16 len, series name, u16 n, n x (u16 len, label value)
+//!                    (a driver listener series: its label names are its family's, in signals.rs;
+//!                    flags bit 0: NEW, the series was just made and counts from 0, so the core
+//!                    sends a 0 before its first value. Not set when a series is defined again,
+//!                    after a names reset or when it goes on after an end: it never went down.)
 //!  11 SIGNAL     u32 id, f64 value      (signal ids are their own, apart from name ids)
 //!  12 SIGNAL_END u32 id                 (the series ended, e.g. its streaming query stopped;
 //!                                         written before definitions, and the id may come back)
@@ -25,6 +28,8 @@ use std::fmt;
 
 pub const MAGIC: &[u8; 4] = b"SPK1";
 pub const FLAG_NAMES_RESET: u8 = 1;
+/// SIGNAL_DEFINE's flag: a series made just now, which counted from 0.
+pub const SIGNAL_FLAG_NEW: u8 = 1;
 
 const TAG_DEFINE: u8 = 1;
 const TAG_IDENTITY: u8 = 2;
@@ -113,6 +118,9 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalDefinition {
     pub id: u32,
+    /// Made just now: it counted from 0 (a counter or a histogram's series gets a 0 first).
+    /// False when the Java side defines a series again that it sent before.
+    pub new: bool,
     pub name: String,
     pub label_values: Vec<String>,
 }
@@ -234,6 +242,7 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
             }
             TAG_SIGNAL_DEFINE => {
                 let id = r.u32()?;
+                let new = r.u8()? & SIGNAL_FLAG_NEW != 0;
                 let name = r.string()?;
                 let n = r.u16()?;
                 let mut label_values = Vec::with_capacity(n as usize);
@@ -242,6 +251,7 @@ pub fn decode_into(bytes: &[u8], out: &mut Snapshot) -> Result<(), DecodeError> 
                 }
                 out.signal_definitions.push(SignalDefinition {
                     id,
+                    new,
                     name,
                     label_values,
                 });
@@ -314,9 +324,18 @@ impl Encoder {
             self.string(v);
         }
     }
+    /// A listener series just made (`SIGNAL_FLAG_NEW`).
     pub fn signal_define(&mut self, id: u32, name: &str, label_values: &[&str]) {
+        self.signal_definition(id, SIGNAL_FLAG_NEW, name, label_values);
+    }
+    /// A listener series defined again (after a names reset, or going on after an end).
+    pub fn signal_redefine(&mut self, id: u32, name: &str, label_values: &[&str]) {
+        self.signal_definition(id, 0, name, label_values);
+    }
+    fn signal_definition(&mut self, id: u32, flags: u8, name: &str, label_values: &[&str]) {
         self.buf.push(TAG_SIGNAL_DEFINE);
         self.buf.extend_from_slice(&id.to_le_bytes());
+        self.buf.push(flags);
         self.string(name);
         self.buf
             .extend_from_slice(&(label_values.len() as u16).to_le_bytes());

@@ -6,6 +6,7 @@
 //! and says what the metric becomes: family (name with its type suffix, type, unit, help), the
 //! series it feeds and the factor. This is the one place that decides it.
 
+use crate::label_names::{self as names, LabelName};
 use crate::labels::Variant;
 use crate::naming;
 use crate::proto::MetricType;
@@ -148,15 +149,15 @@ enum Take {
     AllButLast,
 }
 
-const LABEL_RULES: &[(&str, &str, Take)] = &[
+const LABEL_RULES: &[(&str, LabelName, Take)] = &[
     (
         "LiveListenerBus.listenerProcessingTime.",
-        "listener",
+        names::LISTENER,
         Take::Rest,
     ),
-    ("LiveListenerBus.queue.", "queue", Take::AllButLast),
-    ("spark.streaming.", "query", Take::AllButLast),
-    ("jvm.pools.", "pool", Take::AllButLast),
+    ("LiveListenerBus.queue.", names::QUEUE, Take::AllButLast),
+    ("spark.streaming.", names::QUERY, Take::AllButLast),
+    ("jvm.pools.", names::POOL, Take::AllButLast),
 ];
 
 /// What one Spark name becomes.
@@ -164,7 +165,7 @@ const LABEL_RULES: &[(&str, &str, Take)] = &[
 pub struct Described {
     /// The metric name without type suffixes (`_total`, `_seconds` of timers).
     pub name: String,
-    pub labels: Vec<(&'static str, String)>,
+    pub labels: Vec<(LabelName, String)>,
     /// Multiply values by this to get base units.
     pub factor: f64,
     /// The base unit's name, or "" when the metric has none.
@@ -213,7 +214,7 @@ pub fn describe(rest: &str) -> Described {
 fn summary_variants() -> Vec<Variant> {
     let mut list: Vec<Variant> = QUANTILES
         .iter()
-        .map(|q| Variant::labelled("quantile", q.to_string()))
+        .map(|q| Variant::labelled(names::QUANTILE, q.to_string()))
         .collect();
     list.push(Variant::suffixed("_count"));
     list
@@ -307,7 +308,7 @@ fn with_suffix(mut name: String, suffix: &str) -> String {
 }
 
 /// Moves the label-like parts of a name into labels; returns the remaining name.
-fn extract_labels(rest: &str) -> (String, Vec<(&'static str, String)>) {
+fn extract_labels(rest: &str) -> (String, Vec<(LabelName, String)>) {
     // master: application.<app name>.<start time>.<metric>; the name may contain dots.
     if let Some(tail) = rest.strip_prefix("application.") {
         let mut parts = tail.rsplitn(3, '.');
@@ -316,8 +317,8 @@ fn extract_labels(rest: &str) -> (String, Vec<(&'static str, String)>) {
                 return (
                     format!("application.{metric}"),
                     vec![
-                        ("application", app.to_string()),
-                        ("application_start_time", start.to_string()),
+                        (names::APPLICATION, app.to_string()),
+                        (names::APPLICATION_START_TIME, start.to_string()),
                     ],
                 );
             }
@@ -346,7 +347,7 @@ fn extract_labels(rest: &str) -> (String, Vec<(&'static str, String)>) {
         } else {
             format!("{prefix}{metric}")
         };
-        return (base, vec![(label, value.to_string())]);
+        return (base, vec![(*label, value.to_string())]);
     }
     (rest.to_string(), Vec::new())
 }
@@ -454,11 +455,14 @@ mod tests {
         assert_eq!(d.name, "spark_live_listener_bus_listener_processing_time");
         assert_eq!(
             d.labels,
-            vec![("listener", "org.apache.spark.HeartbeatReceiver".to_string())]
+            vec![(
+                names::LISTENER,
+                "org.apache.spark.HeartbeatReceiver".to_string()
+            )]
         );
         let q = describe("LiveListenerBus.queue.appStatus.numDroppedEvents");
         assert_eq!(q.name, "spark_live_listener_bus_queue_num_dropped_events");
-        assert_eq!(q.labels, vec![("queue", "appStatus".to_string())]);
+        assert_eq!(q.labels, vec![(names::QUEUE, "appStatus".to_string())]);
     }
 
     #[test]
@@ -469,8 +473,8 @@ mod tests {
         assert_eq!(
             d.labels,
             vec![
-                ("application", "my.etl job".to_string()),
-                ("application_start_time", "1795292394184".to_string())
+                (names::APPLICATION, "my.etl job".to_string()),
+                (names::APPLICATION_START_TIME, "1795292394184".to_string())
             ]
         );
     }
@@ -479,7 +483,10 @@ mod tests {
     fn streaming_queries_become_labels() {
         let d = describe("spark.streaming.orders.by.region.latency");
         assert_eq!(d.name, "spark_streaming_latency_seconds");
-        assert_eq!(d.labels, vec![("query", "orders.by.region".to_string())]);
+        assert_eq!(
+            d.labels,
+            vec![(names::QUERY, "orders.by.region".to_string())]
+        );
         assert_eq!(
             describe("MyApp.v2.StreamingMetrics.streaming.totalCompletedBatches").name,
             "spark_streaming_metrics_streaming_total_completed_batches"

@@ -12,6 +12,8 @@ pub struct Stats {
     pub samples_failed: AtomicU64,
     /// Refused by the receiver with a 4xx other than 429.
     pub samples_rejected: AtomicU64,
+    /// Still failing (5xx, 429, network) after `retryTimeout`: given up so the next batch goes.
+    pub samples_retry_timeout: AtomicU64,
     /// Pushed out of the full queue by newer samples.
     pub samples_dropped_capacity: AtomicU64,
     /// Lost because the JVM handed over a snapshot faster than it could be decoded.
@@ -21,7 +23,15 @@ pub struct Stats {
     /// Time spent in requests, answered or not.
     pub request_nanos: AtomicU64,
     pub last_success_ms: AtomicU64,
+    /// Reports whose textfile was not written: the write failed, or it did not finish in time
+    /// (or one before it still had not: a hung mount).
+    pub textfile_writes_failed: AtomicU64,
+    pub textfile_writes_timed_out: AtomicU64,
 }
+
+/// Mounts whose `statvfs` did not return in time, since the JVM started: counted by
+/// node::filesystem, JVM-wide as the node thread is, and reported by every sink.
+pub static MOUNTS_HUNG: AtomicU64 = AtomicU64::new(0);
 
 impl Stats {
     pub fn add(counter: &AtomicU64, n: usize) {

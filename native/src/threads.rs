@@ -53,20 +53,26 @@ pub fn call_within<T: Send + 'static>(
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Within<T> {
     let (tx, rx) = crossbeam_channel::bounded(1);
-    let spawned = std::thread::Builder::new()
-        .name(name.to_string())
-        // File-system calls need next to no stack; the default 2 MiB would only be address space.
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let _ = tx.send(call());
-        });
-    if let Err(e) = spawned {
+    if let Err(e) = spawn_helper(name, move || {
+        let _ = tx.send(call());
+    }) {
         return Within::NoThread(e);
     }
     match rx.recv_timeout(timeout) {
         Ok(value) => Within::Done(value),
         Err(_) => Within::TimedOut,
     }
+}
+
+/// Starts a helper thread for one file-system call that may hang, detached: whoever waits for
+/// it decides how long.
+pub fn spawn_helper(name: &str, call: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        // File-system calls need next to no stack; the default 2 MiB would only be address space.
+        .stack_size(64 * 1024)
+        .spawn(call)
+        .map(drop)
 }
 
 /// How long a secret or TLS file may take to read before the read counts as failed.

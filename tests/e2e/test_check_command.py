@@ -1,10 +1,14 @@
 """`java -jar sparkprom.jar check <file>`: the self-check a user runs before touching a cluster.
 Against the real Prometheus (accepted, and the sample is there), a dead port, a wrong path, an
-invalid property, and the SigV4-checking receiver (accepted; a region the workspace is not in;
-no credentials anywhere). Exit code 0 only when the receiver accepted the sample."""
+invalid or misspelt property, and the SigV4-checking receiver (accepted; a region the workspace
+is not in; no credentials anywhere); and over every configuration file the project ships, in the
+format users have it (properties, spark-defaults, JSON, YAML). Exit code 0 only when the receiver
+accepted the sample."""
 import socket
 import subprocess
 import time
+
+import pytest
 
 from harness.fake_aws import KeyStore, SigV4Receiver
 from harness.paths import DIST_JAR, REPO
@@ -17,7 +21,11 @@ SINK = "io.sparkprom.RemoteWriteSink"
 def check(tmp_path, lines, env=None, jar=DIST_JAR):
     config = tmp_path / "metrics.properties"
     config.write_text("\n".join(lines) + "\n")
-    result = subprocess.run(["java", "-jar", str(jar), "check", str(config)], capture_output=True, text=True,
+    return check_file(config, env, jar)
+
+
+def check_file(path, env=None, jar=DIST_JAR):
+    result = subprocess.run(["java", "-jar", str(jar), "check", str(path)], capture_output=True, text=True,
                             timeout=120, env=env or clean_environment())
     return result.returncode, result.stdout + result.stderr
 
@@ -27,6 +35,7 @@ def test_a_sample_accepted_by_prometheus_exits_0_and_arrives(prometheus, tmp_pat
     code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
                                  "*.sink.prom.labels=cluster=check-test", "*.sink.prom.period=5"])
     assert code == 0, out
+    assert "--   authentication: none" in out and "ok   authentication" not in out, out
     assert "ok   the receiver accepted one sample: sparkprom_check_timestamp_seconds{cluster=\"check-test\"" in out, out
     assert "OK: every sink's sample was accepted" in out
     result = prometheus.wait_for('sparkprom_check_timestamp_seconds{cluster="check-test"}', lambda r: len(r) == 1)
@@ -53,8 +62,15 @@ def test_a_dead_port_an_invalid_property_a_wrong_path_and_no_sink_each_fail_nami
 
     code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
                                  "*.sink.prom.maxSeries=lots"])
-    assert code == 1 and "FAIL sparkprom: invalid sink property 'maxSeries'" in out, out
+    assert code == 1 and "FAIL sparkprom: invalid sink property 'maxSeries' (spark.metrics.conf.*.sink.prom." \
+        "maxSeries): 'lots' is not accepted; expected a whole number from 1 to 1000000" in out, out
     assert "accepted one sample" not in out
+
+    # A label of ours in the user's labels would be on a series twice (Prometheus refuses the whole
+    # request): check says so; `job`, Prometheus' own label, is the user's.
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
+                                 "*.sink.prom.labels=job=nightly,stage=prod"])
+    assert code == 1 and "FAIL sparkprom: invalid sink property 'labels': 'stage' is a label sparkprom's" in out, out
 
     code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
                                  "*.sink.prom.listener.maxKeys=0"])
@@ -66,6 +82,30 @@ def test_a_dead_port_an_invalid_property_a_wrong_path_and_no_sink_each_fail_nami
 
     code, out = check(tmp_path, ["*.sink.console.class=org.apache.spark.metrics.sink.ConsoleSink"])
     assert code == 1 and f"FAIL no sink with class={SINK}" in out, out
+
+
+def test_misspelt_properties_fail_with_what_they_meant(prometheus, tmp_path):
+    """A sink ignores a property it does not know (with a WARN): a CI gate must not pass it."""
+    code, out = check(tmp_path, [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
+                                 "*.sink.prom.perod=5", "*.sink.prom.lables=team=a"])
+    assert code == 1, out
+    assert "FAIL property 'perod' is not one sparkprom reads; did you mean 'period'?" in out, out
+    assert "FAIL property 'lables' is not one sparkprom reads; did you mean 'labels'?" in out, out
+    assert "accepted one sample" not in out, out
+
+
+def test_a_url_without_scheme_an_amp_url_without_sigv4_and_a_bad_value_of_the_second_sink(tmp_path):
+    """Each told at once, before anything is sent, naming what to set (and which sink)."""
+    code, out = check(tmp_path, [f"*.sink.a.class={SINK}", "*.sink.a.url=prometheus.internal:9090/api/v1/write"])
+    assert code == 1 and "has no scheme: add https:// (or http://), e.g. https://prometheus.internal" in out, out
+    amp = "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"
+    code, out = check(tmp_path, [f"*.sink.amp.class={SINK}", f"*.sink.amp.url={amp}"])
+    assert code == 1 and "accepts only SigV4-signed writes: set sigv4.region" in out, out
+    code, out = check(tmp_path, [f"*.sink.a.class={SINK}", "*.sink.a.url=http://127.0.0.1:9/w",
+                                 f"*.sink.b.class={SINK}", "*.sink.b.url=http://127.0.0.1:9/w", "*.sink.b.capacity=10"])
+    assert code == 1, out
+    assert ("FAIL sparkprom: invalid sink property 'capacity' (spark.metrics.conf.*.sink.b.capacity): 10 is outside "
+            "the accepted range 1000 to 10000000") in out, out
 
 
 def amp_lines(receiver):
@@ -110,11 +150,20 @@ def test_an_amp_url_in_another_region_than_aws_region_is_a_warning(tmp_path):
             "ap-southeast-2") in out, out
 
 
-def test_the_shipped_metrics_properties_parse(tmp_path):
-    """The files users copy: every property valid (the receiver is not running here)."""
-    for name in ("metrics.properties", "metrics-filtered.properties"):
-        config = REPO / "spark-conf" / name
-        result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(config)], capture_output=True,
-                                text=True, timeout=120, env=clean_environment())
-        assert "ok   properties are valid" in result.stdout, (name, result.stdout)
-        assert "WARN property" not in result.stdout, (name, result.stdout)
+# Every file of spark-conf/ that sets a sink up (dashboards and pod templates set none).
+SHIPPED = sorted(path for path in (REPO / "spark-conf").rglob("*")
+                 if path.suffix in (".properties", ".json", ".yaml", ".conf") and ".sink." in path.read_text())
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO / "spark-conf")))
+def test_every_shipped_configuration_file_is_read_as_users_have_it(path):
+    """metrics.properties, spark-defaults lines, the compute policy and EMR requests (JSON), the
+    SparkApplication (YAML, `period: "10"`): each sink's properties all valid. Nothing listens at
+    the examples' receivers; a dead proxy makes each send fail at once (with keys for SigV4)."""
+    env = clean_environment(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="example",
+                            HTTPS_PROXY=f"http://127.0.0.1:{free_port()}", HTTP_PROXY=f"http://127.0.0.1:{free_port()}")
+    code, out = check_file(path, env)
+    sinks = out.count("sink '")
+    assert sinks >= 1, out
+    assert out.count("ok   properties are valid") == sinks, out
+    assert "FAIL property" not in out and "FAIL sparkprom" not in out and "FAIL no sink" not in out, out

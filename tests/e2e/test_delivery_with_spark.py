@@ -89,7 +89,10 @@ def test_an_invalid_property_turns_the_sink_off_with_one_error_and_the_job_succe
     # The driver says it on stderr (where platform logs pick it up) besides its log4j line.
     assert len(stderr_lines) == 1, run.output[-3000:]
     line = stderr_lines[0]
-    assert "'capacity'" in line and "'100k'" in line and "expected a whole number" in line, line
+    assert "'capacity'" in line and "'100k'" in line and "expected a whole number from 1000 to 10000000" in line, line
+    # Spark hands the sink no name: it is found in Spark's metrics configuration, so the key the
+    # line names is the one to fix, not sink.<name>.
+    assert "(spark.metrics.conf.*.sink.prom.capacity)" in line, line
     assert "The sink is off in this JVM" in line and "failOnConfigError=true" in line, line
     executor_logs = run.executor_logs()
     assert len(executor_logs) == 2 and all("invalid sink property 'capacity'" in log for log in executor_logs.values()), \

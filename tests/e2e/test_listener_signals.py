@@ -1,8 +1,11 @@
 """The driver's listener signals, on the oldest and the newest Spark line (Scala 2.12 and 2.13): a
 real local-cluster application whose jobs succeed, fail, retry a task, reuse a shuffle, lose an
-executor, skew, balance and spill (tests/e2e/jobs/listener_job.py) pushes into the real
-Prometheus, and what arrived equals Spark's own account from its REST API; the skew and spill
-alert expressions pick out the stages they are for and no other."""
+executor, skew, balance, spill, outgrow the driver's snapshot buffer and get cancelled
+(tests/e2e/jobs/listener_job.py) pushes into the real Prometheus, and what arrived equals Spark's
+own account from its REST API; the skew and spill alert expressions pick out the stages they are
+for and no other. The application runs as users run it: `labels=job=...` (Prometheus' own label,
+theirs), Spark's static sources off (the driver is told by Spark, not by its registry's names),
+no spark.stop() at the end."""
 import json
 import re
 import subprocess
@@ -22,6 +25,11 @@ RULES = (REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml").read_text()
 def run(request, prometheus, tmp_path_factory):
     version = request.param
     conf = sink_conf(prometheus.write_url, period_seconds=2)
+    conf["spark.metrics.conf.*.sink.prom.labels"] = "job=nightly-etl,team=data"
+    # Every job group its own key (70 groups), so the REST comparison can go key by key.
+    conf["spark.metrics.conf.*.sink.prom.listener.maxKeys"] = "200"
+    # The driver's registry is empty when its sink starts: the listener must still be attached.
+    conf["spark.metrics.staticSources.enabled"] = "false"
     folder = tmp_path_factory.mktemp("listener")
     (folder / "events").mkdir()
     # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).
@@ -63,12 +71,14 @@ def test_jobs_by_group_and_outcome_equal_the_rest_api(prometheus, run):
         # The job key masks the date in the group name.
         key = re.sub(r"\d{4}-\d{2}-\d{2}", "<date>", group)
         outcome = {"SUCCEEDED": "succeeded", "FAILED": "failed"}[job["status"]]
+        if group == "cancel-me":
+            outcome = "cancelled"  # Spark's status store calls it FAILED
         expected[(key, outcome)] = expected.get((key, outcome), 0) + 1
     rows = pushed(prometheus, run, "last_over_time(spark_jobs_total{APP}[30m]) > 0")
-    got = {(labels["job"], labels["outcome"]): value for labels, value in rows}
+    got = {(labels["spark_job"], labels["outcome"]): value for labels, value in rows}
     assert got == expected
     assert ("nightly-<date>", "succeeded") in got and ("always-fails", "failed") in got
-    durations = by(prometheus, run, "spark_job_duration_seconds_count{APP}", "job")
+    durations = by(prometheus, run, "spark_job_duration_seconds_count{APP}", "spark_job")
     assert sum(durations.values()) == len(rest["jobs"])
 
 
@@ -78,9 +88,12 @@ def test_stage_outcomes_and_task_totals_equal_the_rest_api(prometheus, run):
     status = {}
     for stage in stages:
         status[stage["status"]] = status.get(stage["status"], 0) + 1
+    cancelled = [s for s in stages if s["status"] == "FAILED" and "cancel" in s.get("failureReason", "").lower()]
     outcomes = by(prometheus, run, "spark_stages_total{APP}", "outcome")
     assert outcomes.get("succeeded", 0) == status.get("COMPLETE", 0)
-    assert outcomes.get("failed", 0) == status.get("FAILED", 0) == 1
+    # The failing job's stage, twice; the cancelled group's stage is cancelled, not failed.
+    assert outcomes.get("failed", 0) == status.get("FAILED", 0) - len(cancelled) == 2
+    assert outcomes.get("cancelled", 0) == len(cancelled) == 1, cancelled
     skipped = sum(job["numSkippedStages"] for job in rest["jobs"])
     assert skipped >= 1 and outcomes.get("skipped", 0) == skipped
 
@@ -106,7 +119,7 @@ def test_stage_outcomes_and_task_totals_equal_the_rest_api(prometheus, run):
         expected = sum(s[field] for s in ran) * factor
         assert total(prometheus, run, f"{family}{{APP}}") == pytest.approx(expected, rel=1e-6, abs=1e-6), family
     assert total(prometheus, run, "spark_stage_disk_spilled_bytes_total{APP}") > 0
-    retried = by(prometheus, run, "spark_stage_retried_tasks_total{APP}", "job")
+    retried = by(prometheus, run, "spark_stage_retried_tasks_total{APP}", "spark_job")
     assert retried.get("retried-task") == 1 and retried.get("executor-killed", 0) >= 1
 
 
@@ -116,7 +129,10 @@ def test_job_and_task_outcomes_equal_the_event_log(prometheus, run):
     jobs = {}
     for e in events:
         if e["Event"] == "SparkListenerJobEnd":
-            outcome = "succeeded" if e["Job Result"]["Result"] == "JobSucceeded" else "failed"
+            result = e["Job Result"]
+            outcome = "succeeded" if result["Result"] == "JobSucceeded" else "failed"
+            if "cancelled" in json.dumps(result.get("Exception", "")):
+                outcome = "cancelled"
             jobs[outcome] = jobs.get(outcome, 0) + 1
     tasks = {}
     for e in events:
@@ -135,8 +151,14 @@ def test_the_killed_executor_is_counted_with_its_reason(prometheus, run):
     executors = [e for e in rest["executors"] if e["id"] != "driver"]
     removed = [e for e in executors if not e["isActive"]]
     assert len(removed) >= 1
-    assert total(prometheus, run, "spark_executors_added_total{APP}") == len(executors)
-    reasons = by(prometheus, run, "spark_executors_removed_total{APP}", "reason")
+    # As things stood when Spark's account was taken: the application ends without stop(), and
+    # local-cluster's workers (in the driver's JVM) kill and relaunch executors as the JVM exits.
+    at = float(result.value("REST_AT"))
+    added = prometheus.query(f'sum(spark_executors_added_total{{app_id="{result.app_id}",role="driver"}})', at=at)
+    assert added[0][1] == len(executors)
+    rows = prometheus.query(f'sum by (reason) (spark_executors_removed_total{{app_id="{result.app_id}",role="driver"}})',
+                            at=at)
+    reasons = {labels["reason"]: value for labels, value in rows}
     # Killed with SIGKILL: the worker reports exit code 137.
     assert reasons.get("sigkill", 0) >= 1, reasons
     assert sum(reasons.values()) == len(removed)
@@ -148,12 +170,43 @@ def test_the_application_start_and_end_and_no_dropped_events(prometheus, run):
     ends = by(prometheus, run, "spark_application_end_time_seconds{APP}", "outcome")
     assert start > 0 and len(ends) == 1
     (outcome, end), = ends.items()
-    # Spark 4 gives the end event an exit code; Spark 3 has none.
-    assert outcome == ("unknown" if version.startswith("3.") else "succeeded")
+    # The application ended without spark.stop() and its end still arrived (the sink's last report
+    # comes after Spark's shutdown hook stopped the context). Spark 4 gives the end event an exit
+    # code (0: the script ended normally); Spark 3 has none, and its last job failed: failed.
+    assert outcome == ("failed" if version.startswith("3.") else "succeeded")
     assert end > start
     dropped = pushed(prometheus, run, 'last_over_time({__name__=~".*dropped_events.*",APP,queue="sparkprom"}[30m])')
     assert dropped and all(value == 0 for _, value in dropped), dropped
     assert total(prometheus, run, "sparkprom_listener_events_total{APP}") > 100
+
+
+def test_the_users_job_label_is_on_every_series_once_and_spark_job_is_ours(prometheus, run):
+    _, result, _ = run
+    app = f'app_id="{result.app_id}"'
+    every = prometheus.query(f"count(last_over_time({{{app}}}[30m]))")[0][1]
+    theirs = prometheus.query(f'count(last_over_time({{{app},job="nightly-etl",team="data"}}[30m]))')[0][1]
+    assert every == theirs > 100, (every, theirs)
+    keys = by(prometheus, run, "spark_jobs_total{APP}", "spark_job")
+    assert "always-fails" in keys and "cancel-me" in keys
+    # The driver was told from Spark's own account: its registry had no static source at the start
+    # (local-cluster's master and workers in its JVM register theirs, under their own roles).
+    assert not prometheus.query(f'last_over_time({{__name__=~"spark_code_generator_.*",{app},role="driver"}}[30m])')
+    assert prometheus.query(f'last_over_time({{__name__=~"spark_code_generator_.*",{app},role="master"}}[30m])')
+
+
+def test_a_cancelled_job_group_was_seen_running_and_ended_cancelled_not_failed(prometheus, run):
+    _, result, _ = run
+    assert result.value("CANCELLED") == "True"
+    at = float(result.value("RUNNING_AT"))
+    cancel = f'app_id="{result.app_id}",spark_job="cancel-me"'
+    assert prometheus.query(f"spark_jobs_running{{{cancel}}}", at=at)[0][1] == 1
+    assert prometheus.query(f"spark_job_running_longest_seconds{{{cancel}}}", at=at)[0][1] >= 3
+    stages = prometheus.query(f"spark_stages_running{{{cancel}}}", at=at)
+    assert [v for _, v in stages] == [1], stages
+    outcomes = by(prometheus, run, 'spark_jobs_total{APP,spark_job="cancel-me"}', "outcome")
+    assert outcomes.get("cancelled") == 1 and outcomes.get("failed", 0) == 0, outcomes
+    # After it, nothing runs.
+    assert total(prometheus, run, "spark_jobs_running{APP}") == 0
 
 
 def alert_expr(name):
@@ -165,7 +218,7 @@ def alert_expr(name):
 def firing_jobs(prometheus, run_, name):
     _, result, _ = run_
     rows = prometheus.query(alert_expr(name))
-    return {labels.get("job") for labels, _ in rows if labels.get("app_id") == result.app_id}
+    return {labels.get("spark_job") for labels, _ in rows if labels.get("app_id") == result.app_id}
 
 
 def test_the_skew_rule_picks_the_skewed_join_and_not_the_balanced_one(prometheus, run):
@@ -219,13 +272,13 @@ def streaming_run(request, prometheus):
 
 
 def test_a_thousand_unique_job_descriptions_stay_within_the_key_budget(prometheus, streaming_run):
-    keys = by(prometheus, streaming_run, "spark_jobs_total{APP}", "job")
+    keys = by(prometheus, streaming_run, "spark_jobs_total{APP}", "spark_job")
     # listener.maxKeys (50) of their own, the rest "other"; the streaming queries' jobs are "other" too.
     assert len(keys) <= 50 + 2 and keys.get("other", 0) >= 1000 - 50, len(keys)
     folded = by(prometheus, streaming_run, "sparkprom_listener_keys_folded_total{APP}", "label")
-    assert folded["job"] >= 1000 - 50
+    assert folded["spark_job"] >= 1000 - 50
     series = pushed(prometheus, streaming_run, 'count(last_over_time({__name__=~"spark_(job|stage|task)s?_.*",APP}[30m]))')
-    assert series[0][1] <= 4172, series  # docs/metrics-reference.md, "Listener families"
+    assert series[0][1] <= 4488, series  # docs/metrics-reference.md, "Listener families"
 
 
 def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometheus, streaming_run):
@@ -234,7 +287,8 @@ def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometh
     assert sorted(queries) == [f"short-{i:02d}" for i in range(30)]
     assert all(value >= 1 for value in queries.values())
     started = by(prometheus, streaming_run, "spark_streaming_queries_total{APP}", "outcome")
-    assert started.get("started") == 31 and started.get("stopped") == 31 and started.get("failed", 0) == 0
+    # 30 short ones, "restarted" twice, "stuck" and the windowed count.
+    assert started.get("started") == 34 and started.get("stopped") == 34 and started.get("failed", 0) == 0
     # While the windowed query ran, the 30 short ones had ended (stale markers), it had not.
     at = float(result.value("WINDOWED_AT"))
     live = prometheus.query(f'spark_streaming_batches_total{{app_id="{result.app_id}"}}', at=at)
@@ -262,6 +316,29 @@ def test_a_windowed_count_shows_its_state_and_watermark_lag(prometheus, streamin
         assert lowest and lowest[0][1] > 0, (family, lowest)
 
 
+def test_a_query_restarted_under_its_name_goes_on_as_one_series(prometheus, streaming_run):
+    _, result, _ = streaming_run
+    assert result.value("RESTARTED") == "2"
+    series = prometheus.raw_series(f'spark_streaming_batches_total{{app_id="{result.app_id}",query="restarted"}}[30m]')
+    assert len(series) == 1, series  # one label set
+    values = [v for _, v in series[0][1]]
+    # Both runs' batches (at least one each), counted on: never back to 0 (the oracle also finds no
+    # reset anywhere).
+    assert values and values[-1] >= 2 and values == sorted(values), values
+
+
+def test_a_query_stuck_in_its_first_batch_is_seen_and_stopping_streams_is_no_failure(prometheus, streaming_run):
+    _, result, _ = streaming_run
+    at = float(result.value("STUCK_AT"))
+    stuck = f'app_id="{result.app_id}",query="stuck"'
+    assert prometheus.query(f"spark_streaming_batches_total{{{stuck}}}", at=at)[0][1] == 0
+    started = prometheus.query(f"spark_streaming_query_start_time_seconds{{{stuck}}}", at=at)[0][1]
+    assert at - 30 < started < at
+    # Streams stopped in the middle of their batches: nothing failed in the whole application.
+    outcomes = by(prometheus, streaming_run, "spark_jobs_total{APP}", "outcome")
+    assert outcomes.get("failed", 0) == 0, outcomes
+
+
 def test_listener_enabled_false_leaves_the_bus_alone_and_a_bad_value_is_one_error(prometheus, tmp_path):
     conf = sink_conf(prometheus.write_url, period_seconds=1)
     conf["spark.metrics.conf.*.sink.prom.listener.enabled"] = "false"
@@ -269,6 +346,9 @@ def test_listener_enabled_false_leaves_the_bus_alone_and_a_bad_value_is_one_erro
     conf.update({key.replace(".prom.", ".bad."): value for key, value in sink_conf(prometheus.write_url).items()
                  if ".sink.prom." in key})
     conf["spark.metrics.conf.*.sink.bad.listener.enabled"] = "maybe"
+    # A property only the executors' sink has, invalid (and dotted): the driver says so at once
+    # and its own sink goes on.
+    conf["spark.metrics.conf.executor.sink.prom.node.period"] = "1ms"
     result = submit(spark_install(LINES[-1]), JOBS / "count_job.py", ["3"], conf=conf, master="local[2]")
     assert result.returncode == 0, result.output[-3000:]
     time.sleep(2)
@@ -276,3 +356,18 @@ def test_listener_enabled_false_leaves_the_bus_alone_and_a_bad_value_is_one_erro
     assert prometheus.query(f"count(last_over_time(sparkprom_samples_sent_total{{{app}}}[10m]))")
     assert not prometheus.query(f'last_over_time({{__name__=~"spark_(jobs|stages|tasks)_total|sparkprom_listener_.*",{app}}}[10m])')
     assert "invalid sink property 'listener.enabled': 'maybe'; expected true or false" in result.output
+    assert "invalid sink property 'node.period'" in result.output
+    assert "(in the executors' sink: each executor will turn its sink off). The driver's sink sends" in result.output
+
+
+def test_fail_on_config_error_fails_the_application_for_an_executors_property(prometheus):
+    """What only the executors' sink would find (their properties, dotted ones too) the driver
+    checks at its start, where failOnConfigError=true can fail the application before any executor
+    runs without metrics."""
+    conf = sink_conf(prometheus.write_url, period_seconds=1)
+    conf["spark.metrics.conf.*.sink.prom.failOnConfigError"] = "true"
+    conf["spark.metrics.conf.executor.sink.prom.node.period"] = "1ms"
+    result = submit(spark_install(LINES[-1]), JOBS / "count_job.py", ["1"], conf=conf, master="local[1]")
+    assert result.returncode != 0, result.output[-3000:]
+    assert "invalid sink property 'node.period'" in result.output
+    assert "(in the executors' sink" in result.output

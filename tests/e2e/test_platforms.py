@@ -2,17 +2,25 @@
 against a directory laid out like a Databricks node, then a real Spark job with what it
 installed; and the EMR on EKS / Spark on Kubernetes --conf sets run in local-cluster, signing with
 credentials from a web identity (IRSA) through local fakes of STS and AMP."""
+import base64
+import functools
+import http.server
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
 
 from harness.fake_aws import FakeImds, FakeSts, KeyStore, SigV4Receiver
-from harness.paths import DIST_JAR, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version, spark_install
+from harness.paths import (DIST, DIST_JAR, DIST_LIB_AARCH64, JAR, JOBS, NATIVE_LIB, RELEASE, REPO, newest_version,
+                           oldest_spark_jars, spark_install)
 from harness.prometheus import free_port
 from harness.spark import submit
 from test_auth import PUSH, clean_environment
@@ -55,7 +63,7 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     metrics = root / "databricks" / "spark" / "conf" / "metrics.properties"
     text = metrics.read_text()
     assert text.startswith(DATABRICKS_METRICS) and text.count("sparkprom: begin") == 1, text
-    assert "labels=cluster=etl prod_ nightly,team=etl" in text, text
+    assert "labels=team=etl,cluster=etl prod_ nightly" in text, text
     jar = root / "databricks" / "jars" / "sparkprom.jar"
     assert jar.read_bytes() == files[0][0].read_bytes()
     library = root / "databricks" / "sparkprom" / "libsparkprom.so"
@@ -78,52 +86,102 @@ def test_databricks_init_script_installs_the_sink_and_a_real_job_pushes(promethe
     assert f"native library loaded from {loaded_from}" in run.output
 
 
-def test_databricks_init_script_fails_loudly_when_it_cannot_install(tmp_path):
-    """A volume the cluster cannot read: the script says so on stderr (cluster log delivery keeps
-    it) and exits 1, so the cluster's start fails with the reason; nothing half-installed. With
-    SPARKPROM_FAIL_OPEN=true the cluster starts without the sink, said just as loudly."""
+def test_databricks_init_script_fails_open_by_default_and_closed_when_asked(tmp_path):
+    """A volume the cluster cannot read (a revoked READ VOLUME, a moved jar): the compute policy
+    runs the script on every cluster, so by default it says so at ERROR (cluster log delivery
+    keeps stderr) and the cluster starts, with a stand-in sink class so that a Spark conf naming
+    the sink does not fail Spark. SPARKPROM_FAIL_OPEN=false fails the start, nothing installed."""
     root, _ = databricks_node(tmp_path)
     env = {"SPARKPROM_SOURCE": str(tmp_path / "nowhere"), "SPARKPROM_URL": "http://127.0.0.1:9/api/v1/write"}
     result = run_init_script(root, **env)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "ERROR" in result.stderr and "sparkprom.jar cannot be read" in result.stderr, result.stderr
-    assert "READ VOLUME" in result.stderr and "SPARKPROM_FAIL_OPEN=true" in result.stderr, result.stderr
+    assert "READ VOLUME" in result.stderr and "NOT active on this node" in result.stderr, result.stderr
+    assert "SPARKPROM_FAIL_OPEN=false" in result.stderr, result.stderr
     assert "cannot be read" in (root / "tmp" / "sparkprom-init.log").read_text()
-    assert not (root / "databricks" / "jars" / "sparkprom.jar").exists()
+    stand_in = root / "databricks" / "jars" / "sparkprom.jar"
+    assert "io/sparkprom/RemoteWriteSink.class" in zipfile.ZipFile(stand_in).namelist()
     assert (root / "databricks" / "spark" / "conf" / "metrics.properties").read_text() == DATABRICKS_METRICS
 
-    fail_open = run_init_script(root, SPARKPROM_FAIL_OPEN="true", **env)
-    assert fail_open.returncode == 0 and "starts without it" in fail_open.stderr, fail_open.stderr
+    closed_root, _ = databricks_node(tmp_path / "closed")
+    closed = run_init_script(closed_root, SPARKPROM_FAIL_OPEN="false", **env)
+    assert closed.returncode == 1, closed.stdout + closed.stderr
+    assert "failing this init script" in closed.stderr, closed.stderr
+    assert not (closed_root / "databricks" / "jars" / "sparkprom.jar").exists()
 
-    # A jar whose core does not load on this node (here: a library of another build beside it).
+    # A jar whose core does not load on this node (here: a library of another build beside it):
+    # the real jar stays (its sink says so at ERROR in each JVM and stays off).
     _, source = databricks_node(tmp_path / "other", [(JAR, "sparkprom.jar")])
     (source / "libsparkprom.so").write_bytes(DIST_LIB_AARCH64.read_bytes())
     broken = run_init_script(root, SPARKPROM_SOURCE=str(source))
-    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert broken.returncode == 0, broken.stdout + broken.stderr
     assert "the native core does not load on this node" in broken.stderr, broken.stderr
+    assert (root / "databricks" / "jars" / "sparkprom.jar").read_bytes() == JAR.read_bytes()
+    broken_closed = run_init_script(root, SPARKPROM_SOURCE=str(source), SPARKPROM_FAIL_OPEN="false")
+    assert broken_closed.returncode == 1, broken_closed.stdout + broken_closed.stderr
+
+
+def test_databricks_stand_in_lets_a_job_with_the_policys_conf_run(tmp_path):
+    """The fail-open case Spark would otherwise turn into a failed SparkContext: the compute
+    policy's Spark conf names io.sparkprom.RemoteWriteSink and the jar could not be installed.
+    With the stand-in the job runs, and the JVM says on stderr that it sends no metrics."""
+    root, _ = databricks_node(tmp_path)
+    assert run_init_script(root, SPARKPROM_SOURCE=str(tmp_path / "nowhere")).returncode == 0
+    jar = root / "databricks" / "jars" / "sparkprom.jar"
+    conf = {**compute_policy_spark_conf(), "spark.driver.extraClassPath": str(jar),
+            "spark.executor.extraClassPath": str(jar)}
+    run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["2"], conf=conf, jars=(), master="local[2]")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "ERROR sparkprom: not installed on this node" in run.output, run.output[-3000:]
+
+
+def test_databricks_stand_in_is_what_its_source_compiles_to(tmp_path):
+    """The jar embedded in the init script is release/fallback_jar.sh's output for
+    jvm-shim/fallback/ (compared as javap prints the classes: the bytes depend on javac's version)."""
+    scripts = [INIT_SCRIPT, REPO / "spark-conf" / "emr-on-ec2" / "sparkprom-bootstrap.sh"]
+    embedded = {re.search(r"FALLBACK_JAR='\n(.*?)'\n", script.read_text(), re.S).group(1) for script in scripts}
+    assert len(embedded) == 1, "the install scripts embed different stand-ins: run release/fallback_jar.sh"
+    jar = tmp_path / "embedded.jar"
+    jar.write_bytes(base64.b64decode(embedded.pop()))
+    jars = oldest_spark_jars()
+    classpath = ":".join(str(next(jars.glob(pattern))) for pattern in
+                         ("spark-core_2.12-*.jar", "metrics-core-*.jar", "scala-library-2.12.*.jar"))
+    subprocess.run(["javac", "--release", "8", "-Xlint:-options", "-cp", classpath, "-d", str(tmp_path / "classes"),
+                    str(REPO / "jvm-shim" / "fallback" / "io" / "sparkprom" / "RemoteWriteSink.java")], check=True)
+
+    def javap(classpath_entry):
+        return subprocess.run(["javap", "-c", "-p", "-constants", "-cp", str(classpath_entry),
+                               "io.sparkprom.RemoteWriteSink"], capture_output=True, text=True, check=True).stdout
+    assert javap(jar) == javap(tmp_path / "classes")
 
 
 def test_databricks_init_script_configured_by_the_file_beside_the_jar(prometheus, tmp_path):
     """DBR 19 standard access: the script gets no custom environment variable. SOURCE edited in
-    the script as README says, the settings in sparkprom-init.env beside the jar; the block it
+    the script as docs/platforms.md says, the settings in sparkprom-init.env beside the jar; the block it
     writes passes `check` against the real Prometheus."""
     root, source = databricks_node(tmp_path)
     script = tmp_path / "sparkprom-init.sh"
     text = INIT_SCRIPT.read_text()
     assert 'SOURCE="${SPARKPROM_SOURCE:-/Volumes/main/default/sparkprom}"' in text
     script.write_text(text.replace("/Volumes/main/default/sparkprom", str(source)))
+    # The user's own `cluster` label wins over the cluster's name (given twice, the sink would be
+    # off); a misspelt setting is named with what it most likely meant, and signing is said off.
     (source / "sparkprom-init.env").write_text(
-        f"# sparkprom settings\nSPARKPROM_URL={prometheus.write_url}\nSPARKPROM_LABELS=team=file,env=test\n"
-        "SPARKPROM_PERIOD=5\nSPARKPROM_BOGUS=1\n")
-    result = subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"], "SPARKPROM_ROOT": str(root)},
+        f"# sparkprom settings\nSPARKPROM_URL={prometheus.write_url}\nSPARKPROM_LABELS=cluster=mine,env=test\n"
+        "SPARKPROM_PERIOD=5\nSPARKPROM_REGOIN=us-east-1\n")
+    result = subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"], "SPARKPROM_ROOT": str(root),
+                                                        "DB_CLUSTER_NAME": "etl prod"},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"read {source / 'sparkprom-init.env'}" in result.stdout, result.stdout
     assert "sparkprom native core" in result.stdout, result.stdout
-    assert "'SPARKPROM_BOGUS' is not a setting" in result.stderr, result.stderr
+    assert "'SPARKPROM_REGOIN' is not a setting of this script and is ignored; did you mean SPARKPROM_REGION?" \
+        in result.stderr, result.stderr
+    assert "ERROR SigV4 signing is OFF" in result.stderr, result.stderr
     metrics = root / "databricks" / "spark" / "conf" / "metrics.properties"
     block = metrics.read_text()
-    assert f"*.sink.sparkprom.url={prometheus.write_url}" in block and "labels=team=file,env=test" in block, block
+    assert f"*.sink.sparkprom.url={prometheus.write_url}" in block and "labels=cluster=mine,env=test\n" in block, block
+    assert "sigv4" not in block, block
     assert "*.sink.sparkprom.period=5" in block, block
     jar = root / "databricks" / "jars" / "sparkprom.jar"
     check = subprocess.run(["java", "-jar", str(jar), "check", str(metrics)], capture_output=True, text=True,
@@ -131,25 +189,49 @@ def test_databricks_init_script_configured_by_the_file_beside_the_jar(prometheus
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_databricks_init_script_signs_for_an_amp_url_without_a_region(tmp_path):
+    """An AMP URL always needs SigV4: its region is taken from the URL, and the log says so."""
+    root, source = databricks_node(tmp_path)
+    url = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"
+    result = run_init_script(root, SPARKPROM_SOURCE=str(source), SPARKPROM_URL=url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SigV4 signing is on: region eu-west-1" in result.stdout, result.stdout
+    block = (root / "databricks" / "spark" / "conf" / "metrics.properties").read_text()
+    assert "*.sink.sparkprom.sigv4.region=eu-west-1" in block, block
+
+
+COMPUTE_POLICY = REPO / "spark-conf" / "databricks" / "compute-policy.json"
+
+
 def compute_policy_spark_conf():
-    """The Spark conf the compute policy fixes for every cluster: {key: value}."""
-    policy = json.loads((REPO / "spark-conf" / "databricks" / "compute-policy.json").read_text())
-    return {key[len("spark_conf."):]: rule["value"] for key, rule in policy.items() if key.startswith("spark_conf.")}
+    """The Spark conf a cluster made with the compute policy gets: {key: value} (fixed values,
+    and the defaults of what a team may change)."""
+    policy = json.loads(COMPUTE_POLICY.read_text())
+    return {key[len("spark_conf."):]: rule.get("value", rule.get("defaultValue"))
+            for key, rule in policy.items() if key.startswith("spark_conf.")}
 
 
-def test_databricks_compute_policy_fits_current_access_modes_and_the_sinks_properties(tmp_path):
-    """Current clusters name their access mode DATA_SECURITY_MODE_*; SigV4 needs the instance
-    profile the policy fixes; every sink key in it is a property the sink reads (check warns on
-    any other) and valid."""
-    policy = json.loads((REPO / "spark-conf" / "databricks" / "compute-policy.json").read_text())
+def test_databricks_compute_policy_leaves_teams_their_profile_and_labels(tmp_path):
+    """Current clusters name their access mode DATA_SECURITY_MODE_*. The policy fixes the sink,
+    not the team's instance profile (S3, Glue, KMS; they add aps:RemoteWrite to it) nor its
+    labels (a default); its keys are instance-scoped (`driver`, `executor`), as `*` in a policy
+    key is not known to be accepted. `check` reads the policy file itself."""
+    policy = json.loads(COMPUTE_POLICY.read_text())
     modes = policy["data_security_mode"]["values"]
     assert {"DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED", "DATA_SECURITY_MODE_AUTO"} <= set(modes)
-    assert policy["aws_attributes.instance_profile_arn"]["value"].startswith("arn:aws:iam::")
-    config = tmp_path / "policy.conf"
-    config.write_text("".join(f"{key} {value}\n" for key, value in compute_policy_spark_conf().items()))
-    result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(config)], capture_output=True, text=True,
-                            timeout=120, env=clean_environment())
-    assert "ok   properties are valid" in result.stdout and "WARN property" not in result.stdout, result.stdout
+    assert not any(key.startswith("aws_attributes.instance_profile") for key in policy), policy
+    sink_keys = [key for key in policy if ".sink." in key]
+    assert sink_keys and not any("conf.*." in key for key in sink_keys), sink_keys
+    for role in ("driver", "executor"):
+        labels = policy[f"spark_conf.spark.metrics.conf.{role}.sink.prom.labels"]
+        assert labels["type"] == "unlimited" and labels["defaultValue"], labels
+    env = clean_environment(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="example",
+                            HTTPS_PROXY=f"http://127.0.0.1:{free_port()}")
+    result = subprocess.run(["java", "-jar", str(DIST_JAR), "check", str(COMPUTE_POLICY)], capture_output=True,
+                            text=True, timeout=120, env=env)
+    out = result.stdout + result.stderr
+    assert "sink 'prom' for instance driver, executor:" in out, out
+    assert "ok   properties are valid" in out and "FAIL sparkprom" not in out and "WARN property" not in out, out
 
 
 def test_databricks_without_environment_variables_the_policys_spark_conf_configures_the_sink(prometheus, tmp_path):
@@ -169,13 +251,15 @@ def test_databricks_without_environment_variables_the_policys_spark_conf_configu
     assert "configured by the cluster's Spark config alone" in log, log
 
     conf = compute_policy_spark_conf()
-    region = conf["spark.metrics.conf.*.sink.prom.sigv4.region"]
+    region = conf["spark.metrics.conf.driver.sink.prom.sigv4.region"]
     conf.update({"spark.driver.extraClassPath": str(jar), "spark.executor.extraClassPath": str(jar),
-                 "spark.metrics.conf": str(metrics), "spark.metrics.conf.*.sink.prom.period": "2"})
+                 "spark.metrics.conf": str(metrics)})
     issued = KeyStore()
     with FakeImds(issued) as imds, SigV4Receiver(issued, region, forward_to=prometheus.write_url) as amp:
-        path = re.sub(r"^https://[^/]+", "", conf["spark.metrics.conf.*.sink.prom.url"])
-        conf["spark.metrics.conf.*.sink.prom.url"] = amp.url + path
+        for role in ("driver", "executor"):
+            path = re.sub(r"^https://[^/]+", "", conf[f"spark.metrics.conf.{role}.sink.prom.url"])
+            conf[f"spark.metrics.conf.{role}.sink.prom.url"] = amp.url + path
+            conf[f"spark.metrics.conf.{role}.sink.prom.period"] = "2"
         env = clean_environment(AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
         del env["AWS_EC2_METADATA_DISABLED"]
         run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
@@ -262,16 +346,143 @@ def test_kubernetes_recipes_give_driver_and_executors_the_irsa_service_account(e
     assert conf["spark.kubernetes.authenticate.executor.serviceAccountName"] == driver and driver in accounts
     assert accounts[driver]["metadata"]["namespace"] == conf["spark.kubernetes.namespace"]
     assert accounts[driver]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
-    assert conf["spark.kubernetes.container.image"].endswith(":4.0.1")
-    # Both roles get the node's name from the downward API, for node statistics' `instance`.
+    # The Apache Spark image as it is: nothing to rebuild for sparkprom.
+    assert conf["spark.kubernetes.container.image"] == "spark:4.0.1-scala2.13-java17-python3-ubuntu"
+
+
+# Every pod template that installs the jar: (file, path to the pod spec inside it, where the Spark
+# container must find the jar). Apache Spark's recipes put /opt/sparkprom on extraClassPath; EMR
+# sets extraClassPath itself (a job's value would replace EMR's list), so its templates mount the
+# one file into Spark's jars folder.
+POD_TEMPLATES = [
+    (KUBERNETES / "pod-template.yaml", (), "/opt/sparkprom/sparkprom.jar"),
+    (KUBERNETES / "spark-application.yaml", ("spec", "driver", "template"), "/opt/sparkprom/sparkprom.jar"),
+    (KUBERNETES / "spark-application.yaml", ("spec", "executor", "template"), "/opt/sparkprom/sparkprom.jar"),
+    (EMR_ON_EKS / "driver-pod-template.yaml", (), "/usr/lib/spark/jars/sparkprom.jar"),
+    (EMR_ON_EKS / "executor-pod-template.yaml", (), "/usr/lib/spark/jars/sparkprom.jar"),
+]
+FETCH_SCRIPT = KUBERNETES / "sparkprom-fetch.sh"
+
+
+def pod_spec(path, at):
+    document = yaml.safe_load(path.read_text())
+    for key in at:
+        document = document[key]
+    return document["spec"]
+
+
+def init_container(path, at=()):
+    (container,) = [c for c in pod_spec(path, at)["initContainers"] if c["name"] == "sparkprom-jar"]
+    return container
+
+
+@pytest.mark.parametrize("path,at,jar", POD_TEMPLATES, ids=lambda v: v.name if isinstance(v, Path) else "")
+def test_pod_templates_install_the_jar_without_a_custom_image(path, at, jar):
+    """Each template's init container runs sparkprom-fetch.sh (the same lines, a test-kept copy)
+    into an emptyDir the Spark container mounts, and gives that container the node's name from
+    the downward API (in the template itself: the Spark Operator applies spec.*.env's valueFrom
+    only with its webhook on, a template always)."""
+    spec = pod_spec(path, at)
+    container = init_container(path, at)
+    body = FETCH_SCRIPT.read_text()
+    assert container["command"] == ["/bin/sh", "-c"] and container["args"] == [body[body.index("set -eu"):]]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SPARKPROM_JAR_URL"].endswith("/sparkprom.jar") and "SPARKPROM_SHA256" in env, env
+    assert {"name": "sparkprom", "emptyDir": {}} in spec["volumes"]
+    assert {"name": "sparkprom", "mountPath": "/opt/sparkprom"} in container["volumeMounts"]
+    spark = spec["containers"][0]
     node_name = {"name": "SPARKPROM_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
-    if example == "kubernetes":
-        for role in ("driver", "executor"):
-            template = yaml.safe_load((KUBERNETES / conf[f"spark.kubernetes.{role}.podTemplateFile"]).read_text())
-            assert node_name in template["spec"]["containers"][0]["env"], template
+    assert node_name in spark["env"], spark
+    (mount,) = [m for m in spark["volumeMounts"] if m["name"] == "sparkprom"]
+    if jar.startswith("/opt/sparkprom/"):
+        conf = kubernetes_conf() if path.name == "pod-template.yaml" else spark_application_conf()
+        assert mount["mountPath"] == "/opt/sparkprom"
+        assert conf["spark.driver.extraClassPath"] == conf["spark.executor.extraClassPath"] == jar
     else:
-        spec = yaml.safe_load((KUBERNETES / "spark-application.yaml").read_text())["spec"]
-        assert node_name in spec["driver"]["env"] and node_name in spec["executor"]["env"], spec
+        assert mount["mountPath"] == jar and mount["subPath"] == "sparkprom.jar", mount
+        for request in ("start-job-run.json", "start-job-run-spark-metrics.json"):
+            assert "extraClassPath" not in (EMR_ON_EKS / request).read_text()
+
+
+@pytest.fixture(scope="module")
+def release_mirror():
+    """The release files (target/dist) served over HTTP, as a mirror of the release would."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(DIST)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def run_init_container(container, directory, url, sha256=None):
+    """The init container's command, as the template writes it, with the volume at `directory`
+    and the jar at `url`; its pinned SHA-256 replaced by `sha256` (None: from SHA256SUMS)."""
+    env = {"PATH": os.environ["PATH"], **{e["name"]: e["value"] for e in container["env"] if "value" in e},
+           "SPARKPROM_JAR_URL": url, "SPARKPROM_DIR": str(directory)}
+    env.pop("SPARKPROM_SHA256")
+    if sha256:
+        env["SPARKPROM_SHA256"] = sha256
+    directory.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([*container["command"], *container["args"]], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def released_sha256():
+    return next(line.split()[0] for line in (DIST / "SHA256SUMS").read_text().splitlines()
+                if line.split()[1].lstrip("*") == "sparkprom.jar")
+
+
+def test_init_container_takes_the_release_jar_only_when_its_sha256_matches(release_mirror, tmp_path):
+    container = init_container(KUBERNETES / "pod-template.yaml")
+    url = f"{release_mirror}/sparkprom.jar"
+    # From SHA256SUMS beside the jar, and pinned in the template.
+    for pin in (None, released_sha256()):
+        volume = tmp_path / f"volume-{pin is None}"
+        result = run_init_container(container, volume, url, pin)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (volume / "sparkprom.jar").read_bytes() == DIST_JAR.read_bytes()
+        assert sorted(p.name for p in volume.iterdir() if not p.name.startswith(".")) == ["sparkprom.jar"]
+    # The tiny image's way: a path in the image, SHA256SUMS beside it.
+    result = run_init_container(container, tmp_path / "from-image", str(DIST_JAR))
+    assert result.returncode == 0, result.stderr
+
+    refused = run_init_container(container, tmp_path / "pinned-wrong", url, "0" * 64)
+    assert refused.returncode == 1 and "refused" in refused.stderr, refused.stderr
+    assert not (tmp_path / "pinned-wrong" / "sparkprom.jar").exists()
+    # A jar that is not the released one (cut short on the way, or replaced) beside the real sums.
+    mirror = tmp_path / "bad-mirror"
+    mirror.mkdir()
+    (mirror / "sparkprom.jar").write_bytes(DIST_JAR.read_bytes()[:-100])
+    shutil.copy(DIST / "SHA256SUMS", mirror / "SHA256SUMS")
+    bad = run_init_container(container, tmp_path / "bad", str(mirror / "sparkprom.jar"))
+    assert bad.returncode == 1 and f"but {released_sha256()}: refused" in bad.stderr, bad.stderr
+    assert not (tmp_path / "bad" / "sparkprom.jar").exists()
+    missing = run_init_container(container, tmp_path / "missing", f"{release_mirror}/nothing/sparkprom.jar")
+    assert missing.returncode == 1 and "ERROR sparkprom: cannot fetch" in missing.stderr, missing.stderr
+
+
+def test_emr_serverless_image_and_request():
+    """The image (checked as text: no Docker engine here) puts the jar in Spark's jars folder of
+    EMR Serverless' own image and ends as hadoop; the request configures the sink per job."""
+    folder = REPO / "spark-conf" / "emr-serverless"
+    lines = [line.strip() for line in (folder / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert "FROM public.ecr.aws/emr-serverless/spark/${EMR_RELEASE}:latest" in lines
+    assert "COPY sparkprom.jar /usr/lib/spark/jars/sparkprom.jar" in lines and lines[-1] == "USER hadoop:hadoop"
+    request = json.loads((folder / "start-job-run.json").read_text())
+    params = request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
+    assert "--conf spark.metrics.conf.*.sink.amp.class=io.sparkprom.RemoteWriteSink" in params
+    assert "extraClassPath" not in params  # EMR's own list stays
+
+
+def test_jar_image_holds_only_the_release_files():
+    """Checked as text (no Docker engine here): the jar, its sums and the fetch script."""
+    lines = [line.strip() for line in (KUBERNETES / "jar-image" / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0].startswith("FROM busybox:")
+    assert "COPY sparkprom.jar SHA256SUMS sparkprom-fetch.sh /sparkprom/" in lines
 
 
 def test_kubernetes_image_puts_the_jar_on_sparks_classpath_and_ends_as_the_spark_user():
@@ -283,33 +494,98 @@ def test_kubernetes_image_puts_the_jar_on_sparks_classpath_and_ends_as_the_spark
     assert lines[-1] == "USER 185"
 
 
+EMR_ON_EC2 = REPO / "spark-conf" / "emr-on-ec2"
+BOOTSTRAP = EMR_ON_EC2 / "sparkprom-bootstrap.sh"
+
+
+def emr_on_ec2_conf(conf_dir):
+    """configurations.json as EMR applies it: spark-defaults into the Spark conf, spark-metrics
+    into metrics.properties (named by spark.metrics.conf)."""
+    conf = {}
+    for classification in json.loads((EMR_ON_EC2 / "configurations.json").read_text()):
+        if classification["Classification"] == "spark-defaults":
+            conf.update(classification["Properties"])
+        else:
+            assert classification["Classification"] == "spark-metrics", classification
+            metrics = conf_dir / "metrics.properties"
+            metrics.write_text("".join(f"{k}={v}\n" for k, v in classification["Properties"].items()))
+            conf["spark.metrics.conf"] = str(metrics)
+    return conf
+
+
+def run_bootstrap(root, *args, **env):
+    return subprocess.run(["bash", str(BOOTSTRAP), *map(str, args)], capture_output=True, text=True, timeout=120,
+                          env={"PATH": os.environ["PATH"], "SPARKPROM_ROOT": str(root), **env})
+
+
+def test_emr_bootstrap_action_installs_the_checked_jar_where_emrs_class_path_looks(release_mirror, tmp_path):
+    """Into /usr/share/aws/emr/emrfs/auxlib/, on EMR's own extraClassPath; a jar that does not
+    match its SHA-256 is refused, and the node starts with the stand-in (or, fail-closed, not)."""
+    url = f"{release_mirror}/sparkprom.jar"
+    auxlib = Path("usr/share/aws/emr/emrfs/auxlib")
+    for args in ((url, released_sha256()), (url,)):
+        root = tmp_path / f"node-{len(args)}"
+        result = run_bootstrap(root, *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (root / auxlib / "sparkprom.jar").read_bytes() == DIST_JAR.read_bytes()
+    wrong = run_bootstrap(tmp_path / "wrong", url, "0" * 64)
+    assert wrong.returncode == 0 and "refused" in wrong.stderr and "NOT active" in wrong.stderr, wrong.stderr
+    assert "io/sparkprom/RemoteWriteSink.class" in zipfile.ZipFile(tmp_path / "wrong" / auxlib / "sparkprom.jar").namelist()
+    assert (tmp_path / "wrong" / auxlib / "sparkprom.jar").stat().st_size < 10_000
+    closed = run_bootstrap(tmp_path / "closed", url, "0" * 64, "fail-closed")
+    assert closed.returncode == 1 and not (tmp_path / "closed" / auxlib / "sparkprom.jar").exists(), closed.stderr
+
+
 @pytest.mark.parametrize("example", ["start-job-run.json", "start-job-run-spark-metrics.json", "kubernetes",
-                                     "spark-application"])
-def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, example):
+                                     "spark-application", "emr-on-ec2"])
+def test_platform_conf_examples_push_from_every_executor(prometheus, release_mirror, tmp_path, example):
     conf = kubernetes_conf() if example == "kubernetes" else spark_application_conf() \
-        if example == "spark-application" else emr_on_eks_conf(example, tmp_path)
+        if example == "spark-application" else emr_on_ec2_conf(tmp_path) if example == "emr-on-ec2" \
+        else emr_on_eks_conf(example, tmp_path)
     url_key, url = sink_setting(conf, ".url")
     _, region = sink_setting(conf, ".sigv4.region")
     # What differs from the cluster, and nothing else: Kubernetes settings (local-cluster here),
     # where the image put the files, and AMP's and STS's addresses.
     conf = {k: v for k, v in conf.items() if not k.startswith("spark.kubernetes.") and k != "spark.executor.instances"}
-    # The image carries the release jar alone, on Spark's classpath; it loads its own library.
+    # The release jar alone (it loads its own library), where the recipe's init container put it:
+    # on the class path the recipe names (Apache Spark), or in Spark's jars folder (EMR).
     assert not any(k.endswith(".library") for k in conf), conf
     if "spark.metrics.conf" in conf:
         assert ".library=" not in open(conf["spark.metrics.conf"]).read()
-    conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = str(DIST_JAR)
+    volume = tmp_path / "sparkprom-volume"
+    if example == "emr-on-ec2":
+        # The bootstrap action's folder, which EMR's own extraClassPath names as auxlib/*.
+        installed = run_bootstrap(tmp_path / "node", f"{release_mirror}/sparkprom.jar", released_sha256())
+        volume = tmp_path / "node" / "usr" / "share" / "aws" / "emr" / "emrfs" / "auxlib"
+        conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = f"{volume}/*"
+    else:
+        template = KUBERNETES / "pod-template.yaml" if example == "kubernetes" else KUBERNETES / \
+            "spark-application.yaml" if example == "spark-application" else EMR_ON_EKS / "driver-pod-template.yaml"
+        at = ("spec", "executor", "template") if example == "spark-application" else ()
+        installed = run_init_container(init_container(template, at), volume, f"{release_mirror}/sparkprom.jar",
+                                       released_sha256())
+        for role in ("driver", "executor"):
+            path = conf.get(f"spark.{role}.extraClassPath", "/usr/lib/spark/jars/sparkprom.jar")
+            conf[f"spark.{role}.extraClassPath"] = re.sub(r"^/opt/sparkprom|^/usr/lib/spark/jars", str(volume), path)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
     issued = KeyStore()
     token = tmp_path / "token"
     token.write_text("irsa-projected-token")
-    with FakeSts(issued, region, web_identity_tokens={"irsa-projected-token"}) as sts, \
+    with FakeSts(issued, region, web_identity_tokens={"irsa-projected-token"}) as sts, FakeImds(issued) as imds, \
             SigV4Receiver(issued, region, forward_to=prometheus.write_url) as amp:
         set_sink_setting(conf, url_key, amp.url + re.sub(r"^https://[^/]+", "", url))
-        env = clean_environment(AWS_ROLE_ARN="arn:aws:iam::111122223333:role/emr-eks-job-role",
-                                AWS_WEB_IDENTITY_TOKEN_FILE=str(token), AWS_ENDPOINT_URL_STS=sts.url)
-        # What the downward API gives through each recipe's pod templates. The recipe's period
-        # (10 s) is longer than this 6-second job: node statistics read before the first report
-        # still go out with it.
-        env["SPARKPROM_NODE_NAME"] = "ip-10-0-1-17.ec2.internal"
+        if example == "emr-on-ec2":
+            # The cluster's instance profile, through IMDSv2; node statistics keyed by the host.
+            env = clean_environment(AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
+            del env["AWS_EC2_METADATA_DISABLED"]
+            node = socket.gethostname()
+        else:
+            env = clean_environment(AWS_ROLE_ARN="arn:aws:iam::111122223333:role/emr-eks-job-role",
+                                    AWS_WEB_IDENTITY_TOKEN_FILE=str(token), AWS_ENDPOINT_URL_STS=sts.url)
+            # What the downward API gives through each recipe's pod templates. The recipe's period
+            # (10 s) is longer than this 6-second job: node statistics read before the first
+            # report still go out with it.
+            node = env["SPARKPROM_NODE_NAME"] = "ip-10-0-1-17.ec2.internal"
         run = submit(spark_install(newest_version()), JOBS / "count_job.py", ["6"], conf=conf, jars=(), env=env)
         assert run.returncode == 0, run.output[-3000:]
     assert amp.requests and not amp.refused(), amp.refused()[:3]
@@ -318,21 +594,24 @@ def test_platform_conf_examples_push_from_every_executor(prometheus, tmp_path, e
                   lambda r: len(r) == 3)
     assert {labels["executor_id"] for labels, _ in pushed} == {"driver", "0", "1"}, pushed
     nodes = last(prometheus, f'node_boot_time_seconds{{app_id="{run.app_id}"}}', lambda r: len(r) == 3)
-    assert {labels["instance"] for labels, _ in nodes} == {"ip-10-0-1-17.ec2.internal"}, nodes
+    assert {labels["instance"] for labels, _ in nodes} == {node}, nodes
 
 
 @pytest.mark.parametrize("request_file", ["start-job-run.json", "start-job-run-spark-metrics.json"])
-def test_emr_on_eks_requests_give_driver_and_executors_the_node_name(request_file, tmp_path):
-    """Each request names a pod template per role (uploaded to S3 from spark-conf/emr-on-eks) whose
-    Spark container, by the name EMR on EKS looks for, gets the node's name from the downward API."""
+def test_emr_on_eks_requests_name_the_templates_a_current_release_and_where_logs_go(request_file, tmp_path):
+    """Each request names a pod template per role (uploaded to S3 from spark-conf/emr-on-eks), uses
+    EMR's own image on a current release, and sends the driver's and executors' logs (where the
+    sink's lines are) to S3 and CloudWatch."""
     conf = emr_on_eks_conf(request_file, tmp_path)
-    node_name = {"name": "SPARKPROM_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
     for role in ("driver", "executor"):
         location = conf[f"spark.kubernetes.{role}.podTemplateFile"]
-        assert location.startswith("s3://"), location
-        template = yaml.safe_load((EMR_ON_EKS / location.rsplit("/", 1)[1]).read_text())
-        containers = {c["name"]: c for c in template["spec"]["containers"]}
-        assert node_name in containers[f"spark-kubernetes-{role}"]["env"], template
+        assert location.startswith("s3://") and (EMR_ON_EKS / location.rsplit("/", 1)[1]).exists(), location
+    assert "spark.kubernetes.container.image" not in conf
+    request = json.loads((EMR_ON_EKS / request_file).read_text())
+    assert re.fullmatch(r"emr-(7\.1[0-9]\.0|spark-8\.\d\.0)-latest", request["releaseLabel"]), request["releaseLabel"]
+    monitoring = request["configurationOverrides"]["monitoringConfiguration"]
+    assert monitoring["s3MonitoringConfiguration"]["logUri"].startswith("s3://")
+    assert monitoring["cloudWatchMonitoringConfiguration"]["logGroupName"]
 
 
 def test_emr_on_eks_image_keeps_emr_s_user_and_mounted_paths():
@@ -352,10 +631,18 @@ def test_emr_on_eks_image_keeps_emr_s_user_and_mounted_paths():
 
 
 def test_version_command_prints_both_versions_and_refuses_a_mismatch(tmp_path):
-    ok = subprocess.run(["java", "-jar", str(JAR), "--version"], capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(["java", "-jar", str(DIST_JAR), "--version"], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    version = re.search(r"^sparkprom jar (\S+)$", ok.stdout, re.M).group(1)
-    assert f"sparkprom native core {version} ({NATIVE_LIB})" in ok.stdout, ok.stdout
+    # The development jar carries no core: the one beside it loads here, but a sink (which does
+    # not look beside the jar) would stay off, so the answer is no.
+    beside = subprocess.run(["java", "-jar", str(JAR), "--version"], capture_output=True, text=True, timeout=60)
+    assert beside.returncode == 1, beside.stdout + beside.stderr
+    assert "would load: none (it would stay off)" in beside.stdout and "NOT OK" in beside.stdout, beside.stdout
+    version = re.search(r"^sparkprom jar (\S+)$", beside.stdout, re.M).group(1)
+    assert f"sparkprom native core {version} ({NATIVE_LIB})" in beside.stdout, beside.stdout
+    given = subprocess.run(["java", "-jar", str(JAR), "--version", str(NATIVE_LIB)], capture_output=True, text=True,
+                           timeout=60)
+    assert given.returncode == 0, given.stdout + given.stderr
     # A native library of another build: a stand-in that answers version() with 0.0.0-other.
     source = tmp_path / "other.c"
     source.write_text('#include <jni.h>\n'

@@ -133,16 +133,6 @@ def test_a_jar_without_a_library_and_nothing_on_the_path_says_where_it_looked(tm
             "and none for linux-x86_64 in the jar") in output, output
 
 
-def test_a_library_on_java_library_path_is_preferred_to_the_jars(tmp_path):
-    library_dir = tmp_path / "lib"
-    library_dir.mkdir()
-    shutil.copy(NATIVE_LIB, library_dir / "libsparkprom.so")
-    process = version_check(jar_alone(tmp_path), tmp_path, library_path=library_dir)
-    output = process.communicate(timeout=60)[0]
-    assert process.returncode == 0, output
-    assert f"({library_dir / 'libsparkprom.so'})" in output, output
-
-
 @pytest.mark.parametrize("version", full_suite_versions())
 def test_a_real_job_given_only_the_release_jar_pushes_from_every_jvm(prometheus, version, tmp_path):
     extract_dir = tmp_path / "extract"

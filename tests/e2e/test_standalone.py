@@ -4,7 +4,7 @@ and for the application by its --conf, and a job on it. Every JVM writes series 
 daemons, which have no app or executor id, by `instance` and `pid`), the real Prometheus refuses
 none of them, the daemons' properties with a dot in their name (`node.instance` here) reach their
 cores, and a `spark.metrics.namespace` that Spark expands from the environment keeps ids out of
-the names."""
+the names; the master's sink takes its own instance's (`master.sink...`) over `*`'s."""
 import os
 import subprocess
 import time
@@ -37,6 +37,10 @@ def standalone(prometheus, tmp_path):
         f"*.sink.prom.labels=cluster={cluster}",
         # A property with a dot in its name: only the metrics.properties file carries it here.
         "*.sink.prom.node.instance=standalone-node",
+        # The master instance's own dotted properties win over *'s in the master's sink (its JVM's
+        # other sink, the applications instance's, sends the node statistics).
+        "master.sink.prom.node.instance=standalone-master",
+        "master.sink.prom.node.enabled=false",
         "",
     ]))
     env = dict(os.environ, SPARK_HOME=str(install.home), SPARK_LOCAL_IP="127.0.0.1",
@@ -88,6 +92,9 @@ def test_every_jvm_of_a_standalone_cluster_writes_its_own_series(prometheus, sta
                  env=dict(os.environ, SPARKPROM_TEST_NAMESPACE=namespace))
     assert run.returncode == 0, run.output[-3000:]
 
+    # The master's own instance's dotted property, not *'s.
+    master_series = last(prometheus, f'spark_master_alive_workers{{cluster="{cluster}"}}', bool)
+    assert {labels["instance"] for labels, _ in master_series} == {"standalone-master"}, master_series
     # The two workers: one series each, told apart by pid, all on the node the daemons' own
     # metrics.properties names (a dotted property, read without a SparkEnv).
     workers = last(prometheus, f'spark_worker_cores_used{{cluster="{cluster}"}}', lambda r: len(r) == 2)

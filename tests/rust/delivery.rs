@@ -509,6 +509,142 @@ fn reports_with_one_timestamp_or_an_earlier_one_are_all_accepted() {
     assert!(total_accepted_samples(&received) > 0);
 }
 
+/// A batch the receiver keeps refusing with 5xx (what Prometheus answers to a series with a label
+/// twice) is given up after retryTimeout and counted, and the batches after it go out: it must not
+/// hold the queue forever. An outage shorter than retryTimeout loses nothing.
+#[test]
+fn a_batch_refused_with_5xx_past_retry_timeout_is_given_up_and_the_next_goes_out() {
+    let refusing = vec![Reply::Status(500); 400];
+    let receiver = FakeReceiver::start(refusing);
+    let sink = Sink::start(Config {
+        retry_timeout: Duration::from_millis(400),
+        ..config(&receiver.url())
+    })
+    .unwrap();
+    run(&sink, 0..1);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stats.samples_retry_timeout.load(Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch was never given up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let given_up = stats.samples_retry_timeout.load(Ordering::Relaxed);
+    let tried = receiver.received();
+    // Given up after retryTimeout, not before (and not after a single try).
+    let span = tried.last().unwrap().at - tried[0].at;
+    assert!(
+        tried.len() > 2 && span >= Duration::from_millis(300),
+        "{} tries over {span:?}",
+        tried.len()
+    );
+    // The receiver comes back (its script runs out: 204); the next batches are delivered.
+    while receiver.received().len() < 400 {
+        std::thread::sleep(Duration::from_millis(10));
+        submit_and_wait(&sink, &snapshot(1));
+        if stats.samples_sent.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+    }
+    run(&sink, 2..3);
+    sink.close(None);
+    assert!(stats.samples_sent.load(Ordering::Relaxed) > 0);
+    assert!(
+        given_up >= u64::from(GAUGES),
+        "the first batch's samples are counted: {given_up}"
+    );
+}
+
+#[test]
+fn an_outage_shorter_than_retry_timeout_loses_nothing() {
+    let receiver = FakeReceiver::start(vec![Reply::Status(503); 30]);
+    let sink = Sink::start(Config {
+        retry_timeout: Duration::from_secs(30),
+        ..config(&receiver.url())
+    })
+    .unwrap();
+    run(&sink, 0..4);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    assert_complete_and_ordered(&receiver.received(), 0, 4);
+    assert_eq!(stats.samples_retry_timeout.load(Ordering::Relaxed), 0);
+}
+
+/// The driver listener's series through a names reset (its snapshot buffer overflowed, or the core
+/// dropped a snapshot): the receiver refuses nothing, and no counter goes down, not even to 0 and
+/// back, which Prometheus reads as a reset (increase() of a failed-jobs counter that never moved
+/// was 2.25, and failure alerts paged).
+#[test]
+fn listener_series_go_through_a_names_reset_without_a_reset_at_the_receiver() {
+    let receiver = FakeReceiver::start(vec![]);
+    let sink = Sink::start(config(&receiver.url())).unwrap();
+    let report = |n: i64, reset: bool| {
+        let mut e = Encoder::default();
+        e.begin(1_000 * (n + 1), n == 0 || reset);
+        if n == 0 {
+            e.identity(&[
+                ("app_id", "app-1"),
+                ("app_name", "etl"),
+                ("executor_id", "driver"),
+                ("namespace", "app-1"),
+            ]);
+        }
+        if n == 0 || reset {
+            // What SignalTable sends: a series made at 0 says so in every definition.
+            e.signal_define(
+                if reset { 7 } else { 0 },
+                "spark_jobs_total",
+                &["load", "failed"],
+            );
+            e.signal_define(
+                if reset { 3 } else { 1 },
+                "spark_jobs_total",
+                &["load", "succeeded"],
+            );
+        }
+        // The ids the Java side gave after the reset.
+        let (failed, succeeded) = if n >= 3 { (7, 3) } else { (0, 1) };
+        e.signal(failed, 1.0);
+        e.signal(succeeded, 2.0 + n as f64);
+        e.buf
+    };
+    for n in 0..6 {
+        submit_and_wait(&sink, &report(n, n == 3));
+    }
+    sink.close(None);
+    let received = receiver.received();
+    let refused: Vec<&String> = received.iter().filter_map(|r| r.refusal.as_ref()).collect();
+    assert!(refused.is_empty(), "the receiver refused: {refused:?}");
+    let mut jobs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in received.iter().filter(|r| r.accepted()) {
+        for ts in r
+            .request
+            .timeseries
+            .iter()
+            .filter(|t| name_of(t) == "spark_jobs_total")
+        {
+            let outcome = ts
+                .labels
+                .iter()
+                .find(|l| l.name == "outcome")
+                .unwrap()
+                .value
+                .clone();
+            jobs.entry(outcome)
+                .or_default()
+                .extend(ts.samples.iter().map(|s| s.value).filter(|v| !v.is_nan()));
+        }
+    }
+    assert_eq!(
+        jobs["failed"],
+        [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        "one 0 at its start, never again"
+    );
+    assert_eq!(jobs["succeeded"], [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+}
+
 /// The receiver refuses what Prometheus refuses, so the tests above would see the sink send it.
 #[test]
 fn the_fake_receiver_refuses_what_prometheus_refuses() {
@@ -533,6 +669,7 @@ fn the_fake_receiver_refuses_what_prometheus_refuses() {
     let cases = [
         (
             "repeated label",
+            500,
             series(
                 &[("__name__", "up"), ("job", "a"), ("job", "b")],
                 &[(1, 1.0)],
@@ -540,27 +677,32 @@ fn the_fake_receiver_refuses_what_prometheus_refuses() {
         ),
         (
             "unsorted labels",
+            400,
             series(&[("job", "a"), ("__name__", "up")], &[(1, 1.0)]),
         ),
         (
             "empty value",
+            400,
             series(&[("__name__", "up"), ("job", "")], &[(1, 1.0)]),
         ),
         (
             "bad metric name",
+            400,
             series(&[("__name__", "1up"), ("job", "a")], &[(1, 1.0)]),
         ),
         (
             "bad label name",
+            400,
             series(&[("__name__", "up"), ("jo-b", "a")], &[(1, 1.0)]),
         ),
-        ("older sample", series(&good, &[(5, 1.0), (4, 1.0)])),
+        ("older sample", 400, series(&good, &[(5, 1.0), (4, 1.0)])),
         (
             "same time, other value",
+            400,
             series(&good, &[(5, 1.0), (5, 2.0)]),
         ),
     ];
-    for (what, bad) in cases {
+    for (what, status, bad) in cases {
         let receiver = FakeReceiver::start(vec![]);
         let body = snap::raw::Encoder::new()
             .compress_vec(&prost::Message::encode_to_vec(&WriteRequest {
@@ -574,7 +716,38 @@ fn the_fake_receiver_refuses_what_prometheus_refuses() {
             .body(body)
             .send()
             .unwrap();
-        assert_eq!(answer.status().as_u16(), 400, "{what}");
+        assert_eq!(answer.status().as_u16(), status, "{what}");
         assert!(receiver.received()[0].refusal.is_some(), "{what}");
+    }
+}
+
+/// `check` through the real client against the scripted receiver: an answer that retrying or
+/// sending again does not mend names what to do (the sink's log lines carry the same hints).
+#[test]
+fn a_400_a_429_series_limit_and_a_501_each_say_what_to_do() {
+    for (reply, expected) in [
+        (
+            Reply::StatusWithBody(400, "out of order sample"),
+            "two writers send the same series",
+        ),
+        (
+            Reply::StatusWithBody(429, "per-user series limit of 10000 exceeded"),
+            "retrying does not clear it",
+        ),
+        (
+            Reply::StatusWithBody(501, "Unsupported method ('POST')"),
+            "not a remote-write endpoint",
+        ),
+    ] {
+        let receiver = FakeReceiver::start(vec![reply.clone()]);
+        let blob = format!("url\0{}\0", receiver.url());
+        let verdict = sparkprom::check::run(blob.as_bytes());
+        assert!(!verdict.accepted, "{reply:?}");
+        let fail = verdict.lines.last().unwrap();
+        assert!(
+            fail.starts_with("FAIL") && fail.contains(expected),
+            "{reply:?}: {:?}",
+            verdict.lines
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! Fuzzing the two inputs that cross from the JVM into the core: the snapshot stream (decoded,
-//! then applied to a series table as the ingest thread does) and the properties blob.
+//! Fuzzing the two inputs that cross from the JVM into the core: the snapshot stream (taken by
+//! the ingest thread's own code: decoded, relabelled, applied to the Spark names' table, the
+//! driver listener's series and the self-metrics, queued) and the properties blob.
 //!
 //! Mutation-based, on stable Rust (proptest): each case takes a seed from the corpus in
 //! `tests/rust/fuzz-corpus/` (real-shaped inputs: `cargo test --test fuzz -- --ignored` writes
@@ -21,11 +22,12 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, FileFailurePersistence, TestRunner};
 
-use sparkprom::config::{Config, Filters};
+use std::sync::Arc;
+
+use sparkprom::config::Config;
 use sparkprom::identity::Identity;
-use sparkprom::labels::SinkLabels;
-use sparkprom::sample::Sample;
-use sparkprom::series::SeriesTable;
+use sparkprom::ingest::{Ingest, IngestLinks};
+use sparkprom::queue::SampleQueue;
 use sparkprom::snapshot::{decode_into, Encoder, Snapshot, Value};
 
 /// The largest single allocation a malformed input may cause. The largest legitimate ones are
@@ -215,31 +217,32 @@ fn largest_allocation_since_the_mark() -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// A series table that has seen the unmutated first report, so mutated later reports meet
-/// names, identity and claims already in place, as on a running executor. `url` is the
-/// caller's own: claims are JVM-wide, and the tests of this file run in parallel.
-fn running_table(url: &str, first: &[u8]) -> (SinkLabels, SeriesTable) {
-    let mut labels = SinkLabels::new(url, vec![], Filters::default());
-    let mut table = SeriesTable::new(1_000);
-    let mut snapshot = Snapshot::default();
-    decode_into(first, &mut snapshot).unwrap();
-    ingest(&mut labels, &mut table, &snapshot, &mut Vec::new());
-    (labels, table)
-}
-
-/// What the ingest thread does with a snapshot's names and identity.
-fn ingest(
-    labels: &mut SinkLabels,
-    table: &mut SeriesTable,
-    snapshot: &Snapshot,
-    samples: &mut Vec<Sample>,
-) {
-    if let Some(pairs) = &snapshot.identity {
-        if labels.set_identity(Identity::from_pairs(pairs)) {
-            table.relabel(snapshot.timestamp_ms, samples);
-        }
-    }
-    table.ingest(snapshot, labels, samples);
+/// An ingest thread's state (no threads: its reports are taken here) that has seen the
+/// unmutated first report, so mutated later reports meet names, listener series, identity and
+/// claims already in place, as on a running driver. `url` is the caller's own: claims are
+/// JVM-wide, and the tests of this file run in parallel.
+fn running_ingest(url: &str, first: &[u8]) -> Ingest {
+    let (_, snapshots) = crossbeam_channel::bounded(1);
+    let (spare_buffers, _) = crossbeam_channel::bounded(1);
+    let config = Config {
+        url: url.to_string(),
+        max_series: 1_000,
+        node_enabled: false,
+        ..Config::default()
+    };
+    let mut ingest = Ingest::new(
+        &config,
+        IngestLinks {
+            snapshots,
+            spare_buffers,
+            queue: Arc::new(SampleQueue::new(config.capacity)),
+            stats: Arc::default(),
+            metadata: Arc::default(),
+            resend_names: Arc::default(),
+        },
+    );
+    ingest.take_report(first);
+    ingest
 }
 
 #[test]
@@ -248,20 +251,15 @@ fn snapshots_never_panic_nor_allocate_from_their_numbers() {
     let first = seeds[0].clone();
     // A sequence per case: later snapshots meet what earlier ones defined.
     let strategy = prop::collection::vec(inputs(seeds), 1..4);
-    runner("the snapshot decoder and series table")
+    runner("the ingest of snapshots")
         .run(&strategy, |sequence| {
-            let (mut labels, mut table) = running_table("http://127.0.0.1:9/fuzz", &first);
-            let mut snapshot = Snapshot::default();
-            let mut samples = Vec::new();
+            let mut ingest = running_ingest("http://127.0.0.1:9/fuzz", &first);
             mark_allocations();
             for bytes in &sequence {
-                if decode_into(bytes, &mut snapshot).is_ok() {
-                    ingest(&mut labels, &mut table, &snapshot, &mut samples);
-                    prop_assert!(table.live_series() <= 1_000);
-                }
-                samples.clear();
+                ingest.take_report(bytes);
+                prop_assert!(ingest.live_series() <= 1_000);
             }
-            table.stale_all(1, &mut samples);
+            ingest.end();
             largest_allocation_since_the_mark()
         })
         .unwrap();
@@ -317,9 +315,10 @@ fn the_corpus_is_valid_input() {
     for bytes in corpus("snapshot") {
         decode_into(&bytes, &mut Snapshot::default()).unwrap();
     }
-    // The first report's identity splits its names as the Java side's would.
-    let (_, table) = running_table("http://127.0.0.1:9/corpus", &corpus("snapshot")[0]);
-    assert!(table.live_series() > 10, "{} series", table.live_series());
+    // The first report's identity splits its names as the Java side's would, and its listener
+    // series are made: the fuzzed reports reach both.
+    let ingest = running_ingest("http://127.0.0.1:9/corpus", &corpus("snapshot")[0]);
+    assert!(ingest.live_series() > 14, "{} series", ingest.live_series());
     let mut snapshot = Snapshot::default();
     decode_into(&corpus("snapshot")[0], &mut snapshot).unwrap();
     let identity = Identity::from_pairs(snapshot.identity.as_ref().unwrap());
@@ -350,7 +349,7 @@ fn write_the_corpus() {
         "app-1.3.HiveExternalCatalog.fileCacheHits",
         "app-1.3.CodeGenerator.compilationTime",
         "app-1.3.CodeGenerator.generatedClassSize",
-        "app-1.3.executor.filesystem.hdfs.read_bytes",
+        "app-1.driver.executor.filesystem.hdfs.read_bytes",
         "app-1.driver.spark.streaming.query-1.inputRate-total",
         "app-1.driver.LiveListenerBus.queue.appStatus.listenerProcessingTime",
     ];
@@ -375,13 +374,29 @@ fn write_the_corpus() {
             quantiles,
         },
     ];
-    // The keys SparkIdentity.java sends, so names are split as on a real executor.
+    // The keys SparkIdentity.java sends, so names are split as on a real executor (executor 3's
+    // names) and the driver's listener series follow them (a local-mode JVM has both).
     let identity = [
         ("app_id", "app-1"),
         ("app_name", "nightly etl"),
         ("executor_id", "3"),
         ("namespace", "app-1"),
         ("label.pod", "etl-exec-3"),
+    ];
+    // What SparkSignals sends: counters, a histogram's series, gauges, a streaming query's.
+    let signals: [(&str, &[&str]); 6] = [
+        ("spark_jobs_total", &["nightly-<date>", "failed"]),
+        (
+            "spark_job_duration_seconds_bucket",
+            &["nightly-<date>", "30"],
+        ),
+        (
+            "spark_stages_total",
+            &["nightly-<date>", "collect at etl.py:12", "cancelled"],
+        ),
+        ("spark_tasks_total", &["failed", "executor_lost"]),
+        ("spark_streaming_batches_total", &["orders"]),
+        ("spark_streaming_query_start_time_seconds", &["orders"]),
     ];
     let mut e = Encoder::default();
     e.begin(1_764_000_000_000, true);
@@ -390,6 +405,10 @@ fn write_the_corpus() {
         e.define(id as u32, name);
         e.reading(id as u32, value);
     }
+    for (id, (name, labels)) in signals.iter().enumerate() {
+        e.signal_define(id as u32, name, labels);
+        e.signal(id as u32, 3.0 + id as f64);
+    }
     write("snapshot", "1-first-report.bin", &e.buf);
     e.begin(1_764_000_010_000, false);
     for (id, value) in values.iter().enumerate() {
@@ -397,12 +416,30 @@ fn write_the_corpus() {
     }
     e.define(10, "app-1.3.executor.shuffleRecordsRead");
     e.reading(10, Value::Counter(3));
+    // The query restarted under its name: its series ended and defined again as going on.
+    e.signal_end(4);
+    e.signal_redefine(6, "spark_streaming_batches_total", &["orders"]);
+    for id in [0, 1, 2, 3, 5, 6] {
+        e.signal(id, 9.0);
+    }
     write("snapshot", "2-later-report.bin", &e.buf);
     e.begin(1_764_000_020_000, false);
     e.identity(&identity[..2]);
     e.reading(2, Value::Gauge(f64::NAN));
     e.reading(9, Value::Meter(-1));
+    e.signal(0, f64::INFINITY);
     write("snapshot", "3-identity-change.bin", &e.buf);
+    // The Java side numbered everything afresh (its buffer grew): the same series, new ids.
+    e.begin(1_764_000_030_000, true);
+    for (id, (name, value)) in names.iter().zip(values).enumerate().rev() {
+        e.define(id as u32, name);
+        e.reading(id as u32, value);
+    }
+    for (id, (name, labels)) in signals.iter().enumerate() {
+        e.signal_redefine(10 + id as u32, name, labels);
+        e.signal(10 + id as u32, 20.0);
+    }
+    write("snapshot", "4-names-reset.bin", &e.buf);
 
     let blob = |pairs: &[(&str, &str)]| {
         let mut out = Vec::new();

@@ -86,6 +86,14 @@ impl RequestAuth {
         }
     }
 
+    /// Why the credentials a request needs cannot be had now (SigV4's, resolved here), if so.
+    pub fn missing_credentials(&self) -> Option<String> {
+        match &self.scheme {
+            Scheme::SigV4(signer) => signer.missing_credentials(),
+            _ => None,
+        }
+    }
+
     /// Adds the extra headers and the authorization to a request's final headers.
     pub fn apply(&self, url: &str, headers: &mut HeaderMap, body: &[u8]) -> Result<(), String> {
         for (name, value) in &self.extra_headers {

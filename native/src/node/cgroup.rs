@@ -1,10 +1,13 @@
 //! The container's resources from cgroup v2, with cAdvisor's names: what Kubernetes (and so EMR
 //! on EKS) limits the executor pod to and how close it is. On cgroup v1 or without cgroups
-//! nothing is reported: the node and process statistics still are.
+//! nothing is reported: the node and process statistics still are. Nor under YARN from a cgroup
+//! that is not the container's own: a NodeManager that does not put each container in a cgroup
+//! leaves it in its own, shared with every container it runs.
 
 use std::path::{Path, PathBuf};
 
 use super::stat::{family, read, NodeFamily, Stat};
+use crate::label_names as names;
 
 family!(
     Container,
@@ -111,8 +114,23 @@ family!(
     "Cumulative count of bytes written."
 );
 
+/// The variable YARN's NodeManager sets in every container it launches: the container's id.
+pub const YARN_CONTAINER_VARIABLE: &str = "CONTAINER_ID";
+
+/// This JVM's YARN container, when YARN launched it.
+pub fn yarn_container() -> Option<String> {
+    std::env::var(YARN_CONTAINER_VARIABLE)
+        .ok()
+        .filter(|id| !id.trim().is_empty())
+}
+
 pub fn collect(root: &Path, out: &mut Vec<Stat>) {
-    let Some(dir) = own_cgroup_dir(root) else {
+    collect_for(root, yarn_container().as_deref(), out)
+}
+
+/// The container's statistics, for the YARN container `yarn_container` if YARN launched the JVM.
+fn collect_for(root: &Path, yarn_container: Option<&str>, out: &mut Vec<Stat>) {
+    let Some(dir) = container_cgroup_dir(root, yarn_container) else {
         return;
     };
     let file = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
@@ -151,6 +169,11 @@ pub fn collect(root: &Path, out: &mut Vec<Stat>) {
 /// The unified hierarchy's directory of this process' cgroup, when cgroup v2 is what is mounted
 /// at /sys/fs/cgroup (not the hybrid layout, which keeps v1 controllers there).
 pub fn own_cgroup_dir(root: &Path) -> Option<PathBuf> {
+    own_cgroup(root).map(|(_, dir)| dir)
+}
+
+/// This process' cgroup v2 path (`/kubepods/...`) and its directory.
+fn own_cgroup(root: &Path) -> Option<(String, PathBuf)> {
     let base = root.join("sys/fs/cgroup");
     if !base.join("cgroup.controllers").exists() {
         return None;
@@ -158,7 +181,24 @@ pub fn own_cgroup_dir(root: &Path) -> Option<PathBuf> {
     let membership = read(root, "proc/self/cgroup")?;
     let path = parse_unified_path(&membership)?;
     let dir = base.join(path.trim_start_matches('/'));
-    dir.is_dir().then_some(dir)
+    dir.is_dir().then(|| (path.to_string(), dir))
+}
+
+/// The cgroup whose figures are the container's: the process' own, unless YARN launched it
+/// (`yarn_container`) and that cgroup's path does not name the container.
+pub fn container_cgroup_dir(root: &Path, yarn_container: Option<&str>) -> Option<PathBuf> {
+    match not_the_containers(root, yarn_container) {
+        Some(_) => None,
+        None => own_cgroup_dir(root),
+    }
+}
+
+/// Under YARN, the process' cgroup path when it is not the container's own (its path does not
+/// name the container: the NodeManager's, which it shares with every container it launched).
+pub fn not_the_containers(root: &Path, yarn_container: Option<&str>) -> Option<String> {
+    let container = yarn_container?;
+    let (path, _) = own_cgroup(root)?;
+    (!path.split('/').any(|part| part.contains(container))).then_some(path)
 }
 
 /// `0::/kubepods/pod.../container` -> `/kubepods/pod.../container`.
@@ -197,7 +237,7 @@ pub fn parse_memory_events(text: &str, out: &mut Vec<Stat>) {
             continue;
         };
         if let Ok(value) = value.trim().parse::<f64>() {
-            out.push(Stat::new(&MEMORY_EVENTS, value).with("event", event));
+            out.push(Stat::new(&MEMORY_EVENTS, value).with(names::EVENT, event));
         }
     }
 }
@@ -219,7 +259,7 @@ pub fn parse_io_stat(text: &str, out: &mut Vec<Stat>) {
                 _ => continue,
             };
             if let Ok(v) = value.parse::<f64>() {
-                out.push(Stat::new(family, v).with("device", device));
+                out.push(Stat::new(family, v).with(names::DEVICE, device));
             }
         }
     }
@@ -309,7 +349,7 @@ mod tests {
             out.iter()
                 .find(|s| {
                     s.family.name == "container_memory_events_total"
-                        && s.labels == [("event", name.to_string())]
+                        && s.labels == [(names::EVENT, name.to_string())]
                 })
                 .map(|s| s.value)
         };
@@ -337,6 +377,43 @@ mod tests {
         collect(root.path(), &mut out);
         assert_eq!(value(&out, "container_memory_usage_bytes"), Some(4096.0));
         assert_eq!(value(&out, "container_oom_events_total"), Some(2.0));
+    }
+
+    /// YARN without cgroups per container: the executor runs in the NodeManager's cgroup, whose
+    /// figures are the NodeManager's and every container's together. None of it is sent as the
+    /// container's; a container in a cgroup of its own (LinuxContainerExecutor) is read.
+    #[test]
+    fn under_yarn_only_the_containers_own_cgroup_is_read() {
+        let container = "container_1700000000000_0001_01_000002";
+        let root = tempdir::Root::new();
+        root.write("sys/fs/cgroup/cgroup.controllers", "cpu io memory pids\n");
+        let shared = "system.slice/hadoop-yarn-nodemanager.service";
+        root.write(
+            &format!("sys/fs/cgroup/{shared}/memory.current"),
+            "8589934592\n",
+        );
+        root.write("proc/self/cgroup", &format!("0::/{shared}\n"));
+        let mut out = Vec::new();
+        collect_for(root.path(), Some(container), &mut out);
+        assert!(out.is_empty(), "read the NodeManager's cgroup: {out:?}");
+        assert_eq!(
+            not_the_containers(root.path(), Some(container)).as_deref(),
+            Some("/system.slice/hadoop-yarn-nodemanager.service")
+        );
+        // Not under YARN, the same cgroup is this process' own.
+        collect_for(root.path(), None, &mut out);
+        assert_eq!(
+            value(&out, "container_memory_usage_bytes"),
+            Some(8589934592.0)
+        );
+
+        let own = format!("hadoop-yarn/{container}");
+        root.write(&format!("sys/fs/cgroup/{own}/memory.current"), "1048576\n");
+        root.write("proc/self/cgroup", &format!("0::/{own}\n"));
+        let mut out = Vec::new();
+        collect_for(root.path(), Some(container), &mut out);
+        assert_eq!(value(&out, "container_memory_usage_bytes"), Some(1048576.0));
+        assert_eq!(not_the_containers(root.path(), Some(container)), None);
     }
 
     #[test]

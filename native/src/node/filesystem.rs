@@ -2,20 +2,24 @@
 //! default exclusions: `statvfs` on each mount point listed in `/proc/1/mounts`.
 //!
 //! A hard NFS mount whose server is gone blocks `statvfs` for ever. As node_exporter does, each
-//! call runs on a thread of its own and is waited for at most [`MOUNT_TIMEOUT`]; a mount whose
-//! call has not returned is stuck: it is reported with `device_error` 1, warned about once and
-//! not called again until that call returns. The node thread never blocks on a mount.
+//! call runs on a thread of its own; all of a collection's calls run at once and are waited for
+//! together, at most [`MOUNT_TIMEOUT`], so N hung mounts cost one timeout, not N. A mount whose
+//! call did not return in time hangs: it is reported with `device_error` 1, named once in a WARN,
+//! counted (`sparkprom_node_mounts_hung_total`), and never waited for again: later collections
+//! ask it in the background and report what its last call brought.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::threads::{call_within, Within};
+use crate::threads::spawn_helper;
 use once_cell::sync::Lazy;
 use regex::Regex;
 
 use super::stat::{family, read, NodeFamily, Stat};
+use crate::label_names as names;
 
 family!(
     Container,
@@ -98,11 +102,13 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// node_exporter's default `--collector.filesystem.mount-timeout`.
+/// node_exporter's default `--collector.filesystem.mount-timeout`; here the bound of a whole
+/// collection's wait.
 pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The JVM's one guard: the node thread is one per JVM and stuck calls outlive collections.
-static STATVFS: Lazy<GuardedStatvfs> = Lazy::new(|| GuardedStatvfs::new(statvfs, MOUNT_TIMEOUT));
+static STATVFS: Lazy<GuardedStatvfs> =
+    Lazy::new(|| GuardedStatvfs::new(statvfs, MOUNT_TIMEOUT, &crate::stats::MOUNTS_HUNG));
 
 pub fn collect(root: &Path, out: &mut Vec<Stat>) {
     collect_with(root, out, &STATVFS)
@@ -113,14 +119,18 @@ fn collect_with(root: &Path, out: &mut Vec<Stat>, guard: &GuardedStatvfs) {
     let Some(text) = read(root, "proc/1/mounts").or_else(|| read(root, "proc/self/mounts")) else {
         return;
     };
-    for mount in parse_mounts(&text) {
-        let path = root.join(mount.mount_point.trim_start_matches('/'));
+    let mounts = parse_mounts(&text);
+    let paths: Vec<PathBuf> = mounts
+        .iter()
+        .map(|m| root.join(m.mount_point.trim_start_matches('/')))
+        .collect();
+    for (mount, answer) in mounts.iter().zip(guard.call_all(&paths)) {
         let labels = |r: Stat| {
-            r.with("device", mount.device.clone())
-                .with("fstype", mount.fs_type.clone())
-                .with("mountpoint", mount.mount_point.clone())
+            r.with(names::DEVICE, mount.device.clone())
+                .with(names::FSTYPE, mount.fs_type.clone())
+                .with(names::MOUNTPOINT, mount.mount_point.clone())
         };
-        match guard.call(&path) {
+        match answer {
             Some(s) => {
                 for (f, v) in [
                     (&SIZE, s.size),
@@ -200,86 +210,128 @@ pub struct FsStats {
     pub files_free: f64,
 }
 
-/// What a statvfs call that may hang came back with.
-enum Answer {
-    Stats(FsStats),
-    Failed,
-    /// Still running from this or an earlier collection.
-    Stuck,
+/// What the guard knows of one mount point, shared with the threads of its calls.
+#[derive(Default)]
+struct MountState {
+    /// A call is running, started by this collection or an earlier one.
+    in_flight: bool,
+    /// A call once outlived the wait: never waited for again.
+    hangs: bool,
+    /// What the last call that returned brought (None: it failed), not used yet.
+    answer: Option<Option<FsStats>>,
 }
 
-/// `statvfs` with a time limit, remembering which mount points are stuck.
+/// The mount points' states and the signal that a call returned.
+type Mounts = (Mutex<HashMap<PathBuf, MountState>>, Condvar);
+
+/// `statvfs` with a time limit per collection, remembering which mount points hang.
 struct GuardedStatvfs {
     /// `statvfs` itself; tests put a call that blocks here.
     statvfs: fn(&Path) -> Option<FsStats>,
     timeout: Duration,
-    /// Mount points with a call in flight: inserted before a call starts, removed by the call's
-    /// thread when it returns, however late.
-    in_flight: Arc<Mutex<HashSet<PathBuf>>>,
-    /// Mount points already warned about, so a mount stuck for days is one WARN line.
-    warned: Mutex<HashSet<PathBuf>>,
+    mounts: Arc<Mounts>,
+    /// Where mounts found hanging are counted (`stats::MOUNTS_HUNG`; a test's own).
+    hung: &'static AtomicU64,
 }
 
 impl GuardedStatvfs {
-    fn new(statvfs: fn(&Path) -> Option<FsStats>, timeout: Duration) -> GuardedStatvfs {
+    fn new(
+        statvfs: fn(&Path) -> Option<FsStats>,
+        timeout: Duration,
+        hung: &'static AtomicU64,
+    ) -> GuardedStatvfs {
         GuardedStatvfs {
             statvfs,
             timeout,
-            in_flight: Arc::default(),
-            warned: Mutex::default(),
+            mounts: Arc::default(),
+            hung,
         }
     }
 
-    fn call(&self, path: &Path) -> Option<FsStats> {
-        match self.answer(path) {
-            Answer::Stats(s) => Some(s),
-            Answer::Failed => None,
-            Answer::Stuck => {
-                let first = lock(&self.warned).insert(path.to_path_buf());
-                if first {
+    /// The figures of each path (None: failed, or no answer), waiting at most `timeout` for all
+    /// of them together and not at all for a mount known to hang.
+    fn call_all(&self, paths: &[PathBuf]) -> Vec<Option<FsStats>> {
+        let deadline = Instant::now() + self.timeout;
+        let (mounts, returned) = &*self.mounts;
+        let mut mounts = lock(mounts);
+        // Unmounted: forgotten, once no call of theirs is out.
+        let listed: HashSet<&PathBuf> = paths.iter().collect();
+        mounts.retain(|path, state| state.in_flight || listed.contains(path));
+        let mut answers: Vec<Option<FsStats>> = paths.iter().map(|_| None).collect();
+        let mut waited = Vec::new();
+        for (index, path) in paths.iter().enumerate() {
+            let state = mounts.entry(path.clone()).or_default();
+            if state.hangs {
+                // What its last call brought, if it returned; and ask again for the next time.
+                answers[index] = state.answer.take().flatten();
+                if !state.in_flight {
+                    self.start(path, state);
+                }
+            } else if !state.in_flight {
+                state.answer = None;
+                if self.start(path, state) {
+                    waited.push(index);
+                }
+            }
+        }
+        loop {
+            let all_returned = waited
+                .iter()
+                .all(|&i| mounts.get(&paths[i]).is_none_or(|s| s.answer.is_some()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if all_returned || left.is_zero() {
+                break;
+            }
+            mounts = returned
+                .wait_timeout(mounts, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        for index in waited {
+            let path = &paths[index];
+            let Some(state) = mounts.get_mut(path) else {
+                continue;
+            };
+            match state.answer.take() {
+                Some(answer) => answers[index] = answer,
+                None => {
+                    state.hangs = true;
+                    self.hung.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         "statvfs on {} has not returned after {:?} (a hard NFS mount whose server is gone?): \
-                         its node_filesystem_device_error is 1 and it is not asked again until that call returns; \
-                         bring its server back or unmount it",
+                         its node_filesystem_device_error is 1 and it is never waited for again (each collection \
+                         asks it in the background and reports what the last answer brought); counted in \
+                         sparkprom_node_mounts_hung_total. Bring its server back or unmount it",
                         path.display(),
                         self.timeout
                     );
                 }
-                None
             }
         }
+        answers
     }
 
-    fn answer(&self, path: &Path) -> Answer {
-        if !lock(&self.in_flight).insert(path.to_path_buf()) {
-            return Answer::Stuck;
-        }
-        let (statvfs, owned, in_flight) = (
-            self.statvfs,
-            path.to_path_buf(),
-            Arc::clone(&self.in_flight),
-        );
-        let answer = call_within("sparkprom-statvfs", self.timeout, move || {
-            let stats = statvfs(&owned);
-            lock(&in_flight).remove(&owned);
-            stats
+    /// Starts a call on `path`; its thread leaves the answer in the path's state. False when
+    /// no thread could be started.
+    fn start(&self, path: &Path, state: &mut MountState) -> bool {
+        let (statvfs, owned, mounts) = (self.statvfs, path.to_path_buf(), Arc::clone(&self.mounts));
+        let started = spawn_helper("sparkprom-statvfs", move || {
+            let answer = statvfs(&owned);
+            let (states, returned) = &*mounts;
+            if let Some(state) = lock(states).get_mut(&owned) {
+                state.in_flight = false;
+                state.answer = Some(answer);
+            }
+            returned.notify_all();
         });
-        match answer {
-            Within::Done(Some(stats)) => {
-                lock(&self.warned).remove(path);
-                Answer::Stats(stats)
-            }
-            Within::Done(None) => Answer::Failed,
-            Within::TimedOut => Answer::Stuck,
-            Within::NoThread(e) => {
-                lock(&self.in_flight).remove(path);
-                tracing::debug!(
-                    "statvfs on {}: cannot start its thread: {e}",
-                    path.display()
-                );
-                Answer::Failed
-            }
+        match started {
+            Ok(()) => state.in_flight = true,
+            Err(e) => tracing::debug!(
+                "statvfs on {}: cannot start its thread: {e}",
+                path.display()
+            ),
         }
+        state.in_flight
     }
 }
 
@@ -335,21 +387,37 @@ mod tests {
         );
     }
 
-    /// Released by the test; until then a call on a path ending in "stuck" blocks, as a hard
-    /// NFS mount's statvfs does. Counts the calls made on it.
-    static RELEASE: Lazy<(Mutex<bool>, std::sync::Condvar)> = Lazy::new(Default::default);
-    static STUCK_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    /// A hung NFS server as a test sees it: a call on a path with "stuck" in it blocks until the
+    /// test opens the gate; calls that start after an opening block until the next one. Counts
+    /// the calls made on such paths.
+    #[derive(Default)]
+    struct Gate {
+        openings: Mutex<u64>,
+        opened: std::sync::Condvar,
+        calls: AtomicU64,
+    }
 
-    fn blocking_statvfs(path: &Path) -> Option<FsStats> {
-        if path.ends_with("stuck") {
-            STUCK_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let (released, wake) = &*RELEASE;
-            let mut r = released.lock().unwrap();
-            while !*r {
-                r = wake.wait(r).unwrap();
+    impl Gate {
+        fn pass(&self, path: &Path) -> Option<FsStats> {
+            if path.to_string_lossy().contains("stuck") {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                let mut openings = self.openings.lock().unwrap();
+                let arrived = *openings;
+                while *openings == arrived {
+                    openings = self.opened.wait(openings).unwrap();
+                }
             }
+            statvfs(Path::new("/"))
         }
-        statvfs(Path::new("/"))
+
+        fn open(&self) {
+            *self.openings.lock().unwrap() += 1;
+            self.opened.notify_all();
+        }
+
+        fn calls(&self) -> u64 {
+            self.calls.load(Ordering::SeqCst)
+        }
     }
 
     fn device_error(out: &[Stat], mount_point: &str) -> f64 {
@@ -364,22 +432,43 @@ mod tests {
             .unwrap()
     }
 
+    /// A root whose /proc/1/mounts lists `mounts` (device, mount point, type).
+    fn mounts_root(mounts: &[(&str, &str, &str)]) -> tempdir::Root {
+        let root = tempdir::Root::new();
+        let text: String = mounts
+            .iter()
+            .map(|(device, point, fs_type)| format!("{device} {point} {fs_type} rw 0 0\n"))
+            .collect();
+        root.write("proc/1/mounts", &text);
+        root
+    }
+
+    /// Waits until no call of `guard` is out (the gate was opened).
+    fn until_returned(guard: &GuardedStatvfs) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lock(&guard.mounts.0).values().any(|s| s.in_flight) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    use crate::node::cgroup::tempdir;
+
     #[test]
     fn a_stuck_mount_is_skipped_reported_and_not_called_again_until_it_returns() {
-        let root = std::env::temp_dir().join(format!("sparkprom-mounts-{}", std::process::id()));
-        std::fs::create_dir_all(root.join("proc/1")).unwrap();
-        std::fs::write(
-            root.join("proc/1/mounts"),
-            "/dev/vda1 / ext4 rw 0 0\nnfs:/export /mnt/stuck nfs4 rw,hard 0 0\n/dev/vdb /data xfs rw 0 0\n",
-        )
-        .unwrap();
+        static GATE: Lazy<Gate> = Lazy::new(Gate::default);
+        static HUNG: AtomicU64 = AtomicU64::new(0);
+        let root = mounts_root(&[
+            ("/dev/vda1", "/", "ext4"),
+            ("nfs:/export", "/mnt/stuck", "nfs4"),
+            ("/dev/vdb", "/data", "xfs"),
+        ]);
         // A timeout far above what a collection takes, so that the bounds below tell waiting
         // from not waiting on a loaded CI machine (and under qemu).
-        let guard = GuardedStatvfs::new(blocking_statvfs, Duration::from_secs(2));
+        let guard = GuardedStatvfs::new(|p| GATE.pass(p), Duration::from_secs(2), &HUNG);
 
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut first = Vec::new();
-        collect_with(&root, &mut first, &guard);
+        collect_with(root.path(), &mut first, &guard);
         assert!(
             started.elapsed() < Duration::from_secs(6),
             "waited {:?}",
@@ -398,35 +487,93 @@ mod tests {
                 && s.labels
                     .iter()
                     .any(|(n, v)| *n == "mountpoint" && v == "/data")));
+        assert_eq!(HUNG.load(Ordering::SeqCst), 1);
 
         // While the first call hangs, later collections neither wait nor call it again.
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut second = Vec::new();
-        collect_with(&root, &mut second, &guard);
+        collect_with(root.path(), &mut second, &guard);
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "waited {:?}",
             started.elapsed()
         );
         assert_eq!(device_error(&second, "/mnt/stuck"), 1.0);
-        assert_eq!(STUCK_CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(GATE.calls(), 1);
 
-        // The server comes back: the hung call returns and the mount is read again.
-        *RELEASE.0.lock().unwrap() = true;
-        RELEASE.1.notify_all();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !lock(&guard.in_flight).is_empty() && std::time::Instant::now() < deadline {
+        // The server comes back: the hung call returns and what it brought is reported.
+        GATE.open();
+        until_returned(&guard);
+        let mut third = Vec::new();
+        collect_with(root.path(), &mut third, &guard);
+        assert_eq!(device_error(&third, "/mnt/stuck"), 0.0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while GATE.calls() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let mut third = Vec::new();
-        collect_with(&root, &mut third, &guard);
-        assert_eq!(device_error(&third, "/mnt/stuck"), 0.0);
-        assert_eq!(STUCK_CALLS.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(GATE.calls(), 2, "and it is asked again, in the background");
+        assert_eq!(HUNG.load(Ordering::SeqCst), 1, "named and counted once");
+        GATE.open();
+    }
+
+    /// Four hard NFS mounts gone at once cost a collection one timeout, not four; and a mount
+    /// that hung once is never waited for again, even after its call returned.
+    #[test]
+    fn stuck_mounts_cost_one_wait_together_and_a_mount_known_to_hang_none() {
+        static GATE: Lazy<Gate> = Lazy::new(Gate::default);
+        static HUNG: AtomicU64 = AtomicU64::new(0);
+        let mut mounts = vec![("/dev/vda1", "/", "ext4")];
+        let points = ["/mnt/stuck1", "/mnt/stuck2", "/mnt/stuck3", "/mnt/stuck4"];
+        mounts.extend(points.iter().map(|p| ("nfs:/export", *p, "nfs4")));
+        let root = mounts_root(&mounts);
+        let timeout = Duration::from_secs(2);
+        let guard = GuardedStatvfs::new(|p| GATE.pass(p), timeout, &HUNG);
+
+        let started = Instant::now();
+        let mut first = Vec::new();
+        collect_with(root.path(), &mut first, &guard);
+        let waited = started.elapsed();
         assert!(
-            lock(&guard.warned).is_empty(),
-            "a mount that recovers may be warned about again"
+            waited >= timeout && waited < timeout * 2,
+            "one collection waited {waited:?} for four stuck mounts"
         );
-        let _ = std::fs::remove_dir_all(&root);
+        for point in points {
+            assert_eq!(device_error(&first, point), 1.0, "{point}");
+        }
+        assert_eq!(device_error(&first, "/"), 0.0);
+        assert_eq!(HUNG.load(Ordering::SeqCst), 4);
+
+        // The calls return; the next ones hang again: not waited for, and what came back is
+        // reported meanwhile.
+        GATE.open();
+        until_returned(&guard);
+        let started = Instant::now();
+        let mut second = Vec::new();
+        collect_with(root.path(), &mut second, &guard);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "waited {:?} for mounts known to hang",
+            started.elapsed()
+        );
+        assert_eq!(device_error(&second, "/mnt/stuck1"), 0.0);
+        let started = Instant::now();
+        let mut third = Vec::new();
+        collect_with(root.path(), &mut third, &guard);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(device_error(&third, "/mnt/stuck1"), 1.0);
+        // The second collection's four calls, and no more: one call out per mount at a time.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while GATE.calls() < 8 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(GATE.calls(), 8);
+        assert_eq!(
+            HUNG.load(Ordering::SeqCst),
+            4,
+            "each named and counted once"
+        );
+        GATE.open();
     }
 
     #[test]

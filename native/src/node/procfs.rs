@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::stat::{family, read, NodeFamily, Stat};
+use crate::label_names::{self as names, LabelName};
 
 /// USER_HZ: the unit of CPU times in /proc/stat. Linux fixes it at 100 for user space on every
 /// architecture Spark runs on, which is also what node_exporter assumes.
@@ -110,8 +111,8 @@ pub fn parse_stat(text: &str, out: &mut Vec<Stat>) {
                 for (mode, ticks) in CPU_MODES.iter().zip(&numbers) {
                     out.push(
                         Stat::new(&CPU_SECONDS, ticks / USER_HZ)
-                            .with("cpu", id)
-                            .with("mode", *mode),
+                            .with(names::CPU, id)
+                            .with(names::MODE, *mode),
                     );
                 }
             }
@@ -338,7 +339,7 @@ pub fn parse_diskstats(text: &str, out: &mut Vec<Stat>) {
             (&DISK_IO_WEIGHTED, v(13) * SECONDS_PER_MS),
         ];
         for (family, value) in readings {
-            out.push(Stat::new(family, value).with("device", device));
+            out.push(Stat::new(family, value).with(names::DEVICE, device));
         }
     }
 }
@@ -491,15 +492,19 @@ const POD_NETWORK: [(&NodeFamily, &NodeFamily); 8] = [
 /// for node_exporter's `device`. None for a family that has no pod name.
 pub fn in_pod(
     family: &'static NodeFamily,
-    labels: &[(&'static str, String)],
-) -> Option<(&'static NodeFamily, Vec<(&'static str, String)>)> {
+    labels: &[(LabelName, String)],
+) -> Option<(&'static NodeFamily, Vec<(LabelName, String)>)> {
     let (_, pod) = POD_NETWORK
         .iter()
         .find(|(node, _)| std::ptr::eq(*node, family))?;
     let labels = labels
         .iter()
         .map(|(name, value)| {
-            let name = if *name == "device" { "interface" } else { name };
+            let name = if *name == names::DEVICE {
+                names::INTERFACE
+            } else {
+                *name
+            };
             (name, value.clone())
         })
         .collect();
@@ -533,7 +538,7 @@ pub fn parse_net_dev(text: &str, out: &mut Vec<Stat>) {
             (&NET_TX_DROP, fields[11]),
         ];
         for (family, value) in readings {
-            out.push(Stat::new(family, value).with("device", device));
+            out.push(Stat::new(family, value).with(names::DEVICE, device));
         }
     }
 }
@@ -588,7 +593,7 @@ mod tests {
             r.family.name == name
                 && labels
                     .iter()
-                    .all(|(k, v)| r.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                    .all(|(k, v)| r.labels.iter().any(|(lk, lv)| *lk == *k && lv == v))
         })
     }
 

@@ -53,11 +53,11 @@ fn observed_labels() -> HashMap<&'static str, BTreeSet<&'static str>> {
     let mut labels: HashMap<&'static str, BTreeSet<&'static str>> = HashMap::new();
     for stat in &stats {
         let names = labels.entry(stat.family.name).or_default();
-        names.extend(stat.labels.iter().map(|(name, _)| *name));
+        names.extend(stat.labels.iter().map(|(name, _)| name.as_str()));
         // The same statistic in a pod (procfs::in_pod).
         if let Some((pod, pod_labels)) = super::procfs::in_pod(stat.family, &stat.labels) {
             let names = labels.entry(pod.name).or_default();
-            names.extend(pod_labels.iter().map(|(name, _)| *name));
+            names.extend(pod_labels.iter().map(|(name, _)| name.as_str()));
         }
     }
     labels
@@ -96,12 +96,13 @@ fn section() -> String {
          \x20 is the host's (node_exporter's `node_network_*`, label `device`); in a pod it is the pod's own,\n\
          \x20 sent as cAdvisor's `container_network_*` with `interface` and `pod`.\n\
          - **container**: the container's mounts (node_exporter's filesystem names, figures of the whole\n\
-         \x20 filesystem) and its cgroup v2 (cAdvisor's names; none on cgroup v1); `pod` in Kubernetes.\n\
+         \x20 filesystem) and its cgroup v2 (cAdvisor's names; none on cgroup v1, nor under YARN from a cgroup\n\
+         \x20 that is not the container's own); `pod` in Kubernetes.\n\
          - **JVM**: this process.\n\n\
          `node_memory_*` has one gauge per `/proc/meminfo` field (`node_memory_<Field>_bytes`), as\n\
          node_exporter. `sparkprom_node_source_unavailable{{source}}` is 1 where a source the platform should\n\
-         have is missing (a pod without its node name, a pod on a cgroup v1 node, a kernel without\n\
-         `/proc/pressure`).\n\n\
+         have is missing (a pod without its node name, a pod on a cgroup v1 node, a YARN container left in\n\
+         the NodeManager's cgroup, a kernel without `/proc/pressure`).\n\n\
          | metric | type | unit | scope | labels | meaning |\n|---|---|---|---|---|---|\n"
     );
     let mut families = declared();

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use super::stat::{NodeFamily, Scope};
 use super::thread::Collection;
 use crate::claims::{Producer, Release};
+use crate::label_names::LabelName;
 use crate::labels::{SinkLabels, Variant};
 use crate::sample::{push_stale_markers, Family, Sample, Series};
 
-type Key = (usize, Vec<(&'static str, String)>);
+type Key = (usize, Vec<(LabelName, String)>);
 
 /// What one statistic became for this sink, and the last collection that had it.
 struct Entry {
@@ -120,7 +121,7 @@ impl NodeSeries {
         &mut self,
         labels: &SinkLabels,
         family: &'static NodeFamily,
-        stat_labels: &[(&'static str, String)],
+        stat_labels: &[(LabelName, String)],
     ) -> Entry {
         let owner = format!("{}{:?}", family.name, stat_labels);
         Entry {
@@ -134,7 +135,7 @@ impl NodeSeries {
         &mut self,
         sink_labels: &SinkLabels,
         family: &'static NodeFamily,
-        labels: &[(&'static str, String)],
+        labels: &[(LabelName, String)],
         owner: &str,
     ) -> Option<Arc<Series>> {
         if self.without_host && self.is_the_nodes(family) {
@@ -175,8 +176,8 @@ impl NodeSeries {
     fn named_for_scope(
         &self,
         family: &'static NodeFamily,
-        labels: &[(&'static str, String)],
-    ) -> (&'static NodeFamily, Vec<(&'static str, String)>) {
+        labels: &[(LabelName, String)],
+    ) -> (&'static NodeFamily, Vec<(LabelName, String)>) {
         if self.in_pod && family.scope == Scope::Network {
             if let Some(in_pod) = super::procfs::in_pod(family, labels) {
                 return in_pod;
@@ -230,7 +231,7 @@ mod tests {
             timestamp_ms: 0,
             stats: mounts
                 .iter()
-                .map(|m| Stat::new(&FREE, 1.0).with("mountpoint", *m))
+                .map(|m| Stat::new(&FREE, 1.0).with(crate::label_names::MOUNTPOINT, *m))
                 .collect(),
         }
     }
@@ -301,8 +302,8 @@ mod tests {
             timestamp_ms: 0,
             stats: vec![
                 Stat::new(&procfs::LOAD1, 2.0),
-                Stat::new(&procfs::NET_RX_BYTES, 9.0).with("device", "eth0"),
-                Stat::new(&FREE, 1.0).with("mountpoint", "/var/data"),
+                Stat::new(&procfs::NET_RX_BYTES, 9.0).with(crate::label_names::DEVICE, "eth0"),
+                Stat::new(&FREE, 1.0).with(crate::label_names::MOUNTPOINT, "/var/data"),
             ],
         };
         let labels_of = |sample: &Sample| -> Vec<(String, String)> {

@@ -13,14 +13,16 @@ use super::stat::read;
 pub const NODE_NAME_VARIABLE: &str = "SPARKPROM_NODE_NAME";
 
 /// Which sources are missing where they should be there.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Unavailable {
     /// A pod given no node name.
     pub node_name: bool,
-    /// A pod on a node without cgroup v2.
+    /// A pod on a node without cgroup v2, or a YARN container in a cgroup not its own.
     pub cgroup: bool,
     /// A kernel without `/proc/pressure`.
     pub pressure: bool,
+    /// Under YARN: the container id and the cgroup that is not the container's, for the WARN.
+    pub shared_cgroup: Option<(String, String)>,
 }
 
 /// Whether this JVM runs in a Kubernetes pod: the kubelet gives every container
@@ -74,18 +76,35 @@ impl Placement {
             instance,
             host_name,
             in_pod: in_kubernetes && !host_network,
-            unavailable: unavailable(root, in_kubernetes, node_name_known),
+            unavailable: unavailable(
+                root,
+                in_kubernetes,
+                node_name_known,
+                super::cgroup::yarn_container().as_deref(),
+            ),
         }
     }
 }
 
 /// What is missing under `root`: the node name (in a pod without one), the container's
-/// cgroup v2 files (in a pod on a cgroup v1 node) and pressure stall figures (anywhere).
-pub fn unavailable(root: &Path, in_kubernetes: bool, node_name_known: bool) -> Unavailable {
+/// cgroup v2 files (in a pod on a cgroup v1 node; in YARN container `yarn_container`, a cgroup
+/// that is not the container's) and pressure stall figures (anywhere).
+pub fn unavailable(
+    root: &Path,
+    in_kubernetes: bool,
+    node_name_known: bool,
+    yarn_container: Option<&str>,
+) -> Unavailable {
+    let shared_cgroup = yarn_container.and_then(|container| {
+        let path = super::cgroup::not_the_containers(root, Some(container))?;
+        Some((container.to_string(), path))
+    });
     Unavailable {
         node_name: in_kubernetes && !node_name_known,
-        cgroup: in_kubernetes && super::cgroup::own_cgroup_dir(root).is_none(),
+        cgroup: shared_cgroup.is_some()
+            || in_kubernetes && super::cgroup::own_cgroup_dir(root).is_none(),
         pressure: read(root, "proc/pressure/memory").is_none(),
+        shared_cgroup,
     }
 }
 
@@ -110,6 +129,16 @@ pub fn warn_once(unavailable: &Unavailable, instance: &str) {
         )
     });
     warn(unavailable.cgroup, &CGROUP, &|| {
+        if let Some((container, path)) = &unavailable.shared_cgroup {
+            return format!(
+                "node statistics: this JVM is YARN container {container}, but its cgroup, {path}, is not \
+                 the container's (its path does not name it): it is the NodeManager's, shared with every \
+                 container the NodeManager runs without a cgroup of its own, so no container_* series \
+                 (CPU, memory, OOM kills, pressure) are sent from it. Counted in \
+                 sparkprom_node_source_unavailable{{source=\"cgroup\"}}. For per-container figures run the \
+                 NodeManager with the LinuxContainerExecutor and its cgroups on a cgroup v2 host."
+            );
+        }
         "node statistics: this pod's node has no cgroup v2 hierarchy at /sys/fs/cgroup \
          (cgroup v1, as on Amazon Linux 2 nodes): the container's CPU, memory, OOM-kill and \
          pressure series (container_*) are not sent, and the executor memory alerts cannot \
@@ -140,10 +169,11 @@ mod tests {
             node_name,
             cgroup,
             pressure,
+            shared_cgroup: None,
         };
         // A host of its own without PSI: only pressure is missing.
         assert_eq!(
-            unavailable(root.path(), false, false),
+            unavailable(root.path(), false, false, None),
             missing(false, false, true)
         );
         root.write(
@@ -151,18 +181,53 @@ mod tests {
             "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
         );
         assert_eq!(
-            unavailable(root.path(), false, false),
+            unavailable(root.path(), false, false, None),
             Unavailable::default()
         );
         // A pod on a cgroup v1 node without its node's name.
         assert_eq!(
-            unavailable(root.path(), true, false),
+            unavailable(root.path(), true, false, None),
             missing(true, true, false)
         );
         root.write("proc/self/cgroup", "0::/\n");
         root.write("sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
-        assert_eq!(unavailable(root.path(), true, true), Unavailable::default());
+        assert_eq!(
+            unavailable(root.path(), true, true, None),
+            Unavailable::default()
+        );
         assert_eq!(boot_id(root.path()).as_deref(), Some("03d919f7-62d1"));
+    }
+
+    /// A YARN container left in the NodeManager's cgroup lacks its cgroup source, on any host,
+    /// and the WARN can name both; one in a cgroup of its own does not.
+    #[test]
+    fn a_yarn_container_outside_a_cgroup_of_its_own_lacks_the_cgroup_source() {
+        let root = tempdir::Root::new();
+        root.write(
+            "proc/pressure/memory",
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        );
+        root.write("sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
+        root.write("sys/fs/cgroup/yarn.slice/nodemanager/cgroup.procs", "1\n");
+        root.write("proc/self/cgroup", "0::/yarn.slice/nodemanager\n");
+        let container = "container_e01_1700000000000_0001_01_000003";
+        let found = unavailable(root.path(), false, false, Some(container));
+        assert!(found.cgroup && !found.node_name && !found.pressure);
+        assert_eq!(
+            found.shared_cgroup,
+            Some((container.to_string(), "/yarn.slice/nodemanager".to_string()))
+        );
+        assert_eq!(
+            unavailable(root.path(), false, false, None),
+            Unavailable::default()
+        );
+        let own = format!("sys/fs/cgroup/yarn.slice/{container}/cgroup.procs");
+        root.write(&own, "1\n");
+        root.write("proc/self/cgroup", &format!("0::/yarn.slice/{container}\n"));
+        assert_eq!(
+            unavailable(root.path(), false, false, Some(container)),
+            Unavailable::default()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::label_names::LabelName;
 use crate::proto::MetricType;
 
 /// What a statistic describes, which decides how its series are keyed (`series.rs`). In a
@@ -34,7 +35,7 @@ pub struct NodeFamily {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stat {
     pub family: &'static NodeFamily,
-    pub labels: Vec<(&'static str, String)>,
+    pub labels: Vec<(LabelName, String)>,
     pub value: f64,
 }
 
@@ -47,7 +48,7 @@ impl Stat {
         }
     }
 
-    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Stat {
+    pub fn with(mut self, name: LabelName, value: impl Into<String>) -> Stat {
         self.labels.push((name, value.into()));
         self
     }

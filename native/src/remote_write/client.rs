@@ -1,7 +1,9 @@
 //! POSTs one encoded body and sorts the answer into sent, retry or reject, by the remote-write
 //! spec's rules for senders: 2xx is done; 5xx, 429 and network errors are retried; any other
 //! 4xx is the receiver refusing the data, and sending it again would not change that. A 3xx is
-//! a refusal too: redirects are not followed.
+//! a refusal too: redirects are not followed. A certificate the client does not accept is a
+//! configuration error (a setting must change), not retried either. TLS: tls.rs; the proxy, if
+//! any: proxy.rs.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,8 +12,9 @@ use reqwest::header::{
     HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT,
 };
 
+use crate::auth::aws::environment::process_environment;
 use crate::auth::RequestAuth;
-use crate::config::{Config, ConfigError, TlsConfig};
+use crate::config::{Config, ConfigError};
 
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
@@ -26,6 +29,35 @@ pub enum Outcome {
         status: u16,
         message: String,
     },
+    /// No request can succeed with this configuration (the receiver's certificate is not
+    /// trusted): what to set is in `reason`.
+    Misconfigured {
+        reason: String,
+    },
+}
+
+/// Why a client could not be made.
+#[derive(Debug)]
+pub enum ClientError {
+    /// A property that cannot work (a URL, a TLS file): it names the property.
+    Config(ConfigError),
+    /// Not the configuration: the HTTP client could not be built on this machine now.
+    Build(String),
+}
+
+impl From<ConfigError> for ClientError {
+    fn from(e: ConfigError) -> ClientError {
+        ClientError::Config(e)
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Config(e) => e.fmt(f),
+            ClientError::Build(why) => write!(f, "sparkprom {why}"),
+        }
+    }
 }
 
 pub struct Client {
@@ -35,6 +67,8 @@ pub struct Client {
     /// they are set here explicitly rather than left to the HTTP client's defaults.
     headers: HeaderMap,
     auth: RequestAuth,
+    /// The proxy requests go through, named in every network failure.
+    proxy: Option<super::proxy::Proxy>,
 }
 
 /// How much of a refusal's body is kept for the log: receivers explain the problem there.
@@ -42,7 +76,7 @@ const MAX_MESSAGE: usize = 512;
 
 impl Client {
     /// Fails, naming the property, when a TLS file cannot be read or used.
-    pub fn new(config: &Config, auth: RequestAuth) -> Result<Client, ConfigError> {
+    pub fn new(config: &Config, auth: RequestAuth) -> Result<Client, ClientError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
         headers.insert(
@@ -56,31 +90,74 @@ impl Client {
         if let Ok(agent) = HeaderValue::from_str(&format!("sparkprom/{}", crate::VERSION)) {
             headers.insert(USER_AGENT, agent);
         }
-        let builder = HttpClient::builder()
+        let sink = config.sink_name.as_deref();
+        let url = reqwest::Url::parse(&config.url)
+            .map_err(|e| ConfigError::new("url", format!("is not a URL: {e}")).of_sink(sink))?;
+        let mut builder = HttpClient::builder()
             // A redirect would turn the POST into a body-less GET (301-303), count a login
             // page's 200 as sent, and carry headers and signatures to another host.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)));
-        let http = with_tls(builder, &config.tls)?
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            // The proxy is ours to choose (proxy.rs), so that failures can name it.
+            .no_proxy();
+        if url.scheme() == "https" {
+            let tls = super::tls::client_config(&config.tls, config.jvm.trusted_pem.as_deref())
+                .map_err(|e| e.of_sink(sink))?;
+            builder = builder.use_preconfigured_tls(tls);
+        } else {
+            // No TLS to a plain http receiver: no certificate store to load either.
+            builder = builder.tls_built_in_root_certs(false);
+        }
+        let proxy = super::proxy::for_url(&url, &config.jvm, &process_environment());
+        if let Some(chosen) = &proxy {
+            match reqwest::Proxy::all(chosen.url.as_str()) {
+                Ok(through) => builder = builder.proxy(through),
+                // Said once, at the start: requests then go direct, as the variable cannot be used.
+                Err(e) => tracing::warn!(
+                    "the proxy {} (from {}) is not a proxy URL ({e}): the remote write goes \
+                     without a proxy. Fix {}",
+                    crate::http::redact_url(&chosen.url),
+                    chosen.from,
+                    chosen.from
+                ),
+            }
+        }
+        // What is left to fail here is the machine's, not the configuration's (the client's own
+        // thread cannot start in a container at its pids.max): not a property to blame, and not
+        // one that failOnConfigError may fail a job for.
+        let http = builder
             .build()
-            .map_err(|e| ConfigError::new("url", format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| ClientError::Build(format!("cannot build the HTTP client: {e}")))?;
+        if let Some(chosen) = &proxy {
+            tracing::info!(
+                "remote write goes through the proxy {} (from {})",
+                crate::http::redact_url(&chosen.url),
+                chosen.from
+            );
+        }
         Ok(Client {
             http,
             url: config.url.clone(),
             headers,
             auth,
+            proxy,
         })
     }
 
-    /// What a refusal with this status most likely means here (hints.rs).
-    pub fn refusal_hint(&self, status: u16) -> Option<String> {
-        super::hints::for_refusal(status, &self.url, &self.auth.describe())
+    /// What an answer with this status and body most likely means here (hints.rs).
+    pub fn refusal_hint(&self, status: u16, message: &str) -> Option<String> {
+        super::hints::for_refusal(status, message, &self.url, &self.auth.describe())
     }
 
     /// How this client's requests are authenticated (never a secret).
     pub fn describe_auth(&self) -> String {
         self.auth.describe()
+    }
+
+    /// Why the credentials cannot be had now, if so (`RequestAuth::missing_credentials`).
+    pub fn missing_credentials(&self) -> Option<String> {
+        self.auth.missing_credentials()
     }
 
     pub fn send(&self, body: &[u8]) -> Outcome {
@@ -100,12 +177,7 @@ impl Client {
             .body(body.to_vec());
         let response = match request.send() {
             Ok(r) => r,
-            Err(e) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason: crate::http::describe_error(&e),
-                }
-            }
+            Err(e) => return self.failed(&e),
         };
         let status = response.status();
         if status.is_success() {
@@ -134,15 +206,49 @@ impl Client {
         truncate(&mut message, MAX_MESSAGE);
         let message = message.trim().to_string();
         if status.is_server_error() || status.as_u16() == 429 {
+            let hint = self
+                .refusal_hint(status.as_u16(), &message)
+                .map_or(String::new(), |hint| format!(" (hint: {hint})"));
             Outcome::Retry {
                 after: retry_after,
-                reason: format!("HTTP {}: {message}", status.as_u16()),
+                reason: format!("HTTP {}: {message}{hint}", status.as_u16()),
             }
         } else {
             Outcome::Rejected {
                 status: status.as_u16(),
                 message,
             }
+        }
+    }
+
+    /// A request that got no answer: a certificate this client does not accept is a setting to
+    /// change; anything else is retried, naming the proxy it went through.
+    fn failed(&self, error: &reqwest::Error) -> Outcome {
+        let described = crate::http::describe_error(error);
+        if let Some(certificate) = super::tls::certificate_error(error) {
+            return Outcome::Misconfigured {
+                reason: format!(
+                    "{described}: {}",
+                    super::hints::for_certificate(certificate)
+                ),
+            };
+        }
+        let reason = match &self.proxy {
+            Some(proxy) => format!(
+                "{described} (through the proxy {} set by {}{})",
+                crate::http::redact_url(&proxy.url),
+                proxy.from,
+                if proxy.from.starts_with("-D") {
+                    "; -Dhttp.nonProxyHosts exempts hosts"
+                } else {
+                    "; NO_PROXY exempts hosts"
+                }
+            ),
+            None => described,
+        };
+        Outcome::Retry {
+            after: None,
+            reason,
         }
     }
 }
@@ -169,52 +275,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         }
     };
     Some(wait.min(MAX_RETRY_AFTER))
-}
-
-/// A custom CA bundle (trusted next to the public roots) and a client certificate.
-fn with_tls(
-    mut builder: reqwest::blocking::ClientBuilder,
-    tls: &TlsConfig,
-) -> Result<reqwest::blocking::ClientBuilder, ConfigError> {
-    // At most threads::FILE_READ_TIMEOUT each: a file on a hung mount fails the start, naming it.
-    let read = |property: &str, path: &str| {
-        crate::threads::read_within(std::path::Path::new(path))
-            .map_err(|e| ConfigError::new(property, format!("cannot read '{path}': {e}")))
-    };
-    if let Some(path) = &tls.ca_file {
-        let pem = read("tls.caFile", path)?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            ConfigError::new(
-                "tls.caFile",
-                format!("'{path}' holds no PEM certificates: {e}"),
-            )
-        })?;
-        if certificates.is_empty() {
-            return Err(ConfigError::new(
-                "tls.caFile",
-                format!("'{path}' holds no PEM certificates"),
-            ));
-        }
-        for certificate in certificates {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-        let mut pem = read("tls.certFile", cert)?;
-        pem.push(b'\n');
-        pem.extend(read("tls.keyFile", key)?);
-        // The error is not shown: it could quote the key.
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
-            ConfigError::new(
-                "tls.certFile",
-                format!(
-                    "'{cert}' and the key in tls.keyFile are not a PEM certificate and private key"
-                ),
-            )
-        })?;
-        builder = builder.identity(identity);
-    }
-    Ok(builder)
 }
 
 fn truncate(text: &mut String, max: usize) {

@@ -4,4 +4,6 @@
 pub mod client;
 pub mod encode;
 pub mod hints;
+pub mod proxy;
+pub mod tls;
 pub use crate::proto;

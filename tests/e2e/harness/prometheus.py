@@ -16,13 +16,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Counter-like series by name: counters (`_total`), and histograms' and summaries' `_count`,
+# `_bucket` and `_sum` (every such series sparkprom sends only goes up for its JVM's life).
+COUNTER_NAMES = ".+_(total|count|bucket|sum)"
+
+
 class Prometheus:
+    # Every server started in this session and not yet checked to the end (the oracle's list).
+    started = []
+
     def __init__(self, port=None, data_dir=None):
         self.port = port or free_port()
         self.dir = Path(data_dir or tempfile.mkdtemp(prefix="sparkprom-prometheus-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "prometheus.log"
         self.process = None
+        self.started_at = None
+        # What the oracle has already reported or accepted (`problems`).
+        self._refusals_seen = {}
+        self._resets_seen = set()
+        self._log_lines_seen = 0
+        self._last_look = None
+        # Problems found when the server was stopped, for the oracle to report.
+        self.final_problems = []
 
     @property
     def url(self) -> str:
@@ -52,6 +68,8 @@ class Prometheus:
             stderr=subprocess.STDOUT,
             start_new_session=detach,
         )
+        self.started_at = time.time()
+        Prometheus.started.append(self)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -66,6 +84,10 @@ class Prometheus:
 
     def stop(self):
         if self.process and self.process.poll() is None:
+            try:
+                self.final_problems = self.problems()
+            except OSError as e:
+                self.final_problems = [f"could not be checked before it stopped: {e}"]
             self.process.terminate()
             try:
                 self.process.wait(timeout=20)
@@ -114,6 +136,67 @@ class Prometheus:
             if accept(result) or time.time() > deadline:
                 return result
             time.sleep(1)
+
+    def write_answers(self):
+        """{status code: count} of the answers its remote-write handler gave, from its own /metrics."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=30) as r:
+            text = r.read().decode()
+        answers = {}
+        for line in text.splitlines():
+            if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/write"' in line:
+                code = line.split('code="', 1)[1].split('"', 1)[0]
+                answers[code] = answers.get(code, 0) + float(line.rsplit(" ", 1)[1])
+        return answers
+
+    def counter_resets(self, window_seconds):
+        """Each counter-like series (COUNTER_NAMES) that went down within the last window_seconds,
+        with how often: [(labels with __name__, resets)]. resets() drops the metric's name, and two
+        counters with the same other labels would then collide, so it runs per name, the name put
+        back as `counter`, all names in one query."""
+        params = urllib.parse.urlencode({"match[]": f'{{__name__=~"{COUNTER_NAMES}"}}',
+                                         "start": str(time.time() - window_seconds)})
+        with urllib.request.urlopen(f"{self.url}/api/v1/label/__name__/values?{params}", timeout=30) as r:
+            names = json.load(r)["data"]
+        if not names:
+            return []
+        parts = [f'label_replace(resets({name}[{window_seconds}s]) > 0, "counter", "{name}", "", "")'
+                 for name in names]
+        body = urllib.parse.urlencode({"query": " or ".join(parts)}).encode()
+        with urllib.request.urlopen(f"{self.url}/api/v1/query", data=body, timeout=60) as r:
+            result = json.load(r)["data"]["result"]
+        out = []
+        for item in result:
+            labels = dict(item["metric"])
+            labels["__name__"] = labels.pop("counter")
+            out.append((labels, float(item["value"][1])))
+        return out
+
+    def problems(self):
+        """What the receiver says went wrong since the last call, as the oracle of every test that
+        pushes to it: writes it refused (any answer but 2xx: out of order, duplicate samples, a
+        label twice) with its log's reasons, and counter-like series of ours that went down
+        (`resets()` over everything it kept; a dip to 0 and back reads as a reset and pages
+        someone). Each problem is reported once."""
+        found = []
+        answers = self.write_answers()
+        refused = {code: n - self._refusals_seen.get(code, 0) for code, n in answers.items()
+                   if not code.startswith("2") and n > self._refusals_seen.get(code, 0)}
+        self._refusals_seen = answers
+        if refused:
+            lines = self.rejected_samples_log()
+            found.append(f"the receiver refused writes {refused}: " + " | ".join(lines[self._log_lines_seen:][-5:]))
+            self._log_lines_seen = len(lines)
+        # Since the last look, and 5 minutes before it: every two consecutive samples of a series
+        # (a report period apart) fall in one window or the next.
+        now = time.time()
+        window = int(now - (self._last_look or self.started_at)) + 300
+        self._last_look = now
+        for labels, value in self.counter_resets(window):
+            key = tuple(sorted(labels.items()))
+            if key not in self._resets_seen:
+                self._resets_seen.add(key)
+                found.append(f"a counter went down {value:g} times: {labels}")
+        return found
 
     def rejected_samples_log(self):
         """Lines where Prometheus' remote-write handler refused samples."""

@@ -1,6 +1,10 @@
 """The listener test's application: jobs that succeed, fail, retry a task, lose an executor, skew,
-balance and spill, each under its own job group, then Spark's own account of them from its REST
-API (written to the file named by the first argument) for the test to compare with what was pushed."""
+balance and spill, each under its own job group; 60 jobs of distinct groups (past the driver's
+64 KiB snapshot buffer: the listener's series are renumbered); a job group cancelled while it
+runs (RUNNING_AT= is when the test looks for it running); a last job that fails; then Spark's own
+account of them from its REST API (written to the file named by the first argument) for the test to
+compare with what was pushed. It ends without spark.stop(): Spark stops the context from its
+shutdown hook, and the application's end must still arrive."""
 import json
 import os
 import signal
@@ -122,6 +126,49 @@ group("spilling-window")
 spark.conf.unset("spark.sql.windowExec.buffer.in.memory.threshold")
 spark.conf.unset("spark.sql.windowExec.buffer.spill.threshold")
 
+# 7. Sixty jobs of distinct groups: the listener's series outgrow the driver's first snapshot
+# buffer, and the Java side numbers them afresh; no counter may go down at the receiver.
+for i in range(60):
+    group(f"distinct-{chr(97 + i % 26)}{chr(97 + i // 26)}")
+    sc.parallelize([i], 1).count()
+
+# 8. A job group cancelled while it runs (a notebook's cancel, an orchestrator's timeout): its job
+# and stage end as cancelled, not failed. While it runs it shows as running, with its age.
+def sleep_long(rows):
+    time.sleep(60)
+    return rows
+
+
+cancelled = {}
+
+
+def run_and_be_cancelled():
+    sc.setJobGroup("cancel-me", "a job group cancelled while it runs", interruptOnCancel=True)
+    try:
+        sc.parallelize(range(2), 2).mapPartitions(sleep_long).count()
+        cancelled["result"] = "finished"
+    except Exception as e:  # noqa: BLE001 - Py4JJavaError
+        cancelled["result"] = str(e)[:300]
+
+
+runner = threading.Thread(target=run_and_be_cancelled)
+runner.start()
+time.sleep(6)  # three reports of the running job
+print(f"RUNNING_AT={time.time():.3f}", flush=True)
+sc.cancelJobGroup("cancel-me")
+runner.join(timeout=60)
+print(f"CANCELLED={'cancel' in cancelled.get('result', '')}", flush=True)
+
+# 9. The last job fails (and is caught): Spark 3's end event has no exit code, so the sink infers
+# the application failed from it.
+group("always-fails")
+try:
+    sc.parallelize(range(100), 4).mapPartitionsWithIndex(fail_partition_one).count()
+    raise SystemExit("the failing job succeeded")
+except Exception as e:  # noqa: BLE001 - Py4JJavaError
+    if "this task always fails" not in str(e):
+        raise
+
 # Spark's own account, from the driver's REST API (the listener bus has delivered everything
 # the status store shows once the jobs returned; give the queues a moment all the same).
 time.sleep(2)
@@ -133,4 +180,8 @@ for key, path in (("jobs", "jobs"), ("stages", "stages"), ("executors", "allexec
 # To a file: on stdout Spark's log lines would cut into it.
 with open(sys.argv[1], "w") as out:
     json.dump(rest, out)
-spark.stop()
+# A few reports of the state Spark's account shows (the test reads removals at this time).
+time.sleep(5)
+print(f"REST_AT={time.time():.3f}", flush=True)
+print("ENDS_WITHOUT_STOP=1", flush=True)
+# No spark.stop(): the script just ends, as many do.

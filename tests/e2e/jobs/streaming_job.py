@@ -1,7 +1,9 @@
 """The streaming listener test's application: 1,000 jobs with unique descriptions, 30 short
-Structured Streaming queries started and stopped one at a time, then a windowed count with a watermark (state and watermark lag). Prints
-the app id and, while the windowed query runs, the time (WINDOWED_AT=) at which the test looks
-for that query alive and the 30 short ones ended."""
+Structured Streaming queries started and stopped one at a time, a query stopped and started again
+under its name within one report, a query stuck in its first batch (STUCK_AT= is when the test
+looks at it) and stopped there, then a windowed count with a watermark (state and watermark lag).
+Prints the app id and, while the windowed query runs, the time (WINDOWED_AT=) at which the test
+looks for that query alive and the 30 short ones ended."""
 import time
 
 from pyspark.sql import SparkSession
@@ -17,6 +19,11 @@ print(f"APP_ID={spark.sparkContext.applicationId}", flush=True)
 
 def rate(rows_per_second):
     return spark.readStream.format("rate").option("rowsPerSecond", rows_per_second).load()
+
+
+def batches_ran(query):
+    """Progress events of batches that ran (they wrote to the sink), not idle triggers'."""
+    return sum("addBatch" in p["durationMs"] for p in query.recentProgress)
 
 
 def wait_for(query, done, timeout=60):
@@ -39,9 +46,32 @@ print("UNIQUE_JOBS=1000", flush=True)
 for i in range(30):
     short = (rate(100).writeStream.format("noop").queryName(f"short-{i:02d}")
              .trigger(processingTime="200 milliseconds").start())
-    wait_for(short, lambda q: len(q.recentProgress) >= 1)
+    wait_for(short, lambda q: batches_ran(q) >= 1)
     short.stop()
 print("SHORT_QUERIES=30", flush=True)
+
+# Stopped and started again under its name at once (within one report): one series that goes on.
+for _ in range(2):
+    again = (rate(100).writeStream.format("noop").queryName("restarted")
+             .trigger(processingTime="200 milliseconds").start())
+    wait_for(again, lambda q: batches_ran(q) >= 2)
+    again.stop()
+print("RESTARTED=2", flush=True)
+
+
+# A query whose first batch takes long: seen from its start, with 0 batches, before it ends.
+def slow_first_batch(frame, batch_id):
+    if batch_id == 0:
+        time.sleep(10)
+
+
+stuck = (rate(10).writeStream.foreachBatch(slow_first_batch).queryName("stuck")
+         .trigger(processingTime="200 milliseconds").start())
+time.sleep(5)
+print(f"STUCK_AT={time.time():.3f}", flush=True)
+wait_for(stuck, lambda q: batches_ran(q) >= 1)
+stuck.stop()
+print("STUCK_STOPPED=1", flush=True)
 
 windowed = (
     rate(200).withWatermark("timestamp", "2 seconds")

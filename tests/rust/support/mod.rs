@@ -1,10 +1,11 @@
 //! A scripted remote-write receiver for fault injection. It decodes every request exactly as a
 //! real receiver does (snappy block, then `WriteRequest`) and answers from a script: a status
 //! (with headers), a stall, or a dropped connection; when the script is empty it answers 204.
-//! A request it would accept is first checked as Prometheus checks it, and refused with 400 as
-//! Prometheus refuses it: label names repeated, unsorted or invalid, an empty label value, an
-//! invalid metric name, or a sample not after the series' last one (older, or the same time with
-//! another value).
+//! A request it would accept is first checked as Prometheus checks it, and refused as Prometheus
+//! refuses it: with 500 a series with a label name twice (Prometheus 2.42's TSDB calls it an
+//! invalid sample and stores nothing of the request; a sender retries a 5xx), with 400 label names
+//! unsorted or invalid, an empty label value, an invalid metric name, or a sample not after the
+//! series' last one (older, or the same time with another value).
 
 // Test code: a failing unwrap is a failing test (Cargo.toml denies unwrap elsewhere).
 #![allow(clippy::unwrap_used)]
@@ -24,6 +25,8 @@ use sparkprom::remote_write::proto::{TimeSeries, WriteRequest};
 pub enum Reply {
     Status(u16),
     StatusWithHeader(u16, &'static str, &'static str),
+    /// A status with the body a real receiver explains it with.
+    StatusWithBody(u16, &'static str),
     /// Waits this long, then answers 204 (a client with a shorter timeout has gone by then).
     Stall(Duration),
     /// Closes the connection without answering.
@@ -34,7 +37,7 @@ pub enum Reply {
 pub struct Received {
     pub at: Instant,
     pub reply: Reply,
-    /// Why a request the script would have accepted was refused (then `reply` is 400).
+    /// Why a request the script would have accepted was refused (then `reply` is 400 or 500).
     pub refusal: Option<String>,
     pub headers: Vec<(String, String)>,
     pub request: WriteRequest,
@@ -225,9 +228,9 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
         let mut reply = guard.script.pop_front().unwrap_or(Reply::Status(204));
         let mut refusal = None;
         if matches!(reply, Reply::Status(200..=299) | Reply::Stall(_)) {
-            if let Err(why) = check_as_prometheus_does(&request, &mut guard.newest) {
+            if let Err((status, why)) = check_as_prometheus_does(&request, &mut guard.newest) {
                 refusal = Some(why);
-                reply = Reply::Status(400);
+                reply = Reply::Status(status);
             }
         }
         guard.received.push(Received {
@@ -238,6 +241,7 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             request,
         });
         drop(guard);
+        let mut body = None;
         let (status, extra) = match reply {
             Reply::Reset => return,
             Reply::Stall(d) => {
@@ -246,11 +250,16 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             }
             Reply::Status(s) => (s, String::new()),
             Reply::StatusWithHeader(s, k, v) => (s, format!("{k}: {v}\r\n")),
+            Reply::StatusWithBody(s, text) => {
+                body = Some(text);
+                (s, String::new())
+            }
         };
-        let message = match (&refusal, status >= 400) {
-            (Some(why), _) => why.as_str(),
-            (None, true) => "scripted failure",
-            (None, false) => "",
+        let message = match (&refusal, body, status >= 400) {
+            (Some(why), _, _) => why.as_str(),
+            (None, Some(text), _) => text,
+            (None, None, true) => "scripted failure",
+            (None, None, false) => "",
         };
         let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{extra}\r\n{message}",
@@ -267,21 +276,22 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
 fn check_as_prometheus_does(
     request: &WriteRequest,
     newest: &mut HashMap<Vec<(String, String)>, (i64, u64)>,
-) -> Result<(), String> {
+) -> Result<(), (u16, String)> {
     let mut after = newest.clone();
     for series in &request.timeseries {
         let key = check_labels(series)?;
+        let bad = |why: String| Err((400, why));
         for sample in &series.samples {
             let bits = sample.value.to_bits();
             match after.get(&key) {
                 Some((ts, _)) if sample.timestamp < *ts => {
-                    return Err(format!(
+                    return bad(format!(
                         "out of order sample for {key:?} at {}",
                         sample.timestamp
                     ))
                 }
                 Some((ts, old)) if sample.timestamp == *ts && *old != bits => {
-                    return Err(format!("duplicate sample for timestamp {} for {key:?}", ts))
+                    return bad(format!("duplicate sample for timestamp {} for {key:?}", ts))
                 }
                 _ => {}
             }
@@ -292,15 +302,21 @@ fn check_as_prometheus_does(
     Ok(())
 }
 
-fn check_labels(series: &TimeSeries) -> Result<Vec<(String, String)>, String> {
+fn check_labels(series: &TimeSeries) -> Result<Vec<(String, String)>, (u16, String)> {
     let labels: Vec<(String, String)> = series
         .labels
         .iter()
         .map(|l| (l.name.clone(), l.value.clone()))
         .collect();
     for pair in labels.windows(2) {
-        if pair[0].0 >= pair[1].0 {
-            return Err(format!("label names out of order or repeated: {labels:?}"));
+        if pair[0].0 == pair[1].0 {
+            return Err((
+                500,
+                format!("label name \"{}\" is not unique: invalid sample", pair[0].0),
+            ));
+        }
+        if pair[0].0 > pair[1].0 {
+            return Err((400, format!("label names out of order: {labels:?}")));
         }
     }
     for (name, value) in &labels {
@@ -310,22 +326,22 @@ fn check_labels(series: &TimeSeries) -> Result<Vec<(String, String)>, String> {
             .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
             && !name.is_empty();
         if !valid_name {
-            return Err(format!("invalid label name '{name}'"));
+            return Err((400, format!("invalid label name '{name}'")));
         }
         if value.is_empty() {
-            return Err(format!("empty value for label '{name}'"));
+            return Err((400, format!("empty value for label '{name}'")));
         }
     }
     let metric = labels
         .iter()
         .find(|(n, _)| n == "__name__")
         .map(|(_, v)| v.as_str())
-        .ok_or("a series without __name__")?;
+        .ok_or((400, "a series without __name__".to_string()))?;
     let valid_metric = metric.chars().enumerate().all(|(i, c)| {
         c == '_' || c == ':' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
     });
     if !valid_metric {
-        return Err(format!("invalid metric name '{metric}'"));
+        return Err((400, format!("invalid metric name '{metric}'")));
     }
     Ok(labels)
 }

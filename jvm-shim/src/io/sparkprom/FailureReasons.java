@@ -15,6 +15,22 @@ import org.apache.spark.TaskEndReason;
 final class FailureReasons {
     private FailureReasons() {}
 
+    /**
+     * Whether a job's or stage's failure text says it was cancelled rather than failed: Spark's
+     * own words for a cancelled job ("Job 5 cancelled part of cancelled job group ...", "... as
+     * part of cancellation of all jobs", "... because SparkContext was shut down"; Spark 4 puts
+     * an error class in front) or stage ("Stage cancelled because ...", "... was cancelled"). A
+     * stage that aborted on task failures says "Job aborted due to stage failure" first, whatever
+     * its task's exception says after it.
+     */
+    static boolean isCancellation(String failure) {
+        if (failure == null || failure.startsWith("Job aborted")) {
+            return false;
+        }
+        String f = failure.toLowerCase(Locale.ROOT);
+        return f.contains("cancelled") || f.contains("canceled");
+    }
+
     /** A task's outcome as Spark's status store counts it (so totals match its REST API). */
     static String taskOutcome(TaskEndReason reason) {
         String kind = reason == null ? "" : reason.getClass().getSimpleName();

@@ -41,6 +41,8 @@ final class JvmIdentity {
     private FallbackIdentity fallback;
     /** Whether a registry name was seen to start with the known identity's namespace. */
     private boolean namespaceConfirmed;
+    /** When the fallback was taken, as its WARN says it; null until then. */
+    private String gaveUp;
 
     JvmIdentity(Source source, MetricRegistry registry, long waitMillis) {
         this.source = source;
@@ -60,7 +62,11 @@ final class JvmIdentity {
 
     /** Whether {@code identityTimeout} has passed since the sink was made. */
     boolean waitedLongEnough() {
-        return System.currentTimeMillis() - createdAt > waitMillis;
+        return sinceCreated() > waitMillis;
+    }
+
+    private long sinceCreated() {
+        return System.currentTimeMillis() - createdAt;
     }
 
     /**
@@ -83,6 +89,11 @@ final class JvmIdentity {
             return null;
         }
         return fallback().identity;
+    }
+
+    /** When the fallback identity was taken, as the WARN said it (for checks); null before. */
+    synchronized String gaveUp() {
+        return gaveUp;
     }
 
     /**
@@ -123,15 +134,26 @@ final class JvmIdentity {
     private synchronized FallbackIdentity fallback() {
         if (fallback == null) {
             fallback = FallbackIdentity.learn(registry.getNames());
+            // The last report does not wait out identityTimeout: say which it was.
+            long waited = sinceCreated();
+            gaveUp = waited > waitMillis ? "after " + seconds(waitMillis) + " (identityTimeout)"
+                    : "at the sink's last report, " + seconds(waited) + " after it started (before identityTimeout, "
+                    + seconds(waitMillis) + ": the last report does not wait)";
             if (!fallback.daemon) {
                 Throwable cause = SparkIdentity.lookupFailure();
-                LOG.warn("sparkprom: no Spark identity for this JVM after " + waitMillis / 1000 + " s ("
+                LOG.warn("sparkprom: no Spark identity for this JVM " + gaveUp + ": "
                         + (cause == null ? "SparkEnv never appeared" : "SparkEnv could not be read: " + cause)
-                        + "); " + fallback.consequence() + ". The sink keeps looking and relabels its series"
+                        + "; " + fallback.consequence() + ". The sink keeps looking and relabels its series"
                         + " once SparkEnv answers. If this Spark release is newer than sparkprom, upgrade sparkprom;"
                         + " otherwise report this line.");
             }
         }
         return fallback;
+    }
+
+    /** {@code 60 s}, {@code 0.4 s}. */
+    private static String seconds(long millis) {
+        return millis % 1000 == 0 ? millis / 1000 + " s"
+                : String.format(java.util.Locale.ROOT, "%.1f s", millis / 1000.0);
     }
 }

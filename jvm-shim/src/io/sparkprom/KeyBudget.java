@@ -25,6 +25,13 @@ final class KeyBudget {
     /** Every digit run, for free text (descriptions), where even short numbers count up. */
     private static final Pattern ANY_NUMBER = Pattern.compile("\\d+");
     private static final Pattern SPACE = Pattern.compile("\\s+");
+    /**
+     * A Databricks workflow task's job group: {@code <n>_<n>_job-<job id>-run-<run id>-action-<n>}.
+     * The job id tells jobs apart; the run and the rest change every run.
+     */
+    private static final Pattern DATABRICKS_JOB = Pattern.compile("\\d+_\\d+_job-(\\d+)-run-\\d+(-action-\\d+)?");
+    /** A Delta Live Tables pipeline's job group: {@code <n>_<n>_dlt-<pipeline uuid>...}. */
+    private static final Pattern DATABRICKS_DLT = Pattern.compile("\\d+_\\d+_dlt-([0-9a-fA-F-]{36})(.*)");
 
     private final int limit;
     private final Set<String> admitted = new HashSet<String>();
@@ -61,7 +68,7 @@ final class KeyBudget {
         if (properties != null) {
             String group = properties.getProperty("spark.jobGroup.id");
             if (group != null && !group.trim().isEmpty()) {
-                return clean(LONG_NUMBER, group);
+                return groupKey(group.trim());
             }
             String description = properties.getProperty("spark.job.description");
             if (description != null && !description.trim().isEmpty()) {
@@ -73,6 +80,23 @@ final class KeyBudget {
             }
         }
         return fallback == null || fallback.trim().isEmpty() ? "unknown" : shorten(fallback);
+    }
+
+    /**
+     * A job group's key: dates, ids and numbers of three or more digits masked, except what
+     * names a Databricks workflow job or pipeline, kept so that two of them are two keys (masked
+     * whole, every workflow of a workspace was one).
+     */
+    static String groupKey(String group) {
+        java.util.regex.Matcher job = DATABRICKS_JOB.matcher(group);
+        if (job.matches()) {
+            return shorten("<n>_<n>_job-" + job.group(1) + "-run-<n>" + (job.group(2) == null ? "" : "-action-<n>"));
+        }
+        java.util.regex.Matcher dlt = DATABRICKS_DLT.matcher(group);
+        if (dlt.matches()) {
+            return shorten("<n>_<n>_dlt-" + dlt.group(1) + clean(LONG_NUMBER, dlt.group(2)));
+        }
+        return clean(LONG_NUMBER, group);
     }
 
     /** A stage's key: its name, which Spark makes from the call site that created it. */

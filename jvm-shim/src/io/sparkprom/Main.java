@@ -1,24 +1,22 @@
 package io.sparkprom;
 
 import java.io.File;
-import java.io.FileInputStream;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.Reader;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Properties;
 
 /**
- * {@code java -jar sparkprom.jar check <metrics.properties>}: checks every sparkprom sink the file
- * sets up, sends one sample with each and prints what the receiver answered (exit 0 only if
- * accepted). {@code java -jar sparkprom.jar --version [path/to/libsparkprom.so]}: prints the jar's version,
- * every native core it can find (beside the jar, on {@code java.library.path}, in the jar) with the
- * platform each was built for, which one a sink in this JVM would load, and the version of the
- * core it loads: the path given, or else the first that fits this JVM beside the jar, on the path
- * or in the jar. Exits 1 when no core fits or loads, or when its version differs: the check a
- * deployment script can run before the first Spark job. Uses no Spark or logging classes, so it
- * runs with the jar alone.
+ * {@code java -jar sparkprom.jar check <file>}: checks every sparkprom sink the file sets up (a
+ * metrics.properties, spark-defaults-style lines, a compute policy, an EMR request or a
+ * SparkApplication: see {@link MetricsFile}), sends one sample with each and prints what the
+ * receiver answered (exit 0 only if every one was accepted). {@code java -jar sparkprom.jar
+ * --version [path/to/libsparkprom.so]}: prints the jar's version, every native core it can find
+ * (beside the jar, on {@code java.library.path}, in the jar) with the platform each was built
+ * for, which one a sink in this JVM would load, and the version of the core it loads: the path
+ * given, or else the first that fits this JVM beside the jar, on the path or in the jar. Exits 1
+ * when no core fits or loads, when its version differs, or (without a path) when a sink would
+ * load none: the check a deployment script can run before the first Spark job. Uses no Spark or
+ * logging classes, so it runs with the jar alone.
  */
 public final class Main {
     private Main() {}
@@ -31,7 +29,8 @@ public final class Main {
             System.exit(check(args[1]));
         }
         System.out.println("usage: java -jar sparkprom.jar --version [path/to/libsparkprom.so]");
-        System.out.println("       java -jar sparkprom.jar check <metrics.properties, or a file of spark.metrics.conf.* lines>");
+        System.out.println("       java -jar sparkprom.jar check <metrics.properties, spark-defaults.conf, a compute policy or EMR"
+                + " request (JSON), a SparkApplication (YAML)>");
         System.exit(2);
     }
 
@@ -39,8 +38,15 @@ public final class Main {
         System.out.println("sparkprom jar " + BuildInfo.VERSION);
         System.out.println("this JVM: " + NativeLoader.platform());
         List<NativeLoader.Candidate> everyCore = NativeLoader.searchPath(jarDirectory());
-        printCandidates(everyCore);
-        return loadCore(libraryPath, everyCore) ? 0 : 1;
+        boolean sinkFindsOne = printCandidates(everyCore);
+        boolean loads = loadCore(libraryPath, everyCore);
+        if (libraryPath == null && !sinkFindsOne) {
+            // What loaded here (beside the jar) is not where a sink looks: it would be off.
+            System.out.println("NOT OK: a sink without a 'library' property would find no native core and stay off;"
+                    + " use the release jar (it carries the cores), or set library= to the path given here");
+            return 1;
+        }
+        return loads ? 0 : 1;
     }
 
     /**
@@ -82,18 +88,22 @@ public final class Main {
      * here. 0 only when every sink's sample was accepted.
      */
     private static int check(String path) {
-        Properties file = new Properties();
-        try (Reader reader = new InputStreamReader(new FileInputStream(path), StandardCharsets.UTF_8)) {
-            file.load(reader);
+        Properties file;
+        try {
+            file = MetricsFile.read(path);
         } catch (IOException e) {
             System.out.println("FAIL cannot read " + path + ": " + e);
+            return 1;
+        } catch (IllegalArgumentException e) {
+            System.out.println("FAIL " + path + " is " + e.getMessage());
             return 1;
         }
         List<MetricsFile.Sink> sinks = MetricsFile.sparkpromSinks(file);
         if (sinks.isEmpty()) {
             System.out.println("FAIL no sink with class=" + MetricsFile.SINK_CLASS + " in " + path + ": expected lines such as"
                     + " *.sink.prom.class=" + MetricsFile.SINK_CLASS + " (metrics.properties) or"
-                    + " spark.metrics.conf.*.sink.prom.class=" + MetricsFile.SINK_CLASS);
+                    + " spark.metrics.conf.*.sink.prom.class=" + MetricsFile.SINK_CLASS + " (Spark conf, also in a compute"
+                    + " policy, an EMR request or a SparkApplication)");
             return 1;
         }
         System.out.println("sparkprom jar " + BuildInfo.VERSION);
@@ -111,7 +121,10 @@ public final class Main {
             try {
                 PropertyValues.checkJvmProperties(sink.properties);
                 long period = PropertyValues.periodMillis(sink.properties);
-                report = NativeCore.check(PropertyValues.toBlob(PropertyValues.withSchedule(sink.properties, period)));
+                Properties named = PropertyValues.forCore(sink.properties, period);
+                // Errors then name this sink's keys rather than <name>.
+                named.setProperty(PropertyValues.SINK_NAME, sink.name);
+                report = NativeCore.check(PropertyValues.toBlob(named));
             } catch (IllegalArgumentException invalid) {
                 report = "not accepted\nFAIL " + invalid.getMessage();
             }
@@ -127,8 +140,11 @@ public final class Main {
         return allAccepted ? 0 : 1;
     }
 
-    /** One line per core found, and the one a sink (which does not look beside the jar) would take. */
-    private static void printCandidates(List<NativeLoader.Candidate> candidates) {
+    /**
+     * One line per core found, and the one a sink (which does not look beside the jar) would
+     * take: false when there is none.
+     */
+    private static boolean printCandidates(List<NativeLoader.Candidate> candidates) {
         System.out.println("native cores found, in the order they are tried:");
         NativeLoader.Candidate sinkChoice = null;
         for (NativeLoader.Candidate candidate : candidates) {
@@ -142,6 +158,7 @@ public final class Main {
         }
         System.out.println("a sink in this JVM without a 'library' property would load: "
                 + (sinkChoice == null ? "none (it would stay off)" : sinkChoice.where()));
+        return sinkChoice != null;
     }
 
     /** The directory the jar is in, or null when it cannot be told. */

@@ -28,6 +28,7 @@ final class NativeLibrary {
         }
         loaded = Boolean.FALSE;
         String where;
+        String why;
         boolean restricted = NativeAccess.restricted();
         try {
             NativeLoader.Loaded found = NativeLoader.load(explicitPath, extractDir);
@@ -38,6 +39,12 @@ final class NativeLibrary {
                         + "copy load.", skipped, found.where);
             }
             where = found.where;
+            why = found.why;
+            if (found.jarFailure != null) {
+                LOG.warn("sparkprom: cannot load the jar's own native library ({}); loaded {} instead, which may be"
+                        + " of another build. Set 'libraryExtractDir' to a directory that allows executables (the"
+                        + " temporary directory may be mounted noexec).", found.jarFailure, where);
+            }
         } catch (Throwable t) {
             if (NativeAccess.refused(t)) {
                 LOG.error("sparkprom: this JVM refuses native access (--illegal-native-access=deny), so the sink's"
@@ -65,7 +72,7 @@ final class NativeLibrary {
                     BuildInfo.VERSION, nativeVersion, where);
             return false;
         }
-        LOG.info("sparkprom {}: native library loaded from {}", nativeVersion, where);
+        LOG.info("sparkprom {}: native library loaded from {}{}", nativeVersion, where, why);
         if (restricted) {
             LOG.warn("sparkprom: native access is not enabled for the sink (the JDK's 'restricted method' WARNING"
                     + " above, for it or another library), and a later JDK (or --illegal-native-access=deny) will refuse to load"

@@ -12,10 +12,14 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Finds libsparkprom.so and loads it into this JVM. Looks, in order, at the path the caller gives,
- * then in each directory of {@code java.library.path} (for {@code libsparkprom-<os>-<arch>.so}, then
- * {@code libsparkprom.so}), then in the jar itself (release jars carry the library for every
- * platform under {@link #RESOURCE_DIR}). Before it loads a file it reads the file's ELF header: a
+ * Finds libsparkprom.so and loads it into this JVM. Looks, in order, at the path the caller gives
+ * (the {@code library} property), then at the jar's own copy for this machine (release jars carry
+ * the library of their build for every platform under {@link #RESOURCE_DIR}), then in each
+ * directory of {@code java.library.path} (for {@code libsparkprom-<os>-<arch>.so}, then
+ * {@code libsparkprom.so}). The jar's copy comes first because it is of the jar's own build, and a
+ * loose library left on a path by an earlier deployment may not be: a loose one is loaded only
+ * when the jar has none for this machine (a development build) or the property names it. Before
+ * it loads a file it reads the file's ELF header: a
  * library built for another machine (the x86_64 core on a Graviton node, or the other way round)
  * is skipped and the search goes on, because mixed node groups and images carrying both files are
  * common, and loading the wrong one would leave the sink off in that JVM. Logs nothing:
@@ -72,10 +76,16 @@ final class NativeLoader {
         final String where;
         /** One line per library skipped for another architecture, naming the file and both. */
         final List<String> skipped;
+        /** Why this copy, for the line that says which loaded: empty, or text that starts "; ". */
+        final String why;
+        /** Why the jar's own copy could not be loaded, when a loose one was loaded instead; else null. */
+        final String jarFailure;
 
-        Loaded(String where, List<String> skipped) {
+        Loaded(String where, List<String> skipped, String why, String jarFailure) {
             this.where = where;
             this.skipped = Collections.unmodifiableList(skipped);
+            this.why = why;
+            this.jarFailure = jarFailure;
         }
     }
 
@@ -99,7 +109,7 @@ final class NativeLoader {
                         + platformFileName(platform()) + " of the release, or leave it unset to use the jar's own copy");
             }
             System.load(explicitPath);
-            return new Loaded(explicitPath, new ArrayList<String>());
+            return new Loaded(explicitPath, new ArrayList<String>(), "; named by the 'library' property", null);
         }
         return loadFirstFitting(searchPath(null), extractDir);
     }
@@ -111,7 +121,9 @@ final class NativeLoader {
      */
     static Loaded loadFirstFitting(List<Candidate> candidates, String extractDir) throws IOException {
         List<String> skipped = new ArrayList<>();
-        for (Candidate candidate : candidates) {
+        Throwable jarFailure = null;
+        for (int i = 0; i < candidates.size(); i++) {
+            Candidate candidate = candidates.get(i);
             if (!candidate.tried) {
                 continue;
             }
@@ -121,11 +133,26 @@ final class NativeLoader {
                 continue;
             }
             if (candidate.inJar) {
-                loadFromJar(candidate.location, extractDir);
+                try {
+                    loadFromJar(candidate.location, extractDir);
+                } catch (IOException | UnsatisfiedLinkError e) {
+                    // Written where executables are refused (a noexec temporary directory), say: a
+                    // loose copy, if there is one, is better than none; the version check still holds.
+                    jarFailure = e;
+                    continue;
+                }
             } else {
                 System.load(candidate.location);
             }
-            return new Loaded(candidate.where(), skipped);
+            String why = jarFailure != null ? "; the jar's own core could not be loaded"
+                    : why(candidate, candidates.subList(i + 1, candidates.size()));
+            return new Loaded(candidate.where(), skipped, why, jarFailure == null ? null : jarFailure.toString());
+        }
+        if (jarFailure instanceof IOException) {
+            throw (IOException) jarFailure;
+        }
+        if (jarFailure != null) {
+            throw (UnsatisfiedLinkError) jarFailure;
         }
         throw new UnsatisfiedLinkError("no " + FILE_NAME + " (or " + platformFileName(platform())
                 + ") on java.library.path ("
@@ -134,31 +161,57 @@ final class NativeLoader {
     }
 
     /**
-     * Every copy the search would consider, in its order: {@code firstDir} (when given), each
-     * directory of {@code java.library.path}, then the jar's copies (this platform's first).
+     * Why the chosen copy and not the loose libraries after it, for the line that says which
+     * loaded: the jar's own core beats a loose one; a loose one loads only when the jar has none.
+     */
+    private static String why(Candidate chosen, List<Candidate> after) {
+        if (!chosen.inJar) {
+            return chosen.place.equals(BESIDE_JAR) ? "" : "; the jar carries no core for " + platform();
+        }
+        List<String> loose = new ArrayList<>();
+        for (Candidate other : after) {
+            if (!other.inJar && other.tried && !other.place.equals(BESIDE_JAR)) {
+                loose.add(other.location);
+            }
+        }
+        return loose.isEmpty() ? "" : "; not " + String.join(", ", loose) + " (on java.library.path): the jar's own"
+                + " core is of this build, a loose one may be stale (set 'library' to load a loose one)";
+    }
+
+    /**
+     * Every copy the search would consider, in its order: {@code firstDir} (when given), the jar's
+     * copy for this platform, each directory of {@code java.library.path}, then the jar's copies for
+     * other platforms (listed, not tried).
      */
     static List<Candidate> searchPath(File firstDir) {
         List<Candidate> candidates = new ArrayList<>();
         if (firstDir != null) {
             addDirectory(candidates, BESIDE_JAR, firstDir);
         }
+        List<String> platforms = platformsThisFirst();
+        addJarCopy(candidates, platforms.get(0));
         for (String dir : System.getProperty("java.library.path", "").split(File.pathSeparator)) {
             if (!dir.isEmpty()) {
                 addDirectory(candidates, "on java.library.path", new File(dir));
             }
         }
-        for (String platform : platformsThisFirst()) {
-            String resource = RESOURCE_DIR + platform + "/" + FILE_NAME;
-            try (InputStream in = NativeLoader.class.getClassLoader().getResourceAsStream(resource)) {
-                if (in != null) {
-                    candidates.add(new Candidate("in the jar", resource, elfPlatform(in), true, platform.equals(platform())));
-                }
-            } catch (IOException e) {
-                candidates.add(new Candidate("in the jar", resource, "unreadable (" + e + ")", true,
-                        platform.equals(platform())));
-            }
+        for (String platform : platforms.subList(1, platforms.size())) {
+            addJarCopy(candidates, platform);
         }
         return candidates;
+    }
+
+    /** The jar's copy for {@code platform}, when the jar carries one. */
+    private static void addJarCopy(List<Candidate> candidates, String platform) {
+        String resource = RESOURCE_DIR + platform + "/" + FILE_NAME;
+        boolean tried = platform.equals(platform());
+        try (InputStream in = NativeLoader.class.getClassLoader().getResourceAsStream(resource)) {
+            if (in != null) {
+                candidates.add(new Candidate("in the jar", resource, elfPlatform(in), true, tried));
+            }
+        } catch (IOException e) {
+            candidates.add(new Candidate("in the jar", resource, "unreadable (" + e + ")", true, tried));
+        }
     }
 
     /**

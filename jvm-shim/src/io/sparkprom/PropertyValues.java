@@ -19,6 +19,8 @@ final class PropertyValues {
     static final String DEFAULT_IDENTITY_TIMEOUT = "60s";
     /** Job keys (and job-and-stage keys) per application before the rest become "other". */
     static final int DEFAULT_LISTENER_MAX_KEYS = 50;
+    /** The sink's name ({@code sink.<name>.}) where it is known, so errors name its keys. */
+    static final String SINK_NAME = "sparkprom.sinkName";
 
     private PropertyValues() {}
 
@@ -58,6 +60,16 @@ final class PropertyValues {
         Properties all = new Properties();
         all.putAll(properties);
         all.setProperty("sparkprom.periodMillis", String.valueOf(periodMillis));
+        return all;
+    }
+
+    /**
+     * What the native core is created with: the properties, the schedule, and what this JVM says
+     * about the network (its proxy properties and trusted certificates, {@link JvmNetwork}).
+     */
+    static Properties forCore(Properties properties, long periodMillis) {
+        Properties all = withSchedule(properties, periodMillis);
+        JvmNetwork.addTo(all);
         return all;
     }
 

@@ -47,8 +47,10 @@ public class RemoteWriteSink implements Sink {
     private volatile BusListener busListener;
     private volatile SparkSignals signals;
     private ScheduledExecutorService scheduler;
-    private Thread shutdownHook;
+    /** What {@link ShutdownHooks#add} gave, to take the hook off at stop(). */
+    private Object shutdownHook;
     private volatile boolean reportFailureLogged;
+    private static volatile boolean driverUnknownLogged;
 
     /** The constructor Spark 3.2.0 and later call. */
     public RemoteWriteSink(Properties properties, MetricRegistry registry) {
@@ -84,20 +86,69 @@ public class RemoteWriteSink implements Sink {
                 // exists; its core starts as soon as that appears, once the full properties can be
                 // read (SinkProperties), and what can be checked before is checked now.
                 boolean complete = !learnt.fromSparkEnv() || learnt.daemonJvm() || SparkIdentity.sparkConf() != null;
-                started = new SinkCore(properties, period, complete);
+                started = new SinkCore(properties, period, complete, registry);
+                if (learnt.fromSparkEnv() && isDriverSink(learnt, registry)) {
+                    checkExecutorsProperties(properties);
+                }
             }
         } catch (IllegalArgumentException invalid) {
+            started = closeQuietly(started);
             if (failOnConfigError(properties)) {
                 throw invalid;
             }
             ConfigErrors.report(invalid.getMessage());
-            started = null;
+        } catch (Throwable t) {
+            // Anything else (a thread that cannot start under the container's pids.max, a
+            // library that fails inside): only failOnConfigError may fail the job, and only for a
+            // property. The SparkContext or the executor starts without the sink.
+            LOG.error("sparkprom: the sink is off in this JVM: it could not start (" + t + "). The job runs on"
+                    + " without its metrics. Report this line if the cause is not the machine's (threads, memory).");
+            started = closeQuietly(started);
         }
         this.periodMillis = period;
         this.properties = properties;
         this.flushWaitMillis = flushWait;
         this.identity = learnt;
-        this.core = started;
+        this.core = learnt == null ? null : started;
+    }
+
+    /**
+     * On the driver, the executors' sink properties (the same sink as the executor instance
+     * sees it in Spark's metrics configuration, dotted properties included) are checked as the
+     * executors will check them, so an invalid one is found where failOnConfigError can fail the
+     * application, not only in every executor's log. Without failOnConfigError it is one ERROR
+     * here, and the driver's sink goes on.
+     *
+     * @throws IllegalArgumentException naming the property, with failOnConfigError=true
+     */
+    private static void checkExecutorsProperties(Properties driverProperties) {
+        Properties executors = SinkProperties.sameSinkFor(driverProperties, SparkIdentity.sparkConf(), "driver",
+                "executor");
+        if (executors == null) {
+            return;
+        }
+        try {
+            NativeCore.validate(PropertyValues.toBlob(executors));
+            PropertyValues.checkJvmProperties(executors);
+        } catch (IllegalArgumentException invalid) {
+            String problem = invalid.getMessage() + " (in the executors' sink: each executor will turn its sink off)";
+            if (failOnConfigError(driverProperties)) {
+                throw new IllegalArgumentException(problem, invalid);
+            }
+            LOG.error(problem + ". The driver's sink sends; fix the property (failOnConfigError=true makes this"
+                    + " fail the application instead).");
+        }
+    }
+
+    private static SinkCore closeQuietly(SinkCore core) {
+        if (core != null) {
+            try {
+                core.close();
+            } catch (Throwable ignored) {
+                // it was never used
+            }
+        }
+        return null;
     }
 
     /** {@code failOnConfigError}: whether an invalid property fails the sink's creation. */
@@ -115,6 +166,22 @@ public class RemoteWriteSink implements Sink {
         if (core == null) {
             return;
         }
+        try {
+            startReporting();
+        } catch (Throwable t) {
+            // A thread that cannot be created (the container's pids.max), or worse: the sink
+            // turns itself off; Spark must not see an exception from start().
+            LOG.error("sparkprom: the sink is off in this JVM: it could not start its schedule (" + t + "). The job"
+                    + " runs on without its metrics.");
+            finished.set(true);
+            if (scheduler != null) {
+                scheduler.shutdownNow();
+            }
+            core.close();
+        }
+    }
+
+    private void startReporting() {
         startListening();
         scheduler = Executors.newSingleThreadScheduledExecutor(new ThreadFactory() {
             @Override
@@ -144,19 +211,12 @@ public class RemoteWriteSink implements Sink {
                 }
             }, CORE_START_POLL_MILLIS, TimeUnit.MILLISECONDS);
         }
-        // Spark does not call stop() on every path out of an executor; the hook still sends
-        // the last values.
-        shutdownHook = new Thread(new Runnable() {
+        shutdownHook = ShutdownHooks.add(new Runnable() {
             @Override
             public void run() {
                 finish();
             }
-        }, "sparkprom-shutdown");
-        try {
-            Runtime.getRuntime().addShutdownHook(shutdownHook);
-        } catch (IllegalStateException alreadyShuttingDown) {
-            shutdownHook = null;
-        }
+        });
     }
 
     /**
@@ -165,7 +225,7 @@ public class RemoteWriteSink implements Sink {
      * (local-cluster) sees the driver's SparkEnv too; its registry has no driver names.
      */
     private void startListening() {
-        if (!isDriverSink()) {
+        if (!isDriverSink(identity, registry)) {
             return;
         }
         boolean enabled;
@@ -197,15 +257,33 @@ public class RemoteWriteSink implements Sink {
         }
     }
 
-    private boolean isDriverSink() {
+    /**
+     * Whether this sink is the driver's own: this JVM's SparkEnv is the driver's, and the
+     * registry is its metrics system's (not that of a standalone master or worker in the same JVM,
+     * as local-cluster runs them). Decided from what Spark says, not from the registry's names,
+     * which are empty when the sink starts with spark.metrics.staticSources.enabled=false.
+     */
+    private static boolean isDriverSink(JvmIdentity identity, MetricRegistry registry) {
         org.apache.spark.SparkConf conf = SparkIdentity.sparkConf();
         if (conf == null || !"driver".equals(conf.get("spark.executor.id", "")) || identity.daemonJvm()) {
             return false;
         }
+        Boolean own = SparkIdentity.isSparkEnvRegistry(registry);
+        if (own != null) {
+            return own;
+        }
+        // Spark's MetricsSystem changed shape: fall back to the names (the static sources'
+        // prefix, there unless spark.metrics.staticSources.enabled=false).
         for (String name : registry.getNames()) {
             if (name.contains(".driver.")) {
                 return true;
             }
+        }
+        if (!driverUnknownLogged) {
+            driverUnknownLogged = true;
+            LOG.warn("sparkprom: cannot tell whether this sink is the driver's (Spark's metrics system has no"
+                    + " readable registry); the listener is off: no spark_job, spark_stage or spark_task series."
+                    + " Report this line with your Spark version.");
         }
         return false;
     }
@@ -221,13 +299,7 @@ public class RemoteWriteSink implements Sink {
             return;
         }
         finish();
-        if (shutdownHook != null) {
-            try {
-                Runtime.getRuntime().removeShutdownHook(shutdownHook);
-            } catch (IllegalStateException alreadyShuttingDown) {
-                // the hook is running or ran: nothing left to do
-            }
-        }
+        ShutdownHooks.remove(shutdownHook);
     }
 
     /**

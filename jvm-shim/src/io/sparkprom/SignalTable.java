@@ -16,19 +16,34 @@ import java.util.Map;
  * {@link KeyBudget}. Each is sent once as a definition with a numeric id, then as id and value in
  * every report, the way registry names are; an ended one is sent once as an end (the core sends
  * its stale marker and gives its slot back) and its id is reused after that.
+ *
+ * <p>A counter never goes down for the life of the JVM, whatever happens to ids: a series defined
+ * again (after a names reset) is defined as one that goes on, not as a new one (the core sends a 0
+ * before a new counter's first value); a series made again before its end was sent (a streaming
+ * query restarted under its name within one report) takes its place back as if it never ended; a
+ * counter made again after its end was sent goes on from its last value (remembered for the
+ * {@value #REMEMBERED_ENDS} most recently ended).
  * Not thread-safe: {@link SparkSignals} serialises every call.
  */
 final class SignalTable {
     static final byte SIGNAL_DEFINE = 10;
     static final byte SIGNAL_VALUE = 11;
     static final byte SIGNAL_END = 12;
+    /** SIGNAL_DEFINE's flag: made at 0 (the core sends a 0 before its first value). */
+    static final byte SIGNAL_FLAG_NEW = 1;
+
+    /** Counters' last values kept after their end, to go on from if the series comes back. */
+    static final int REMEMBERED_ENDS = 4096;
 
     private static final class Series {
         final int id;
         final String name;
         final String[] labelValues;
         double value;
+        /** The core has its definition (since the last names reset). */
         boolean defined;
+        /** Made at its first value (0 for a counter) rather than going on from a remembered one. */
+        boolean startsAtZero = true;
         /** Ended before it was ever sent: sent once with the next report, ended with the one after. */
         boolean ending;
 
@@ -43,8 +58,15 @@ final class SignalTable {
     private int nextId;
     /** Ids whose end was sent: free to give out again. */
     private final List<Integer> freeIds = new ArrayList<Integer>();
-    /** Ids of series ended since the last report: their ends go out with the next one. */
-    private final List<Integer> endedIds = new ArrayList<Integer>();
+    /** Series ended since the last report, by key: their ends go out with the next one. */
+    private final Map<Key, Series> pendingEnds = new LinkedHashMap<Key, Series>();
+    /** Counters' last values after their end was sent, the most recently ended last. */
+    private final LinkedHashMap<Key, Double> endedCounters = new LinkedHashMap<Key, Double>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Key, Double> eldest) {
+            return size() > REMEMBERED_ENDS;
+        }
+    };
 
     /** A series' name and label values, as a map key. */
     private static final class Key {
@@ -77,12 +99,26 @@ final class SignalTable {
         Key key = new Key(name, labelValues);
         Series s = byKey.get(key);
         if (s == null) {
-            int id = freeIds.isEmpty() ? nextId++ : freeIds.remove(freeIds.size() - 1);
-            s = new Series(id, name, labelValues);
+            s = pendingEnds.remove(key);
+            if (s == null) {
+                int id = freeIds.isEmpty() ? nextId++ : freeIds.remove(freeIds.size() - 1);
+                s = new Series(id, name, labelValues);
+                Double last = endedCounters.remove(key);
+                if (last != null) {
+                    s.value = last;
+                    s.startsAtZero = false;
+                }
+            }
             byKey.put(key, s);
         }
         s.ending = false; // in use again
         return s;
+    }
+
+    /** Whether a series counts up for its whole life: a counter, or a histogram's series. */
+    static boolean cumulative(String name) {
+        return name.endsWith("_total") || name.endsWith("_bucket") || name.endsWith("_sum")
+                || name.endsWith("_count");
     }
 
     /**
@@ -96,7 +132,7 @@ final class SignalTable {
             if (families.contains(s.name) && s.labelValues.length > 0 && s.labelValues[0].equals(first)) {
                 if (s.defined) {
                     all.remove();
-                    endedIds.add(s.id);
+                    pendingEnds.put(new Key(s.name, s.labelValues), s);
                 } else {
                     // A query shorter than a report period still shows once.
                     s.ending = true;
@@ -155,14 +191,27 @@ final class SignalTable {
         }
     }
 
-    /** The core forgot every id (a names reset): define every series again. */
+    /**
+     * The core numbers every series afresh (a names reset): define every live series again. The
+     * core ends those it had that are not defined again (so the pending ends need no id), and
+     * goes on with the others without a new start.
+     */
     void forgetDefinitions() {
         for (Series s : byKey.values()) {
             s.defined = false;
         }
-        // The core forgot these ids too: nothing to end there.
-        freeIds.addAll(endedIds);
-        endedIds.clear();
+        rememberEnded();
+    }
+
+    /** The pending ends are done: remember the counters' values, give the ids back. */
+    private void rememberEnded() {
+        for (Map.Entry<Key, Series> e : pendingEnds.entrySet()) {
+            if (cumulative(e.getValue().name)) {
+                endedCounters.put(e.getKey(), e.getValue().value);
+            }
+            freeIds.add(e.getValue().id);
+        }
+        pendingEnds.clear();
     }
 
     int size() {
@@ -176,36 +225,42 @@ final class SignalTable {
     }
 
     /**
-     * Writes a definition for each new series and every series' value, in the snapshot format
-     * (native/src/snapshot.rs). A BufferOverflowException leaves definitions marked as sent that
-     * were not: the encoder then resets names, which calls {@link #forgetDefinitions()}.
+     * Writes a definition for each series the core does not have and every series' value, in the
+     * snapshot format (native/src/snapshot.rs). Nothing is marked as sent until everything is
+     * written: a BufferOverflowException leaves the table as it was (the encoder then grows its
+     * buffer and resets names, which calls {@link #forgetDefinitions()}).
      */
     void encode(ByteBuffer b) {
-        for (int id : endedIds) {
-            b.put(SIGNAL_END).putInt(id);
+        for (Series s : pendingEnds.values()) {
+            b.put(SIGNAL_END).putInt(s.id);
         }
-        // Ends go before definitions: an id is given out again only after its end was sent.
-        freeIds.addAll(endedIds);
-        endedIds.clear();
+        List<Series> defined = new ArrayList<Series>();
         List<Series> lastCalls = new ArrayList<Series>();
         for (Series s : byKey.values()) {
             if (s.ending) {
                 lastCalls.add(s);
             }
             if (!s.defined) {
-                b.put(SIGNAL_DEFINE).putInt(s.id);
+                b.put(SIGNAL_DEFINE).putInt(s.id).put(s.startsAtZero ? SIGNAL_FLAG_NEW : 0);
                 putString(b, s.name);
                 b.putShort((short) s.labelValues.length);
                 for (String v : s.labelValues) {
                     putString(b, v);
                 }
-                s.defined = true;
+                defined.add(s);
             }
             b.put(SIGNAL_VALUE).putInt(s.id).putDouble(s.value);
         }
+        // Written whole: now it counts as sent. Ends go before definitions, so an id is given out
+        // again only after its end was sent.
+        rememberEnded();
+        for (Series s : defined) {
+            s.defined = true;
+        }
         for (Series s : lastCalls) {
-            byKey.remove(new Key(s.name, s.labelValues));
-            endedIds.add(s.id);
+            Key key = new Key(s.name, s.labelValues);
+            byKey.remove(key);
+            pendingEnds.put(key, s);
         }
     }
 

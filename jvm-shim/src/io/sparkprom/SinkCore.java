@@ -22,6 +22,8 @@ final class SinkCore {
 
     private final Properties properties;
     private final long periodMillis;
+    /** The sink's registry: its names tell a standalone daemon's metrics instance. */
+    private final MetricRegistry registry;
     /** Null until the native core is created (see {@link #handle()}). */
     private volatile NativeHandle handle;
     /** The core was created, or its creation failed and was logged; not tried again either way. */
@@ -30,11 +32,13 @@ final class SinkCore {
     /**
      * @param startNow whether the properties are complete now (Spark's configuration is there, or
      *     the caller has none to wait for); else the core starts at the first {@link #handle()}
+     * @param registry the sink's registry, whose names tell a standalone daemon's metrics instance
      * @throws IllegalArgumentException naming the property when one is invalid
      */
-    SinkCore(Properties properties, long periodMillis, boolean startNow) {
+    SinkCore(Properties properties, long periodMillis, boolean startNow, MetricRegistry registry) {
         this.properties = properties;
         this.periodMillis = periodMillis;
+        this.registry = registry;
         if (startNow) {
             creationSettled = true;
             handle = create();
@@ -111,9 +115,9 @@ final class SinkCore {
      */
     private NativeHandle create() {
         org.apache.spark.SparkConf conf = SparkIdentity.sparkConf();
-        Properties complete = SinkProperties.complete(properties, conf,
-                conf == null ? null : SparkIdentity.metricsInstance(conf));
+        Properties complete = SinkProperties.complete(properties, conf, SinkProperties.instanceOf(conf,
+                registry.getNames(), System.getProperty("sun.java.command", "")));
         // An invalid property throws IllegalArgumentException here, naming it.
-        return new NativeHandle(NativeCore.create(PropertyValues.toBlob(PropertyValues.withSchedule(complete, periodMillis))));
+        return new NativeHandle(NativeCore.create(PropertyValues.toBlob(PropertyValues.forCore(complete, periodMillis))));
     }
 }

@@ -40,6 +40,26 @@ final class SparkIdentity {
         }
     }
 
+    /**
+     * Whether {@code registry} is the live SparkEnv's metrics system's: the sink belongs to the
+     * driver's or this executor's own metrics system, not to a standalone master's or worker's
+     * that share the JVM (local-cluster). False without a SparkEnv; null when it cannot be told
+     * (the field is private to Spark and read by reflection; a Spark that renamed it).
+     */
+    static Boolean isSparkEnvRegistry(com.codahale.metrics.MetricRegistry registry) {
+        try {
+            SparkEnv env = SparkEnv.get();
+            if (env == null) {
+                return Boolean.FALSE;
+            }
+            java.lang.reflect.Field field = org.apache.spark.metrics.MetricsSystem.class.getDeclaredField("registry");
+            field.setAccessible(true);
+            return field.get(env.metricsSystem()) == registry;
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
     /** Why SparkEnv could not be read at the last attempt; null if nothing failed. */
     static Throwable lookupFailure() {
         return lookupFailure;

@@ -4,8 +4,12 @@ import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Properties;
 import org.apache.spark.executor.TaskMetrics;
 import org.apache.spark.scheduler.JobFailed;
@@ -19,6 +23,7 @@ import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.scheduler.SparkListenerStageCompleted;
 import org.apache.spark.scheduler.SparkListenerStageSubmitted;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.scheduler.SparkListenerTaskStart;
 import org.apache.spark.scheduler.StageInfo;
 
 /**
@@ -43,11 +48,17 @@ final class SparkSignals {
     static final String TASKS = "spark_tasks_total";
     static final String EXECUTORS_ADDED = "spark_executors_added_total";
     static final String EXECUTORS_REMOVED = "spark_executors_removed_total";
+    static final String JOBS_RUNNING = "spark_jobs_running";
+    static final String JOB_RUNNING_LONGEST = "spark_job_running_longest_seconds";
+    static final String STAGES_RUNNING = "spark_stages_running";
+    static final String STAGE_RUNNING_LONGEST = "spark_stage_running_longest_seconds";
     static final String APP_START = "spark_application_start_time_seconds";
     static final String APP_END = "spark_application_end_time_seconds";
     static final String KEYS_FOLDED = "sparkprom_listener_keys_folded_total";
     static final String EVENTS = "sparkprom_listener_events_total";
     static final String CPU = "sparkprom_listener_cpu_seconds_total";
+    static final String LIVE_STATE = "sparkprom_listener_live_state";
+    static final String EVICTED = "sparkprom_listener_state_evicted_total";
     private static final java.lang.management.ThreadMXBean THREADS =
             java.lang.management.ManagementFactory.getThreadMXBean();
 
@@ -85,13 +96,31 @@ final class SparkSignals {
     static final int MIN_TASKS_FOR_SKEW = 10;
     /** Distinct failure reasons (exception classes mostly) with a value of their own. */
     static final int MAX_REASONS = 30;
+    /**
+     * Most running jobs, and most running stage attempts, the listener holds. Spark drops events
+     * from a full queue, ends included: a job or stage whose end was dropped would be held (and
+     * looked at) forever. Real applications run tens at once; past this the oldest is let go and
+     * counted in {@value #EVICTED}.
+     */
+    static final int MAX_LIVE = 1_000;
 
     private final SignalTable table = new SignalTable();
     private final KeyBudget jobKeys;
     private final KeyBudget stageKeys;
     private final KeyBudget reasons = new KeyBudget(MAX_REASONS);
-    private final Map<Integer, Job> jobs = new HashMap<Integer, Job>();
-    private final Map<Long, Stage> stages = new HashMap<Long, Stage>();
+    /** Running jobs by id, the oldest first. */
+    private final LinkedHashMap<Integer, Job> jobs = new LinkedHashMap<Integer, Job>();
+    /** The running jobs each stage id belongs to (a shuffle stage can be several jobs'). */
+    private final Map<Integer, List<Job>> jobsOfStage = new HashMap<Integer, List<Job>>();
+    /** Running stage attempts, the oldest first. */
+    private final LinkedHashMap<Long, Stage> stages = new LinkedHashMap<Long, Stage>();
+    private long jobsEvicted;
+    private long stagesEvicted;
+    /** Job keys, and job-and-stage label pairs, that have had running work: their gauges go on at 0. */
+    private final Set<String> runningJobKeys = new LinkedHashSet<String>();
+    private final Map<String, String[]> runningStageKeys = new LinkedHashMap<String, String[]>();
+    /** The outcome of the last job that succeeded or failed (cancelled ones left out); null before one. */
+    private String lastJobOutcome;
     private long events;
     /** The thread events come on (the listener's own bus queue), for its CPU time; -1 before the first. */
     private long eventThread = -1;
@@ -100,13 +129,15 @@ final class SparkSignals {
 
     /** A running job: its key, its start, and its stages (to count the skipped ones at its end). */
     private static final class Job {
+        final int id;
         final String key;
         final long startMillis;
         final int[] stageIds;
         final String[] stageNames;
         final boolean[] submitted;
 
-        Job(String key, long startMillis, int[] stageIds, String[] stageNames) {
+        Job(int id, String key, long startMillis, int[] stageIds, String[] stageNames) {
+            this.id = id;
             this.key = key;
             this.startMillis = startMillis;
             this.stageIds = stageIds;
@@ -115,14 +146,26 @@ final class SparkSignals {
         }
     }
 
-    /** A running stage attempt: its labels and what its tasks added up to so far. */
+    /**
+     * A running stage attempt: its labels, its start and what its tasks added up to since it was
+     * last folded into the series. Its end can come before its tasks' (a cancelled job's stage
+     * ends at once, its killed tasks after; so do a stage's losing speculative copies): such a
+     * stage stays, completed, until its last running task has ended, and each late task is folded
+     * in as it ends, so the totals equal Spark's own.
+     */
     private static final class Stage {
         final String[] labels;
+        final long startMillis;
         final long[] totals = new long[STAGE_TOTALS.length];
-        final TaskDurations durations = new TaskDurations(TASK_DURATION_BUCKETS);
+        TaskDurations durations = new TaskDurations(TASK_DURATION_BUCKETS);
+        /** Tasks started and not ended yet. */
+        int running;
+        /** Its end came; it waits for its running tasks. */
+        boolean completed;
 
-        Stage(String[] labels) {
+        Stage(String[] labels, long startMillis) {
             this.labels = labels;
+            this.startMillis = startMillis;
         }
     }
 
@@ -130,11 +173,14 @@ final class SparkSignals {
     SparkSignals(int maxKeys) {
         jobKeys = new KeyBudget(maxKeys);
         stageKeys = new KeyBudget(maxKeys);
-        for (String label : new String[] {"job", "stage", "reason"}) {
+        for (String label : new String[] {"spark_job", "stage", "reason"}) {
             table.touch(KEYS_FOLDED, label);
         }
         table.touch(JOBS, KeyBudget.OTHER, "failed");
         table.touch(EXECUTORS_ADDED);
+        for (String kind : new String[] {"jobs", "stages"}) {
+            table.touch(EVICTED, kind);
+        }
     }
 
     /** The application's start, when the listener came too late for its start event. */
@@ -149,6 +195,12 @@ final class SparkSignals {
         }
         if (event instanceof SparkListenerTaskEnd) {
             onTaskEnd((SparkListenerTaskEnd) event);
+        } else if (event instanceof SparkListenerTaskStart) {
+            SparkListenerTaskStart start = (SparkListenerTaskStart) event;
+            Stage stage = stages.get(stageKey(start.stageId(), start.stageAttemptId()));
+            if (stage != null) {
+                stage.running++;
+            }
         } else if (event instanceof SparkListenerStageSubmitted) {
             SparkListenerStageSubmitted e = (SparkListenerStageSubmitted) event;
             onStageSubmitted(e.stageInfo(), e.properties());
@@ -173,7 +225,7 @@ final class SparkSignals {
             table.set(APP_START, ((SparkListenerApplicationStart) event).time() / 1000.0);
         } else if (event instanceof SparkListenerApplicationEnd) {
             SparkListenerApplicationEnd e = (SparkListenerApplicationEnd) event;
-            table.set(APP_END, e.time() / 1000.0, applicationOutcome(e));
+            table.set(APP_END, e.time() / 1000.0, applicationOutcome(e, lastJobOutcome));
         } else if (StreamingSignals.isStreamingEvent(event)) {
             if (streaming == null) {
                 streaming = new StreamingSignals(table);
@@ -198,13 +250,45 @@ final class SparkSignals {
             }
         }
         String key = jobKeys.admit(KeyBudget.jobKey(event.properties(), resultStage));
-        jobs.put(event.jobId(), new Job(key, event.time(), ids, names));
+        Job job = new Job(event.jobId(), key, event.time(), ids, names);
+        jobs.put(event.jobId(), job);
+        for (int id : ids) {
+            List<Job> of = jobsOfStage.get(id);
+            if (of == null) {
+                of = new ArrayList<Job>(1);
+                jobsOfStage.put(id, of);
+            }
+            of.add(job);
+        }
+        runningJobKeys.add(key);
+        if (jobs.size() > MAX_LIVE) {
+            forgetJob(jobs.values().iterator().next());
+            jobsEvicted++;
+        }
+    }
+
+    /** Lets a job go: its end came, or will never come (evicted). */
+    private void forgetJob(Job job) {
+        jobs.remove(job.id);
+        for (int id : job.stageIds) {
+            List<Job> of = jobsOfStage.get(id);
+            if (of != null && of.remove(job) && of.isEmpty()) {
+                jobsOfStage.remove(id);
+            }
+        }
     }
 
     private void onJobEnd(SparkListenerJobEnd event) {
-        Job job = jobs.remove(event.jobId());
+        Job job = jobs.get(event.jobId());
+        if (job != null) {
+            forgetJob(job);
+        }
         String key = job == null ? "unknown" : job.key;
-        table.add(JOBS, 1, key, event.jobResult() instanceof JobFailed ? "failed" : "succeeded");
+        String outcome = jobOutcome(event);
+        table.add(JOBS, 1, key, outcome);
+        if (!outcome.equals("cancelled")) {
+            lastJobOutcome = outcome;
+        }
         if (job == null) {
             return;
         }
@@ -218,20 +302,43 @@ final class SparkSignals {
         }
     }
 
+    /**
+     * succeeded, failed, or cancelled: a job Spark ended because it was cancelled (a job group or
+     * tag cancelled from a notebook's cancel button or an orchestrator, a stopped stream's jobs,
+     * jobs cut short as the SparkContext stops) did not fail, and must not page as a failure.
+     */
+    private static String jobOutcome(SparkListenerJobEnd event) {
+        if (!(event.jobResult() instanceof JobFailed)) {
+            return "succeeded";
+        }
+        Exception e = ((JobFailed) event.jobResult()).exception();
+        return FailureReasons.isCancellation(e == null ? null : e.getMessage()) ? "cancelled" : "failed";
+    }
+
     private void onStageSubmitted(StageInfo info, Properties properties) {
         String jobKey = null;
-        for (Job job : jobs.values()) {
+        List<Job> of = jobsOfStage.get(info.stageId());
+        for (Job job : of == null ? java.util.Collections.<Job>emptyList() : of) {
             for (int i = 0; i < job.stageIds.length; i++) {
                 if (job.stageIds[i] == info.stageId()) {
                     job.submitted[i] = true;
-                    jobKey = job.key;
                 }
             }
+            jobKey = job.key;
         }
         if (jobKey == null) {
             jobKey = jobKeys.admit(KeyBudget.jobKey(properties, info.name()));
         }
-        stages.put(stageKey(info.stageId(), info.attemptNumber()), new Stage(stageLabels(jobKey, info.name())));
+        long started = info.submissionTime().isDefined() ? (Long) info.submissionTime().get() : System.currentTimeMillis();
+        String[] labels = stageLabels(jobKey, info.name());
+        stages.put(stageKey(info.stageId(), info.attemptNumber()), new Stage(labels, started));
+        runningStageKeys.put(labels[0] + "\u0000" + labels[1], labels);
+        if (stages.size() > MAX_LIVE) {
+            Iterator<Stage> oldest = stages.values().iterator();
+            oldest.next();
+            oldest.remove();
+            stagesEvicted++;
+        }
     }
 
     private String[] stageLabels(String jobKey, String stageName) {
@@ -258,12 +365,20 @@ final class SparkSignals {
         } else if (event.taskInfo() != null) {
             stage.durations.add(event.taskInfo().duration());
         }
-        if (event.taskInfo() != null && event.taskInfo().attemptNumber() > 0) {
+        // A speculative copy also has an attempt number above 0, but it is no retry: nothing failed.
+        if (event.taskInfo() != null && event.taskInfo().attemptNumber() > 0 && !event.taskInfo().speculative()) {
             stage.totals[RETRIED_TASKS]++;
         }
         TaskMetrics m = event.taskMetrics();
         if (m != null) {
             addTaskMetrics(stage.totals, m);
+        }
+        stage.running = Math.max(0, stage.running - 1);
+        if (stage.completed) {
+            fold(stage, false);
+            if (stage.running == 0) {
+                stages.remove(stageKey(event.stageId(), event.stageAttemptId()));
+            }
         }
     }
 
@@ -293,25 +408,45 @@ final class SparkSignals {
     };
 
     private void onStageCompleted(StageInfo info) {
-        Stage stage = stages.remove(stageKey(info.stageId(), info.attemptNumber()));
+        long id = stageKey(info.stageId(), info.attemptNumber());
+        Stage stage = stages.get(id);
         if (stage == null) {
-            stage = new Stage(stageLabels(jobKeys.admit(KeyBudget.jobKey(null, info.name())), info.name()));
+            stage = new Stage(stageLabels(jobKeys.admit(KeyBudget.jobKey(null, info.name())), info.name()), 0);
         }
         String job = stage.labels[0];
         String key = stage.labels[1];
-        table.add(STAGES, 1, job, key, info.failureReason().isDefined() ? "failed" : "succeeded");
+        String outcome = !info.failureReason().isDefined() ? "succeeded"
+                : FailureReasons.isCancellation(info.failureReason().get()) ? "cancelled" : "failed";
+        table.add(STAGES, 1, job, key, outcome);
         if (info.submissionTime().isDefined() && info.completionTime().isDefined()) {
             long millis = (Long) info.completionTime().get() - (Long) info.submissionTime().get();
             table.observe(STAGE_DURATION, STAGE_DURATION_BUCKETS, Math.max(0, millis) / 1000.0, job, key);
         }
-        for (int i = 0; i < STAGE_TOTALS.length; i++) {
-            table.add(STAGE_TOTALS[i], stage.totals[i] * TOTAL_FACTORS[i], job, key);
+        fold(stage, true);
+        stage.completed = true;
+        if (stage.running == 0) {
+            stages.remove(id);
         }
-        foldTaskDurations(stage, job, key);
     }
 
-    private void foldTaskDurations(Stage stage, String job, String key) {
-        TaskDurations d = stage.durations;
+    /**
+     * Adds what a stage's tasks added up to since the last fold to its series, and starts again
+     * from 0; {@code whole}: at the stage's end, when its skew is judged on all its tasks.
+     */
+    private void fold(Stage stage, boolean whole) {
+        String job = stage.labels[0];
+        String key = stage.labels[1];
+        for (int i = 0; i < STAGE_TOTALS.length; i++) {
+            if (stage.totals[i] != 0 || whole) {
+                table.add(STAGE_TOTALS[i], stage.totals[i] * TOTAL_FACTORS[i], job, key);
+            }
+            stage.totals[i] = 0;
+        }
+        foldTaskDurations(stage.durations, whole, job, key);
+        stage.durations = new TaskDurations(TASK_DURATION_BUCKETS);
+    }
+
+    private void foldTaskDurations(TaskDurations d, boolean whole, String job, String key) {
         if (d.count() == 0) {
             return;
         }
@@ -322,16 +457,19 @@ final class SparkSignals {
         table.add(TASK_DURATION + "_bucket", d.count(), job, key, "+Inf");
         table.add(TASK_DURATION + "_sum", d.sumSeconds(), job, key);
         table.add(TASK_DURATION + "_count", d.count(), job, key);
-        if (d.count() >= MIN_TASKS_FOR_SKEW) {
+        if (whole && d.count() >= MIN_TASKS_FOR_SKEW) {
             table.observe(SKEW, SKEW_BUCKETS, d.skewRatio(), job, key);
         }
     }
 
     /**
-     * {@code succeeded} or {@code failed} from the exit code Spark 4 gives the end event;
-     * {@code unknown} on Spark 3, whose end event has none.
+     * {@code succeeded} or {@code failed} from the exit code Spark 4 gives the end event. Spark 3's
+     * end event has none: {@code failed} when the last job that succeeded or failed (cancelled ones
+     * aside, such as those cut short as the context stops) failed, else {@code unknown}: a failure
+     * alert then exists on Spark 3 platforms too (Databricks 14-16, EMR 7), and a success is not
+     * claimed where nothing says so.
      */
-    private static String applicationOutcome(SparkListenerApplicationEnd event) {
+    static String applicationOutcome(SparkListenerApplicationEnd event, String lastJobOutcome) {
         try {
             Method exitCode = event.getClass().getMethod("exitCode");
             scala.Option<?> code = (scala.Option<?>) exitCode.invoke(event);
@@ -341,7 +479,7 @@ final class SparkSignals {
         } catch (ReflectiveOperationException | RuntimeException noExitCode) {
             // Spark 3.x
         }
-        return "unknown";
+        return "failed".equals(lastJobOutcome) ? "failed" : "unknown";
     }
 
     /**
@@ -378,7 +516,12 @@ final class SparkSignals {
 
     /** Writes every series (definitions first where new); under the lock events take. */
     synchronized void encode(ByteBuffer b) {
-        table.set(KEYS_FOLDED, jobKeys.folded(), "job");
+        setRunning(System.currentTimeMillis());
+        table.set(LIVE_STATE, jobs.size(), "jobs");
+        table.set(LIVE_STATE, stages.size(), "stages");
+        table.set(EVICTED, jobsEvicted, "jobs");
+        table.set(EVICTED, stagesEvicted, "stages");
+        table.set(KEYS_FOLDED, jobKeys.folded(), "spark_job");
         table.set(KEYS_FOLDED, stageKeys.folded(), "stage");
         table.set(KEYS_FOLDED, reasons.folded(), "reason");
         table.set(EVENTS, events);
@@ -389,6 +532,45 @@ final class SparkSignals {
             table.set(CPU, cpuNanos / 1e9);
         }
         table.encode(b);
+    }
+
+    /**
+     * Running jobs and stage attempts by key, and how long the oldest of each has run: what is
+     * stuck shows while it runs, not only once it ends. A key that ran once keeps its series (at 0).
+     */
+    private void setRunning(long now) {
+        Map<String, long[]> byJob = new HashMap<String, long[]>();
+        for (Job job : jobs.values()) {
+            count(byJob, job.key, job.startMillis);
+        }
+        for (String key : runningJobKeys) {
+            long[] c = byJob.get(key);
+            table.set(JOBS_RUNNING, c == null ? 0 : c[0], key);
+            table.set(JOB_RUNNING_LONGEST, c == null ? 0 : Math.max(0, now - c[1]) / 1000.0, key);
+        }
+        Map<String, long[]> byStage = new HashMap<String, long[]>();
+        for (Stage stage : stages.values()) {
+            if (!stage.completed) {
+                count(byStage, stage.labels[0] + "\u0000" + stage.labels[1], stage.startMillis);
+            }
+        }
+        for (Map.Entry<String, String[]> e : runningStageKeys.entrySet()) {
+            long[] c = byStage.get(e.getKey());
+            String[] labels = e.getValue();
+            table.set(STAGES_RUNNING, c == null ? 0 : c[0], labels[0], labels[1]);
+            table.set(STAGE_RUNNING_LONGEST, c == null ? 0 : Math.max(0, now - c[1]) / 1000.0, labels[0], labels[1]);
+        }
+    }
+
+    /** Counts one running item of a key and keeps the earliest start: {count, earliest}. */
+    private static void count(Map<String, long[]> counts, String key, long startMillis) {
+        long[] c = counts.get(key);
+        if (c == null) {
+            counts.put(key, new long[] {1, startMillis});
+        } else {
+            c[0]++;
+            c[1] = Math.min(c[1], startMillis);
+        }
     }
 
     synchronized void forgetDefinitions() {

@@ -24,6 +24,7 @@ final class StreamingSignals {
     static final String EVENT_CLASS_PREFIX = "org.apache.spark.sql.streaming.StreamingQueryListener$";
     static final String QUERIES = "spark_streaming_queries_total";
     static final String BATCHES = "spark_streaming_batches_total";
+    static final String QUERY_START = "spark_streaming_query_start_time_seconds";
     static final String BATCH_DURATION = "spark_streaming_batch_duration_seconds";
     static final String PHASE_DURATION = "spark_streaming_batch_phase_duration_seconds";
     static final String INPUT_ROWS = "spark_streaming_input_rows_total";
@@ -43,7 +44,8 @@ final class StreamingSignals {
     static final long IDLE_AFTER_MS = 10_000;
 
     /** The families whose first label is the query: they end with it. */
-    private static final Set<String> PER_QUERY = new HashSet<String>(java.util.Arrays.asList(BATCHES, BATCH_DURATION,
+    private static final Set<String> PER_QUERY = new HashSet<String>(java.util.Arrays.asList(BATCHES, QUERY_START,
+            BATCH_DURATION,
             PHASE_DURATION, INPUT_ROWS, INPUT_RATE, PROCESSED_RATE, LAST_PROGRESS, WATERMARK_LAG, STATE_ROWS,
             STATE_MEMORY, STATE_DROPPED, SOURCE_BEHIND));
 
@@ -67,8 +69,15 @@ final class StreamingSignals {
     void onEvent(SparkListenerEvent event) {
         if (event instanceof StreamingQueryListener.QueryStartedEvent) {
             StreamingQueryListener.QueryStartedEvent e = (StreamingQueryListener.QueryStartedEvent) event;
-            running.put(e.runId(), queryLabel(e.name(), e.id()));
+            String query = queryLabel(e.name(), e.id());
+            running.put(e.runId(), query);
             table.add(QUERIES, 1, "started");
+            // Seen from its start, not from its first progress (which comes when its first batch
+            // ends): a query stuck in its first batch, or stopped before it, shows with 0 batches.
+            table.touch(BATCHES, query);
+            Instant started = instant(e.timestamp());
+            table.set(QUERY_START, (started == null ? System.currentTimeMillis() : started.toEpochMilli()) / 1000.0,
+                    query);
         } else if (event instanceof StreamingQueryListener.QueryProgressEvent) {
             onProgress(((StreamingQueryListener.QueryProgressEvent) event).progress());
         } else if (event instanceof StreamingQueryListener.QueryTerminatedEvent) {
@@ -82,6 +91,14 @@ final class StreamingSignals {
         }
     }
 
+    /**
+     * Whether a progress event is a batch that ran: it wrote to its sink ({@code addBatch}), which
+     * an idle trigger's progress (no new data: only latestOffset and triggerExecution) does not.
+     */
+    static boolean ranABatch(StreamingQueryProgress p) {
+        return p.durationMs() != null && p.durationMs().containsKey("addBatch");
+    }
+
     /** The query's name when it has one (names are unique among running queries), else its id. */
     private static String queryLabel(String name, UUID id) {
         return name != null && !name.trim().isEmpty() ? KeyBudget.shorten(name) : id.toString();
@@ -93,6 +110,16 @@ final class StreamingSignals {
             // A query that started before the listener: learn it from its progress.
             query = queryLabel(p.name(), p.id());
             running.put(p.runId(), query);
+        }
+        // A trigger that found no new data reports progress too (at once, then every 10 s): only a
+        // batch that ran counts, and only it has a batch's duration and phases.
+        if (!ranABatch(p)) {
+            Instant idle = instant(p.timestamp());
+            if (idle != null) {
+                table.set(LAST_PROGRESS, idle.toEpochMilli() / 1000.0, query);
+            }
+            onRates(query, p, idle == null ? System.currentTimeMillis() : idle.toEpochMilli());
+            return;
         }
         table.add(BATCHES, 1, query);
         table.set(BATCH_DURATION, p.batchDuration() / 1000.0, query);

@@ -68,6 +68,11 @@ impl AwsSigner {
         )
     }
 
+    /// Why no credentials can be had now, if so (for `check`'s verdict).
+    pub fn missing_credentials(&self) -> Option<String> {
+        self.credentials.get().err()
+    }
+
     pub fn sign(&self, url: &str, headers: &mut HeaderMap, body: &[u8]) -> Result<(), String> {
         let credentials = self.credentials.get()?;
         signing::sign(

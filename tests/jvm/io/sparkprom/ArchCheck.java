@@ -6,8 +6,9 @@ import java.util.Properties;
 
 /**
  * A sink in a JVM of either architecture (this machine's, or the aarch64 JRE under qemu-user) with
- * no {@code library} property and, on java.library.path, only the other architecture's library:
- * the loader must skip that one and pick the jar's copy for this JVM's {@code os.arch}. Pushes an executor-shaped registry and node statistics for a few
+ * no {@code library} property and, on java.library.path, a loose library (the other architecture's,
+ * or one of another build): the loader must load the jar's copy for this JVM's {@code os.arch},
+ * which comes before any loose one. Pushes an executor-shaped registry and node statistics for a few
  * reports. The executor's identity comes from this JVM's command line ({@code --executor-id},
  * {@code --app-id} after the arguments below), as there is no SparkEnv.
  * Arguments: url, the names' prefix ({@code <appId>.<executorId>.}), seconds to run.

@@ -9,7 +9,9 @@ import java.util.Properties;
 import java.util.UUID;
 import org.apache.spark.Success$;
 import org.apache.spark.executor.TaskMetrics;
+import org.apache.spark.scheduler.JobFailed;
 import org.apache.spark.scheduler.JobSucceeded$;
+import org.apache.spark.scheduler.SparkListenerApplicationEnd;
 import org.apache.spark.scheduler.SparkListenerExecutorAdded;
 import org.apache.spark.scheduler.SparkListenerExecutorRemoved;
 import org.apache.spark.scheduler.SparkListenerJobEnd;
@@ -140,8 +142,9 @@ public final class SignalsCheck {
             s.onEvent(progress(id, run, "2026-12-02T00:00:01.300Z", 0, 0, 0));
             boolean kept = s.valueOf(StreamingSignals.INPUT_RATE, "w") == 200
                     && s.valueOf(StreamingSignals.PROCESSED_RATE, "w") == 1_000;
-            s.onEvent(progress(id, run, "2026-12-02T00:00:11.000Z", 0, 0, 0));
+            s.onEvent(progress(id, run, "2026-12-02T00:00:11.000Z", 0, 0, 0, false)); // an idle trigger
             return kept && s.valueOf(StreamingSignals.INPUT_RATE, "w") == 0
+                    && s.valueOf(StreamingSignals.BATCHES, "w") == 2
                     && s.valueOf(StreamingSignals.PROCESSED_RATE, "w") == 0
                     && s.valueOf(StreamingSignals.INPUT_ROWS, "w") == 100;
         });
@@ -156,13 +159,225 @@ public final class SignalsCheck {
                 s.onEvent(new SparkListenerJobEnd(job, job + 1, JobSucceeded$.MODULE$));
             }
             // docs/metrics-reference.md, "How many series the listener sends".
-            int bound = 17 * (maxKeys + 2) + 61 * (maxKeys + 2) + 3 * 32 + 13 + 2 + 5;
+            int bound = 20 * (maxKeys + 2) + 64 * (maxKeys + 2) + 3 * 32 + 13 + 2 + 9;
             int series = s.seriesCount();
             System.out.println("  " + series + " series (bound " + bound + ")");
             return series <= bound && s.liveState() == 0
                     && s.valueOf(SparkSignals.JOBS, "other", "succeeded") == 1_000 - maxKeys;
         });
+        check("tasks that end after their stage (a cancelled job's killed tasks) are still counted in it", () -> {
+            SparkSignals s = new SparkSignals(50);
+            Properties g = props("spark.jobGroup.id", "late");
+            StageInfo info = stage(9, "slow at l.py:4");
+            info.submissionTime_$eq(scala.Option.apply((Object) 1_000L));
+            s.onEvent(new SparkListenerStageSubmitted(info, g));
+            TaskInfo[] tasks = new TaskInfo[2];
+            for (int t = 0; t < 2; t++) {
+                tasks[t] = new TaskInfo(t, t, 0, t, 1_000, "1", "host", TaskLocality$.MODULE$.PROCESS_LOCAL(), false);
+                s.onEvent(new org.apache.spark.scheduler.SparkListenerTaskStart(9, 0, tasks[t]));
+            }
+            info.failureReason_$eq(scala.Option.apply("Job 1 cancelled part of cancelled job group late"));
+            info.completionTime_$eq(scala.Option.apply((Object) 2_000L));
+            s.onEvent(new SparkListenerStageCompleted(info));
+            boolean waiting = s.liveState() == 1;
+            for (TaskInfo t : tasks) {
+                t.finishTime_$eq(9_000);
+                TaskMetrics m = new TaskMetrics();
+                m.setExecutorRunTime(8_000);
+                s.onEvent(new SparkListenerTaskEnd(9, 0, "ResultTask",
+                        new org.apache.spark.TaskKilled("cancelled", null, null, null), t, null, m));
+            }
+            return waiting && s.liveState() == 0
+                    && s.valueOf("spark_stage_executor_run_time_seconds_total", "late", "slow at l.py:4") == 16
+                    && s.valueOf("spark_stage_failed_tasks_total", "late", "slow at l.py:4") == 2
+                    && s.valueOf(SparkSignals.STAGES, "late", "slow at l.py:4", "cancelled") == 1;
+        });
+        check("a cancelled job and its stages end as cancelled; an aborted stage as failed", () -> {
+            SparkSignals s = new SparkSignals(50);
+            Properties g = props("spark.jobGroup.id", "g");
+            StageInfo cancelled = stage(1, "collect at a.py:2");
+            s.onEvent(new SparkListenerJobStart(3, 1_000, seq(cancelled), g));
+            s.onEvent(new SparkListenerStageSubmitted(cancelled, g));
+            cancelled.failureReason_$eq(scala.Option.apply("Job 3 cancelled part of cancelled job group g"));
+            s.onEvent(new SparkListenerStageCompleted(cancelled));
+            s.onEvent(new SparkListenerJobEnd(3, 2_000,
+                    new JobFailed(new Exception("Job 3 cancelled part of cancelled job group g"))));
+            StageInfo aborted = stage(2, "count at a.py:9");
+            s.onEvent(new SparkListenerJobStart(4, 3_000, seq(aborted), g));
+            s.onEvent(new SparkListenerStageSubmitted(aborted, g));
+            aborted.failureReason_$eq(scala.Option.apply("Job aborted due to stage failure: Task 0 failed 4 times,"
+                    + " most recent failure: java.util.concurrent.CancellationException: cancelled by user code"));
+            s.onEvent(new SparkListenerStageCompleted(aborted));
+            s.onEvent(new SparkListenerJobEnd(4, 4_000, new JobFailed(new Exception(
+                    "Job aborted due to stage failure: ... CancellationException: cancelled by user code"))));
+            return s.valueOf(SparkSignals.JOBS, "g", "cancelled") == 1 && s.valueOf(SparkSignals.JOBS, "g", "failed") == 1
+                    && s.valueOf(SparkSignals.STAGES, "g", "collect at a.py:2", "cancelled") == 1
+                    && Double.isNaN(s.valueOf(SparkSignals.STAGES, "g", "collect at a.py:2", "failed"))
+                    && s.valueOf(SparkSignals.STAGES, "g", "count at a.py:9", "failed") == 1
+                    && FailureReasons.isCancellation("[SPARK_JOB_CANCELLED] Job 7 cancelled because SparkContext was"
+                            + " shut down SQLSTATE: XXKDA")
+                    && FailureReasons.isCancellation("Stage cancelled because SparkContext was shut down");
+        });
+        check("a speculative copy is not counted as a retry; a second attempt after a failure is", () -> {
+            SparkSignals s = new SparkSignals(50);
+            Properties g = props("spark.jobGroup.id", "spec");
+            StageInfo info = stage(5, "map at s.py:1");
+            info.submissionTime_$eq(scala.Option.apply((Object) 1_000L));
+            s.onEvent(new SparkListenerStageSubmitted(info, g));
+            TaskInfo speculative = new TaskInfo(1, 0, 1, 0, 1_000, "2", "host", TaskLocality$.MODULE$.PROCESS_LOCAL(), true);
+            TaskInfo retry = new TaskInfo(2, 1, 1, 1, 1_000, "2", "host", TaskLocality$.MODULE$.PROCESS_LOCAL(), false);
+            for (TaskInfo t : new TaskInfo[] {speculative, retry}) {
+                t.finishTime_$eq(1_500);
+                s.onEvent(new SparkListenerTaskEnd(5, 0, "ResultTask", Success$.MODULE$, t, null, new TaskMetrics()));
+            }
+            info.completionTime_$eq(scala.Option.apply((Object) 2_000L));
+            s.onEvent(new SparkListenerStageCompleted(info));
+            return s.valueOf("spark_stage_retried_tasks_total", "spec", "map at s.py:1") == 1;
+        });
+        check("Spark 3's end event has no exit code: a last failed job makes the application failed", () ->
+                SparkSignals.applicationOutcome(new SparkListenerApplicationEnd(9_000L), "failed").equals("failed")
+                        && SparkSignals.applicationOutcome(new SparkListenerApplicationEnd(9_000L), "succeeded")
+                                .equals("unknown")
+                        && SparkSignals.applicationOutcome(new SparkListenerApplicationEnd(9_000L), null).equals("unknown"));
+        check("Databricks workflow jobs keep their job id, their runs are masked; pipelines keep theirs", () -> {
+            String a = KeyBudget.jobKey(props("spark.jobGroup.id",
+                    "7436281942939628785_6781957016537366917_job-1043946484838386-run-28366155-action-4793233224183946"), null);
+            String b = KeyBudget.jobKey(props("spark.jobGroup.id",
+                    "1136281942939628785_2281957016537366917_job-1043946484838386-run-99966155-action-1193233224183946"), null);
+            String other = KeyBudget.jobKey(props("spark.jobGroup.id",
+                    "7436281942939628785_6781957016537366917_job-555-run-28366155-action-4793233224183946"), null);
+            String dlt = KeyBudget.jobKey(props("spark.jobGroup.id",
+                    "7436281942939628785_6781957016537366917_dlt-3f2a9c1e-77aa-4b1c-9d2e-0123456789ab"), null);
+            show(a, other, dlt);
+            return a.equals("<n>_<n>_job-1043946484838386-run-<n>-action-<n>") && a.equals(b) && !a.equals(other)
+                    && dlt.equals("<n>_<n>_dlt-3f2a9c1e-77aa-4b1c-9d2e-0123456789ab");
+        });
+        check("running jobs and stages show by key with their age while they run, 0 after", () -> {
+            SparkSignals s = new SparkSignals(50);
+            Properties g = props("spark.jobGroup.id", "hung");
+            StageInfo info = stage(6, "save at h.py:3");
+            long started = System.currentTimeMillis() - 90_000;
+            s.onEvent(new SparkListenerJobStart(8, started, seq(info), g));
+            info.submissionTime_$eq(scala.Option.apply((Object) started));
+            s.onEvent(new SparkListenerStageSubmitted(info, g));
+            s.encode(java.nio.ByteBuffer.allocate(1 << 16));
+            boolean running = s.valueOf(SparkSignals.JOBS_RUNNING, "hung") == 1
+                    && s.valueOf(SparkSignals.JOB_RUNNING_LONGEST, "hung") >= 90
+                    && s.valueOf(SparkSignals.STAGES_RUNNING, "hung", "save at h.py:3") == 1
+                    && s.valueOf(SparkSignals.STAGE_RUNNING_LONGEST, "hung", "save at h.py:3") >= 90;
+            info.completionTime_$eq(scala.Option.apply((Object) System.currentTimeMillis()));
+            s.onEvent(new SparkListenerStageCompleted(info));
+            s.onEvent(new SparkListenerJobEnd(8, System.currentTimeMillis(), JobSucceeded$.MODULE$));
+            s.encode(java.nio.ByteBuffer.allocate(1 << 16));
+            return running && s.valueOf(SparkSignals.JOBS_RUNNING, "hung") == 0
+                    && s.valueOf(SparkSignals.JOB_RUNNING_LONGEST, "hung") == 0
+                    && s.valueOf(SparkSignals.STAGES_RUNNING, "hung", "save at h.py:3") == 0;
+        });
+        check("jobs and stages whose ends Spark dropped are let go past 1,000 and counted", () -> {
+            SparkSignals s = new SparkSignals(50);
+            long began = System.nanoTime();
+            for (int job = 0; job < 5_000; job++) {
+                StageInfo info = stage(job, "stage at j.py:1");
+                Properties p = props("spark.jobGroup.id", "leak");
+                s.onEvent(new SparkListenerJobStart(job, job, seq(info), p));
+                s.onEvent(new SparkListenerStageSubmitted(info, p)); // no ends: Spark dropped them
+            }
+            double millis = (System.nanoTime() - began) / 1e6;
+            s.encode(java.nio.ByteBuffer.allocate(1 << 16));
+            System.out.println("  5,000 leaked jobs in " + (long) millis + " ms");
+            return s.liveState() == 2 * SparkSignals.MAX_LIVE
+                    && s.valueOf(SparkSignals.EVICTED, "jobs") == 4_000 && s.valueOf(SparkSignals.EVICTED, "stages") == 4_000
+                    && s.valueOf(SparkSignals.LIVE_STATE, "jobs") == SparkSignals.MAX_LIVE;
+        });
+        check("a streaming query is seen from its start: 0 batches and its start time", () -> {
+            SparkSignals s = new SparkSignals(50);
+            s.onEvent(new StreamingQueryListener.QueryStartedEvent(UUID.randomUUID(), UUID.randomUUID(), "stuck",
+                    "2026-12-02T00:00:00Z"));
+            return s.valueOf(StreamingSignals.BATCHES, "stuck") == 0
+                    && s.valueOf(StreamingSignals.QUERY_START, "stuck") == 1_796_169_600.0;
+        });
+        check("a series ended and made again before the next report goes on: no end, no definition", () -> {
+            SignalTable t = new SignalTable();
+            t.add("spark_streaming_batches_total", 5, "q");
+            encode(t);
+            t.endSeries(Collections.singleton("spark_streaming_batches_total"), "q");
+            t.add("spark_streaming_batches_total", 1, "q"); // restarted under its name
+            List<String> r = encode(t);
+            return r.equals(Arrays.asList("VALUE 0 6.0"));
+        });
+        check("a counter made again after its end went out goes on from its value, not from 0", () -> {
+            SignalTable t = new SignalTable();
+            t.add("spark_streaming_batches_total", 5, "q");
+            t.set("spark_streaming_batch_duration_seconds", 2, "q");
+            encode(t);
+            t.endSeries(new java.util.HashSet<String>(Arrays.asList("spark_streaming_batches_total",
+                    "spark_streaming_batch_duration_seconds")), "q");
+            List<String> ended = encode(t);
+            t.add("spark_streaming_batches_total", 1, "q");
+            t.set("spark_streaming_batch_duration_seconds", 3, "q");
+            List<String> again = encode(t);
+            show(ended.toString(), again.toString());
+            return ended.equals(Arrays.asList("END 0", "END 1"))
+                    && again.contains("DEFINE 1 GOES_ON spark_streaming_batches_total [q]") && again.contains("VALUE 1 6.0")
+                    && again.contains("DEFINE 0 NEW spark_streaming_batch_duration_seconds [q]")
+                    && again.contains("VALUE 0 3.0");
+        });
+        check("a names reset defines every live series again as one that goes on, and drops the pending ends", () -> {
+            SignalTable t = new SignalTable();
+            t.add("spark_jobs_total", 1, "load", "failed");
+            t.add("spark_streaming_batches_total", 4, "q");
+            encode(t);
+            t.endSeries(Collections.singleton("spark_streaming_batches_total"), "q");
+            t.forgetDefinitions();
+            List<String> r = encode(t);
+            show(r.toString());
+            return r.equals(Arrays.asList("DEFINE 0 NEW spark_jobs_total [load, failed]", "VALUE 0 1.0"));
+        });
+        check("an encoding cut short by a full buffer marks nothing as sent", () -> {
+            SignalTable t = new SignalTable();
+            t.add("spark_jobs_total", 1, "a-rather-long-job-key-that-does-not-fit", "failed");
+            boolean overflowed = false;
+            try {
+                t.encode(java.nio.ByteBuffer.allocate(20));
+            } catch (java.nio.BufferOverflowException expected) {
+                overflowed = true;
+            }
+            t.forgetDefinitions(); // what the encoder does after it
+            return overflowed && encode(t).get(0).startsWith("DEFINE 0 NEW spark_jobs_total");
+        });
         Checks.finish("listener signals");
+    }
+
+    /** One encoding of a table, record by record: "END id", "DEFINE id NEW|GOES_ON name [labels]", "VALUE id v". */
+    private static List<String> encode(SignalTable t) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        t.encode(b);
+        b.flip();
+        List<String> out = new java.util.ArrayList<String>();
+        while (b.hasRemaining()) {
+            byte tag = b.get();
+            int id = b.getInt();
+            if (tag == SignalTable.SIGNAL_END) {
+                out.add("END " + id);
+            } else if (tag == SignalTable.SIGNAL_VALUE) {
+                out.add("VALUE " + id + " " + b.getDouble());
+            } else {
+                boolean isNew = b.get() == SignalTable.SIGNAL_FLAG_NEW;
+                String name = string(b);
+                List<String> labels = new java.util.ArrayList<String>();
+                for (int n = b.getShort(); n > 0; n--) {
+                    labels.add(string(b));
+                }
+                out.add("DEFINE " + id + (isNew ? " NEW " : " GOES_ON ") + name + " " + labels);
+            }
+        }
+        return out;
+    }
+
+    private static String string(java.nio.ByteBuffer b) {
+        byte[] bytes = new byte[b.getShort()];
+        b.get(bytes);
+        return new String(bytes, java.nio.charset.StandardCharsets.UTF_8);
     }
 
     private static void runStage(SparkSignals s, StageInfo info, Properties p, int tasks) {
@@ -178,12 +393,24 @@ public final class SignalsCheck {
         s.onEvent(new SparkListenerStageCompleted(info));
     }
 
+    /** A batch that ran (its phases include addBatch). */
     private static StreamingQueryListener.QueryProgressEvent progress(UUID id, UUID run, String at, long rows,
             double inputRate, double processedRate) {
+        return progress(id, run, at, rows, inputRate, processedRate, true);
+    }
+
+    private static StreamingQueryListener.QueryProgressEvent progress(UUID id, UUID run, String at, long rows,
+            double inputRate, double processedRate, boolean ran) {
         SourceProgress source = new SourceProgress("rate", "0", "1", "1", rows, inputRate, processedRate,
                 Collections.<String, String>emptyMap());
+        java.util.Map<String, Long> phases = new java.util.HashMap<String, Long>();
+        phases.put("triggerExecution", 5L);
+        phases.put("latestOffset", 1L);
+        if (ran) {
+            phases.put("addBatch", 3L);
+        }
         return new StreamingQueryListener.QueryProgressEvent(new StreamingQueryProgress(id, run, "w", at, 1, 10,
-                Collections.<String, Long>emptyMap(), Collections.<String, String>emptyMap(),
+                phases, Collections.<String, String>emptyMap(),
                 new StateOperatorProgress[0], new SourceProgress[] {source}, new SinkProgress("noop"),
                 Collections.<String, org.apache.spark.sql.Row>emptyMap()));
     }

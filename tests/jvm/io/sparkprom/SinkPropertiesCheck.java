@@ -32,6 +32,46 @@ public final class SinkPropertiesCheck {
                     "sink.a.sigv4.region", "r1");
             return SinkProperties.dottedPropertiesOf(props("class", "C", "url", "u"), instance) == null;
         });
+        check("a standalone daemon's sink takes the dotted properties of its own instance", () -> {
+            // A master's JVM: no SparkEnv, Spark's configuration from the spark.* system properties.
+            String[][] conf = {{"spark.metrics.conf.*.sink.p.class", "io.sparkprom.RemoteWriteSink"},
+                {"spark.metrics.conf.*.sink.p.url", "http://u"}, {"spark.metrics.conf.*.sink.p.sigv4.region", "eu-west-1"},
+                {"spark.metrics.conf.master.sink.p.sigv4.roleArn", "arn:aws:iam::1:role/master"}};
+            for (String[] pair : conf) {
+                System.setProperty(pair[0], pair[1]);
+            }
+            try {
+                Properties own = props("class", "io.sparkprom.RemoteWriteSink", "url", "http://u");
+                String command = "org.apache.spark.deploy.master.Master --host h --port 7077";
+                Properties master = SinkProperties.complete(own, null, SinkProperties.instanceOf(null,
+                        java.util.Arrays.asList("CodeGenerator.compilationTime", "master.aliveWorkers"), command));
+                Properties applications = SinkProperties.complete(own, null, SinkProperties.instanceOf(null,
+                        java.util.Arrays.asList("CodeGenerator.compilationTime"), command));
+                Properties worker = SinkProperties.complete(own, null, SinkProperties.instanceOf(null,
+                        java.util.Arrays.asList("worker.coresUsed"), "org.apache.spark.deploy.worker.Worker"));
+                return "arn:aws:iam::1:role/master".equals(master.getProperty("sigv4.roleArn"))
+                        && "eu-west-1".equals(master.getProperty("sigv4.region"))
+                        && applications.getProperty("sigv4.roleArn") == null
+                        && "eu-west-1".equals(worker.getProperty("sigv4.region"))
+                        && worker.getProperty("sigv4.roleArn") == null;
+            } finally {
+                for (String[] pair : conf) {
+                    System.clearProperty(pair[0]);
+                }
+            }
+        });
+        check("the identity WARN says when it gave up: at the last report, or after identityTimeout", () -> {
+            JvmIdentity early = new JvmIdentity(() -> null, new com.codahale.metrics.MetricRegistry(), 60_000);
+            boolean waits = early.forReport(false) == null;
+            early.forReport(true);
+            JvmIdentity late = new JvmIdentity(() -> null, new com.codahale.metrics.MetricRegistry(), 1_000);
+            Thread.sleep(1_100);
+            late.forReport(false);
+            System.out.println("  " + early.gaveUp() + " / " + late.gaveUp());
+            return waits && early.gaveUp().startsWith("at the sink's last report, ")
+                    && early.gaveUp().contains("before identityTimeout, 60 s") && !early.gaveUp().contains("after 60 s")
+                    && late.gaveUp().equals("after 1 s (identityTimeout)");
+        });
         check("period defaults to 10 seconds", () -> PropertyValues.periodMillis(new Properties()) == 10_000);
         check("period and unit are read together", () ->
                 PropertyValues.periodMillis(props("period", " 2 ", "unit", "minutes")) == 120_000);
@@ -45,6 +85,27 @@ public final class SinkPropertiesCheck {
                 timeout("1500ms") == 1_500 && timeout("2m") == 120_000 && timeout("30") == 30_000
                         && timeout("1h") == 3_600_000 && PropertyValues.durationMillis(new Properties(),
                                 "identityTimeout", "60s", 1_000, 3_600_000) == 60_000);
+        check("the JVM's truststore is read when named, or when a CA was imported into the JDK's own", () -> {
+            java.nio.file.Path home = java.nio.file.Files.createTempDirectory("jdk");
+            java.nio.file.Path security = java.nio.file.Files.createDirectories(home.resolve("lib/security"));
+            java.nio.file.Path cacerts = java.nio.file.Files.createFile(security.resolve("cacerts"));
+            java.nio.file.Path release = java.nio.file.Files.createFile(home.resolve("release"));
+            java.nio.file.attribute.FileTime installed = java.nio.file.attribute.FileTime.fromMillis(1_700_000_000_000L);
+            java.nio.file.Files.setLastModifiedTime(release, installed);
+            java.nio.file.Files.setLastModifiedTime(cacerts, installed);
+            boolean asInstalled = !JvmNetwork.trustWorthReading(null, home.toString());
+            boolean named = JvmNetwork.trustWorthReading("/etc/pki/corp.p12", home.toString());
+            java.nio.file.Files.setLastModifiedTime(cacerts, java.nio.file.attribute.FileTime.fromMillis(1_700_000_600_000L));
+            boolean imported = JvmNetwork.trustWorthReading(null, home.toString());
+            boolean osCopy = true;
+            java.nio.file.Path etc = java.nio.file.Paths.get("/etc/ssl/certs/java/cacerts");
+            if (java.nio.file.Files.exists(etc)) {
+                java.nio.file.Files.delete(cacerts);
+                java.nio.file.Files.createSymbolicLink(cacerts, etc);
+                osCopy = !JvmNetwork.trustWorthReading(null, home.toString());
+            }
+            return asInstalled && named && imported && osCopy;
+        });
         check("durations read as tests/durations.tsv says (the native core's test reads it too)", () -> {
             int cases = 0;
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get(args[0]), StandardCharsets.UTF_8)) {
