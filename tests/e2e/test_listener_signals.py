@@ -245,6 +245,23 @@ def test_the_listeners_own_logic_passes_its_unit_checks(tmp_path):
     assert "listener signals: all checks passed" in run.stdout
 
 
+# What spark-submit's launcher gives Spark's JVM on Java 17 (Spark 3.4 needs it; later lines add it themselves).
+SPARK_JAVA_OPENS = ["-XX:+IgnoreUnrecognizedVMOptions", *(f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
+    "java.lang", "java.lang.invoke", "java.nio", "java.util", "sun.nio.ch"))]
+
+
+@pytest.mark.parametrize("version", LINES)
+def test_the_listener_gathers_events_on_a_real_bus(tmp_path, version):
+    """The listener's wait for events to gather (its CPU per event: docs/benchmarks.md), on a real
+    local SparkContext of either Scala line: tests/jvm/io/sparkprom/GatherCheck.java."""
+    compile_check("GatherCheck", tmp_path, f"{JAR}:{oldest_spark_jars()}/*")  # as the shim is compiled
+    classpath = f"{tmp_path}:{JAR}:{spark_install(version).home / 'jars'}/*"
+    run = subprocess.run(["java", *SPARK_JAVA_OPENS, "-cp", classpath, "io.sparkprom.GatherCheck"], capture_output=True,
+                         text=True, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert "listener gathering: all checks passed" in run.stdout
+
+
 @pytest.fixture(scope="module", params=LINES)
 def streaming_run(request, prometheus):
     conf = sink_conf(prometheus.write_url, period_seconds=1)
