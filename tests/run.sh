@@ -18,8 +18,8 @@ cargo build --release --examples
 stage "release build (x86_64, aarch64)"
 bash release/build.sh
 stage "Rust tests (x86_64) and clippy"
-# tests/rust/fuzz.rs: 500,000 mutated inputs for each of the two targets, about a minute.
-SPARKPROM_FUZZ_CASES=500000 cargo test --release
+# tests/rust/fuzz.rs: 200,000 mutated inputs for each of the two targets, about a minute.
+SPARKPROM_FUZZ_CASES=200000 cargo test --release
 # Cargo.toml's [lints] (no unwrap outside tests) only hold where clippy runs.
 cargo clippy --release --all-targets -- -D warnings
 # The core's unit tests and the delivery tests (real threads, queue and HTTP against a scripted
