@@ -25,7 +25,8 @@ cargo clippy --release --all-targets -- -D warnings
 # The core's unit tests and the delivery tests (real threads, queue and HTTP against a scripted
 # receiver), compiled for aarch64 by Debian's rustc (see release/build.sh) and run under qemu-user.
 stage "Rust tests (aarch64, emulated)"
-RUSTC=/usr/bin/rustc \
+# Without debug info: it is compiled only for this run (about 35 s of its 6 minutes less).
+RUSTC=/usr/bin/rustc CARGO_PROFILE_RELEASE_DEBUG=0 \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static \
   cargo test --release --target aarch64-unknown-linux-gnu --lib --test delivery
