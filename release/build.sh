@@ -41,10 +41,15 @@ if [ ! -x "$zig_dir/ziglang/zig" ]; then
   python3 -m pip install -q --disable-pip-version-check --target "$zig_dir" "ziglang==$ZIG_VERSION"
 fi
 export PATH="$zig_dir/ziglang:$PATH"
-if [ "$(cargo-zigbuild --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ]; then
-  echo "release: installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION"
-  cargo install --quiet --locked --version "$CARGO_ZIGBUILD_VERSION" cargo-zigbuild
+# Its PyPI wheel carries the built binary: `cargo install` compiled it for minutes on a fresh
+# machine. --no-deps: zig is the one pinned above.
+zigbuild_dir="$cache/cargo-zigbuild-$CARGO_ZIGBUILD_VERSION"
+if [ ! -x "$zigbuild_dir/bin/cargo-zigbuild" ]; then
+  echo "release: installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION (its wheel) into $zigbuild_dir"
+  python3 -m pip install -q --disable-pip-version-check --no-deps --target "$zigbuild_dir" \
+    "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
 fi
+export PATH="$zigbuild_dir/bin:$PATH"
 
 # --remap-path-prefix: panic messages name source files; keep this machine's paths out of them.
 # (With --target, RUSTFLAGS reach only the library, not build.rs.)

@@ -74,12 +74,19 @@ versions=$(grep -v '^#' "$here/spark-versions.txt" | awk 'NF {print $1}')
 if [ "${SPARKPROM_SETUP:-}" = quickstart ]; then
   versions=$(printf '%s\n' $versions | sed -n '1p;$p')
 fi
+# The releases install side by side: each is mostly a download and an unpack (a few minutes each
+# one after another on a fresh machine).
+installs=()
 for version in $versions; do
   target="$cache/pyspark-$version"
   if [ ! -x "$target/pyspark/bin/spark-submit" ]; then
     echo "setup: installing pyspark $version into $target"
     rm -rf "$target"
-    python3 -m pip install -q --disable-pip-version-check --target "$target" "pyspark==$version"
+    python3 -m pip install -q --disable-pip-version-check --target "$target" "pyspark==$version" &
+    installs+=("$!:$version")
   fi
+done
+for install in ${installs[@]+"${installs[@]}"}; do
+  wait "${install%%:*}" || { echo "setup: installing pyspark ${install#*:} failed" >&2; exit 1; }
 done
 echo "setup: ready (Spark: $(echo $versions))"

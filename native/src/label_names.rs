@@ -181,16 +181,8 @@ mod tests {
         signals.append(&snapshot, &labels, usize::MAX, 1_000, &mut out);
         let stats = crate::stats::Stats::default();
         let figures = crate::self_metrics::ReportFigures {
-            queue_len: 0,
             capacity: 1,
-            skipped_gauges: 0,
-            failed_reads: 0,
-            counters_decreased: 0,
-            over_limit: 0,
-            repeated_labels: 0,
-            live_series: 0,
-            missing_identity: [false; 4],
-            node_unavailable: [false; 3],
+            ..Default::default()
         };
         crate::self_metrics::SelfMetrics::default()
             .append(&labels, &stats, &figures, 1_000, &mut out);

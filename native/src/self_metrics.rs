@@ -20,6 +20,7 @@ type Read = fn(&Stats, &ReportFigures) -> Vec<f64>;
 pub const NODE_SOURCES: [&str; 3] = ["node_name", "cgroup", "pressure"];
 
 /// Figures that are not in `Stats`: the ingest thread reads them at report time.
+#[derive(Default)]
 pub struct ReportFigures {
     pub queue_len: usize,
     pub capacity: usize,
@@ -389,16 +390,8 @@ mod tests {
         let (first, second) = (sink(), sink());
         let stats = Stats::default();
         let figures = ReportFigures {
-            queue_len: 0,
             capacity: 100,
-            skipped_gauges: 0,
-            failed_reads: 0,
-            counters_decreased: 0,
-            over_limit: 0,
-            repeated_labels: 0,
-            live_series: 0,
-            missing_identity: [false; 4],
-            node_unavailable: [false; 3],
+            ..Default::default()
         };
         let series_count: usize = DEFINITIONS.iter().map(|d| (d.variants)().len()).sum();
         let (mut exporting, mut refused) = (SelfMetrics::default(), SelfMetrics::default());

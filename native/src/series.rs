@@ -909,16 +909,8 @@ mod tests {
             stats: vec![Stat::new(&LOAD, 0.5)],
         };
         let figures = ReportFigures {
-            queue_len: 0,
             capacity: 1,
-            skipped_gauges: 0,
-            failed_reads: 0,
-            counters_decreased: 0,
-            over_limit: 0,
-            repeated_labels: 0,
-            live_series: 0,
-            missing_identity: [false; 4],
-            node_unavailable: [false; 3],
+            ..Default::default()
         };
         let stats = Stats::default();
         // Two sinks of one JVM with one identity, pushing to one receiver (local-cluster).

@@ -2,9 +2,10 @@
 # Every benchmark, one after the other, printing figures (no pass/fail): the JVM side against
 # the floor and PrometheusServlet, the Rust core (Criterion), node statistics, the core's memory
 # against capacity and over a long run, what the sink adds to a JVM's and to a real executor's
-# resident memory, 200 simulated JVMs pushing into one real Prometheus, and a real workload
-# (TPC-H, many tiny tasks) with no metrics, the sink and PrometheusServlet side by side.
-# Usage: tests/bench/run-all.sh        (about 2.5 hours on a 2-core machine: the workload
+# resident memory, 200 simulated JVMs pushing into one real Prometheus, the driver's listener's CPU
+# per task (at fixed event rates, then 10,000 and 100,000 tiny tasks side by side), and a real
+# workload (TPC-H, many tiny tasks) with no metrics, the sink and PrometheusServlet side by side.
+# Usage: tests/bench/run-all.sh        (about 3 hours on a 2-core machine: the workload
 # benchmark, TPC-H five times in four configurations and 100,000-task jobs, is most of it)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -29,6 +30,8 @@ echo "== What the sink adds to a real executor's resident memory (tests/bench/ex
 python3 tests/bench/executor_memory.py --seconds 120 --runs 2
 echo "== 200 simulated JVMs into one Prometheus (tests/bench/scale.py)"
 python3 tests/bench/scale.py --jvms 200 --metrics 300 --period 10 --seconds 60
+echo "== The driver's listener's CPU per task: fixed event rates, then 10,000 and 100,000 tiny tasks (tests/bench/listener_cost.py)"
+python3 tests/bench/listener_cost.py --repeats 2
 echo "== A real workload: TPC-H and many tiny tasks, no metrics vs sparkprom (with and without its listener) vs PrometheusServlet (tests/bench/workload.py)"
 bash release/build.sh >/dev/null
 python3 tests/bench/workload.py --scale 0.1 --tasks 100000 --repeats 5 --workloads tpch,start

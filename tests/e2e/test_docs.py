@@ -22,6 +22,15 @@ def anchors(path):
     return found
 
 
+def test_readme_starts_with_the_quickstart_and_the_test_command_ci_runs():
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()]
+    assert commands == ["bash spark-conf/quickstart.sh", "bash tests/run.sh"], commands
+    assert readme.index("```sh") < readme.index("## "), "the commands come before the first section"
+    assert "exec bash tests/run.sh" in (REPO / ".ci" / "run").read_text()
+
+
 def test_readme_through_troubleshooting_is_under_300_lines():
     lines = (REPO / "README.md").read_text().splitlines()
     end = next(i for i, line in enumerate(lines) if line.startswith("## ") and i > 0 and

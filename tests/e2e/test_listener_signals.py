@@ -231,6 +231,23 @@ def test_the_listeners_own_logic_passes_its_unit_checks(tmp_path):
     assert "listener signals: all checks passed" in run.stdout
 
 
+# What spark-submit's launcher gives Spark's JVM on Java 17 (Spark 3.4 needs it; later lines add it themselves).
+SPARK_JAVA_OPENS = ["-XX:+IgnoreUnrecognizedVMOptions", *(f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
+    "java.lang", "java.lang.invoke", "java.nio", "java.util", "sun.nio.ch"))]
+
+
+@pytest.mark.parametrize("version", LINES)
+def test_the_listener_gathers_events_on_a_real_bus(tmp_path, version):
+    """The listener's wait for events to gather (its CPU per event: docs/benchmarks.md), on a real
+    local SparkContext of either Scala line: tests/jvm/io/sparkprom/GatherCheck.java."""
+    compile_check("GatherCheck", tmp_path, f"{JAR}:{oldest_spark_jars()}/*")  # as the shim is compiled
+    classpath = f"{tmp_path}:{JAR}:{spark_install(version).home / 'jars'}/*"
+    run = subprocess.run(["java", *SPARK_JAVA_OPENS, "-cp", classpath, "io.sparkprom.GatherCheck"], capture_output=True,
+                         text=True, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert "listener gathering: all checks passed" in run.stdout
+
+
 def test_a_thousand_unique_job_descriptions_stay_within_the_key_budget(prometheus, streaming_run):
     keys = by(prometheus, streaming_run, "spark_jobs_total{APP}", "spark_job")
     # listener.maxKeys (50) of their own, the rest "other"; the streaming queries' jobs are "other" too.
@@ -245,7 +262,7 @@ def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometh
     _, result, _ = streaming_run
     queries = by(prometheus, streaming_run, 'spark_streaming_batches_total{APP,query=~"short-.*"}', "query")
     assert sorted(queries) == [f"short-{i:02d}" for i in range(30)]
-    assert all(value >= 1 for value in queries.values())
+    assert all(value >= 1 for value in queries.values()), queries
     started = by(prometheus, streaming_run, "spark_streaming_queries_total{APP}", "outcome")
     # 30 short ones, "restarted" twice, "stuck" and the windowed count.
     assert started.get("started") == 34 and started.get("stopped") == 34 and started.get("failed", 0) == 0

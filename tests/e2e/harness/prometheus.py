@@ -160,6 +160,9 @@ class Prometheus:
                                          "start": str(time.time() - window_seconds)})
         with urllib.request.urlopen(f"{self.url}/api/v1/label/__name__/values?{params}", timeout=30) as r:
             names = json.load(r)["data"]
+        # A gauge may end in _count too (how many direct buffers exist now): a _count is a
+        # histogram's or summary's only beside its _sum.
+        names = [n for n in names if not n.endswith("_count") or n[:-len("_count")] + "_sum" in names]
         if not names:
             return []
         parts = [f'label_replace(resets({name}[{window_seconds}s]) > 0, "counter", "{name}", "", "")'

@@ -44,13 +44,18 @@ def fail_partition_one(index, rows):
     return rows
 
 
+def run_failing_job():
+    """A job whose task 1 fails every attempt; its failure is caught here, as it must be."""
+    try:
+        sc.parallelize(range(100), 4).mapPartitionsWithIndex(fail_partition_one).count()
+        raise SystemExit("the failing job succeeded")
+    except Exception as e:  # noqa: BLE001 - Py4JJavaError
+        if "this task always fails" not in str(e):
+            raise
+
+
 group("always-fails")
-try:
-    sc.parallelize(range(100), 4).mapPartitionsWithIndex(fail_partition_one).count()
-    raise SystemExit("the failing job succeeded")
-except Exception as e:  # noqa: BLE001 - Py4JJavaError
-    if "this task always fails" not in str(e):
-        raise
+run_failing_job()
 print("FAILED_JOB=ok", flush=True)
 
 # 3. A task that fails once and succeeds on its retry.
@@ -162,12 +167,7 @@ print(f"CANCELLED={'cancel' in cancelled.get('result', '')}", flush=True)
 # 9. The last job fails (and is caught): Spark 3's end event has no exit code, so the sink infers
 # the application failed from it.
 group("always-fails")
-try:
-    sc.parallelize(range(100), 4).mapPartitionsWithIndex(fail_partition_one).count()
-    raise SystemExit("the failing job succeeded")
-except Exception as e:  # noqa: BLE001 - Py4JJavaError
-    if "this task always fails" not in str(e):
-        raise
+run_failing_job()
 
 # Spark's own account, from the driver's REST API (the listener bus has delivered everything
 # the status store shows once the jobs returned; give the queues a moment all the same).

@@ -4,7 +4,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -126,17 +125,13 @@ final class SignalTable {
      * value is {@code first}.
      */
     void endSeries(java.util.Set<String> families, String first) {
-        Iterator<Series> all = byKey.values().iterator();
-        while (all.hasNext()) {
-            Series s = all.next();
+        for (Series s : byKey.values()) {
             if (families.contains(s.name) && s.labelValues.length > 0 && s.labelValues[0].equals(first)) {
-                if (s.defined) {
-                    all.remove();
-                    pendingEnds.put(new Key(s.name, s.labelValues), s);
-                } else {
-                    // A query shorter than a report period still shows once.
-                    s.ending = true;
-                }
+                // Its last value goes with the next report, its end with the one after: an end
+                // sent at once would drop what changed since the last report (a query's batch
+                // that ended just before the query stopped), and a query shorter than a report
+                // period would never show.
+                s.ending = true;
             }
         }
     }

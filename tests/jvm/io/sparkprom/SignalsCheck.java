@@ -305,6 +305,17 @@ public final class SignalsCheck {
             List<String> r = encode(t);
             return r.equals(Arrays.asList("VALUE 0 6.0"));
         });
+        check("a query's last batch, counted just before it stopped, is sent before its end", () -> {
+            SignalTable t = new SignalTable();
+            t.add("spark_streaming_batches_total", 5, "q");
+            encode(t);
+            t.add("spark_streaming_batches_total", 1, "q");
+            t.endSeries(Collections.singleton("spark_streaming_batches_total"), "q");
+            List<String> last = encode(t);
+            List<String> ended = encode(t);
+            show(last.toString(), ended.toString());
+            return last.equals(Arrays.asList("VALUE 0 6.0")) && ended.equals(Arrays.asList("END 0"));
+        });
         check("a counter made again after its end went out goes on from its value, not from 0", () -> {
             SignalTable t = new SignalTable();
             t.add("spark_streaming_batches_total", 5, "q");
@@ -312,6 +323,7 @@ public final class SignalsCheck {
             encode(t);
             t.endSeries(new java.util.HashSet<String>(Arrays.asList("spark_streaming_batches_total",
                     "spark_streaming_batch_duration_seconds")), "q");
+            encode(t); // their last values
             List<String> ended = encode(t);
             t.add("spark_streaming_batches_total", 1, "q");
             t.set("spark_streaming_batch_duration_seconds", 3, "q");
@@ -328,6 +340,7 @@ public final class SignalsCheck {
             t.add("spark_streaming_batches_total", 4, "q");
             encode(t);
             t.endSeries(Collections.singleton("spark_streaming_batches_total"), "q");
+            encode(t); // its last value; its end is pending
             t.forgetDefinitions();
             List<String> r = encode(t);
             show(r.toString());
