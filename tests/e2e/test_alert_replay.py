@@ -12,6 +12,8 @@ group, skew, spill, ending without spark.stop()), the streaming listener's (30 s
 stopped, a restarted one, one stuck in its first batch), and the autoscaling one (dynamic
 allocation removing idle executors and adding them again, a capped file stream falling behind, a
 healthy stream with a 40-second batch, ending without spark.stop())."""
+import re
+
 from conftest import LINES
 from harness.alerts import raised
 from harness.replay import Placed, input_series, promtool_raised, record
@@ -38,7 +40,7 @@ def summary(alerts, label):
 
 def test_the_listener_application_pages_for_its_failures_and_nothing_else(prometheus, listener_run):
     version, result, rest = listener_run
-    alerts = raised(prometheus, result.app_id, result.started_at, result.ended_at + AFTER)
+    alerts = raised(prometheus, result.app_id, result.started_at, result.ended_at + AFTER, ended_at=result.ended_at)
     # The executor the job killed (SIGKILL, as the OOM killer or a spot loss does): the only one
     # Spark's account shows removed before the application's end.
     killed = sorted(e["id"] for e in rest["executors"] if e["id"] != "driver" and not e["isActive"])
@@ -63,10 +65,11 @@ def test_the_listener_application_pages_for_its_failures_and_nothing_else(promet
 
 def test_the_streaming_application_stops_its_streams_without_a_page(prometheus, streaming_run):
     _, result, _ = streaming_run
-    alerts = raised(prometheus, result.app_id, result.started_at, result.ended_at + AFTER)
+    alerts = raised(prometheus, result.app_id, result.started_at, result.ended_at + AFTER, ended_at=result.ended_at)
     # 34 queries stopped (some in the middle of a batch: their jobs end cancelled), one stuck in
-    # its first batch for 10 s, 1,000 jobs: nothing failed, nothing stalled.
-    assert alerts == {}, alerts
+    # its first batch for 10 s, 1,000 jobs: nothing of theirs failed or stalled. The query whose
+    # batch function raised failed: its page, and only that.
+    assert summary(alerts, "query") == {"SparkStreamingQueryFailed": [""]}, alerts
 
 
 def test_an_autoscaling_application_raises_only_its_capped_stream(prometheus, autoscaling_run):
@@ -83,7 +86,7 @@ def test_an_autoscaling_application_raises_only_its_capped_stream(prometheus, au
     # During the run and for 3 minutes after it: the capped stream runs back to back (pending:
     # its `for:` is 10 minutes, the replay below sees it fire), nothing else. Not the idle
     # executors, not the stream with the 40-second batch, not the end without spark.stop().
-    alerts = raised(prometheus, result.app_id, result.started_at, result.ended_at + AFTER)
+    alerts = raised(prometheus, result.app_id, result.started_at, result.ended_at + AFTER, ended_at=result.ended_at)
     assert summary(alerts, "query") == {"SparkStreamFallingBehind": ["capped-files"]}, alerts
 
 
@@ -264,3 +267,81 @@ def test_node_rules_fire_once_per_node_on_the_node_series_real_jvms_sent(prometh
     (seen,) = promtool_raised(tmp_path, "node", input_series([placed], 10, 15 * 60), 10, [("15m", "15m")])
     node_rules = {"SparkDiskFull", "SparkDiskNearFull", "SparkNodeMemoryLow", "SparkNodeMemoryPressure"}
     assert {row for row in seen if row[0] in node_rules} == {(name, "", "", "", "") for name in node_rules}, seen
+
+
+# Each rule's cause put on the series a real application sent: the application held running for
+# 20 minutes after its last state, with only the series of the cause changed. Each change raises
+# its own alert and no other.
+
+def grows(per_second, since):
+    """A counter that goes on from its value, `per_second` more each second from replay time `since`."""
+    return lambda labels, t, v: v + per_second * max(0.0, t - since)
+
+
+def becomes(value, since):
+    """A gauge that reads `value` from replay time `since`."""
+    return lambda labels, t, v: value if t >= since else v
+
+
+def named(name, **match):
+    return lambda labels: labels["__name__"] == name and all(labels.get(k) == v for k, v in match.items())
+
+
+def test_the_sinks_own_troubles_each_raise_their_alert_on_a_real_applications_series(prometheus, autoscaling_run,
+                                                                                    tmp_path):
+    """The autoscaling application's series, held 20 minutes after its last state. From then on,
+    the driver spends 40% of its time in GC, drops samples (queue full), fails to send 3 samples
+    in 4, leaves metrics out at maxSeries and cannot learn its app name; its executors' sinks
+    never delivered (a JVM without the library, as on a cluster whose executors lack it). Each
+    is one alert, about the driver's sink or the application, and nothing else fires."""
+    run = autoscaling_run
+    rec = recorded(prometheus, run)
+    driver = dict(app_id=run.app_id, executor_id="driver")
+    placed = Placed(rec, at=0).freeze(rec.end - 10, 20 * 60)
+    held = placed.when(rec.end - 10)
+    # Executors were up when it was held: what the driver's sink counts as added and not removed.
+    up = prometheus.query(f'sum(spark_executors_added_total{{app_id="{run.app_id}"}}) '
+                          f'- sum(spark_executors_removed_total{{app_id="{run.app_id}"}} or vector(0))', at=rec.end - 10)
+    assert up and up[0][1] >= 1, up
+    (placed.change(named("spark_executor_metrics_total_gc_time_seconds_total", **driver), grows(0.4, held))
+     .change(named("sparkprom_samples_dropped_total", **driver), grows(50, held))
+     .change(named("sparkprom_samples_failed_total", reason="retry_timeout", **driver), grows(300, held))
+     .change(named("sparkprom_metrics_not_exported_total", reason="series_limit", **driver), grows(1, held))
+     .change(named("sparkprom_identity_missing", field="app_name", **driver), becomes(1.0, held))
+     .kill(lambda labels: labels.get("role") == "executor", rec.start - 1))
+    (seen,) = promtool_raised(tmp_path, "sinks", input_series([placed], 10, 20 * 60), 10, [("20m", "20m")])
+    expected = {"SparkGcPressure", "SparkpromDroppingSamples", "SparkpromFailingToSend", "SparkpromSeriesLimit",
+                "SparkpromIdentityMissing"}
+    assert {row for row in seen if row[0] in expected} == {(name, run.app_id, "driver", "", "") for name in expected}, seen
+    assert alerts_in(seen, "SparkpromExecutorsSilent") == [("SparkpromExecutorsSilent", run.app_id, "driver", "", "")]
+    # The capped stream fell behind before it was held (the live test sees it pending).
+    assert {row[0] for row in seen} <= expected | {"SparkpromExecutorsSilent", "SparkStreamFallingBehind"}, seen
+
+
+def test_a_stage_retried_three_times_and_one_that_spilled_two_gib_raise_their_info_alerts(prometheus, listener_run,
+                                                                                         tmp_path):
+    """The listener's application replayed with its retried stage attempts failing three times
+    instead of once, and its spilling window's stage reading and spilling 4,096 times what it did
+    (0.5 MB become 2 GiB): SparkStageRetried and SparkStageSpilledToDisk for those, and the
+    application's own alerts otherwise (test_the_listener_application_pages...)."""
+    version, run, _ = listener_run
+    if version != LINES_NEWEST:
+        return
+    rec = recorded(prometheus, run)
+    retried = {s.labels["spark_job"] for s in rec.series if s.labels["__name__"] == "spark_stages_total"
+               and s.labels.get("outcome") == "failed" and s.samples[-1][1] >= 1}
+    failed_jobs = {s.labels["spark_job"] for s in rec.series if s.labels["__name__"] == "spark_jobs_total"
+                   and s.labels.get("outcome") == "failed" and s.samples[-1][1] >= 1}
+    went_on = sorted(retried - failed_jobs)
+    assert went_on, (retried, failed_jobs)  # a stage attempt failed and its job went on (the SIGKILLed executor)
+    bytes_read = re.compile(r"spark_stage_(disk_spilled|input|shuffle_read)_bytes_total")
+    placed = (Placed(rec, at=0)
+              .change(lambda labels: labels["__name__"] == "spark_stages_total" and labels.get("outcome") == "failed"
+                      and labels["spark_job"] in went_on, lambda labels, t, v: 3 * v)
+              .change(lambda labels: bytes_read.fullmatch(labels["__name__"]) is not None
+                      and labels.get("spark_job") == "spilling-window", lambda labels, t, v: 4096 * v))
+    end = at_end(placed)
+    (seen,) = promtool_raised(tmp_path, "retried", input_series([placed], 10, end + 60), 10,
+                              [(f"{int(end) + 60}s", f"{int(end) + 60}s")])
+    assert {row[4] for row in alerts_in(seen, "SparkStageRetried")} == set(went_on), seen
+    assert {row[4] for row in alerts_in(seen, "SparkStageSpilledToDisk")} == {"spilling-window"}, seen

@@ -264,8 +264,8 @@ def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometh
     assert sorted(queries) == [f"short-{i:02d}" for i in range(30)]
     assert all(value >= 1 for value in queries.values()), queries
     started = by(prometheus, streaming_run, "spark_streaming_queries_total{APP}", "outcome")
-    # 30 short ones, "restarted" twice, "stuck" and the windowed count.
-    assert started.get("started") == 34 and started.get("stopped") == 34 and started.get("failed", 0) == 0
+    # 30 short ones, "restarted" twice, "stuck", "broken" (it fails) and the windowed count.
+    assert started.get("started") == 35 and started.get("stopped") == 34 and started.get("failed") == 1, started
     # While the windowed query ran, the 30 short ones had ended (stale markers), it had not.
     at = float(result.value("WINDOWED_AT"))
     live = prometheus.query(f'spark_streaming_batches_total{{app_id="{result.app_id}"}}', at=at)

@@ -34,15 +34,40 @@ def _key(labels):
     return tuple(sorted((k, v) for k, v in labels.items() if k not in ("__name__", "alertstate")))
 
 
-def raised(prometheus, app_id, start, until, step=5):
+# A pending alert shorter than this, over while its application still ran, is a blip: a rule that
+# compares two series evaluated between the requests that brought them (a large report is split),
+# which its `for:` keeps from firing.
+BLIP = 10
+
+
+def _blips(values, step, ended_at):
+    """Whether every stretch of an alert's ALERTS samples is a blip."""
+    times = [float(t) for t, _ in values]
+    stretches, first = [], times[0]
+    for before, after in zip(times, times[1:]):
+        if after - before > 1.5 * step:
+            stretches.append((first, before))
+            first = after
+    stretches.append((first, times[-1]))
+    return all(last - first < BLIP and last < ended_at - 2 * step for first, last in stretches)
+
+
+def raised(prometheus, app_id, start, until, step=5, ended_at=None):
     """{alert name: [labels]} of every alert about `app_id` pending or firing at some time in
-    [start, until]: from ALERTS up to now, and each rule's expression from now to `until`."""
+    [start, until]: from ALERTS up to now, and each rule's expression from now to `until`. With
+    `ended_at` (when the application ended), an alert of a rule with a `for:` that was only ever
+    pending in blips (BLIP) is left out: Prometheus never fires it."""
     now = time.time()
     found = {}
-    selector = f'ALERTS{{app_id="{app_id}",alertstate=~"pending|firing"}}'
+    holds = {name for name, rule in rules() if rule.get("for")}
     if start < now:
-        for item in _range(prometheus, selector, start, now, step):
-            found.setdefault(item["metric"]["alertname"], set()).add(_key(item["metric"]))
+        for state in ("firing", "pending"):
+            selector = f'ALERTS{{app_id="{app_id}",alertstate="{state}"}}'
+            for item in _range(prometheus, selector, start, now, step):
+                name = item["metric"]["alertname"]
+                if state == "pending" and ended_at is not None and name in holds and _blips(item["values"], step, ended_at):
+                    continue
+                found.setdefault(name, set()).add(_key(item["metric"]))
     if until > now:
         for name, rule in rules():
             for item in _range(prometheus, rule["expr"], now, until, step):
