@@ -10,7 +10,7 @@ wait for memory half of the time) and OOM-kills one process.
 
 Live, in the session's Prometheus: the OOM kill pages at once, and nothing about memory while the
 kernel is quiet. The `for:` of 5 and 10 minutes are judged by promtool over the series the JVM sent,
-replayed 25 times slower (the quiet part lasts over 10 minutes, the reclaiming part over 13)."""
+replayed 30 times slower (the quiet part lasts over 10 minutes, the reclaiming part over 13)."""
 import os
 import threading
 import time
@@ -73,13 +73,13 @@ def test_memory_rules_wait_for_the_kernels_word_and_the_oom_kill_pages(prometheu
     kernel = Kernel(tmp_path / "cgroup")
     writer = threading.Thread(target=kernel.run, daemon=True)
     writer.start()
-    # The quiet part: 40 s from the launch (the JVM's sink reports from about 10 s on).
-    timer = threading.Timer(40, kernel.reclaim)
+    # The quiet part: 35 s from the launch (the JVM's sink reports from about 10 s on).
+    timer = threading.Timer(35, kernel.reclaim)
     timer.start()
     pod = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
            f'mount --bind "{kernel.folder}" /sys/fs/cgroup && exec "$@"', "pod"]
     try:
-        run = timed_submit(spark_install(LINES[-1]), JOBS / "count_job.py", ["80"], master="local[1]",
+        run = timed_submit(spark_install(LINES[-1]), JOBS / "count_job.py", ["60"], master="local[1]",
                            conf=sink_conf(prometheus.write_url, period_seconds=2), prefix=pod)
     finally:
         timer.cancel()
@@ -99,9 +99,9 @@ def test_memory_rules_wait_for_the_kernels_word_and_the_oom_kill_pages(prometheu
     everything = raised(prometheus, run.app_id, run.started_at, run.ended_at + 60, ended_at=run.ended_at)
     assert "SparkContainerOOMKilled" in everything, everything
 
-    # 25 times slower: the quiet part lasts over 10 minutes, the reclaiming one over 13.
+    # 30 times slower: the quiet part lasts over 10 minutes, the reclaiming one over 13.
     rec = record(prometheus, app, run.started_at, run.ended_at + 5)
-    placed = Placed(rec, at=0, stretch=25)
+    placed = Placed(rec, at=0, stretch=30)
     first = min(s.samples[0][0] for s in rec.series if s.labels["__name__"] == "container_spec_memory_limit_bytes")
     last = max(s.samples[-1][0] for s in rec.series if s.labels["__name__"] == "container_spec_memory_limit_bytes")
     reclaim_at, end = placed.when(quiet_until), placed.when(last)

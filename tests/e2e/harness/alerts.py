@@ -63,7 +63,7 @@ def raised(prometheus, app_id, start, until, step=5, ended_at=None):
     if start < now:
         for state in ("firing", "pending"):
             selector = f'ALERTS{{app_id="{app_id}",alertstate="{state}"}}'
-            for item in _range(prometheus, selector, start, now, step):
+            for item in _range(prometheus, selector, start, min(until, now), step):
                 name = item["metric"]["alertname"]
                 if state == "pending" and ended_at is not None and name in holds and _blips(item["values"], step, ended_at):
                     continue

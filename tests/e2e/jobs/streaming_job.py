@@ -1,4 +1,5 @@
-"""The streaming listener test's application: 1,000 jobs with unique descriptions, 30 short
+"""The streaming listener test's application: a barrier stage retried three times (its job goes
+on), 1,000 jobs with unique descriptions, 30 short
 Structured Streaming queries started and stopped one at a time, a query stopped and started again
 under its name within one report, a query stuck in its first batch (STUCK_AT= is when the test
 looks at it) and stopped there, a query whose batch function raises (it fails), then a windowed
@@ -8,9 +9,12 @@ looks for that query alive and the 30 short ones ended.
 
 `--quick` (the dashboards test, which needs every kind of series but not the numbers): 50 jobs and
 3 short queries instead of 1,000 and 30."""
+import os
 import sys
+import tempfile
 import time
 
+from pyspark import BarrierTaskContext
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -42,8 +46,34 @@ def wait_for(query, done, timeout=60):
     raise SystemExit(f"query {query.name} did not get there in {timeout} s")
 
 
-# 1,000 jobs, each with a description of its own: the job label stays within listener.maxKeys.
 sc = spark.sparkContext
+
+
+# A barrier stage (it ends in a shuffle, so Spark may retry it) whose first three attempts fail:
+# one task of each raises, Spark retries the whole stage, the fourth attempt and the job succeed.
+# Stage attempts that fail while their job goes on: SparkStageRetried (info), live.
+attempts = os.path.join(tempfile.mkdtemp(), "attempts")
+
+
+def fails_three_times(rows):
+    context = BarrierTaskContext.get()
+    context.barrier()
+    if context.partitionId() == 0:
+        with open(attempts, "a") as count:
+            count.write("x")
+        if os.path.getsize(attempts) <= 3:
+            raise RuntimeError("sparkprom's streaming test: this barrier stage attempt fails on purpose")
+    return rows
+
+
+sc.setJobGroup("barrier-retried", "a barrier stage retried three times")
+assert sc.parallelize(range(2), 2).barrier().mapPartitions(fails_three_times).map(lambda x: (x, 1)) \
+    .reduceByKey(lambda a, b: a + b).count() == 2
+assert os.path.getsize(attempts) == 4
+sc.setLocalProperty("spark.jobGroup.id", None)
+sc.setLocalProperty("spark.job.description", None)
+
+# 1,000 jobs, each with a description of its own: the job label stays within listener.maxKeys.
 for i in range(JOBS):
     sc.setJobDescription(f"report for customer {chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676)}")
     sc.parallelize([i], 1).count()
