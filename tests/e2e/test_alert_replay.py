@@ -68,10 +68,10 @@ def test_the_streaming_application_stops_its_streams_without_a_page(prometheus, 
     alerts = raised(prometheus, result.app_id, result.started_at, result.ended_at + AFTER, ended_at=result.ended_at)
     # 34 queries stopped (some in the middle of a batch: their jobs end cancelled), one stuck in
     # its first batch for 10 s, 1,000 jobs: nothing of theirs failed or stalled. The query whose
-    # batch function raised failed: its page. The barrier stage failed three times while its job
-    # went on: an info alert for it, no failure alert.
+    # batch function raised failed: its page. A stage failed three fetches (its shuffle files
+    # lost) while its jobs went on: an info alert for it, no failure alert.
     assert summary(alerts, "query") == {"SparkStreamingQueryFailed": [""], "SparkStageRetried": [""]}, alerts
-    assert summary(alerts, "spark_job")["SparkStageRetried"] == ["barrier-retried"], alerts
+    assert summary(alerts, "spark_job")["SparkStageRetried"] == ["shuffle-files-lost"], alerts
 
 
 def test_an_autoscaling_application_raises_only_its_capped_stream(prometheus, autoscaling_run):

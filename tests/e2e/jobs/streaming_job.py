@@ -1,5 +1,5 @@
-"""The streaming listener test's application: a barrier stage retried three times (its job goes
-on), 1,000 jobs with unique descriptions, 30 short
+"""The streaming listener test's application: a stage retried three times after its shuffle
+files were lost (its jobs go on), 1,000 jobs with unique descriptions, 30 short
 Structured Streaming queries started and stopped one at a time, a query stopped and started again
 under its name within one report, a query stuck in its first batch (STUCK_AT= is when the test
 looks at it) and stopped there, a query whose batch function raises (it fails), then a windowed
@@ -14,13 +14,14 @@ import sys
 import tempfile
 import time
 
-from pyspark import BarrierTaskContext
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 spark = (
     SparkSession.builder.appName("sparkprom-streaming")
     .config("spark.sql.shuffle.partitions", "2")
+    # Where its shuffle files are: it loses some on purpose.
+    .config("spark.local.dir", tempfile.mkdtemp(prefix="sparkprom-streaming-"))
     .getOrCreate()
 )
 print(f"APP_ID={spark.sparkContext.applicationId}", flush=True)
@@ -49,27 +50,20 @@ def wait_for(query, done, timeout=60):
 sc = spark.sparkContext
 
 
-# A barrier stage (it ends in a shuffle, so Spark may retry it) whose first three attempts fail:
-# one task of each raises, Spark retries the whole stage, the fourth attempt and the job succeed.
-# Stage attempts that fail while their job goes on: SparkStageRetried (info), live.
-attempts = os.path.join(tempfile.mkdtemp(), "attempts")
-
-
-def fails_three_times(rows):
-    context = BarrierTaskContext.get()
-    context.barrier()
-    if context.partitionId() == 0:
-        with open(attempts, "a") as count:
-            count.write("x")
-        if os.path.getsize(attempts) <= 3:
-            raise RuntimeError("sparkprom's streaming test: this barrier stage attempt fails on purpose")
-    return rows
-
-
-sc.setJobGroup("barrier-retried", "a barrier stage retried three times")
-assert sc.parallelize(range(2), 2).barrier().mapPartitions(fails_three_times).map(lambda x: (x, 1)) \
-    .reduceByKey(lambda a, b: a + b).count() == 2
-assert os.path.getsize(attempts) == 4
+# A stage retried three times while its job goes on, as when executors holding shuffle files
+# go away: the shuffle's files are deleted after its map stage ran, three times, and each action
+# on it then fails a fetch, recomputes the map output and succeeds (SparkStageRetried, live).
+local_dir = sc.getConf().get("spark.local.dir")
+pairs = sc.parallelize(range(1000), 2).map(lambda x: (x % 10, 1)).reduceByKey(lambda a, b: a + b, 2)
+sc.setJobGroup("shuffle-files-lost", "a stage retried after its shuffle files were lost, three times")
+for _ in range(3):
+    assert pairs.count() == 10
+    lost = [os.path.join(folder, name) for folder, _, names in os.walk(local_dir) for name in names
+            if name.startswith("shuffle_")]
+    assert lost, "no shuffle files to lose"
+    for path in lost:
+        os.remove(path)
+    assert pairs.count() == 10  # a fetch failure, the map stage again, the reduce stage again
 sc.setLocalProperty("spark.jobGroup.id", None)
 sc.setLocalProperty("spark.job.description", None)
 
