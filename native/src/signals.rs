@@ -169,6 +169,10 @@ pub const FAMILIES: &[SignalFamily] = &[
     family("spark_streaming_source_offsets_behind_latest", Gauge, "", &[names::QUERY, names::SOURCE],
         "How far a source is behind its latest offset, where it says (Kafka's maxOffsetsBehindLatest).",
         PROGRESS),
+    family("spark_streaming_source_outstanding_files", Gauge, "", &[names::QUERY, names::SOURCE],
+        "Files a source has not read yet, where it says (Delta's numFilesOutstanding).", PROGRESS),
+    family("spark_streaming_source_outstanding_bytes", Gauge, "bytes", &[names::QUERY, names::SOURCE],
+        "Bytes a source has not read yet, where it says (Delta's numBytesOutstanding).", PROGRESS),
     family("sparkprom_listener_keys_folded_total", Counter, "", &[names::LABEL],
         "Listener events whose job, stage or reason label became \"other\" because listener.maxKeys \
          (or 30 reasons) were taken.",
@@ -833,7 +837,7 @@ pub fn reference_section() -> String {
          reasons, `other`, `none`), 13 of executors, 2 of the application and 9 self-metrics: 84 (k + 2) + 120,\n\
          so 4,488 at k = 50. tests/jvm/io/sparkprom/SignalsCheck.java holds 1,000 jobs of unique descriptions\n\
          to it. Structured Streaming adds 3 (`spark_streaming_queries_total`) and, per running query, about 17\n\
-         (8 or so phases) + 3 per stateful operator + 1 per source that reports a backlog; a query's series end\n\
+         (8 or so phases) + 3 per stateful operator + 1 per source that reports a backlog (2 for Delta's files and bytes); a query's series end\n\
          with stale markers when it stops, so only running queries count.\n\n\
          | metric | type | unit | labels | from | meaning |\n|---|---|---|---|---|---|\n",
     );

@@ -1,5 +1,8 @@
-"""Fixtures for the end-to-end tests: the build's artifacts, one real Prometheus per session, and
-Debian's node_exporter as the reference for node statistics."""
+"""Fixtures for the end-to-end tests: the build's artifacts, one real Prometheus per session (with
+the shipped alert rules loaded: every real application of the session feeds `ALERTS`), the real
+applications several test files read (the listener's, the streaming listener's, the alert replay's
+autoscaling one), and Debian's node_exporter as the reference for node statistics."""
+import json
 import subprocess
 import sys
 import time
@@ -10,8 +13,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.paths import JAR, NATIVE_LIB  # noqa: E402
+from harness.paths import JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions  # noqa: E402
 from harness.prometheus import Prometheus, free_port  # noqa: E402
+from harness.spark import sink_conf, submit  # noqa: E402
+
+RULES = REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml"
+# The listener's runs: the oldest and the newest Spark line (Scala 2.12 and 2.13).
+LINES = [spark_versions()[0], spark_versions()[-1]]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,7 +66,10 @@ def the_receiver_is_the_oracle(request):
 
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory):
-    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus")).start()
+    # The shipped rules, evaluated every 2 s (the applications report every 1 or 2 s): each
+    # application's alerts are in ALERTS{app_id=...} (tests/e2e/test_alert_replay.py).
+    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus")).start(rule_files=[RULES],
+                                                                            evaluation_interval="2s")
     yield server
     server.stop()
     assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
@@ -89,3 +100,87 @@ def node_exporter():
     yield url
     process.terminate()
     process.wait()
+
+
+def timed_submit(*args, **kwargs):
+    """submit(), with when it started and ended (started_at, ended_at) on the run."""
+    started = time.time()
+    result = submit(*args, **kwargs)
+    result.started_at, result.ended_at = started, time.time()
+    return result
+
+
+@pytest.fixture(scope="session", params=LINES)
+def listener_run(request, prometheus, tmp_path_factory):
+    """tests/e2e/jobs/listener_job.py on local-cluster, as users run it: `labels=job=...`
+    (Prometheus' own label, theirs), Spark's static sources off, no spark.stop() at the end; with
+    Spark's own account of it (its REST API and event log). (version, run, account)."""
+    version = request.param
+    conf = sink_conf(prometheus.write_url, period_seconds=2)
+    conf["spark.metrics.conf.*.sink.prom.labels"] = "job=nightly-etl,team=data"
+    # Every job group its own key (70 groups), so the REST comparison can go key by key.
+    conf["spark.metrics.conf.*.sink.prom.listener.maxKeys"] = "200"
+    # The driver's registry is empty when its sink starts: the listener must still be attached.
+    conf["spark.metrics.staticSources.enabled"] = "false"
+    folder = tmp_path_factory.mktemp("listener")
+    (folder / "events").mkdir()
+    # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).
+    conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(folder / "events"),
+                 "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
+    result = timed_submit(spark_install(version), JOBS / "listener_job.py", [folder / "rest.json"], conf=conf,
+                          log_path=folder / "spark.log")
+    assert result.returncode == 0, result.output[-4000:]
+    time.sleep(2)  # the last flush is in; let Prometheus make it queryable
+    rest = json.loads((folder / "rest.json").read_text())
+    # Spark 4 rolls its event log: a folder of files (events_1_<app>, ...) and an appstatus marker.
+    logs = sorted(p for p in (folder / "events").rglob("*") if p.is_file() and "appstatus" not in p.name)
+    rest["event_log"] = [json.loads(line) for path in logs for line in path.read_text().splitlines() if line.strip()]
+    return version, result, rest
+
+
+@pytest.fixture(scope="session", params=LINES)
+def streaming_run(request, prometheus):
+    """tests/e2e/jobs/streaming_job.py on local[2], reporting every second. (version, run, None)."""
+    conf = sink_conf(prometheus.write_url, period_seconds=1)
+    result = timed_submit(spark_install(request.param), JOBS / "streaming_job.py", conf=conf, master="local[2]")
+    assert result.returncode == 0, result.output[-4000:]
+    time.sleep(2)
+    return request.param, result, None
+
+
+@pytest.fixture(scope="session")
+def period30_prometheus(tmp_path_factory):
+    """A Prometheus of its own for the autoscaling application's second sink (period 30, no
+    cluster label of any kind): the dashboards as README's "Use it" and EMR on EC2 users see them."""
+    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-period30")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def autoscaling_run(prometheus, period30_prometheus, tmp_path_factory):
+    """tests/e2e/jobs/autoscaling_stream_job.py on local-cluster with dynamic allocation (executors
+    removed after 4 idle seconds, added again), the newest Spark line, no label of the user's: one
+    sink every 2 s into the session's Prometheus (its alerts), one every 30 s into
+    period30_prometheus (the dashboards at a long period)."""
+    conf = sink_conf(prometheus.write_url, period_seconds=2)
+    conf.update({key.replace(".prom.", ".slow."): value for key, value in
+                 sink_conf(period30_prometheus.write_url, period_seconds=30).items() if ".sink.prom." in key})
+    conf.update({
+        "spark.dynamicAllocation.enabled": "true",
+        # No external shuffle service here: executors with shuffle data go after 10 s idle too.
+        "spark.dynamicAllocation.shuffleTracking.enabled": "true",
+        "spark.dynamicAllocation.shuffleTracking.timeout": "10s",
+        "spark.dynamicAllocation.minExecutors": "0",
+        "spark.dynamicAllocation.initialExecutors": "1",
+        "spark.dynamicAllocation.maxExecutors": "2",
+        "spark.dynamicAllocation.executorIdleTimeout": "4s",
+        "spark.dynamicAllocation.schedulerBacklogTimeout": "1s",
+        "spark.sql.shuffle.partitions": "2",
+    })
+    folder = tmp_path_factory.mktemp("autoscaling")
+    result = timed_submit(spark_install(LINES[-1]), JOBS / "autoscaling_stream_job.py", [folder], conf=conf,
+                          log_path=folder / "spark.log", timeout=900)
+    assert result.returncode == 0, result.output[-4000:]
+    time.sleep(2)
+    return result

@@ -43,3 +43,30 @@ def test_alerts_read_only_metrics_sparkprom_exports():
     unknown = [name for name in sorted(used) if f"`{name}`" not in reference and f"`{family(name)}`" not in reference
                and name not in node_names]
     assert used and not unknown, unknown
+
+
+def test_every_alert_links_its_runbook_and_docs_have_its_row():
+    """runbook_url (what Grafana and Alertmanager's templates link) is the rule's section of
+    docs/alerts.md, which has the section and a table row saying when it fires and what shows it."""
+    rules = [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+    doc = (REPO / "docs" / "alerts.md").read_text()
+    for rule in rules:
+        name, annotations = rule["alert"], rule["annotations"]
+        assert set(annotations) == {"summary", "description", "runbook", "runbook_url"}, name
+        assert annotations["runbook_url"].endswith(f"/docs/alerts.md#{name.lower()}"), name
+        assert f"\n### {name}\n" in doc, name
+        assert re.search(rf"^\| \[{name}\]\(#{name.lower()}\) \| {rule['labels']['severity']} \|", doc, re.M), name
+
+
+def test_summaries_say_which_job_stage_query_or_disk():
+    """An alert whose labels name a job, stage, query or mountpoint (as its promtool cases expect
+    them) says it in its summary, with the application."""
+    rules = {rule["alert"]: rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]}
+    cases = yaml.safe_load(TESTS.read_text())["tests"]
+    for case in cases:
+        for check in case.get("alert_rule_test", []):
+            summary = rules[check["alertname"]]["annotations"]["summary"]
+            for alert in check.get("exp_alerts", []):
+                for label in ("spark_job", "stage", "query", "mountpoint", "executor_id", "app_id"):
+                    if label in alert["exp_labels"] and not (label == "executor_id" and alert["exp_labels"][label] == "driver"):
+                        assert f"$labels.{label}" in summary, (check["alertname"], label)

@@ -12,38 +12,20 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from harness.jvm import compile_check
-from harness.paths import JAR, JOBS, REPO, oldest_spark_jars, spark_install, spark_versions
+from conftest import LINES
+from harness.paths import JAR, JOBS, REPO, oldest_spark_jars, spark_install
 from harness.spark import sink_conf, submit
 
-LINES = [spark_versions()[0], spark_versions()[-1]]
 RULES = (REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml").read_text()
 
 
-@pytest.fixture(scope="module", params=LINES)
-def run(request, prometheus, tmp_path_factory):
-    version = request.param
-    conf = sink_conf(prometheus.write_url, period_seconds=2)
-    conf["spark.metrics.conf.*.sink.prom.labels"] = "job=nightly-etl,team=data"
-    # Every job group its own key (70 groups), so the REST comparison can go key by key.
-    conf["spark.metrics.conf.*.sink.prom.listener.maxKeys"] = "200"
-    # The driver's registry is empty when its sink starts: the listener must still be attached.
-    conf["spark.metrics.staticSources.enabled"] = "false"
-    folder = tmp_path_factory.mktemp("listener")
-    (folder / "events").mkdir()
-    # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).
-    conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(folder / "events"),
-                 "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
-    result = submit(spark_install(version), JOBS / "listener_job.py", [folder / "rest.json"], conf=conf,
-                    log_path=folder / "spark.log")
-    assert result.returncode == 0, result.output[-4000:]
-    time.sleep(2)  # the last flush is in; let Prometheus make it queryable
-    rest = json.loads((folder / "rest.json").read_text())
-    # Spark 4 rolls its event log: a folder of files (events_1_<app>, ...) and an appstatus marker.
-    logs = sorted(p for p in (folder / "events").rglob("*") if p.is_file() and "appstatus" not in p.name)
-    rest["event_log"] = [json.loads(line) for path in logs for line in path.read_text().splitlines() if line.strip()]
-    return version, result, rest
+@pytest.fixture(scope="module")
+def run(listener_run):
+    """The listener application's run on each line (conftest.py: the alert replay reads it too)."""
+    return listener_run
 
 
 def pushed(prometheus, run_, promql):
@@ -210,9 +192,10 @@ def test_a_cancelled_job_group_was_seen_running_and_ended_cancelled_not_failed(p
 
 
 def alert_expr(name):
-    match = re.search(rf"- alert: {name}\n\s+(?:#.*\n\s+)*expr: (.*)\n", RULES)
-    assert match, f"no rule {name}"
-    return match.group(1)
+    exprs = [rule["expr"] for group in yaml.safe_load(RULES)["groups"] for rule in group["rules"]
+             if rule["alert"] == name]
+    assert exprs, f"no rule {name}"
+    return exprs[0]
 
 
 def firing_jobs(prometheus, run_, name):
@@ -226,8 +209,11 @@ def test_the_skew_rule_picks_the_skewed_join_and_not_the_balanced_one(prometheus
     assert "skewed-join" in fired and "balanced-join" not in fired, fired
 
 
-def test_the_spill_rule_picks_the_spilling_stage_only(prometheus, run):
-    assert firing_jobs(prometheus, run, "SparkStageSpilledToDisk") == {"spilling-window"}
+def test_the_spill_rule_leaves_an_ordinary_spill_alone(prometheus, run):
+    """The window spilled nearly all it read, half a megabyte: in the data, not worth a page
+    (the rule wants 1 GiB; its firing case is in sparkprom-alerts.test.yml)."""
+    assert total(prometheus, run, 'spark_stage_disk_spilled_bytes_total{APP,spark_job="spilling-window"}') > 0
+    assert firing_jobs(prometheus, run, "SparkStageSpilledToDisk") == set()
 
 
 def test_the_job_failed_rule_picks_the_failed_job(prometheus, run):
@@ -262,15 +248,6 @@ def test_the_listener_gathers_events_on_a_real_bus(tmp_path, version):
     assert "listener gathering: all checks passed" in run.stdout
 
 
-@pytest.fixture(scope="module", params=LINES)
-def streaming_run(request, prometheus):
-    conf = sink_conf(prometheus.write_url, period_seconds=1)
-    result = submit(spark_install(request.param), JOBS / "streaming_job.py", conf=conf, master="local[2]")
-    assert result.returncode == 0, result.output[-4000:]
-    time.sleep(2)
-    return request.param, result, None
-
-
 def test_a_thousand_unique_job_descriptions_stay_within_the_key_budget(prometheus, streaming_run):
     keys = by(prometheus, streaming_run, "spark_jobs_total{APP}", "spark_job")
     # listener.maxKeys (50) of their own, the rest "other"; the streaming queries' jobs are "other" too.
@@ -287,8 +264,8 @@ def test_thirty_short_streaming_queries_are_each_exported_and_each_ended(prometh
     assert sorted(queries) == [f"short-{i:02d}" for i in range(30)]
     assert all(value >= 1 for value in queries.values()), queries
     started = by(prometheus, streaming_run, "spark_streaming_queries_total{APP}", "outcome")
-    # 30 short ones, "restarted" twice, "stuck" and the windowed count.
-    assert started.get("started") == 34 and started.get("stopped") == 34 and started.get("failed", 0) == 0
+    # 30 short ones, "restarted" twice, "stuck", "broken" (it fails) and the windowed count.
+    assert started.get("started") == 35 and started.get("stopped") == 34 and started.get("failed") == 1, started
     # While the windowed query ran, the 30 short ones had ended (stale markers), it had not.
     at = float(result.value("WINDOWED_AT"))
     live = prometheus.query(f'spark_streaming_batches_total{{app_id="{result.app_id}"}}', at=at)

@@ -48,12 +48,15 @@ class Prometheus:
     def write_url(self) -> str:
         return f"{self.url}/api/v1/write"
 
-    def start(self, timeout=60, detach=False, scrape_configs="", flags=()):
+    def start(self, timeout=60, detach=False, scrape_configs="", flags=(), rule_files=(), evaluation_interval="15s"):
         """Starts the server and waits until it is ready. `detach` lets it outlive this process
         (the quickstart leaves it running for the user). `scrape_configs`: YAML of scrape jobs
-        (the benchmark's PrometheusServlet side); without it everything arrives by remote write."""
+        (the benchmark's PrometheusServlet side); without it everything arrives by remote write.
+        `rule_files` (paths) are evaluated every `evaluation_interval`: alerts go to `ALERTS`."""
         config = self.dir / "prometheus.yml"
-        config.write_text("global:\n  scrape_interval: 15s\n" + scrape_configs)
+        rules = "".join(f"\n  - {path}" for path in rule_files)
+        config.write_text(f"global:\n  scrape_interval: 15s\n  evaluation_interval: {evaluation_interval}\n"
+                          + (f"rule_files:{rules}\n" if rules else "") + scrape_configs)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [

@@ -36,6 +36,18 @@ final class StreamingSignals {
     static final String STATE_MEMORY = "spark_streaming_state_memory_bytes";
     static final String STATE_DROPPED = "spark_streaming_state_rows_dropped_by_watermark_total";
     static final String SOURCE_BEHIND = "spark_streaming_source_offsets_behind_latest";
+    static final String SOURCE_FILES_OUTSTANDING = "spark_streaming_source_outstanding_files";
+    static final String SOURCE_BYTES_OUTSTANDING = "spark_streaming_source_outstanding_bytes";
+    /**
+     * The backlogs sources report in their progress metrics (ReportsSourceMetrics), by the
+     * family each goes to: Kafka's offsets behind (its worst partition), Delta's files and
+     * bytes not yet read.
+     */
+    private static final String[][] SOURCE_BACKLOGS = {
+        {"maxOffsetsBehindLatest", SOURCE_BEHIND},
+        {"numFilesOutstanding", SOURCE_FILES_OUTSTANDING},
+        {"numBytesOutstanding", SOURCE_BYTES_OUTSTANDING},
+    };
 
     /**
      * How long a query reads no rows before its rates drop to 0: Spark's own idle-progress
@@ -47,7 +59,7 @@ final class StreamingSignals {
     private static final Set<String> PER_QUERY = new HashSet<String>(java.util.Arrays.asList(BATCHES, QUERY_START,
             BATCH_DURATION,
             PHASE_DURATION, INPUT_ROWS, INPUT_RATE, PROCESSED_RATE, LAST_PROGRESS, WATERMARK_LAG, STATE_ROWS,
-            STATE_MEMORY, STATE_DROPPED, SOURCE_BEHIND));
+            STATE_MEMORY, STATE_DROPPED, SOURCE_BEHIND, SOURCE_FILES_OUTSTANDING, SOURCE_BYTES_OUTSTANDING));
 
     private final SignalTable table;
     /** The query label of each running query, by run id. */
@@ -189,10 +201,16 @@ final class StreamingSignals {
         }
         for (SourceProgress source : sources) {
             Map<String, String> metrics = source.metrics();
-            String behind = metrics == null ? null : metrics.get("maxOffsetsBehindLatest");
-            if (behind != null) {
+            if (metrics == null) {
+                continue;
+            }
+            for (String[] backlog : SOURCE_BACKLOGS) {
+                String value = metrics.get(backlog[0]);
+                if (value == null) {
+                    continue;
+                }
                 try {
-                    table.set(SOURCE_BEHIND, Double.parseDouble(behind), query, KeyBudget.shorten(source.description()));
+                    table.set(backlog[1], Double.parseDouble(value), query, KeyBudget.shorten(source.description()));
                 } catch (NumberFormatException notANumber) {
                     // a source that reports something else under that name: nothing to send
                 }

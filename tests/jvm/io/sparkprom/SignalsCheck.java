@@ -148,6 +148,33 @@ public final class SignalsCheck {
                     && s.valueOf(StreamingSignals.PROCESSED_RATE, "w") == 0
                     && s.valueOf(StreamingSignals.INPUT_ROWS, "w") == 100;
         });
+        check("Kafka's and Delta's backlogs come from their progress metrics, as Spark's progress JSON has them", () -> {
+            SparkSignals s = new SparkSignals(50);
+            UUID id = UUID.randomUUID();
+            UUID run = UUID.randomUUID();
+            s.onEvent(new StreamingQueryListener.QueryStartedEvent(id, run, "ingest", "2026-12-02T00:00:00Z"));
+            // The metrics maps of a KafkaMicroBatchStream and a DeltaSource (ReportsSourceMetrics),
+            // copied from real progress events; the rate source reports none.
+            java.util.Map<String, String> kafka = new java.util.HashMap<String, String>();
+            kafka.put("avgOffsetsBehindLatest", "7250.5");
+            kafka.put("maxOffsetsBehindLatest", "14501");
+            kafka.put("minOffsetsBehindLatest", "0");
+            java.util.Map<String, String> delta = new java.util.HashMap<String, String>();
+            delta.put("numBytesOutstanding", "73400320");
+            delta.put("numFilesOutstanding", "35");
+            SourceProgress[] sources = {
+                new SourceProgress("KafkaV2[Subscribe[events]]", "{}", "{}", "{}", 10, 1, 1, kafka),
+                new SourceProgress("DeltaSource[s3://lake/events]", "{}", "{}", "{}", 10, 1, 1, delta),
+                new SourceProgress("rate", "0", "1", "1", 10, 1, 1, Collections.<String, String>emptyMap()),
+            };
+            s.onEvent(progress(id, run, "2026-12-02T00:00:01.000Z", sources));
+            return s.valueOf(StreamingSignals.SOURCE_BEHIND, "ingest", "KafkaV2[Subscribe[events]]") == 14_501
+                    && s.valueOf(StreamingSignals.SOURCE_FILES_OUTSTANDING, "ingest", "DeltaSource[s3://lake/events]") == 35
+                    && s.valueOf(StreamingSignals.SOURCE_BYTES_OUTSTANDING, "ingest", "DeltaSource[s3://lake/events]")
+                        == 73_400_320
+                    && Double.isNaN(s.valueOf(StreamingSignals.SOURCE_BEHIND, "ingest", "DeltaSource[s3://lake/events]"))
+                    && Double.isNaN(s.valueOf(StreamingSignals.SOURCE_FILES_OUTSTANDING, "ingest", "rate"));
+        });
         check("1,000 jobs with unique descriptions and stage names stay within the documented series bound", () -> {
             int maxKeys = 50;
             SparkSignals s = new SparkSignals(maxKeys);
@@ -416,6 +443,17 @@ public final class SignalsCheck {
             double inputRate, double processedRate, boolean ran) {
         SourceProgress source = new SourceProgress("rate", "0", "1", "1", rows, inputRate, processedRate,
                 Collections.<String, String>emptyMap());
+        return progress(id, run, at, ran, new SourceProgress[] {source});
+    }
+
+    /** A batch that ran, reading `sources`. */
+    private static StreamingQueryListener.QueryProgressEvent progress(UUID id, UUID run, String at,
+            SourceProgress[] sources) {
+        return progress(id, run, at, true, sources);
+    }
+
+    private static StreamingQueryListener.QueryProgressEvent progress(UUID id, UUID run, String at, boolean ran,
+            SourceProgress[] sources) {
         java.util.Map<String, Long> phases = new java.util.HashMap<String, Long>();
         phases.put("triggerExecution", 5L);
         phases.put("latestOffset", 1L);
@@ -424,7 +462,7 @@ public final class SignalsCheck {
         }
         return new StreamingQueryListener.QueryProgressEvent(new StreamingQueryProgress(id, run, "w", at, 1, 10,
                 phases, Collections.<String, String>emptyMap(),
-                new StateOperatorProgress[0], new SourceProgress[] {source}, new SinkProgress("noop"),
+                new StateOperatorProgress[0], sources, new SinkProgress("noop"),
                 Collections.<String, org.apache.spark.sql.Row>emptyMap()));
     }
 
