@@ -192,6 +192,11 @@ def input_series(placed, interval, length, gaps=()):
                 here.append(points[i][1])
                 i += 1
             numbers = [v for v in here if v is not None]
+            if first is None and len(numbers) > 1 and numbers[0] == 0 and values:
+                # A new counter's first 0 (remote write 1.0 sends it a moment before its first
+                # value) shares a slot with that value: it goes in the slot before, or increase()
+                # would never see the counter start.
+                values[-1] = "0.0"
             if here and here[-1] is None and numbers:
                 # A stale marker in the slot of the series' last value: the value, then the marker.
                 values.append(repr(float(numbers[-1])))
