@@ -23,7 +23,7 @@ from harness.paths import JOBS, REPO, newest_version, spark_install
 from harness.pods import Pod
 from harness.prometheus import free_port
 from harness.spark import sink_conf, submit
-from test_dashboards import DASHBOARDS, fill, has_data_here, panels_without_data, regex_value
+from test_dashboards import DASHBOARDS, auto_interval, fill, has_data_here, panels_without_data, regex_value
 from test_node_stats import LINE
 
 # Not the node name test_platforms.py gives its runs (they share the session's Prometheus).
@@ -156,7 +156,9 @@ def test_pods_on_one_node_send_the_node_once_and_their_own_network(prometheus, n
     mine = {"cluster_label": "cluster", "cluster": "pods-test", "instance": NODE}
     checked, empty = panels_without_data(prometheus, dashboard, mine, start, end, in_pods=True)
     assert not empty, empty
-    chosen = {"cluster_label": "cluster", "cluster": "pods-test", "instance": regex_value(NODE)}
+    variables = {v["name"]: v for v in json.loads(dashboard.read_text())["templating"]["list"]}
+    chosen = {"cluster_label": "cluster", "cluster": "pods-test", "instance": regex_value(NODE),
+              "window": auto_interval(variables["window"], start, end)}
     at = end - 4
     for panel in json.loads(dashboard.read_text())["panels"]:
         for target in panel.get("targets", []):
