@@ -222,7 +222,7 @@ def check_node_alerts_with_promtool(prometheus, start, end, tmp_path):
     tests = []
     for rule in rules:
         expr = re.sub(r"\s*[<>]=?\s*[0-9.]+\s*$", "", rule["expr"].strip())
-        if "mountpoint" in expr:
+        if "node_filesystem_" in expr:
             # One result per filesystem of the node, whoever sent it.
             tests.append({"expr": f"max(count by (instance, device, mountpoint) ({expr}))", "eval_time": eval_time,
                           "exp_samples": [{"labels": "{}", "value": 1}]})
