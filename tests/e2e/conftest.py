@@ -13,11 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.paths import JAR, JOBS, NATIVE_LIB, REPO, spark_install, spark_versions  # noqa: E402
+from harness.alerts import RULES  # noqa: E402
+from harness.paths import JAR, JOBS, NATIVE_LIB, spark_install, spark_versions  # noqa: E402
 from harness.prometheus import Prometheus, free_port  # noqa: E402
 from harness.spark import sink_conf, submit  # noqa: E402
 
-RULES = REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml"
 # The listener's runs: the oldest and the newest Spark line (Scala 2.12 and 2.13).
 LINES = [spark_versions()[0], spark_versions()[-1]]
 

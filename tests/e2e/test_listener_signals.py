@@ -12,14 +12,12 @@ import subprocess
 import time
 
 import pytest
-import yaml
 
+from harness.alerts import rules
 from harness.jvm import compile_check
 from conftest import LINES
-from harness.paths import JAR, JOBS, REPO, oldest_spark_jars, spark_install
+from harness.paths import JAR, JOBS, oldest_spark_jars, spark_install
 from harness.spark import sink_conf, submit
-
-RULES = (REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +190,7 @@ def test_a_cancelled_job_group_was_seen_running_and_ended_cancelled_not_failed(p
 
 
 def alert_expr(name):
-    exprs = [rule["expr"] for group in yaml.safe_load(RULES)["groups"] for rule in group["rules"]
-             if rule["alert"] == name]
+    exprs = [rule["expr"] for alert, rule in rules() if alert == name]
     assert exprs, f"no rule {name}"
     return exprs[0]
 

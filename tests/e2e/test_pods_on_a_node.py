@@ -19,7 +19,8 @@ import urllib.request
 
 import yaml
 
-from harness.paths import JOBS, REPO, newest_version, spark_install
+from harness.alerts import RULES
+from harness.paths import JOBS, newest_version, spark_install
 from harness.pods import Pod
 from harness.prometheus import free_port
 from harness.spark import sink_conf, submit
@@ -181,7 +182,6 @@ def test_pods_on_one_node_send_the_node_once_and_their_own_network(prometheus, n
 
 
 WRITER_LABELS = {"__name__", "app_id", "app_name", "executor_id", "pod", "emr_job_id"}
-RULES = REPO / "spark-conf" / "alerts" / "sparkprom-alerts.yml"
 
 
 def promtool_series(labels):

@@ -9,11 +9,8 @@ about: a gap where the receiver was down, the series of JVMs killed at some mome
 application frozen in one state (a hung job) for hours. Everything else is what the application
 sent. Stretching scales time: timestamps, time-valued gauges (`*_time_seconds`,
 `*_timestamp_seconds`), durations and rates, so a 40-second batch replays as a 400-second one."""
-import json
 import re
 import subprocess
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 import yaml
@@ -56,12 +53,6 @@ class Recording:
         return Recording(self.start, self.end, [s for s in self.series if keep(s.labels)])
 
 
-def _query(prometheus, promql, at):
-    params = urllib.parse.urlencode({"query": promql, "time": at})
-    with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?{params}", timeout=60) as r:
-        return json.load(r)["data"]["result"]
-
-
 def record(prometheus, selector, start, end):
     """Every raw sample in [start, end] of the rules' families matching `selector` (label
     matchers, e.g. `app_id="app-1"`), and for each series that stopped before `end` whether a
@@ -70,14 +61,14 @@ def record(prometheus, selector, start, end):
     matchers = f'{{__name__=~"{names}",{selector}}}'
     window = int(end - start) + 1
     found = []
-    for item in _query(prometheus, f"{matchers}[{window}s]", end):
-        samples = [(float(t), float(v)) for t, v in item["values"] if float(t) >= start]
+    for labels, samples in prometheus.raw_series(f"{matchers}[{window}s]", at=end):
+        samples = [(t, v) for t, v in samples if t >= start]
         if samples:
-            found.append(Series(item["metric"], samples, False))
+            found.append(Series(labels, samples, False))
     # Series that stopped: seen or not a few seconds after their last sample (a stopping sink
     # sends its stale markers with its last report).
     for moment in sorted({s.samples[-1][0] for s in found if s.samples[-1][0] < end - 1}):
-        seen = {_key(item["metric"]) for item in _query(prometheus, matchers, min(moment + 5, end))}
+        seen = {_key(labels) for labels, _ in prometheus.query(matchers, at=min(moment + 5, end))}
         for s in found:
             if s.samples[-1][0] == moment and _key(s.labels) not in seen:
                 s.stale = True
