@@ -59,7 +59,8 @@ def raised(prometheus, app_id, start, until, step=5, ended_at=None):
     pending in blips (BLIP) is left out: Prometheus never fires it."""
     now = time.time()
     found = {}
-    holds = {name for name, rule in rules() if rule.get("for")}
+    shipped = rules()
+    holds = {name for name, rule in shipped if rule.get("for")}
     if start < now:
         for state in ("firing", "pending"):
             selector = f'ALERTS{{app_id="{app_id}",alertstate="{state}"}}'
@@ -69,7 +70,7 @@ def raised(prometheus, app_id, start, until, step=5, ended_at=None):
                     continue
                 found.setdefault(name, set()).add(_key(item["metric"]))
     if until > now:
-        for name, rule in rules():
+        for name, rule in shipped:
             for item in _range(prometheus, rule["expr"], now, until, step):
                 if item["metric"].get("app_id") == app_id:
                     found.setdefault(name, set()).add(_key(item["metric"]))
