@@ -12,8 +12,8 @@ use crate::auth::aws::environment::process_environment;
 use crate::auth::RequestAuth;
 use crate::config::Config;
 use crate::http::redact_url;
-use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
 use crate::remote_write::client::{Client, ClientError, Outcome};
+use crate::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
 
 /// The series the check sends: its value is when the check ran.
 pub const PROBE_NAME: &str = "sparkprom_check_timestamp_seconds";

@@ -283,7 +283,7 @@ impl Ingest {
         } else {
             families.take_new()
         };
-        self.metadata.add(families.iter().map(|f| f.metadata()));
+        self.metadata.add(families);
     }
 
     fn write_textfile(&self, samples: &[Sample]) {
@@ -425,14 +425,8 @@ mod tests {
         let (ended, live): (Vec<&Sample>, Vec<&Sample>) =
             after.iter().partition(|s| is_stale(s.value));
         // Every series of the old label sets (the Spark metric and every self-metric) ends...
-        let mut old: Vec<&[u8]> = before
-            .iter()
-            .map(|s| s.series.encoded_labels.as_slice())
-            .collect();
-        let mut stale: Vec<&[u8]> = ended
-            .iter()
-            .map(|s| s.series.encoded_labels.as_slice())
-            .collect();
+        let mut old: Vec<&[u8]> = before.iter().map(|s| s.series.key.as_slice()).collect();
+        let mut stale: Vec<&[u8]> = ended.iter().map(|s| s.series.key.as_slice()).collect();
         old.sort();
         stale.sort();
         assert_eq!(old, stale, "each old series gets one stale marker");
@@ -488,7 +482,7 @@ mod tests {
             let mut v: Vec<Vec<u8>> = list
                 .iter()
                 .filter(|s| s.series.family.name.starts_with("sparkprom_") && !is_stale(s.value))
-                .map(|s| s.series.encoded_labels.clone())
+                .map(|s| s.series.key.clone())
                 .collect();
             v.sort();
             v
@@ -530,8 +524,7 @@ mod tests {
         for ts in [5_000, 5_000, 4_000, 5_001] {
             ingest.on_snapshot(&report(ts, "etl"), &mut snapshot, &mut samples);
             for s in queued(&ingest) {
-                let previous =
-                    last_per_series.insert(s.series.encoded_labels.clone(), s.timestamp_ms);
+                let previous = last_per_series.insert(s.series.key.clone(), s.timestamp_ms);
                 assert!(
                     previous.is_none_or(|p| p < s.timestamp_ms),
                     "{previous:?} then {}",
@@ -543,7 +536,7 @@ mod tests {
         let ends = queued(&ingest);
         assert!(!ends.is_empty());
         for s in ends {
-            assert!(last_per_series[&s.series.encoded_labels] < s.timestamp_ms);
+            assert!(last_per_series[&s.series.key] < s.timestamp_ms);
         }
     }
 }

@@ -160,7 +160,7 @@ mod tests {
         }
         for (id, family) in crate::signals::FAMILIES.iter().enumerate() {
             let values = vec!["x"; family.labels.len()];
-            let name = if family.metric_type == crate::proto::MetricType::Histogram {
+            let name = if family.metric_type == crate::sample::MetricType::Histogram {
                 format!("{}_bucket", family.name)
             } else {
                 family.name.to_string()

@@ -11,7 +11,7 @@ use crate::config::Filters;
 use crate::identity::{self, Identity};
 use crate::label_names::{self as names, LabelName};
 use crate::metadata::FamilyLog;
-use crate::proto::Label;
+use crate::sample::Label;
 use crate::sample::{Family, Series};
 
 /// One series of a family: a suffix to the family name (`_count`) and/or extra labels
@@ -227,7 +227,7 @@ impl SinkLabels {
             return None;
         }
         // The first series' label set stands for all: the others differ only in suffix or label.
-        let key = (self.url.clone(), list.first()?.encoded_labels.clone());
+        let key = (self.url.clone(), list.first()?.key.clone());
         match claims::claim(key, self.sink_id, producer, owner) {
             Err(taken) => {
                 tracing::debug!(
@@ -343,7 +343,7 @@ fn label(name: &str, value: &str) -> Label {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::MetricType;
+    use crate::sample::MetricType;
 
     fn family(name: &str) -> Arc<Family> {
         Arc::new(Family {

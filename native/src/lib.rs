@@ -7,7 +7,7 @@
 //! [`snapshot`] decodes, [`series`] maps names to series using [`spark_names`], [`identity`] and
 //! [`labels`]; [`self_metrics`] and [`node`] add theirs) → [`queue`] (bounded, with
 //! [`metadata`] beside it) → [`sender`] (the sender thread) → [`remote_write`] (encode, HTTP)
-//! with [`auth`]. Shared below them: [`sample`] (the data model), [`proto`] (the wire messages),
+//! with [`auth`]. Shared below them: [`sample`] (the data model),
 //! [`config`], [`stats`], [`claims`], [`naming`], [`http`], [`threads`], [`logging`].
 
 pub mod auth;
@@ -24,7 +24,6 @@ pub mod logging;
 pub mod metadata;
 pub mod naming;
 pub mod node;
-pub mod proto;
 pub mod queue;
 pub mod remote_write;
 pub mod sample;

@@ -5,7 +5,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::proto::MetricMetadata;
 use crate::sample::Family;
 
 /// The families one sink exports: the new ones since they were last taken (their metadata is
@@ -57,22 +56,23 @@ impl FamilyLog {
     }
 }
 
-/// Metadata waiting to ride along with the next requests, at most one entry per family: while
-/// the receiver is down the periodic resend replaces what is waiting instead of piling up, so
-/// this stays as small as the number of families.
+/// Families whose metadata waits to ride along with the next requests, at most one entry per
+/// family name: while the receiver is down the periodic resend replaces what is waiting instead
+/// of piling up, so this stays as small as the number of families. The encoder writes each as
+/// its wire format says.
 #[derive(Default)]
-pub struct PendingMetadata(Mutex<HashMap<String, MetricMetadata>>);
+pub struct PendingMetadata(Mutex<HashMap<String, Arc<Family>>>);
 
 impl PendingMetadata {
-    pub fn add(&self, metadata: impl IntoIterator<Item = MetricMetadata>) {
+    pub fn add(&self, families: impl IntoIterator<Item = Arc<Family>>) {
         let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for m in metadata {
-            pending.insert(m.metric_family_name.clone(), m);
+        for family in families {
+            pending.insert(family.name.clone(), family);
         }
     }
 
     /// Moves up to `max` entries into `out`.
-    pub fn take(&self, max: usize, out: &mut Vec<MetricMetadata>) {
+    pub fn take(&self, max: usize, out: &mut Vec<Arc<Family>>) {
         let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let names: Vec<String> = pending.keys().take(max).cloned().collect();
         out.extend(names.iter().filter_map(|n| pending.remove(n)));
@@ -91,19 +91,19 @@ impl PendingMetadata {
 mod tests {
     use super::*;
 
-    fn metadata(name: &str, help: &str) -> MetricMetadata {
-        MetricMetadata {
-            r#type: 1,
-            metric_family_name: name.into(),
+    fn metadata(name: &str, help: &str) -> Arc<Family> {
+        Arc::new(Family {
+            name: name.into(),
+            metric_type: crate::sample::MetricType::Counter,
+            unit: "",
             help: help.into(),
-            unit: String::new(),
-        }
+        })
     }
 
     fn family(name: &str) -> Arc<Family> {
         Arc::new(Family {
             name: name.into(),
-            metric_type: crate::proto::MetricType::Gauge,
+            metric_type: crate::sample::MetricType::Gauge,
             unit: "",
             help: String::new(),
         })

@@ -131,7 +131,7 @@ impl SampleQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::MetricType;
+    use crate::sample::MetricType;
     use crate::sample::{Family, Series};
     use std::sync::Arc;
 

@@ -1,10 +1,9 @@
-//! The data every stage hands on: a metric family, a series of it (its label set, sorted and
-//! encoded once) and one sample of a series. Which labels a series has is decided by
-//! [`crate::labels`], which owns label assembly.
+//! The data every stage hands on: a metric family, a series of it (its sorted label set) and one
+//! sample of a series. Which labels a series has is decided by [`crate::labels`], which owns
+//! label assembly. Nothing here knows a wire format: each encoder at the edge
+//! ([`crate::remote_write`]) writes this model as its protocol says.
 
 use std::sync::Arc;
-
-use crate::proto::{Label, MetricMetadata, MetricType};
 
 /// Prometheus' staleness marker: a NaN with this exact bit pattern tells the receiver the series
 /// ended, so graphs stop at once instead of repeating the last value for five minutes.
@@ -12,6 +11,22 @@ pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
 
 pub fn is_stale(value: f64) -> bool {
     value.to_bits() == STALE_NAN.to_bits()
+}
+
+/// What a family's values mean, as Prometheus' metadata says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+}
+
+/// One label of a series.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
 }
 
 /// A metric family as Prometheus' metadata describes it.
@@ -23,37 +38,55 @@ pub struct Family {
     pub help: String,
 }
 
-impl Family {
-    pub fn metadata(&self) -> MetricMetadata {
-        MetricMetadata {
-            r#type: self.metric_type as i32,
-            metric_family_name: self.name.clone(),
-            help: self.help.clone(),
-            unit: self.unit.to_string(),
-        }
-    }
-}
-
 /// One series: its sorted label set (with `__name__`) and the family it belongs to.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Series {
     pub labels: Vec<Label>,
-    /// `labels` as protobuf bytes, encoded once instead of in every request.
-    pub encoded_labels: Vec<u8>,
+    /// The label set as one byte string, made once: what tells two series apart (claims, the
+    /// textfile's grouping) without comparing label by label. Not a wire format.
+    pub key: Vec<u8>,
     pub family: Arc<Family>,
+    /// The label set as the sink's encoder writes it, made by that encoder at the series' first
+    /// request and reused by every later one (a sink speaks one format per series' life).
+    pub encoded: std::sync::OnceLock<Vec<u8>>,
+}
+
+impl PartialEq for Series {
+    fn eq(&self, other: &Series) -> bool {
+        self.key == other.key && self.family == other.family
+    }
 }
 
 impl Series {
-    /// A series of `family` with these labels, sorted (remote write requires it) and encoded.
+    /// A series of `family` with these labels, sorted (remote write requires it).
     pub fn new(mut labels: Vec<Label>, family: Arc<Family>) -> Series {
         labels.sort_by(|a, b| a.name.cmp(&b.name));
-        let encoded_labels = crate::proto::encode_labels(&labels);
+        let key = key_of(&labels);
         Series {
             labels,
-            encoded_labels,
+            key,
             family,
+            encoded: std::sync::OnceLock::new(),
         }
     }
+}
+
+/// A label set as one byte string: each name and value followed by 0xff, a byte UTF-8 never
+/// holds, so no two label sets give the same string.
+fn key_of(labels: &[Label]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(
+        labels
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 2)
+            .sum(),
+    );
+    for label in labels {
+        for part in [&label.name, &label.value] {
+            key.extend_from_slice(part.as_bytes());
+            key.push(0xff);
+        }
+    }
+    key
 }
 
 /// One value of one series at one time, on its way from a report to the receiver.

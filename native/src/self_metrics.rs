@@ -8,7 +8,7 @@ use crate::claims::Producer;
 use crate::identity::IDENTITY_FIELDS;
 use crate::label_names::{FIELD, REASON, SOURCE};
 use crate::labels::{SinkLabels, Variant};
-use crate::proto::MetricType;
+use crate::sample::MetricType;
 use crate::sample::{push_stale_markers, Family, Sample, Series};
 use crate::stats::Stats;
 

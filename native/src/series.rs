@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::claims::{Producer, Release};
 use crate::labels::SinkLabels;
-use crate::proto::MetricType;
+use crate::sample::MetricType;
 use crate::sample::{push_stale_markers, Sample, Series};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
 use crate::spark_names;
@@ -250,14 +250,10 @@ impl SeriesTable {
             labels.release(Release::Owner(Producer::SparkNames, &spark_name));
             let mapping = self.decide(&spark_name, kind, labels, false);
             let kept: Vec<&[u8]> = match &mapping {
-                Mapping::Series(new, _) => {
-                    new.iter().map(|s| s.encoded_labels.as_slice()).collect()
-                }
+                Mapping::Series(new, _) => new.iter().map(|s| s.key.as_slice()).collect(),
                 _ => Vec::new(),
             };
-            let ended = old
-                .iter()
-                .filter(|s| !kept.contains(&s.encoded_labels.as_slice()));
+            let ended = old.iter().filter(|s| !kept.contains(&s.key.as_slice()));
             push_stale_markers(ended, ts, out);
             if let Some(slot) = self.names[index].as_mut() {
                 slot.mapping = mapping;

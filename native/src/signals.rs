@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::claims::{Producer, Release};
 use crate::label_names::{self as names, LabelName, OUTCOME, REASON, SPARK_JOB};
 use crate::labels::{SinkLabels, Variant};
-use crate::proto::MetricType;
+use crate::sample::MetricType;
 use crate::sample::{push_stale_markers, Family, Sample, Series};
 use crate::snapshot::{SignalDefinition, Snapshot};
 

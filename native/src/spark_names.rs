@@ -9,8 +9,8 @@
 use crate::label_names::{self as names, LabelName};
 use crate::labels::Variant;
 use crate::naming;
-use crate::proto::MetricType;
 use crate::sample::Family;
+use crate::sample::MetricType;
 use crate::snapshot::{Kind, QUANTILES};
 
 /// A unit Spark uses and its factor to Prometheus' base unit.

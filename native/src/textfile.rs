@@ -14,7 +14,7 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 
 use crate::identity::Identity;
-use crate::proto::MetricType;
+use crate::sample::MetricType;
 use crate::sample::{is_stale, Sample};
 
 /// Fills `{app_id}`, `{executor_id}`, `{role}` and `{pid}` in the configured path, so the JVMs
@@ -44,9 +44,9 @@ pub fn render(samples: &[Sample]) -> String {
     let mut out = String::new();
     let mut families: Vec<&str> = Vec::new();
     let mut by_family: std::collections::HashMap<&str, Vec<&Sample>> = Default::default();
-    let shown = samples.iter().filter(|s| {
-        std::ptr::eq(newest[s.series.encoded_labels.as_slice()], *s) && !is_stale(s.value)
-    });
+    let shown = samples
+        .iter()
+        .filter(|s| std::ptr::eq(newest[s.series.key.as_slice()], *s) && !is_stale(s.value));
     for s in shown {
         let name = s.series.family.name.as_str();
         by_family.entry(name).or_insert_with(|| {
@@ -85,9 +85,7 @@ pub fn render(samples: &[Sample]) -> String {
 fn newest_of_each_series(samples: &[Sample]) -> std::collections::HashMap<&[u8], &Sample> {
     let mut newest: std::collections::HashMap<&[u8], &Sample> = Default::default();
     for s in samples {
-        let kept = newest
-            .entry(s.series.encoded_labels.as_slice())
-            .or_insert(s);
+        let kept = newest.entry(s.series.key.as_slice()).or_insert(s);
         if s.timestamp_ms >= kept.timestamp_ms {
             *kept = s;
         }
@@ -200,7 +198,6 @@ fn type_name(t: MetricType) -> &'static str {
         MetricType::Gauge => "gauge",
         MetricType::Summary => "summary",
         MetricType::Histogram => "histogram",
-        _ => "untyped",
     }
 }
 
@@ -229,7 +226,7 @@ fn escape_help(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::Label;
+    use crate::sample::Label;
     use crate::sample::{Family, Series, STALE_NAN};
     use std::sync::Arc;
 

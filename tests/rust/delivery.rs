@@ -648,7 +648,7 @@ fn listener_series_go_through_a_names_reset_without_a_reset_at_the_receiver() {
 /// The receiver refuses what Prometheus refuses, so the tests above would see the sink send it.
 #[test]
 fn the_fake_receiver_refuses_what_prometheus_refuses() {
-    use sparkprom::proto::{Label, Sample, TimeSeries, WriteRequest};
+    use sparkprom::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
     let series = |labels: &[(&str, &str)], samples: &[(i64, f64)]| TimeSeries {
         labels: labels
             .iter()

@@ -4,6 +4,10 @@
 //! to the top-level modules; so the data's path can be read from the boundary down without
 //! doubling back. The producers of a sink's series (the Spark name table, the self-metrics,
 //! the node statistics and the listener's signals) never import each other: they share only the sink's label context.
+//! Wire formats stay at the edge: only the modules that send (and the jar's probe) import
+//! `remote_write`, and nothing upstream of them reaches it by any path: the producers, the label
+//! context and the ingest thread make the core's model (`sample`), which each encoder writes as
+//! its protocol says.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,6 +16,13 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 
 /// The producers of series: none may refer to another.
 const PRODUCERS: &[&str] = &["series", "self_metrics", "node", "signals"];
+
+/// The only modules that may import a wire format: the sender thread (encodes and sends), the
+/// sink (builds the HTTP client) and `check` (the jar's probe request).
+const EDGE: &[&str] = &["sender", "sink", "check"];
+
+/// Where the wire formats live.
+const WIRE: &str = "remote_write";
 
 /// Every module of native/src (`a::b` for `a/b.rs`, `a` for `a/mod.rs`) and its code outside
 /// test modules.
@@ -208,6 +219,48 @@ fn producers_of_series_never_import_each_other() {
         assert!(
             others.is_empty(),
             "{producer} imports {others:?}: producers share only labels::SinkLabels"
+        );
+    }
+}
+
+/// The top-level modules `from` reaches through imports, itself excluded.
+fn reachable(graph: &Graph, from: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![from.to_string()];
+    while let Some(module) = todo.pop() {
+        for dep in graph.get(&module).into_iter().flatten() {
+            if seen.insert(dep.clone()) {
+                todo.push(dep.clone());
+            }
+        }
+    }
+    seen.remove(from);
+    seen
+}
+
+#[test]
+fn only_the_edge_knows_a_wire_format() {
+    let top = top_level_graph(&file_graph());
+    let importers: Vec<&String> = top
+        .iter()
+        .filter(|(module, deps)| deps.contains(WIRE) && module.as_str() != WIRE)
+        .map(|(module, _)| module)
+        .collect();
+    assert!(!importers.is_empty(), "the sender is seen importing {WIRE}");
+    for module in importers {
+        assert!(
+            EDGE.contains(&module.as_str()),
+            "{module} imports {WIRE}: only {EDGE:?} may; make the core's model (sample) and let an encoder write it"
+        );
+    }
+    for upstream in PRODUCERS
+        .iter()
+        .chain(&["sample", "labels", "ingest", "queue", "metadata"])
+    {
+        let reached = reachable(&top, upstream);
+        assert!(
+            !reached.contains(WIRE),
+            "{upstream} reaches {WIRE} through {reached:?}: a producer must not know a wire format"
         );
     }
 }

@@ -180,7 +180,7 @@ fn dynamic_gauge(name: &str, help: &'static str) -> &'static super::stat::NodeFa
         };
         Box::leak(Box::new(super::stat::NodeFamily {
             name: Box::leak(name.to_string().into_boxed_str()),
-            metric_type: crate::proto::MetricType::Gauge,
+            metric_type: crate::sample::MetricType::Gauge,
             help,
             unit,
             scope: super::stat::Scope::Host,

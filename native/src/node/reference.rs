@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::cgroup::tempdir;
 use super::stat::{NodeFamily, Scope, Stat};
-use crate::proto::MetricType;
+use crate::sample::MetricType;
 
 const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics-reference.md");
 const HEADING: &str = "## Node, container and process families";

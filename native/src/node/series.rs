@@ -215,8 +215,8 @@ mod tests {
     use super::*;
     use crate::config::Filters;
     use crate::node::stat::Stat;
-    use crate::proto::MetricType;
     use crate::sample::is_stale;
+    use crate::sample::MetricType;
 
     static FREE: NodeFamily = NodeFamily {
         name: "node_filesystem_free_bytes",

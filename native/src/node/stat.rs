@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::label_names::LabelName;
-use crate::proto::MetricType;
+use crate::sample::MetricType;
 
 /// What a statistic describes, which decides how its series are keyed (`series.rs`). In a
 /// Kubernetes pod these differ: the kernel's counters are the node's, `/proc/net/dev` is the
@@ -58,7 +58,7 @@ macro_rules! family {
     ($scope:ident, $ident:ident, $name:literal, $kind:ident, $unit:literal, $help:literal) => {
         pub static $ident: $crate::node::stat::NodeFamily = $crate::node::stat::NodeFamily {
             name: $name,
-            metric_type: $crate::proto::MetricType::$kind,
+            metric_type: $crate::sample::MetricType::$kind,
             help: $help,
             unit: $unit,
             scope: $crate::node::stat::Scope::$scope,

@@ -1,8 +1,8 @@
 //! Builds the snappy-compressed `WriteRequest` body for one batch.
 //!
-//! Each series' labels are protobuf-encoded once, when the series is created
-//! ([`crate::proto::encode_labels`]); a request then only copies those bytes and writes the samples, so no
-//! label strings are cloned per request. All buffers are kept and reused between requests.
+//! Each series' labels are protobuf-encoded once, at the series' first request
+//! ([`super::proto::encode_labels`], kept in the series); a request then only copies those bytes and
+//! writes the samples, so no label strings are cloned per request. All buffers are kept and reused between requests.
 //! The output is a plain `WriteRequest` that prost (and any receiver) decodes.
 
 use std::collections::HashMap;
@@ -11,8 +11,8 @@ use std::sync::Arc;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message;
 
-use crate::proto::MetricMetadata;
-use crate::sample::{Sample, Series};
+use super::proto::encode_labels;
+use crate::sample::{Family, Sample, Series};
 
 const WRITE_REQUEST_TIMESERIES: u32 = 1;
 const WRITE_REQUEST_METADATA: u32 = 3;
@@ -53,13 +53,13 @@ struct Group {
 }
 
 impl RequestEncoder {
-    /// Encodes `batch` (samples in queue order, so per series in timestamp order) and `metadata`
-    /// as one `WriteRequest`, then compresses it with snappy's block format. Returns the body
+    /// Encodes `batch` (samples in queue order, so per series in timestamp order) and the
+    /// metadata of `families` as one `WriteRequest`, then compresses it with snappy's block format. Returns the body
     /// and the uncompressed size.
     pub fn encode(
         &mut self,
         batch: &[Sample],
-        metadata: &[MetricMetadata],
+        families: &[Arc<Family>],
     ) -> Result<(&[u8], usize), snap::Error> {
         let used = self.group(batch);
         self.proto.clear();
@@ -76,14 +76,15 @@ impl RequestEncoder {
                     1 + encoded_len_varint(len as u64) + len
                 })
                 .sum();
-            let body_len = series.encoded_labels.len() + samples_len;
+            let labels = series.encoded.get_or_init(|| encode_labels(&series.labels));
+            let body_len = labels.len() + samples_len;
             encode_key(
                 WRITE_REQUEST_TIMESERIES,
                 WireType::LengthDelimited,
                 &mut self.proto,
             );
             encode_varint(body_len as u64, &mut self.proto);
-            self.proto.extend_from_slice(&series.encoded_labels);
+            self.proto.extend_from_slice(labels);
             for &(ts, value) in &group.samples {
                 encode_key(
                     TIMESERIES_SAMPLES,
@@ -95,8 +96,9 @@ impl RequestEncoder {
                 prost::encoding::int64::encode(2, &ts, &mut self.proto);
             }
         }
-        for m in metadata {
-            prost::encoding::message::encode(WRITE_REQUEST_METADATA, m, &mut self.proto);
+        for family in families {
+            let m = super::proto::metadata(family);
+            prost::encoding::message::encode(WRITE_REQUEST_METADATA, &m, &mut self.proto);
         }
         let max = snap::raw::max_compress_len(self.proto.len());
         self.compressed.resize(max, 0);
@@ -139,8 +141,19 @@ pub fn decode_body(body: &[u8]) -> Result<super::proto::WriteRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{self, Label, MetricType, TimeSeries, WriteRequest};
-    use crate::sample::Family;
+    use crate::remote_write::proto::{self, MetricMetadata, TimeSeries, WriteRequest};
+    use crate::sample::{Label, MetricType};
+
+    /// A series' labels as the wire carries them.
+    fn wire(labels: &[Label]) -> Vec<proto::Label> {
+        labels
+            .iter()
+            .map(|l| proto::Label {
+                name: l.name.clone(),
+                value: l.value.clone(),
+            })
+            .collect()
+    }
 
     fn series(name: &str, executor: &str) -> Arc<Series> {
         let family = Arc::new(Family {
@@ -192,7 +205,7 @@ mod tests {
         let expected = WriteRequest {
             timeseries: vec![
                 TimeSeries {
-                    labels: a.labels.clone(),
+                    labels: wire(&a.labels),
                     samples: vec![
                         proto::Sample {
                             value: 1.5,
@@ -209,7 +222,7 @@ mod tests {
                     ],
                 },
                 TimeSeries {
-                    labels: b.labels.clone(),
+                    labels: wire(&b.labels),
                     samples: vec![
                         proto::Sample {
                             value: 0.0,
@@ -248,7 +261,7 @@ mod tests {
         let (body, _) = encoder.encode(&[sample(&b, 2, 3.0)], &[]).unwrap();
         let decoded = decode_body(body).unwrap();
         assert_eq!(decoded.timeseries.len(), 1);
-        assert_eq!(decoded.timeseries[0].labels, b.labels);
+        assert_eq!(decoded.timeseries[0].labels, wire(&b.labels));
         assert_eq!(
             decoded.timeseries[0].samples,
             vec![proto::Sample {
@@ -261,16 +274,22 @@ mod tests {
     #[test]
     fn metadata_travels_with_the_samples() {
         let a = series("spark_a", "1");
-        let metadata = MetricMetadata {
-            r#type: MetricType::Counter as i32,
-            metric_family_name: "spark_a".into(),
+        let family = Arc::new(Family {
+            name: "spark_a".into(),
+            metric_type: MetricType::Counter,
+            unit: "seconds",
             help: "help".into(),
-            unit: String::new(),
-        };
+        });
         let mut encoder = RequestEncoder::default();
         let (body, _) = encoder
-            .encode(&[sample(&a, 1, 1.0)], std::slice::from_ref(&metadata))
+            .encode(&[sample(&a, 1, 1.0)], std::slice::from_ref(&family))
             .unwrap();
+        let metadata = MetricMetadata {
+            r#type: proto::MetricType::Counter as i32,
+            metric_family_name: "spark_a".into(),
+            help: "help".into(),
+            unit: "seconds".into(),
+        };
         assert_eq!(decode_body(body).unwrap().metadata, vec![metadata]);
     }
 

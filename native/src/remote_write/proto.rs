@@ -63,12 +63,39 @@ pub enum MetricType {
     Stateset = 7,
 }
 
+/// The wire's type of a family of the core's model.
+impl From<crate::sample::MetricType> for MetricType {
+    fn from(t: crate::sample::MetricType) -> MetricType {
+        use crate::sample::MetricType as Model;
+        match t {
+            Model::Counter => MetricType::Counter,
+            Model::Gauge => MetricType::Gauge,
+            Model::Histogram => MetricType::Histogram,
+            Model::Summary => MetricType::Summary,
+        }
+    }
+}
+
+/// A family's metadata as remote write 1.0 carries it.
+pub fn metadata(family: &crate::sample::Family) -> MetricMetadata {
+    MetricMetadata {
+        r#type: MetricType::from(family.metric_type) as i32,
+        metric_family_name: family.name.clone(),
+        help: family.help.clone(),
+        unit: family.unit.to_string(),
+    }
+}
+
 /// The bytes of `labels` as the repeated `labels` field (1) of a `TimeSeries`: each series'
-/// labels are encoded once, when the series is made, and copied into every request.
-pub fn encode_labels(labels: &[Label]) -> Vec<u8> {
+/// labels are encoded once, at its first request, and copied into every later one.
+pub fn encode_labels(labels: &[crate::sample::Label]) -> Vec<u8> {
     let mut buf = Vec::new();
     for label in labels {
-        prost::encoding::message::encode(1, label, &mut buf);
+        let wire = Label {
+            name: label.name.clone(),
+            value: label.value.clone(),
+        };
+        prost::encoding::message::encode(1, &wire, &mut buf);
     }
     buf
 }
