@@ -44,7 +44,7 @@ fn snapshot_bytes(metrics: u32, first: bool, t: i64) -> Vec<u8> {
 fn stages(c: &mut Criterion) {
     let metrics = 1_000;
     let mut labels = SinkLabels::new("bench", vec![], Default::default());
-    let mut table = SeriesTable::new(usize::MAX);
+    let mut table = SeriesTable::new();
     let mut snapshot = Snapshot::default();
     let mut samples: Vec<Sample> = Vec::new();
     decode_into(&snapshot_bytes(metrics, true, 0), &mut snapshot)

@@ -103,8 +103,9 @@ impl Ingest {
                 config.filters.clone(),
             )
             .on_host(config.node_instance.clone().unwrap_or(placement.host_name))
-            .on_node(placement.instance),
-            table: SeriesTable::new(config.max_series),
+            .on_node(placement.instance)
+            .with_budget(config.max_series),
+            table: SeriesTable::new(),
             self_metrics: SelfMetrics::default(),
             node_series: NodeSeries::new(placement.in_pod, config.node_host_wide),
             node_unavailable,
@@ -182,12 +183,10 @@ impl Ingest {
         if let Some(pairs) = &snapshot.identity {
             self.relabel(Identity::from_pairs(pairs), ts, samples);
         }
-        // One maxSeries budget for the Spark names and the listener's series.
-        self.table.reserve(self.signals.live_series());
+        // One maxSeries budget for the Spark names and the listener's series: the label
+        // context's.
         self.table.ingest(snapshot, &mut self.labels, samples);
-        let room = self.table.room_for_others();
-        self.signals
-            .append(snapshot, &self.labels, room, ts, samples);
+        self.signals.append(snapshot, &self.labels, ts, samples);
         if self.table.take_names_lost() {
             self.resend_names.store(true, Ordering::Relaxed);
         }
@@ -329,7 +328,7 @@ mod tests {
         Ingest {
             node: None,
             labels: SinkLabels::new(url, vec![], Filters::default()),
-            table: SeriesTable::new(usize::MAX),
+            table: SeriesTable::new(),
             self_metrics: SelfMetrics::default(),
             node_series: NodeSeries::default(),
             node_unavailable: Default::default(),

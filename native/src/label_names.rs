@@ -175,10 +175,10 @@ mod tests {
         let mut snapshot = Snapshot::default();
         decode_into(&e.buf, &mut snapshot).expect("decodes");
         let mut out: Vec<Sample> = Vec::new();
-        let mut table = crate::series::SeriesTable::new(usize::MAX);
+        let mut table = crate::series::SeriesTable::new();
         table.ingest(&snapshot, &mut labels, &mut out);
         let mut signals = crate::signals::SignalSeries::default();
-        signals.append(&snapshot, &labels, usize::MAX, 1_000, &mut out);
+        signals.append(&snapshot, &labels, 1_000, &mut out);
         let stats = crate::stats::Stats::default();
         let figures = crate::self_metrics::ReportFigures {
             capacity: 1,

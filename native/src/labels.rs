@@ -42,6 +42,47 @@ impl Variant {
     }
 }
 
+/// Why the label context made no series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The user's include/exclude filters leave it out (decided by the producer).
+    Filtered,
+    /// Another sink of this JVM, or another name of this producer, exports that label set.
+    Taken,
+    /// A label name would appear twice.
+    RepeatedLabel,
+    /// Past the `maxSeries` budget.
+    OverBudget,
+}
+
+/// The `maxSeries` budget of one sink, which the producers of its own series (the Spark names and
+/// the driver listener's) share; self-metrics and node statistics are bounded by what they are.
+/// Each owner's share comes back with its claim.
+struct Budget {
+    max: usize,
+    held: std::cell::RefCell<std::collections::HashMap<(Producer, String), usize>>,
+}
+
+impl Budget {
+    fn budgets(producer: Producer) -> bool {
+        matches!(producer, Producer::SparkNames | Producer::Signals)
+    }
+
+    fn used(&self) -> usize {
+        self.held.borrow().values().sum()
+    }
+
+    fn give_back(&self, sink_release: Release) {
+        self.held
+            .borrow_mut()
+            .retain(|(producer, owner), _| match sink_release {
+                Release::All => false,
+                Release::Producer(p) => *producer != p,
+                Release::Owner(p, o) => !(*producer == p && owner == o),
+            });
+    }
+}
+
 /// What a new identity changes (`SinkLabels::set_identity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdentityChange {
@@ -74,6 +115,7 @@ pub struct SinkLabels {
     /// The node, for the `instance` of node statistics (`node::sources::Placement`).
     node: String,
     families: FamilyLog,
+    budget: Budget,
     /// Series refused because a label name would appear twice (`refuse_repeated_label`).
     repeated_labels: std::cell::Cell<u64>,
 }
@@ -90,8 +132,23 @@ impl SinkLabels {
             host: "unknown".to_string(),
             node: "unknown".to_string(),
             families: FamilyLog::default(),
+            budget: Budget {
+                max: usize::MAX,
+                held: Default::default(),
+            },
             repeated_labels: std::cell::Cell::new(0),
         }
+    }
+
+    /// At most `max` series of the producers the budget counts (`maxSeries`).
+    pub fn with_budget(mut self, max: usize) -> SinkLabels {
+        self.budget.max = max;
+        self
+    }
+
+    /// Series the budgeted producers export now (`maxSeries` counts these).
+    pub fn budget_used(&self) -> usize {
+        self.budget.used()
     }
 
     /// The host the JVM runs on, for the `instance` label of a standalone daemon's series.
@@ -164,9 +221,10 @@ impl SinkLabels {
     }
 
     /// The series of one family with this JVM's identity labels, the user's labels and `role`
-    /// (None for what belongs to the JVM, not to one of its sinks); None when another Spark
-    /// name or sink of this JVM already exports them to this receiver. `producer` and `owner`
-    /// name what exports them, for the claim and its log line.
+    /// (None for what belongs to the JVM, not to one of its sinks); refused when another Spark
+    /// name or sink of this JVM already exports them to this receiver, or past the budget.
+    /// `producer` and `owner` name what exports them, for the claim, its share of the budget
+    /// and its log line.
     pub fn series_for(
         &self,
         producer: Producer,
@@ -174,7 +232,7 @@ impl SinkLabels {
         role: Option<&str>,
         variants: &[Variant],
         owner: &str,
-    ) -> Option<Vec<Arc<Series>>> {
+    ) -> Result<Vec<Arc<Series>>, Refused> {
         let common = self.common_labels(producer, role);
         self.claim(common, producer, family, variants, owner)
     }
@@ -188,7 +246,7 @@ impl SinkLabels {
         family: &Arc<Family>,
         variants: &[Variant],
         owner: &str,
-    ) -> Option<Vec<Arc<Series>>> {
+    ) -> Result<Vec<Arc<Series>>, Refused> {
         let mut common = self.common_labels(Producer::Node, None);
         // A daemon (no executor id) keeps its pod: with `pid` it is what tells it from a daemon
         // in another pod on the node, whose pid may well be the same.
@@ -199,7 +257,8 @@ impl SinkLabels {
         self.claim(common, Producer::Node, family, variants, owner)
     }
 
-    /// Makes the series of `variants` on `common` and claims them for this sink.
+    /// Makes the series of `variants` on `common` and claims them for this sink, within the
+    /// budget for a producer it counts.
     fn claim(
         &self,
         common: Vec<Label>,
@@ -207,7 +266,11 @@ impl SinkLabels {
         family: &Arc<Family>,
         variants: &[Variant],
         owner: &str,
-    ) -> Option<Vec<Arc<Series>>> {
+    ) -> Result<Vec<Arc<Series>>, Refused> {
+        let budgeted = Budget::budgets(producer);
+        if budgeted && self.budget.used() + variants.len() > self.budget.max {
+            return Err(Refused::OverBudget);
+        }
         let list: Vec<Arc<Series>> = variants
             .iter()
             .map(|variant| {
@@ -224,10 +287,13 @@ impl SinkLabels {
             .collect();
         if let Some(repeated) = list.iter().find_map(|s| repeated_label(&s.labels)) {
             self.refuse_repeated_label(family, repeated, owner);
-            return None;
+            return Err(Refused::RepeatedLabel);
         }
         // The first series' label set stands for all: the others differ only in suffix or label.
-        let key = (self.url.clone(), list.first()?.key.clone());
+        let Some(first) = list.first() else {
+            return Ok(list);
+        };
+        let key = (self.url.clone(), first.key.clone());
         match claims::claim(key, self.sink_id, producer, owner) {
             Err(taken) => {
                 tracing::debug!(
@@ -240,11 +306,15 @@ impl SinkLabels {
                         " of another sink of this JVM"
                     }
                 );
-                None
+                Err(Refused::Taken)
             }
             Ok(()) => {
                 self.families.record(family);
-                Some(list)
+                if budgeted {
+                    let share = (producer, owner.to_string());
+                    self.budget.held.borrow_mut().insert(share, list.len());
+                }
+                Ok(list)
             }
         }
     }
@@ -313,8 +383,10 @@ impl SinkLabels {
         common
     }
 
-    /// Gives up claims of this sink: all, one producer's, or one owner's.
+    /// Gives up claims of this sink, and their share of the budget: all, one producer's, or
+    /// one owner's.
     pub fn release(&self, which: Release) {
+        self.budget.give_back(which);
         claims::release(self.sink_id, which);
     }
 }
@@ -414,6 +486,32 @@ mod tests {
     }
 
     #[test]
+    fn the_spark_names_and_the_listener_share_one_budget_given_back_with_their_claims() {
+        let mut labels =
+            SinkLabels::new("test:labels-budget", vec![], Filters::default()).with_budget(3);
+        labels.set_identity(identity("driver"));
+        let two = [Variant::suffixed("_a"), Variant::suffixed("_b")];
+        let made = |producer, name: &str, variants: &[Variant]| {
+            labels.series_for(producer, &family(name), None, variants, name)
+        };
+        assert!(made(Producer::SparkNames, "spark_two", &two).is_ok());
+        assert!(made(Producer::Signals, "spark_one", &[Variant::PLAIN]).is_ok());
+        assert_eq!(labels.budget_used(), 3);
+        assert_eq!(
+            made(Producer::Signals, "spark_more", &[Variant::PLAIN]).err(),
+            Some(Refused::OverBudget)
+        );
+        // Self-metrics and node statistics are bounded by what they are, not by maxSeries.
+        assert!(made(Producer::Node, "node_x", &[Variant::PLAIN]).is_ok());
+        assert!(made(Producer::SelfMetrics, "sparkprom_x", &[Variant::PLAIN]).is_ok());
+        labels.release(Release::Owner(Producer::SparkNames, "spark_two"));
+        assert_eq!(labels.budget_used(), 1);
+        assert!(made(Producer::Signals, "spark_more", &[Variant::PLAIN]).is_ok());
+        labels.release(Release::All);
+        assert_eq!(labels.budget_used(), 0);
+    }
+
+    #[test]
     fn a_new_identity_gives_back_every_claim_and_an_equal_one_changes_nothing() {
         let mut first = SinkLabels::new("test:labels-identity", vec![], Filters::default());
         let second = SinkLabels::new("test:labels-identity", vec![], Filters::default());
@@ -421,13 +519,13 @@ mod tests {
         let fam = family("node_load1");
         assert!(first
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
-            .is_some());
+            .is_ok());
         // `second` has no identity: its label set differs. Give it the same one: claimed.
         let mut second = second;
         second.set_identity(identity("1"));
         assert!(second
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
-            .is_none());
+            .is_err());
         assert_eq!(
             first.set_identity(identity("1")),
             IdentityChange::None,
@@ -436,7 +534,7 @@ mod tests {
         assert_eq!(first.set_identity(identity("2")), IdentityChange::Labels);
         assert!(second
             .series_for(Producer::Node, &fam, None, &[Variant::PLAIN], "n")
-            .is_some());
+            .is_ok());
     }
 
     /// The sink's node_load1 series, which nothing else claims.
@@ -556,7 +654,7 @@ mod tests {
             &[Variant::labelled(names::STAGE, "collect at a.py:1")],
             "s",
         );
-        assert!(twice.is_none());
+        assert!(twice.is_err());
         assert_eq!(labels.repeated_labels(), 1);
         let once = labels.series_for(
             Producer::Signals,
@@ -565,7 +663,7 @@ mod tests {
             &[Variant::labelled(names::OUTCOME, "failed")],
             "j",
         );
-        assert!(once.is_some());
+        assert!(once.is_ok());
         assert_eq!(labels.repeated_labels(), 1);
     }
 

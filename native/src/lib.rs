@@ -5,7 +5,8 @@
 //! call. From there data crosses one module per step, in this order:
 //! [`jni`] (the boundary) → [`sink`] (start, submit, close) → [`ingest`] (the ingest thread:
 //! [`snapshot`] decodes, [`series`] maps names to series using [`spark_names`], [`identity`] and
-//! [`labels`]; [`self_metrics`] and [`node`] add theirs) → [`queue`] (bounded, with
+//! [`labels`]; [`self_metrics`], [`node`] and [`signals`] add theirs, each keeping its series in a
+//! [`series_set`]) → [`queue`] (bounded, with
 //! [`metadata`] beside it) → [`sender`] (the sender thread) → [`remote_write`] (encode, HTTP)
 //! with [`auth`]. Shared below them: [`sample`] (the data model),
 //! [`config`], [`stats`], [`claims`], [`naming`], [`http`], [`threads`], [`logging`].
@@ -30,6 +31,7 @@ pub mod sample;
 pub mod self_metrics;
 pub mod sender;
 pub mod series;
+pub mod series_set;
 pub mod signals;
 pub mod sink;
 pub mod snapshot;

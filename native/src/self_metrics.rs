@@ -9,7 +9,8 @@ use crate::identity::IDENTITY_FIELDS;
 use crate::label_names::{FIELD, REASON, SOURCE};
 use crate::labels::{SinkLabels, Variant};
 use crate::sample::MetricType;
-use crate::sample::{push_stale_markers, Family, Sample, Series};
+use crate::sample::{Family, Sample};
+use crate::series_set::{Made, SeriesSet};
 use crate::stats::Stats;
 
 /// Reads one value per variant from the stats.
@@ -207,14 +208,18 @@ const DEFINITIONS: &[Definition] = &[
     },
 ];
 
-/// The self-metric series of one sink, made when first needed and again after a relabel.
-#[derive(Default)]
+/// The self-metric series of one sink, by definition: made when first needed and again after a
+/// relabel.
 pub struct SelfMetrics {
-    /// Per definition: its series, or None where another sink of this JVM exports them.
-    /// Empty until made.
-    series: Vec<Option<Vec<Arc<Series>>>>,
-    /// `claims::releases()` when the series were last decided.
-    releases_seen: u64,
+    series: SeriesSet<usize>,
+}
+
+impl Default for SelfMetrics {
+    fn default() -> SelfMetrics {
+        SelfMetrics {
+            series: SeriesSet::new(Producer::SelfMetrics),
+        }
+    }
 }
 
 impl SelfMetrics {
@@ -227,24 +232,17 @@ impl SelfMetrics {
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
-        let releases = crate::claims::releases();
-        if self.series.is_empty() {
-            self.series = DEFINITIONS.iter().map(|d| series_of(labels, d)).collect();
-        } else if releases != self.releases_seen {
-            // Claims were given back (the sink that exported these label sets stopped, say):
-            // those refused may be free now. Gauges only: this sink's counters are its own
-            // counts, and going on where another sink's stopped would make a counter of one
-            // label set go down (local-cluster's two workers share one JVM and one identity).
-            for (definition, series) in DEFINITIONS.iter().zip(&mut self.series) {
-                if series.is_none() && definition.metric_type == MetricType::Gauge {
-                    *series = series_of(labels, definition);
-                }
-            }
-        }
-        self.releases_seen = releases;
-        for (definition, series) in DEFINITIONS.iter().zip(&self.series) {
-            let Some(series) = series else { continue };
-            for (s, value) in series.iter().zip((definition.read)(stats, figures)) {
+        for (index, definition) in DEFINITIONS.iter().enumerate() {
+            // A refused gauge is decided again once claims were given back (the sink that
+            // exported these label sets stopped, say). A counter is not: this sink's counters
+            // are its own counts, and going on where another sink's stopped would make a
+            // counter of one label set go down (local-cluster's two workers share one JVM and
+            // one identity).
+            let retry = definition.metric_type == MetricType::Gauge;
+            let got = self.series.get(&index, retry, || {
+                (definition.name.to_string(), series_of(labels, definition))
+            });
+            for (s, value) in got.series.iter().zip((definition.read)(stats, figures)) {
                 out.push(Sample {
                     series: Arc::clone(s),
                     timestamp_ms: ts,
@@ -256,17 +254,16 @@ impl SelfMetrics {
 
     /// Ends every self-metric series; for the sink's last report.
     pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
-        push_stale_markers(self.series.iter().flatten().flatten(), ts, out);
+        self.series.stale_all(ts, out);
     }
 
     /// The sink's labels changed: ends every series and makes them again at the next report.
     pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
-        self.stale_all(ts, out);
-        self.series.clear();
+        self.series.forget_all(ts, out);
     }
 }
 
-fn series_of(labels: &SinkLabels, d: &Definition) -> Option<Vec<Arc<Series>>> {
+fn series_of(labels: &SinkLabels, d: &Definition) -> Made {
     let family = Arc::new(Family {
         name: d.name.to_string(),
         metric_type: d.metric_type,

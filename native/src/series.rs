@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::claims::{Producer, Release};
-use crate::labels::SinkLabels;
+use crate::labels::{Refused, SinkLabels};
 use crate::sample::MetricType;
 use crate::sample::{push_stale_markers, Sample, Series};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
@@ -58,14 +58,10 @@ pub struct SeriesTable {
     pub counters_decreased: u64,
     /// Spark names not exported because another sink of this JVM exports the same series.
     clashes: u64,
-    max_series: usize,
     /// Series exported for Spark names (self-metrics not counted).
     series_count: usize,
-    /// Spark names refused by the `maxSeries` limit.
+    /// Spark names refused by the `maxSeries` limit (the label context keeps the budget).
     pub over_limit: u64,
-    /// Series the sink's other budgeted producer (the driver's listener) holds out of
-    /// `max_series`, as the ingest thread last told.
-    reserved: usize,
     /// A snapshot referred to an id this table does not have (or one far beyond any defined):
     /// the Java side must define every name again (`take_names_lost`).
     names_lost: bool,
@@ -87,9 +83,14 @@ pub struct SeriesTable {
 /// jump after jump would ratchet the table up by this much each time.
 const MAX_ID_JUMP: usize = 65_536;
 
+impl Default for SeriesTable {
+    fn default() -> SeriesTable {
+        SeriesTable::new()
+    }
+}
+
 impl SeriesTable {
-    /// A table that exports at most `max_series` series (the `maxSeries` property).
-    pub fn new(max_series: usize) -> SeriesTable {
+    pub fn new() -> SeriesTable {
         SeriesTable {
             names: Vec::new(),
             epoch: 0,
@@ -98,25 +99,13 @@ impl SeriesTable {
             counters_decreased: 0,
             clashes: 0,
             names_lost: false,
-            max_series,
             series_count: 0,
             over_limit: 0,
-            reserved: 0,
             releases_seen: 0,
             renumbered: Default::default(),
             defined: 0,
             peak_defined: 0,
         }
-    }
-
-    /// Tells how many of `max_series` the listener's series hold now.
-    pub fn reserve(&mut self, reserved: usize) {
-        self.reserved = reserved;
-    }
-
-    /// How many series the listener may hold: `max_series` less the Spark names'.
-    pub fn room_for_others(&self) -> usize {
-        self.max_series.saturating_sub(self.series_count)
     }
 
     /// Applies a snapshot's definitions, then appends one sample per series for each reading to
@@ -416,9 +405,6 @@ impl SeriesTable {
         if !labels.keeps(rest, &decision.family.name) {
             return Mapping::Filtered;
         }
-        if self.series_count + self.reserved + decision.variants.len() > self.max_series {
-            return Mapping::OverLimit;
-        }
         let family = Arc::new(decision.family);
         match labels.series_for(
             Producer::SparkNames,
@@ -427,8 +413,10 @@ impl SeriesTable {
             &decision.variants,
             spark_name,
         ) {
-            Some(list) => Mapping::Series(list, decision.factor),
-            None => Mapping::Dropped,
+            Ok(list) => Mapping::Series(list, decision.factor),
+            Err(Refused::OverBudget) => Mapping::OverLimit,
+            Err(Refused::Filtered) => Mapping::Filtered,
+            Err(Refused::Taken | Refused::RepeatedLabel) => Mapping::Dropped,
         }
     }
 }
@@ -481,14 +469,14 @@ mod tests {
     fn fixture(url: &str, static_labels: Vec<(String, String)>) -> Fixture {
         Fixture {
             labels: SinkLabels::new(url, static_labels, Filters::default()),
-            table: SeriesTable::new(usize::MAX),
+            table: SeriesTable::new(),
         }
     }
 
     fn limited(url: &str, filters: Filters, max_series: usize) -> Fixture {
         Fixture {
-            labels: SinkLabels::new(url, vec![], filters),
-            table: SeriesTable::new(max_series),
+            labels: SinkLabels::new(url, vec![], filters).with_budget(max_series),
+            table: SeriesTable::new(),
         }
     }
 

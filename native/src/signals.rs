@@ -4,14 +4,15 @@
 //! turns each defined series into this sink's labels, like every other producer. A name the
 //! table lacks (a jar newer than this core) is left out with one WARN.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::claims::{Producer, Release};
+use crate::claims::Producer;
 use crate::label_names::{self as names, LabelName, OUTCOME, REASON, SPARK_JOB};
-use crate::labels::{SinkLabels, Variant};
+use crate::labels::{Refused, SinkLabels, Variant};
 use crate::sample::MetricType;
-use crate::sample::{push_stale_markers, Family, Sample, Series};
+use crate::sample::{Family, Sample, Series};
+use crate::series_set::{Made, SeriesSet};
 use crate::snapshot::{SignalDefinition, Snapshot};
 
 /// One family of listener series, as data; docs/metrics-reference.md lists the same.
@@ -223,123 +224,112 @@ fn counts_from_zero(series: &Series) -> bool {
     matches!(series.family.metric_type, Counter | Histogram)
 }
 
-/// What one listener series became for this sink.
-struct Entry {
-    /// Kept to make the series again when the sink's labels change.
-    definition: SignalDefinition,
-    /// What holds its claim, to give it back when the series ends.
-    owner: String,
-    /// None: not exported (filtered out, unknown, over the budget, or another sink of this JVM
-    /// exports it).
-    series: Option<Arc<Series>>,
-    /// Refused for the `maxSeries` budget: made when there is room.
-    over_limit: bool,
-}
-
-/// The listener's series of one sink: signal id to series.
-#[derive(Default)]
+/// The listener's series of one sink: the Java side's ids of the series it defined, and their
+/// series, kept by what they are (name and label values), so a series the Java side numbers
+/// afresh goes on.
 pub struct SignalSeries {
     families: HashMap<&'static str, Arc<Family>>,
-    by_id: HashMap<u32, Entry>,
-    /// The sink's labels changed since the series were made: make them again.
-    remake: bool,
+    /// Signal id -> its definition and its key (`owner_of`), in the order the ids were given.
+    defined: BTreeMap<u32, (SignalDefinition, String)>,
+    series: SeriesSet<String>,
     unknown_warned: bool,
     /// Listener series refused by the `maxSeries` budget, since the start.
     pub over_limit: u64,
 }
 
+impl Default for SignalSeries {
+    fn default() -> SignalSeries {
+        SignalSeries {
+            families: HashMap::new(),
+            defined: BTreeMap::new(),
+            series: SeriesSet::new(Producer::Signals),
+            unknown_warned: false,
+            over_limit: 0,
+        }
+    }
+}
+
 impl SignalSeries {
     /// Takes this report's ends and definitions and appends a sample per listener series. The
-    /// listener's series share the sink's `maxSeries` budget with the Spark names: `room` is
-    /// how many they may hold now; one beyond it is counted in `over_limit` and made when room
-    /// comes back (a streaming query ends, a Spark name leaves).
+    /// listener's series share the sink's `maxSeries` budget with the Spark names (the label
+    /// context keeps it): one beyond it is counted in `over_limit` and made when room comes
+    /// back (a streaming query ends, a Spark name leaves).
     pub fn append(
         &mut self,
         snapshot: &Snapshot,
         labels: &SinkLabels,
-        room: usize,
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
         // Series that may end with this report: all of them when the Java side numbers its series
         // afresh (it defines again the ones that go on), and the ones it ended. A definition of
-        // the same series takes its entry back: the series goes on, never defined anew, so no 0
-        // comes before its next value (a counter that dips to 0 and back reads as a reset and
-        // pages someone) and no stale marker comes before a value of the same time (which the
+        // the same series takes it back: the series goes on, never defined anew, so no 0 comes
+        // before its next value (a counter that dips to 0 and back reads as a reset and pages
+        // someone) and no stale marker comes before a value of the same time (which the
         // receiver refuses). What no definition takes back ends below.
-        let mut ending: HashMap<String, Entry> = HashMap::new();
+        let mut ending: HashSet<String> = HashSet::new();
         if snapshot.names_reset {
-            ending.extend(self.by_id.drain().map(|(_, e)| (e.owner.clone(), e)));
+            ending.extend(
+                std::mem::take(&mut self.defined)
+                    .into_values()
+                    .map(|(_, key)| key),
+            );
         }
         for id in &snapshot.signal_ends {
-            if let Some(entry) = self.by_id.remove(id) {
-                ending.insert(entry.owner.clone(), entry);
+            if let Some((_, key)) = self.defined.remove(id) {
+                ending.insert(key);
             }
         }
-        let mut live = self.live_series();
-        let remake = std::mem::take(&mut self.remake);
-        let mut entries = std::mem::take(&mut self.by_id);
-        for entry in entries.values_mut() {
-            // After a new identity every series is made again; one over the budget is retried.
-            if remake || (entry.over_limit && live < room) {
-                entry.series = self.decide(
-                    labels,
-                    &entry.definition,
-                    &mut live,
-                    room,
-                    &mut entry.over_limit,
-                );
-            }
-        }
-        self.by_id = entries;
+        let mut counting_from_zero = HashSet::new();
         for definition in &snapshot.signal_definitions {
-            let owner = owner_of(definition);
-            if let Some(mut entry) = ending.remove(&owner) {
-                live += usize::from(entry.series.is_some());
-                entry.definition = definition.clone();
-                self.by_id.insert(definition.id, entry);
-                continue;
+            let key = owner_of(definition);
+            if !ending.remove(&key) && definition.new {
+                counting_from_zero.insert(definition.id);
             }
-            let mut over_limit = false;
-            let series = self.decide(labels, definition, &mut live, room, &mut over_limit);
-            if let Some(series) = series
-                .as_ref()
-                .filter(|s| definition.new && counts_from_zero(s))
-            {
+            self.defined
+                .insert(definition.id, (definition.clone(), key));
+        }
+        let series = &mut self.series;
+        for key in ending {
+            series.end(&key, labels, ts, out);
+        }
+        // Every defined series, made once: again after a new identity, and one refused for the
+        // budget or a claim once claims were given back.
+        let (families, unknown_warned, over_limit) = (
+            &mut self.families,
+            &mut self.unknown_warned,
+            &mut self.over_limit,
+        );
+        for (id, (definition, key)) in &self.defined {
+            let first = !series.knows(key);
+            let got = series.get(key, true, || {
+                let made = series_of(families, unknown_warned, labels, definition);
+                if first && made == Err(Refused::OverBudget) {
+                    count_over_limit(over_limit, definition);
+                }
+                (key.clone(), made)
+            });
+            let Some(made) = got.series.first().filter(|_| got.made_now) else {
+                continue;
+            };
+            if counting_from_zero.contains(id) && counts_from_zero(made) {
                 // A counter (or a histogram's bucket, sum or count) the listener made on its first
                 // event: it was 0 until then, and saying so lets increase() and rate() see that
                 // first event (a series whose first sample is already 1 shows no increase).
                 out.push(Sample {
-                    series: Arc::clone(series),
+                    series: Arc::clone(made),
                     timestamp_ms: ts - 1,
                     value: 0.0,
                 });
             }
-            let definition = definition.clone();
-            self.by_id.insert(
-                definition.id,
-                Entry {
-                    definition,
-                    owner,
-                    series,
-                    over_limit,
-                },
-            );
-        }
-        for (owner, entry) in ending {
-            if let Some(series) = &entry.series {
-                push_stale_markers([series], ts, out);
-                labels.release(Release::Owner(Producer::Signals, &owner));
-            }
         }
         for &(id, value) in &snapshot.signal_values {
-            if let Some(Entry {
-                series: Some(series),
-                ..
-            }) = self.by_id.get(&id)
-            {
+            let Some((_, key)) = self.defined.get(&id) else {
+                continue;
+            };
+            for s in series.peek(key).unwrap_or_default() {
                 out.push(Sample {
-                    series: Arc::clone(series),
+                    series: Arc::clone(s),
                     timestamp_ms: ts,
                     value,
                 });
@@ -349,113 +339,92 @@ impl SignalSeries {
 
     /// Listener series exported now: they count against `maxSeries` with the Spark names'.
     pub fn live_series(&self) -> usize {
-        self.by_id.values().filter(|e| e.series.is_some()).count()
-    }
-
-    /// A series for one definition within the budget: `live` counts it, and `over_limit` says
-    /// whether the budget refused it (counted and logged the first time only).
-    fn decide(
-        &mut self,
-        labels: &SinkLabels,
-        definition: &SignalDefinition,
-        live: &mut usize,
-        room: usize,
-        over_limit: &mut bool,
-    ) -> Option<Arc<Series>> {
-        if *live >= room {
-            if !*over_limit {
-                *over_limit = true;
-                self.over_limit += 1;
-                if self.over_limit == 1 {
-                    tracing::warn!(
-                        "not exporting the listener series '{}' and any further new ones: this sink \
-                         exports maxSeries series; raise maxSeries or lower listener.maxKeys",
-                        definition.name
-                    );
-                }
-            }
-            return None;
-        }
-        *over_limit = false;
-        let series = self.series_of(labels, definition);
-        if series.is_some() {
-            *live += 1;
-        }
-        series
-    }
-
-    fn series_of(
-        &mut self,
-        sink_labels: &SinkLabels,
-        definition: &SignalDefinition,
-    ) -> Option<Arc<Series>> {
-        let Some((family, suffix)) = lookup(&definition.name) else {
-            self.warn_unknown(&definition.name, "is not a listener family this core knows");
-            return None;
-        };
-        let bucket = usize::from(suffix == "_bucket");
-        if definition.label_values.len() != family.labels.len() + bucket {
-            self.warn_unknown(&definition.name, "came with the wrong number of labels");
-            return None;
-        }
-        if !sink_labels.keeps(&definition.name, family.name) {
-            return None;
-        }
-        let exported = Arc::clone(self.families.entry(family.name).or_insert_with(|| {
-            Arc::new(Family {
-                name: family.name.to_string(),
-                metric_type: family.metric_type,
-                unit: family.unit,
-                help: family.help.to_string(),
-            })
-        }));
-        let label_names = family.labels.iter().copied().chain([names::LE]);
-        let variant = Variant {
-            suffix,
-            labels: label_names
-                .zip(definition.label_values.iter().cloned())
-                .collect(),
-        };
-        let role = Some(sink_labels.sink_role());
-        sink_labels
-            .series_for(
-                Producer::Signals,
-                &exported,
-                role,
-                &[variant],
-                &owner_of(definition),
-            )?
-            .pop()
-    }
-
-    fn warn_unknown(&mut self, name: &str, what: &str) {
-        if !self.unknown_warned {
-            self.unknown_warned = true;
-            tracing::warn!(
-                "the listener series '{name}' {what}: it is not sent. The jar and the native \
-                 library come from different releases; install both from one (later ones are \
-                 not logged)"
-            );
-        }
+        self.series.live()
     }
 
     /// Ends every listener series; for the sink's last report.
     pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
-        push_stale_markers(
-            self.by_id.values().filter_map(|e| e.series.as_ref()),
-            ts,
-            out,
-        );
+        self.series.stale_all(ts, out);
     }
 
     /// The sink's labels changed: ends every series. The Java side does not define them again,
     /// so the ids stay and their series are made anew, with the new labels, at the next report.
     pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
-        self.stale_all(ts, out);
-        for entry in self.by_id.values_mut() {
-            entry.series = None;
-        }
-        self.remake = true;
+        self.series.forget_all(ts, out);
+    }
+}
+
+/// Counts a listener series refused for the budget, and says so the first time.
+fn count_over_limit(over_limit: &mut u64, definition: &SignalDefinition) {
+    *over_limit += 1;
+    if *over_limit == 1 {
+        tracing::warn!(
+            "not exporting the listener series '{}' and any further new ones: this sink \
+             exports maxSeries series; raise maxSeries or lower listener.maxKeys",
+            definition.name
+        );
+    }
+}
+
+/// The series of one listener definition for this sink.
+fn series_of(
+    families: &mut HashMap<&'static str, Arc<Family>>,
+    unknown_warned: &mut bool,
+    sink_labels: &SinkLabels,
+    definition: &SignalDefinition,
+) -> Made {
+    let Some((family, suffix)) = lookup(&definition.name) else {
+        warn_unknown(
+            unknown_warned,
+            &definition.name,
+            "is not a listener family this core knows",
+        );
+        return Err(Refused::Filtered);
+    };
+    let bucket = usize::from(suffix == "_bucket");
+    if definition.label_values.len() != family.labels.len() + bucket {
+        warn_unknown(
+            unknown_warned,
+            &definition.name,
+            "came with the wrong number of labels",
+        );
+        return Err(Refused::Filtered);
+    }
+    if !sink_labels.keeps(&definition.name, family.name) {
+        return Err(Refused::Filtered);
+    }
+    let exported = Arc::clone(families.entry(family.name).or_insert_with(|| {
+        Arc::new(Family {
+            name: family.name.to_string(),
+            metric_type: family.metric_type,
+            unit: family.unit,
+            help: family.help.to_string(),
+        })
+    }));
+    let label_names = family.labels.iter().copied().chain([names::LE]);
+    let variant = Variant {
+        suffix,
+        labels: label_names
+            .zip(definition.label_values.iter().cloned())
+            .collect(),
+    };
+    let role = Some(sink_labels.sink_role());
+    sink_labels.series_for(
+        Producer::Signals,
+        &exported,
+        role,
+        &[variant],
+        &owner_of(definition),
+    )
+}
+
+fn warn_unknown(warned: &mut bool, name: &str, what: &str) {
+    if !std::mem::replace(warned, true) {
+        tracing::warn!(
+            "the listener series '{name}' {what}: it is not sent. The jar and the native \
+             library come from different releases; install both from one (later ones are \
+             not logged)"
+        );
     }
 }
 
@@ -510,7 +479,7 @@ mod tests {
             e.signal_define(1, "spark_job_duration_seconds_bucket", &["nightly", "30"]);
             e.signal(1, 1.0);
         });
-        signals.append(&first, &labels, usize::MAX, 1_000, &mut out);
+        signals.append(&first, &labels, 1_000, &mut out);
         // Each counter starts with a 0 just before its first value, so increase() sees the step.
         let zeros: Vec<&Sample> = out.iter().filter(|s| s.timestamp_ms == 999).collect();
         assert_eq!(zeros.len(), 2);
@@ -532,13 +501,7 @@ mod tests {
 
         // Later reports send values only.
         out.clear();
-        signals.append(
-            &snapshot(|e| e.signal(0, 3.0)),
-            &labels,
-            usize::MAX,
-            2_000,
-            &mut out,
-        );
+        signals.append(&snapshot(|e| e.signal(0, 3.0)), &labels, 2_000, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].value, 3.0);
     }
@@ -554,7 +517,7 @@ mod tests {
             e.signal_define(1, "spark_jobs_total", &["only-one-label"]);
             e.signal(1, 1.0);
         });
-        signals.append(&s, &labels, usize::MAX, 1_000, &mut out);
+        signals.append(&s, &labels, 1_000, &mut out);
         assert!(out.is_empty());
     }
 
@@ -567,7 +530,7 @@ mod tests {
             e.signal_define(0, "spark_executors_added_total", &[]);
             e.signal(0, 2.0);
         });
-        signals.append(&s, &labels, usize::MAX, 1_000, &mut out);
+        signals.append(&s, &labels, 1_000, &mut out);
         assert_eq!(out.len(), 2, "a 0 then the value");
         out.clear();
         labels.set_identity(driver_identity("app-2"));
@@ -576,13 +539,7 @@ mod tests {
         assert!(is_stale(out[0].value));
         assert_eq!(label(&out[0], "app_id"), Some("app-1"));
         out.clear();
-        signals.append(
-            &snapshot(|e| e.signal(0, 3.0)),
-            &labels,
-            usize::MAX,
-            2_000,
-            &mut out,
-        );
+        signals.append(&snapshot(|e| e.signal(0, 3.0)), &labels, 2_000, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(label(&out[0], "app_id"), Some("app-2"));
     }
@@ -598,10 +555,10 @@ mod tests {
             e.signal_define(0, "spark_streaming_batch_duration_seconds", &["q1"]);
             e.signal(0, 2.0);
         };
-        signals.append(&snapshot(define), &labels, usize::MAX, 1_000, &mut out);
+        signals.append(&snapshot(define), &labels, 1_000, &mut out);
         // Another sink of the JVM pushing to the same receiver is told no.
         let mut taken = Vec::new();
-        other_signals.append(&snapshot(define), &other, usize::MAX, 1_000, &mut taken);
+        other_signals.append(&snapshot(define), &other, 1_000, &mut taken);
         assert!(taken.is_empty());
 
         out.clear();
@@ -610,14 +567,14 @@ mod tests {
             e.signal_define(0, "spark_streaming_batch_duration_seconds", &["q2"]);
             e.signal(0, 3.0);
         });
-        signals.append(&ended, &labels, usize::MAX, 2_000, &mut out);
+        signals.append(&ended, &labels, 2_000, &mut out);
         assert_eq!(out.len(), 2);
         assert!(is_stale(out[0].value));
         assert_eq!(label(&out[0], "query"), Some("q1"));
         assert_eq!(label(&out[1], "query"), Some("q2"));
         assert_eq!(out[1].value, 3.0);
         // q1's claim is free again: the other sink may export it now.
-        other_signals.append(&snapshot(define), &other, usize::MAX, 3_000, &mut taken);
+        other_signals.append(&snapshot(define), &other, 3_000, &mut taken);
         assert_eq!(taken.len(), 1);
     }
 
@@ -655,7 +612,7 @@ mod tests {
             e.signal_define(1, "spark_streaming_batches_total", &["q1"]);
             e.signal(1, 7.0);
         });
-        signals.append(&first, &labels, usize::MAX, 1_000, &mut out);
+        signals.append(&first, &labels, 1_000, &mut out);
         assert_eq!(out.len(), 4, "each counter's 0, then its value");
         out.clear();
         let mut e = Encoder::default();
@@ -665,7 +622,7 @@ mod tests {
         e.signal(5, 1.0);
         let mut reset = Snapshot::default();
         decode_into(&e.buf, &mut reset).expect("decodes");
-        signals.append(&reset, &labels, usize::MAX, 2_000, &mut out);
+        signals.append(&reset, &labels, 2_000, &mut out);
         let report = sent(&out);
         assert_eq!(report.len(), 2, "{report:?}");
         assert!(
@@ -690,7 +647,6 @@ mod tests {
                 e.signal(0, 1.0);
             }),
             &other,
-            usize::MAX,
             2_500,
             &mut taken,
         );
@@ -711,7 +667,6 @@ mod tests {
                 e.signal(0, 3.0);
             }),
             &labels,
-            usize::MAX,
             1_000,
             &mut out,
         );
@@ -723,7 +678,6 @@ mod tests {
                 e.signal(1, 4.0);
             }),
             &labels,
-            usize::MAX,
             2_000,
             &mut out,
         );
@@ -744,7 +698,6 @@ mod tests {
                 e.signal(0, 9.0);
             }),
             &labels,
-            usize::MAX,
             1_000,
             &mut out,
         );
@@ -754,7 +707,7 @@ mod tests {
 
     #[test]
     fn series_beyond_the_budget_are_counted_and_made_once_room_comes_back() {
-        let labels = driver_labels("test:signals-budget");
+        let labels = driver_labels("test:signals-budget").with_budget(1);
         let mut signals = SignalSeries::default();
         let mut out = Vec::new();
         let two_queries = snapshot(|e| {
@@ -763,13 +716,13 @@ mod tests {
             e.signal_define(1, "spark_streaming_batch_duration_seconds", &["q2"]);
             e.signal(1, 2.0);
         });
-        signals.append(&two_queries, &labels, 1, 1_000, &mut out);
+        signals.append(&two_queries, &labels, 1_000, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(label(&out[0], "query"), Some("q1"));
         assert_eq!((signals.live_series(), signals.over_limit), (1, 1));
         // Still no room: q2 stays out and is not counted twice.
         out.clear();
-        signals.append(&snapshot(|e| e.signal(1, 3.0)), &labels, 1, 2_000, &mut out);
+        signals.append(&snapshot(|e| e.signal(1, 3.0)), &labels, 2_000, &mut out);
         assert!(out.is_empty());
         assert_eq!(signals.over_limit, 1);
         // q1 ends: its place goes to q2.
@@ -778,7 +731,7 @@ mod tests {
             e.signal_end(0);
             e.signal(1, 4.0);
         });
-        signals.append(&ended, &labels, 1, 3_000, &mut out);
+        signals.append(&ended, &labels, 3_000, &mut out);
         let values: Vec<(Option<&str>, bool)> = out
             .iter()
             .map(|s| (label(s, "query"), is_stale(s.value)))

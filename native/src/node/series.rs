@@ -12,23 +12,15 @@ use std::sync::Arc;
 
 use super::stat::{NodeFamily, Scope};
 use super::thread::Collection;
-use crate::claims::{Producer, Release};
+use crate::claims::Producer;
 use crate::label_names::LabelName;
-use crate::labels::{SinkLabels, Variant};
-use crate::sample::{push_stale_markers, Family, Sample, Series};
+use crate::labels::{Refused, SinkLabels, Variant};
+use crate::sample::{Family, Sample};
+use crate::series_set::{Made, SeriesSet};
 
+/// A statistic: its family and its own labels.
 type Key = (usize, Vec<(LabelName, String)>);
 
-/// What one statistic became for this sink, and the last collection that had it.
-struct Entry {
-    /// None: not exported (filtered out, or another sink of this JVM exports it).
-    series: Option<Arc<Series>>,
-    /// What holds its claim (`series_of`), to give it back.
-    owner: String,
-    seen: u64,
-}
-
-#[derive(Default)]
 pub struct NodeSeries {
     /// Whether this JVM sees a Kubernetes pod's own network namespace (`Placement::in_pod`:
     /// in a pod and not `hostNetwork`).
@@ -36,11 +28,15 @@ pub struct NodeSeries {
     /// `node.hostWide=false`: only the pod's, container's and JVM's statistics.
     without_host: bool,
     families: HashMap<usize, Arc<Family>>,
-    entries: HashMap<Key, Entry>,
-    /// Counts collections; an entry a collection lacks is gone (a mount or an interface).
-    collections: u64,
-    /// `claims::releases()` when the statistics not exported were last decided.
-    releases_seen: u64,
+    /// Each round is one collection: a statistic one lacks is gone (a mount or an interface).
+    series: SeriesSet<Key>,
+}
+
+impl Default for NodeSeries {
+    /// A host of its own, with the node's host-wide figures.
+    fn default() -> NodeSeries {
+        NodeSeries::new(false, true)
+    }
 }
 
 impl NodeSeries {
@@ -50,14 +46,9 @@ impl NodeSeries {
         NodeSeries {
             in_pod,
             without_host: !host_wide,
-            ..NodeSeries::default()
+            families: HashMap::new(),
+            series: SeriesSet::new(Producer::Node),
         }
-    }
-
-    /// Whether a family describes the node as a whole: host-wide, or the network outside a pod
-    /// (the host's own namespace).
-    fn is_the_nodes(&self, family: &NodeFamily) -> bool {
-        family.scope == Scope::Host || (family.scope == Scope::Network && !self.in_pod)
     }
 
     /// Appends one sample per statistic of `collection` to `out`, stamped `ts` (the collection's
@@ -70,136 +61,108 @@ impl NodeSeries {
         ts: i64,
         out: &mut Vec<Sample>,
     ) {
-        self.collections += 1;
-        let releases = crate::claims::releases();
-        if releases != self.releases_seen {
-            // A label set another sink held may be free now: decide those again.
-            self.releases_seen = releases;
-            self.entries.retain(|_, e| e.series.is_some());
-        }
+        self.series.begin_round();
         for stat in &collection.stats {
             let key: Key = (
                 stat.family as *const NodeFamily as usize,
                 stat.labels.clone(),
             );
-            if !self.entries.contains_key(&key) {
-                let entry = self.entry_for(labels, stat.family, &stat.labels);
-                self.entries.insert(key.clone(), entry);
-            }
-            let Some(entry) = self.entries.get_mut(&key) else {
-                continue;
-            };
-            entry.seen = self.collections;
-            if let Some(series) = &entry.series {
-                out.push(Sample {
-                    series: Arc::clone(series),
-                    timestamp_ms: ts,
-                    value: stat.value,
-                });
-            }
+            let (in_pod, without_host, families) =
+                (self.in_pod, self.without_host, &mut self.families);
+            let got = self.series.get(&key, true, || {
+                let owner = format!("{}{:?}", stat.family.name, stat.labels);
+                let made = series_of(
+                    (in_pod, without_host),
+                    families,
+                    labels,
+                    stat.family,
+                    &stat.labels,
+                    &owner,
+                );
+                (owner, made)
+            });
+            out.extend(got.series.iter().map(|series| Sample {
+                series: Arc::clone(series),
+                timestamp_ms: ts,
+                value: stat.value,
+            }));
         }
-        self.forget_what_is_gone(labels, ts, out);
-    }
-
-    /// A mount, an interface or a disk this collection lacks is gone: its series ends with a
-    /// stale marker and its claim and entry are given back.
-    fn forget_what_is_gone(&mut self, labels: &SinkLabels, ts: i64, out: &mut Vec<Sample>) {
-        let current = self.collections;
-        self.entries.retain(|_, entry| {
-            if entry.seen == current {
-                return true;
-            }
-            if let Some(series) = &entry.series {
-                push_stale_markers([series], ts, out);
-                labels.release(Release::Owner(Producer::Node, &entry.owner));
-            }
-            false
-        });
-    }
-
-    fn entry_for(
-        &mut self,
-        labels: &SinkLabels,
-        family: &'static NodeFamily,
-        stat_labels: &[(LabelName, String)],
-    ) -> Entry {
-        let owner = format!("{}{:?}", family.name, stat_labels);
-        Entry {
-            series: self.series_of(labels, family, stat_labels, &owner),
-            owner,
-            seen: 0,
-        }
-    }
-
-    fn series_of(
-        &mut self,
-        sink_labels: &SinkLabels,
-        family: &'static NodeFamily,
-        labels: &[(LabelName, String)],
-        owner: &str,
-    ) -> Option<Arc<Series>> {
-        if self.without_host && self.is_the_nodes(family) {
-            return None;
-        }
-        let (family, labels) = self.named_for_scope(family, labels);
-        if !sink_labels.keeps(family.name, family.name) {
-            return None;
-        }
-        let scope = family.scope;
-        let family = Arc::clone(
-            self.families
-                .entry(family as *const NodeFamily as usize)
-                .or_insert_with(|| {
-                    Arc::new(Family {
-                        name: family.name.to_string(),
-                        metric_type: family.metric_type,
-                        unit: family.unit,
-                        help: family.help.to_string(),
-                    })
-                }),
-        );
-        // `instance` (the host) comes from the sink's labels, as for every node series.
-        let variant = Variant { suffix: "", labels };
-        // No role: the statistics belong to the JVM, so when several sinks of one JVM push to
-        // one receiver (local-cluster's driver, master and workers) the first exports them and
-        // the others find them claimed.
-        let series = if scope == Scope::Host {
-            sink_labels.host_series_for(&family, &[variant], owner)
-        } else {
-            sink_labels.series_for(Producer::Node, &family, None, &[variant], owner)
-        };
-        series?.pop()
-    }
-
-    /// The family and labels a statistic goes out with: in a pod the network namespace's
-    /// figures take cAdvisor's names (they are the pod's, not the node's).
-    fn named_for_scope(
-        &self,
-        family: &'static NodeFamily,
-        labels: &[(LabelName, String)],
-    ) -> (&'static NodeFamily, Vec<(LabelName, String)>) {
-        if self.in_pod && family.scope == Scope::Network {
-            if let Some(in_pod) = super::procfs::in_pod(family, labels) {
-                return in_pod;
-            }
-        }
-        (family, labels.to_vec())
+        // A mount, an interface or a disk this collection lacks is gone.
+        self.series.end_unseen(labels, ts, out);
     }
 
     /// Ends every node series; for the sink's last report.
     pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
-        push_stale_markers(
-            self.entries.values().filter_map(|e| e.series.as_ref()),
-            ts,
-            out,
-        );
+        self.series.stale_all(ts, out);
     }
 
     /// The sink's labels changed: ends every series and makes them again at the next collection.
     pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
-        self.stale_all(ts, out);
-        self.entries.clear();
+        self.series.forget_all(ts, out);
     }
+}
+
+/// Whether a family describes the node as a whole: host-wide, or the network outside a pod
+/// (the host's own namespace).
+fn is_the_nodes(in_pod: bool, family: &NodeFamily) -> bool {
+    family.scope == Scope::Host || (family.scope == Scope::Network && !in_pod)
+}
+
+/// The series of one statistic for this sink, keyed by its scope (`(in_pod, without_host)`:
+/// where the JVM runs and whether host-wide figures are wanted).
+fn series_of(
+    (in_pod, without_host): (bool, bool),
+    families: &mut HashMap<usize, Arc<Family>>,
+    sink_labels: &SinkLabels,
+    family: &'static NodeFamily,
+    labels: &[(LabelName, String)],
+    owner: &str,
+) -> Made {
+    if without_host && is_the_nodes(in_pod, family) {
+        return Err(Refused::Filtered);
+    }
+    let (family, labels) = named_for_scope(in_pod, family, labels);
+    if !sink_labels.keeps(family.name, family.name) {
+        return Err(Refused::Filtered);
+    }
+    let scope = family.scope;
+    let family = Arc::clone(
+        families
+            .entry(family as *const NodeFamily as usize)
+            .or_insert_with(|| {
+                Arc::new(Family {
+                    name: family.name.to_string(),
+                    metric_type: family.metric_type,
+                    unit: family.unit,
+                    help: family.help.to_string(),
+                })
+            }),
+    );
+    // `instance` (the host) comes from the sink's labels, as for every node series.
+    let variant = Variant { suffix: "", labels };
+    // No role: the statistics belong to the JVM, so when several sinks of one JVM push to
+    // one receiver (local-cluster's driver, master and workers) the first exports them and
+    // the others find them claimed.
+    if scope == Scope::Host {
+        sink_labels.host_series_for(&family, &[variant], owner)
+    } else {
+        sink_labels.series_for(Producer::Node, &family, None, &[variant], owner)
+    }
+}
+
+/// The family and labels a statistic goes out with: in a pod the network namespace's figures
+/// take cAdvisor's names (they are the pod's, not the node's).
+fn named_for_scope(
+    in_pod: bool,
+    family: &'static NodeFamily,
+    labels: &[(LabelName, String)],
+) -> (&'static NodeFamily, Vec<(LabelName, String)>) {
+    if in_pod && family.scope == Scope::Network {
+        if let Some(in_pod) = super::procfs::in_pod(family, labels) {
+            return in_pod;
+        }
+    }
+    (family, labels.to_vec())
 }
 
 /// The host's name, for `instance`: the kernel's, as node_exporter's targets usually are.
