@@ -9,8 +9,8 @@ use sparkprom::identity::Identity;
 use sparkprom::labels::SinkLabels;
 use sparkprom::remote_write::encode::RequestEncoder;
 use sparkprom::sample::Sample;
-use sparkprom::series::SeriesTable;
 use sparkprom::snapshot::{decode_into, Encoder, Snapshot, Value};
+use sparkprom::spark_series::SparkSeries;
 
 /// Like a Spark executor's registry, `metrics` names: gauges, counters, and every tenth a timer.
 fn snapshot_bytes(metrics: u32, first: bool, t: i64) -> Vec<u8> {
@@ -44,7 +44,7 @@ fn snapshot_bytes(metrics: u32, first: bool, t: i64) -> Vec<u8> {
 fn stages(c: &mut Criterion) {
     let metrics = 1_000;
     let mut labels = SinkLabels::new("bench", vec![], Default::default());
-    let mut table = SeriesTable::new();
+    let mut table = SparkSeries::new();
     let mut snapshot = Snapshot::default();
     let mut samples: Vec<Sample> = Vec::new();
     decode_into(&snapshot_bytes(metrics, true, 0), &mut snapshot)

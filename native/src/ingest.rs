@@ -1,5 +1,5 @@
 //! The ingest thread of one sink: decodes each registry snapshot, applies its identity to the
-//! sink's label context, lets the three producers of series (the Spark name-id table, the
+//! sink's label context, lets the producers of series (the Spark names, the
 //! self-metrics and the node statistics) turn what they have into samples, queues the samples
 //! and their families' metadata, and at the end stale markers for everything it exported.
 
@@ -19,9 +19,9 @@ use crate::node::thread::{Collection, Subscription};
 use crate::queue::SampleQueue;
 use crate::sample::Sample;
 use crate::self_metrics::{ReportFigures, SelfMetrics};
-use crate::series::SeriesTable;
 use crate::signals::SignalSeries;
 use crate::snapshot::{decode_into, Snapshot};
+use crate::spark_series::SparkSeries;
 use crate::stats::{now_ms, Stats};
 
 /// Decodes snapshots into samples and queues them.
@@ -30,7 +30,7 @@ pub struct Ingest {
     pub(crate) node: Option<Subscription>,
     /// The sink's label context, which the producers below borrow.
     pub(crate) labels: SinkLabels,
-    pub(crate) table: SeriesTable,
+    pub(crate) table: SparkSeries,
     pub(crate) self_metrics: SelfMetrics,
     pub(crate) node_series: NodeSeries,
     /// Node-statistics sources this JVM should have and lacks (`node::sources`).
@@ -105,7 +105,7 @@ impl Ingest {
             .on_host(config.node_instance.clone().unwrap_or(placement.host_name))
             .on_node(placement.instance)
             .with_budget(config.max_series),
-            table: SeriesTable::new(),
+            table: SparkSeries::new(),
             self_metrics: SelfMetrics::default(),
             node_series: NodeSeries::new(placement.in_pod, config.node_host_wide),
             node_unavailable,
@@ -328,7 +328,7 @@ mod tests {
         Ingest {
             node: None,
             labels: SinkLabels::new(url, vec![], Filters::default()),
-            table: SeriesTable::new(),
+            table: SparkSeries::new(),
             self_metrics: SelfMetrics::default(),
             node_series: NodeSeries::default(),
             node_unavailable: Default::default(),
@@ -460,6 +460,9 @@ mod tests {
             ]);
             e.define(0, "etl.4.executor.succeededTasks");
             e.reading(0, Value::Counter(3));
+            // Under no namespace: it maps the same either way.
+            e.define(1, "jvm.heap.used");
+            e.reading(1, Value::Gauge(5.0));
             e.buf
         };
         ingest.on_snapshot(&with_namespace(1_000, "app-1"), &mut snapshot, &mut samples);
@@ -476,6 +479,15 @@ mod tests {
         assert!(after
             .iter()
             .any(|s| name(s) == "spark_executor_succeeded_tasks_total"));
+        // A name that maps the same goes on in the same series, never ended.
+        let heap = |list: &[Sample]| -> Vec<Vec<u8>> {
+            list.iter()
+                .filter(|s| name(s) == "spark_jvm_heap_used_bytes" && !is_stale(s.value))
+                .map(|s| s.series.key.clone())
+                .collect()
+        };
+        assert_eq!(heap(&before).len(), 1);
+        assert_eq!(heap(&before), heap(&after));
         // Every self-metric series goes on with the same labels.
         let self_metrics = |list: &[Sample]| -> Vec<Vec<u8>> {
             let mut v: Vec<Vec<u8>> = list

@@ -175,7 +175,7 @@ mod tests {
         let mut snapshot = Snapshot::default();
         decode_into(&e.buf, &mut snapshot).expect("decodes");
         let mut out: Vec<Sample> = Vec::new();
-        let mut table = crate::series::SeriesTable::new();
+        let mut table = crate::spark_series::SparkSeries::new();
         table.ingest(&snapshot, &mut labels, &mut out);
         let mut signals = crate::signals::SignalSeries::default();
         signals.append(&snapshot, &labels, 1_000, &mut out);

@@ -4,7 +4,7 @@
 //! The Java side packs one registry snapshot into a direct buffer and hands it over in one JNI
 //! call. From there data crosses one module per step, in this order:
 //! [`jni`] (the boundary) → [`sink`] (start, submit, close) → [`ingest`] (the ingest thread:
-//! [`snapshot`] decodes, [`series`] maps names to series using [`spark_names`], [`identity`] and
+//! [`snapshot`] decodes, [`spark_series`] maps names to series using [`spark_names`], [`identity`] and
 //! [`labels`]; [`self_metrics`], [`node`] and [`signals`] add theirs, each keeping its series in a
 //! [`series_set`]) → [`queue`] (bounded, with
 //! [`metadata`] beside it) → [`sender`] (the sender thread) → [`remote_write`] (encode, HTTP)
@@ -30,12 +30,12 @@ pub mod remote_write;
 pub mod sample;
 pub mod self_metrics;
 pub mod sender;
-pub mod series;
 pub mod series_set;
 pub mod signals;
 pub mod sink;
 pub mod snapshot;
 pub mod spark_names;
+pub mod spark_series;
 pub mod stats;
 pub mod textfile;
 pub mod threads;

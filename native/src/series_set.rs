@@ -131,6 +131,32 @@ impl<K: Hash + Eq + Clone> SeriesSet<K> {
         }
     }
 
+    /// Decides every exported key again with `make`, when only how keys map changed and no
+    /// label set did (a corrected namespace): a series it still maps to goes on (ending it would
+    /// put a stale marker and a value at one time, which the receiver refuses), one it no
+    /// longer maps to ends. A refused key is forgotten, to be decided when next asked for.
+    pub fn remake_all(
+        &mut self,
+        labels: &SinkLabels,
+        ts: i64,
+        out: &mut Vec<Sample>,
+        mut make: impl FnMut(&K) -> (String, Made),
+    ) {
+        self.entries.retain(|_, e| e.made.is_ok());
+        for (key, entry) in self.entries.iter_mut() {
+            labels.release(Release::Owner(self.producer, &entry.owner));
+            let (owner, made) = make(key);
+            let kept: Vec<&[u8]> = made.iter().flatten().map(|s| s.key.as_slice()).collect();
+            if let Ok(old) = &entry.made {
+                let ended = old.iter().filter(|s| !kept.contains(&s.key.as_slice()));
+                push_stale_markers(ended, ts, out);
+            }
+            entry.owner = owner;
+            entry.made = made;
+            entry.decided_at = crate::claims::releases();
+        }
+    }
+
     /// Series exported now.
     pub fn live(&self) -> usize {
         self.entries

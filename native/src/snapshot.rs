@@ -72,7 +72,7 @@ impl Value {
     /// Which Dropwizard type produced it; a skipped gauge is still a gauge.
     pub fn kind(&self) -> Kind {
         match self {
-            // A failed read is never decided on (SeriesTable): the kind does not matter.
+            // A failed read is never decided on (SparkSeries): the kind does not matter.
             Value::Gauge(_) | Value::Skipped | Value::ReadFailed => Kind::Gauge,
             Value::Counter(_) => Kind::Counter,
             Value::Meter(_) => Kind::Meter,

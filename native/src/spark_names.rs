@@ -287,7 +287,7 @@ pub fn decide(rest: &str, kind: Kind) -> Decision {
             described.factor,
         ),
         // Dropwizard timers count nanoseconds whatever the name says; the conversion is done
-        // when the value is read (SeriesTable::emit).
+        // when the value is read (SparkSeries::emit).
         Kind::Timer => (
             with_suffix(described.name, "_seconds"),
             MetricType::Summary,

@@ -15,7 +15,7 @@ use std::path::Path;
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 /// The producers of series: none may refer to another.
-const PRODUCERS: &[&str] = &["series", "self_metrics", "node", "signals"];
+const PRODUCERS: &[&str] = &["spark_series", "self_metrics", "node", "signals"];
 
 /// The only modules that may import a wire format: the sender thread (encodes and sends), the
 /// sink (builds the HTTP client) and `check` (the jar's probe request).

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::label_names::LabelName;
 use crate::sample::MetricType;
 
-/// What a statistic describes, which decides how its series are keyed (`series.rs`). In a
+/// What a statistic describes, which decides how its series are keyed (`node/series.rs`). In a
 /// Kubernetes pod these differ: the kernel's counters are the node's, `/proc/net/dev` is the
 /// pod's network namespace, the mounts and the cgroup are the container's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,52 +1,46 @@
-//! The name-id table of one sink: Spark names arrive once with an id, then only ids with
+//! The Spark names' series of one sink: Spark names arrive once with an id, then only ids with
 //! values. What a name becomes (metric name, type, labels, or nothing) is decided once, the
 //! first time its id carries a value ([`spark_names::decide`], then the sink's [`SinkLabels`]);
-//! after that a reading costs an id lookup, as in Prometheus' own remote-write queue. Names that
-//! leave the registry get stale markers. The table keeps only ids, their mappings, the
-//! `maxSeries` budget and the claims of its own names; the labels are the sink's.
+//! after that a reading costs an id lookup and a lookup of its name. The series themselves live
+//! as every producer's do ([`SeriesSet`], keyed by the Spark name, so a name the Java side
+//! numbers afresh keeps its series); this table keeps the ids, what each reading needs (its
+//! factor to base units, a counter's last count) and when each name was last reported. Names
+//! that leave the registry end.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::claims::{Producer, Release};
+use crate::claims::Producer;
 use crate::labels::{Refused, SinkLabels};
-use crate::sample::MetricType;
-use crate::sample::{push_stale_markers, Sample, Series};
+use crate::sample::{MetricType, Sample, Series};
+use crate::series_set::{Made, SeriesSet};
 use crate::snapshot::{Kind, Reading, Snapshot, Value, QUANTILES};
 use crate::spark_names;
 
-/// What a name id maps to.
-enum Mapping {
-    /// Not decided yet: no reading seen since the name was defined (or since the series budget
-    /// or a claim it lacked may have come back).
-    Pending,
-    /// The series its readings feed (the value series, or for summaries the quantile series
-    /// followed by the `_count` series) and the factor to base units.
-    Series(Vec<Arc<Series>>, f64),
-    /// Not exported: it would clash with another name's series.
-    Dropped,
-    /// Not exported: the user's include/exclude filters leave it out.
-    Filtered,
-    /// Not exported: its series would pass the `maxSeries` limit.
-    OverLimit,
-}
-
+/// One defined name id.
 struct NameSlot {
     spark_name: String,
-    mapping: Mapping,
-    /// The last snapshot (`SeriesTable::epoch`) that carried this name.
+    /// The last snapshot (`SparkSeries::epoch`) that carried this name.
     last_seen: u64,
-    /// A refused name (`OverLimit`, `Dropped`) whose refusal is to be decided again at its next
-    /// reading: claims were given back somewhere in the JVM, so budget or a label set may be free.
-    recheck: bool,
     /// A Counter's last count, to notice one that goes down.
     last_count: i64,
-    /// The Dropwizard kind of its last reading that was decided on.
-    kind: Option<Kind>,
+}
+
+/// What deciding a name found beside its series: the factor to base units and the Dropwizard
+/// kind it was decided by (to decide it again when the namespace changes).
+#[derive(Clone, Copy)]
+struct Decided {
+    factor: f64,
+    kind: Kind,
 }
 
 /// The ingest thread's view of all Spark names of one sink.
-pub struct SeriesTable {
+pub struct SparkSeries {
     names: Vec<Option<NameSlot>>,
+    /// The names' series, by Spark name.
+    series: SeriesSet<String>,
+    /// Per Spark name decided: its factor and kind.
+    decided: HashMap<String, Decided>,
     /// Counts snapshots; a name missing from the newest one has left the registry.
     epoch: u64,
     /// Gauges that gave no number, since the start.
@@ -58,18 +52,14 @@ pub struct SeriesTable {
     pub counters_decreased: u64,
     /// Spark names not exported because another sink of this JVM exports the same series.
     clashes: u64,
-    /// Series exported for Spark names (self-metrics not counted).
-    series_count: usize,
     /// Spark names refused by the `maxSeries` limit (the label context keeps the budget).
     pub over_limit: u64,
     /// A snapshot referred to an id this table does not have (or one far beyond any defined):
     /// the Java side must define every name again (`take_names_lost`).
     names_lost: bool,
-    /// `claims::releases()` when refused names were last marked for a recheck.
-    releases_seen: u64,
     /// During a snapshot that renumbers the names (a names reset): the slots of the names
     /// before it, by name, for the names defined again to take back.
-    renumbered: std::collections::HashMap<String, NameSlot>,
+    renumbered: HashMap<String, NameSlot>,
     /// Names defined now, and the most defined at once since the Java side last numbered its
     /// names afresh: its ids never pass that peak, as it reuses the ids of names that left.
     defined: usize,
@@ -83,26 +73,26 @@ pub struct SeriesTable {
 /// jump after jump would ratchet the table up by this much each time.
 const MAX_ID_JUMP: usize = 65_536;
 
-impl Default for SeriesTable {
-    fn default() -> SeriesTable {
-        SeriesTable::new()
+impl Default for SparkSeries {
+    fn default() -> SparkSeries {
+        SparkSeries::new()
     }
 }
 
-impl SeriesTable {
-    pub fn new() -> SeriesTable {
-        SeriesTable {
+impl SparkSeries {
+    pub fn new() -> SparkSeries {
+        SparkSeries {
             names: Vec::new(),
+            series: SeriesSet::new(Producer::SparkNames),
+            decided: HashMap::new(),
             epoch: 0,
             skipped_gauges: 0,
             failed_reads: 0,
             counters_decreased: 0,
             clashes: 0,
             names_lost: false,
-            series_count: 0,
             over_limit: 0,
-            releases_seen: 0,
-            renumbered: Default::default(),
+            renumbered: HashMap::new(),
             defined: 0,
             peak_defined: 0,
         }
@@ -126,27 +116,18 @@ impl SeriesTable {
                 .collect();
             (self.defined, self.peak_defined) = (0, 0);
         }
-        self.recheck_refused_after_releases();
         for (id, name) in &snapshot.definitions {
-            self.define(*id, name, labels);
+            self.define(*id, name, labels, ts, out);
             labels.learn_role_from(name);
         }
         for reading in &snapshot.readings {
             self.push_samples(reading, ts, labels, out);
         }
-        self.end_names_not_defined_again(ts, labels, out);
-        self.end_names_that_left(ts, labels, out);
-    }
-
-    /// After a names reset: the names the Java side did not define again left the registry.
-    fn end_names_not_defined_again(&mut self, ts: i64, labels: &SinkLabels, out: &mut Vec<Sample>) {
-        for (name, slot) in std::mem::take(&mut self.renumbered) {
-            if let Mapping::Series(series, _) = &slot.mapping {
-                self.series_count = self.series_count.saturating_sub(series.len());
-                push_stale_markers(series, ts, out);
-            }
-            labels.release(Release::Owner(Producer::SparkNames, &name));
+        for (name, _) in std::mem::take(&mut self.renumbered) {
+            // Not defined again: it left the registry.
+            self.end(&name, labels, ts, out);
         }
+        self.end_names_that_left(ts, labels, out);
     }
 
     /// Names the previous snapshot had and this one lacks left the registry: end their series,
@@ -159,24 +140,8 @@ impl SeriesTable {
                 .as_ref()
                 .is_some_and(|slot| slot.last_seen == previous)
             {
-                if let Some(Mapping::Series(series, _)) = self.free(index, labels) {
-                    push_stale_markers(&series, ts, out);
-                }
+                self.free(index, labels, ts, out);
             }
-        }
-    }
-
-    /// When claims were given back anywhere in the JVM since the last look (a name left this or
-    /// another sink, a sink stopped), the series budget or a label set that refused names lacked
-    /// may be free now: each is decided again at its next reading.
-    fn recheck_refused_after_releases(&mut self) {
-        let releases = crate::claims::releases();
-        if releases == self.releases_seen {
-            return;
-        }
-        self.releases_seen = releases;
-        for slot in self.names.iter_mut().flatten() {
-            slot.recheck = matches!(slot.mapping, Mapping::OverLimit | Mapping::Dropped);
         }
     }
 
@@ -187,7 +152,7 @@ impl SeriesTable {
 
     /// Series exported now for Spark names (self-metrics and node statistics not counted).
     pub fn live_series(&self) -> usize {
-        self.series_count
+        self.series.live()
     }
 
     /// Whether a snapshot has arrived: the Java side sends the first once it knows the JVM's
@@ -196,27 +161,24 @@ impl SeriesTable {
         self.epoch > 0
     }
 
-    /// Empties one id's slot, giving back its series budget and claims; returns what the name
-    /// mapped to.
-    fn free(&mut self, index: usize, labels: &SinkLabels) -> Option<Mapping> {
-        let old = self.names.get_mut(index).and_then(Option::take)?;
-        self.defined -= 1;
-        if let Mapping::Series(series, _) = &old.mapping {
-            self.series_count = self.series_count.saturating_sub(series.len());
+    /// Empties one id's slot and ends its name's series.
+    fn free(&mut self, index: usize, labels: &SinkLabels, ts: i64, out: &mut Vec<Sample>) {
+        if let Some(old) = self.names.get_mut(index).and_then(Option::take) {
+            self.defined -= 1;
+            self.end(&old.spark_name, labels, ts, out);
         }
-        labels.release(Release::Owner(Producer::SparkNames, &old.spark_name));
-        Some(old.mapping)
+    }
+
+    /// Ends a name's series (a stale marker each, the claim and budget given back) and forgets
+    /// how it was decided.
+    fn end(&mut self, spark_name: &String, labels: &SinkLabels, ts: i64, out: &mut Vec<Sample>) {
+        self.series.end(spark_name, labels, ts, out);
+        self.decided.remove(spark_name);
     }
 
     /// Ends every series still reported; for the last report before the sink stops.
     pub fn stale_all(&self, ts: i64, out: &mut Vec<Sample>) {
-        for slot in self.names.iter().flatten() {
-            if let (Mapping::Series(series, _), true) =
-                (&slot.mapping, slot.last_seen == self.epoch)
-            {
-                push_stale_markers(series, ts, out);
-            }
-        }
+        self.series.stale_all(ts, out);
     }
 
     /// Only the namespace changed (the Java side corrected it from the registry's names): how
@@ -224,43 +186,31 @@ impl SeriesTable {
     /// series it still maps to goes on as it was (ending it would put a stale marker and a value
     /// at one time, which the receiver refuses), one it no longer maps to ends.
     pub fn renamespace(&mut self, labels: &SinkLabels, ts: i64, out: &mut Vec<Sample>) {
-        for index in 0..self.names.len() {
-            let Some(slot) = self.names[index].as_mut() else {
-                continue;
+        let decided = std::mem::take(&mut self.decided);
+        self.series.remake_all(labels, ts, out, |spark_name| {
+            let Some(was) = decided.get(spark_name) else {
+                return (spark_name.clone(), Err(Refused::Filtered));
             };
-            let (Mapping::Series(old, _), Some(kind)) = (&slot.mapping, slot.kind) else {
-                // Not exported: decided again at its next reading.
-                slot.mapping = Mapping::Pending;
-                continue;
-            };
-            let old = old.clone();
-            let spark_name = slot.spark_name.clone();
-            self.series_count = self.series_count.saturating_sub(old.len());
-            labels.release(Release::Owner(Producer::SparkNames, &spark_name));
-            let mapping = self.decide(&spark_name, kind, labels, false);
-            let kept: Vec<&[u8]> = match &mapping {
-                Mapping::Series(new, _) => new.iter().map(|s| s.key.as_slice()).collect(),
-                _ => Vec::new(),
-            };
-            let ended = old.iter().filter(|s| !kept.contains(&s.key.as_slice()));
-            push_stale_markers(ended, ts, out);
-            if let Some(slot) = self.names[index].as_mut() {
-                slot.mapping = mapping;
-            }
-        }
+            let (made, factor) = decide(spark_name, was.kind, labels);
+            self.decided.insert(
+                spark_name.clone(),
+                Decided {
+                    factor,
+                    kind: was.kind,
+                },
+            );
+            (spark_name.clone(), made)
+        });
     }
 
     /// The sink's labels changed (a new identity; its claims are already given up): ends every
     /// series still reported and decides every name again at its next reading.
     pub fn relabel(&mut self, ts: i64, out: &mut Vec<Sample>) {
-        self.stale_all(ts, out);
-        self.series_count = 0;
-        for slot in self.names.iter_mut().flatten() {
-            slot.mapping = Mapping::Pending;
-        }
+        self.series.forget_all(ts, out);
+        self.decided.clear();
     }
 
-    fn define(&mut self, id: u32, name: &str, labels: &SinkLabels) {
+    fn define(&mut self, id: u32, name: &str, labels: &SinkLabels, ts: i64, out: &mut Vec<Sample>) {
         let index = id as usize;
         if index > self.peak_defined + MAX_ID_JUMP {
             tracing::warn!(
@@ -277,8 +227,8 @@ impl SeriesTable {
             if old.spark_name == name {
                 return;
             }
-            // The id is reused for another name: the old one's budget and claims go back.
-            self.free(index, labels);
+            // The id is reused for another name: the old one left the registry.
+            self.free(index, labels, ts, out);
         }
         self.defined += 1;
         self.peak_defined = self.peak_defined.max(self.defined);
@@ -288,11 +238,8 @@ impl SeriesTable {
         }
         self.names[index] = Some(NameSlot {
             spark_name: name.to_string(),
-            mapping: Mapping::Pending,
             last_seen: 0,
-            recheck: false,
             last_count: i64::MIN,
-            kind: None,
         });
     }
 
@@ -318,106 +265,109 @@ impl SeriesTable {
             self.failed_reads += 1;
             return;
         }
-        let first = matches!(slot.mapping, Mapping::Pending);
-        if first || std::mem::take(&mut slot.recheck) {
-            slot.kind = Some(reading.value.kind());
-            let spark_name = slot.spark_name.clone();
-            let mapping = self.decide(&spark_name, reading.value.kind(), labels, first);
-            if let Some(Some(slot)) = self.names.get_mut(reading.id as usize) {
-                slot.mapping = mapping;
-            }
+        let kind = reading.value.kind();
+        let first = !self.series.knows(&slot.spark_name);
+        let decided = &mut self.decided;
+        let mut refused = None;
+        let got = self.series.get(&slot.spark_name, true, || {
+            let (made, factor) = decide(&slot.spark_name, kind, labels);
+            decided.insert(slot.spark_name.clone(), Decided { factor, kind });
+            refused = made.as_ref().err().copied().filter(|_| first);
+            (slot.spark_name.clone(), made)
+        });
+        let series = got.series;
+        let factor = decided.get(&slot.spark_name).map_or(1.0, |d| d.factor);
+        if let Some(why) = refused {
+            // Counted and (once per sink) logged when first decided, not when decided again.
+            count_refusal(
+                why,
+                &slot.spark_name,
+                labels,
+                &mut self.over_limit,
+                &mut self.clashes,
+            );
         }
-        let Some(Some(NameSlot {
-            spark_name,
-            mapping: Mapping::Series(series, factor),
-            last_count,
-            ..
-        })) = self.names.get_mut(reading.id as usize)
-        else {
+        if series.is_empty() {
             return;
-        };
+        }
         match reading.value {
             Value::Skipped => self.skipped_gauges += 1,
-            Value::Counter(count) if series[0].family.metric_type == MetricType::Counter => {
-                if count < *last_count {
+            Value::Counter(count)
+                if series
+                    .first()
+                    .is_some_and(|s| s.family.metric_type == MetricType::Counter) =>
+            {
+                if count < slot.last_count {
                     self.counters_decreased += 1;
                     if self.counters_decreased == 1 {
                         tracing::warn!(
-                            "the Dropwizard Counter '{spark_name}' went down ({} to {count}); it is exported as a \
+                            "the Dropwizard Counter '{}' went down ({} to {count}); it is exported as a \
                              counter, so rate() reads that as a reset. Counted in sparkprom_counters_decreased_total \
                              (later ones are not logged): report the metric so sparkprom exports it as a gauge",
-                            *last_count
+                            slot.spark_name,
+                            slot.last_count
                         );
                     }
                 }
-                *last_count = count;
-                emit(series, *factor, &reading.value, ts, out);
+                slot.last_count = count;
+                emit(series, factor, &reading.value, ts, out);
             }
-            _ => emit(series, *factor, &reading.value, ts, out),
+            _ => emit(series, factor, &reading.value, ts, out),
         }
     }
+}
 
-    /// Decides what one Spark name becomes, counting and (once) logging a name refused for the
-    /// series budget or for a clash; a refusal decided again (`first` false) is not counted twice.
-    fn decide(
-        &mut self,
-        spark_name: &str,
-        kind: Kind,
-        labels: &SinkLabels,
-        first: bool,
-    ) -> Mapping {
-        let mapping = self.map_name(spark_name, kind, labels);
-        match &mapping {
-            Mapping::Series(list, _) => self.series_count += list.len(),
-            _ if !first => {}
-            Mapping::OverLimit => {
-                self.over_limit += 1;
-                if self.over_limit == 1 {
-                    tracing::warn!(
-                        "not exporting Spark metric '{spark_name}' and any further new ones: this sink \
-                         exports {} series, the maxSeries limit",
-                        self.series_count
-                    );
-                }
-            }
-            Mapping::Dropped => {
-                self.clashes += 1;
-                if self.clashes == 1 {
-                    tracing::warn!(
-                        "not exporting Spark metric '{spark_name}' (others may follow at debug level): its series are already \
-                         exported to this receiver by another name or by another sink of this JVM (local-cluster runs the \
-                         master and workers in the driver's JVM)"
-                    );
-                }
-            }
-            Mapping::Pending | Mapping::Filtered => {}
-        }
-        mapping
+/// Decides what one Spark name becomes with the sink's labels, and its factor to base units.
+fn decide(spark_name: &str, kind: Kind, labels: &SinkLabels) -> (Made, f64) {
+    let (role, rest) = labels
+        .identity()
+        .split_name(spark_name)
+        .unwrap_or((labels.daemon_role(), spark_name));
+    let decision = spark_names::decide(rest, kind);
+    if !labels.keeps(rest, &decision.family.name) {
+        return (Err(Refused::Filtered), decision.factor);
     }
+    let family = Arc::new(decision.family);
+    let made = labels.series_for(
+        Producer::SparkNames,
+        &family,
+        Some(role),
+        &decision.variants,
+        spark_name,
+    );
+    (made, decision.factor)
+}
 
-    /// What one Spark name maps to, with the sink's labels.
-    fn map_name(&self, spark_name: &str, kind: Kind, labels: &SinkLabels) -> Mapping {
-        let (role, rest) = labels
-            .identity()
-            .split_name(spark_name)
-            .unwrap_or((labels.daemon_role(), spark_name));
-        let decision = spark_names::decide(rest, kind);
-        if !labels.keeps(rest, &decision.family.name) {
-            return Mapping::Filtered;
+/// Counts a name refused for the budget or a clash, and logs the sink's first of each.
+fn count_refusal(
+    why: Refused,
+    spark_name: &str,
+    labels: &SinkLabels,
+    over_limit: &mut u64,
+    clashes: &mut u64,
+) {
+    match why {
+        Refused::OverBudget => {
+            *over_limit += 1;
+            if *over_limit == 1 {
+                tracing::warn!(
+                    "not exporting Spark metric '{spark_name}' and any further new ones: this sink \
+                     exports {} series, the maxSeries limit",
+                    labels.budget_used()
+                );
+            }
         }
-        let family = Arc::new(decision.family);
-        match labels.series_for(
-            Producer::SparkNames,
-            &family,
-            Some(role),
-            &decision.variants,
-            spark_name,
-        ) {
-            Ok(list) => Mapping::Series(list, decision.factor),
-            Err(Refused::OverBudget) => Mapping::OverLimit,
-            Err(Refused::Filtered) => Mapping::Filtered,
-            Err(Refused::Taken | Refused::RepeatedLabel) => Mapping::Dropped,
+        Refused::Taken => {
+            *clashes += 1;
+            if *clashes == 1 {
+                tracing::warn!(
+                    "not exporting Spark metric '{spark_name}' (others may follow at debug level): its series are already \
+                     exported to this receiver by another name or by another sink of this JVM (local-cluster runs the \
+                     master and workers in the driver's JVM)"
+                );
+            }
         }
+        _ => {}
     }
 }
 
@@ -463,20 +413,20 @@ mod tests {
     /// A sink's labels and its table, fed as the ingest thread feeds them (identity first).
     struct Fixture {
         labels: SinkLabels,
-        table: SeriesTable,
+        table: SparkSeries,
     }
 
     fn fixture(url: &str, static_labels: Vec<(String, String)>) -> Fixture {
         Fixture {
             labels: SinkLabels::new(url, static_labels, Filters::default()),
-            table: SeriesTable::new(),
+            table: SparkSeries::new(),
         }
     }
 
     fn limited(url: &str, filters: Filters, max_series: usize) -> Fixture {
         Fixture {
             labels: SinkLabels::new(url, vec![], filters).with_budget(max_series),
-            table: SeriesTable::new(),
+            table: SparkSeries::new(),
         }
     }
 
