@@ -12,8 +12,8 @@ def series_differences(a, b, range_selector, at):
     b kept over that window ending at `at` and the other did not. [] when both kept the same."""
     kept_a = {_key(labels) for labels, _ in a.raw_series(range_selector, at)}
     kept_b = {_key(labels) for labels, _ in b.raw_series(range_selector, at)}
-    return ([f"only {a.name} {a.url} has {dict(key)}" for key in sorted(kept_a - kept_b)]
-            + [f"only {b.name} {b.url} has {dict(key)}" for key in sorted(kept_b - kept_a)])
+    return ([f"only {a} has {dict(key)}" for key in sorted(kept_a - kept_b)]
+            + [f"only {b} has {dict(key)}" for key in sorted(kept_b - kept_a)])
 
 
 def answers(receiver, promql, at):
@@ -39,10 +39,21 @@ def answer_differences(a, b, expressions, at, tolerance=0.0):
         except Exception as e:  # a query error on either side is an answer that differs
             found.append((promql, f"query failed: {e}"))
             continue
-        diffs = [f"only {a.name} answers {dict(k)}" for k in got_a.keys() - got_b.keys()]
-        diffs += [f"only {b.name} answers {dict(k)}" for k in got_b.keys() - got_a.keys()]
+        diffs = [f"only {a} answers {dict(k)}" for k in got_a.keys() - got_b.keys()]
+        diffs += [f"only {b} answers {dict(k)}" for k in got_b.keys() - got_a.keys()]
         diffs += [f"{dict(k)}: {got_a[k]!r} != {got_b[k]!r}" for k in got_a.keys() & got_b.keys()
                   if tolerance is not None and not _same(got_a[k], got_b[k], tolerance)]
         if diffs:
             found.append((promql, "; ".join(sorted(diffs)[:3]) + (f" (+{len(diffs) - 3})" if len(diffs) > 3 else "")))
+    return found
+
+
+def refused_queries(receiver, expressions, at):
+    """[(expression, error)] of the expressions the receiver's engine will not evaluate."""
+    found = []
+    for promql in expressions:
+        try:
+            receiver.query(promql, at)
+        except Exception as e:  # any refusal: a parse error, an unsupported function, a limit
+            found.append((promql, str(e)))
     return found

@@ -48,6 +48,9 @@ class Receiver:
         # Problems found when the server was stopped, for the oracle to report.
         self.final_problems = []
 
+    def __str__(self):
+        return f"{self.name} at {self.url}"
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -217,6 +220,9 @@ class Prometheus(Receiver):
         super().__init__(port, data_dir)
         self.version = version
         self.binary = PROMETHEUS_BINARIES[version]
+
+    def __str__(self):
+        return f"prometheus {self.version} at {self.url}"
 
     def start(self, timeout=60, detach=False, scrape_configs="", flags=(), rule_files=(), evaluation_interval="15s"):
         """Starts the server and waits until it is ready. `detach` lets it outlive this process
