@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build, the tests and the quickstart need, on a fresh machine or again (each
 # step is skipped when its result is already there): a JDK, Debian's prometheus and
-# prometheus-node-exporter, pytest, and every Spark release in tests/spark-versions.txt as a
+# prometheus-node-exporter, the newer receivers (Prometheus 3.5, VictoriaMetrics 1.112: see below),
+# pytest, protobuf and opentelemetry-proto, and every Spark release in tests/spark-versions.txt as a
 # pyspark wheel unpacked under ~/.cache/sparkprom/pyspark-<version> (SPARK_HOME is its pyspark/),
 # and the aarch64 toolchain and emulator. SPARKPROM_SETUP=quickstart installs only what the
 # quickstart needs: the oldest release (to compile against) and the newest (to run), no aarch64.
@@ -63,7 +64,75 @@ if [ "${SPARKPROM_SETUP:-}" != quickstart ] && ! { [ -x /usr/bin/rustc ] && comm
     "${wanted[@]}" "openjdk-17-jre-headless:amd64=$jre_version" >/dev/null
 fi
 
+# Newer receivers beside Debian's Prometheus 2.42 (which stays, for remote write 1.0 and the
+# fallback): Prometheus 3.5 (remote write 2.0, native histograms) from Debian unstable and
+# VictoriaMetrics 1.112 (OTLP) from Debian 13, with the remote-write 2.0 proto from unstable's
+# golang-github-prometheus-prometheus-dev. Only these packages are taken, not installed (prometheus
+# 3.5 would replace 2.42): apt-get download through an apt state of our own (the system's sources
+# and lists stay as they are), then dpkg -x, keeping the binaries (static Go, glibc and libzstd
+# only) and the protos' folder (prompb/) under $cache/receivers/<name>-<upstream major.minor>,
+# with the package's copyright and its Debian version in a VERSION file. About 60 MB downloaded. Each package is pinned; if the archive has moved on,
+# the newest of the same major.minor is taken and the line says so (update the pin).
+RECEIVER_PACKAGES=(
+  "prometheus-3.5:unstable:prometheus=3.5.3+ds1-6:usr/bin/prometheus"
+  "victoria-metrics-1.112:trixie:victoria-metrics=1.112.0+ds1-2:usr/bin/victoria-metrics"
+  "prometheus-proto-3.5:unstable:golang-github-prometheus-prometheus-dev=3.5.3+ds1-6:usr/share/gocode/src/github.com/prometheus/prometheus/prompb"
+)
+receivers="$cache/receivers"
+missing_receivers=()
+[ "${SPARKPROM_SETUP:-}" = quickstart ] || for entry in "${RECEIVER_PACKAGES[@]}"; do
+  [ -f "$receivers/${entry%%:*}/VERSION" ] || missing_receivers+=("$entry")
+done
+if [ ${#missing_receivers[@]} -gt 0 ]; then
+  echo "setup: fetching ${#missing_receivers[@]} receiver package(s) into $receivers (apt-get download, dpkg -x)"
+  apt_state="$receivers/.apt"
+  rm -rf "$apt_state"
+  mkdir -p "$apt_state/lists/partial" "$apt_state/cache/archives/partial" "$apt_state/debs"
+  {
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main"
+  } > "$apt_state/sources.list"
+  # Only the Packages lists (no DEP-11 or translations), in this state alone.
+  apt_options=(-o "Dir::Etc::sourcelist=$apt_state/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$apt_state/lists" -o "Dir::Cache=$apt_state/cache" -o Dir::State::status=/dev/null
+    -o Debug::NoLocking=1 -o APT::Architectures=amd64 -o APT::Sandbox::User=root -o Acquire::Languages=none
+    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
+    -o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
+    -o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false
+    -o Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled=false)
+  apt-get -qq "${apt_options[@]}" update
+  for entry in "${missing_receivers[@]}"; do
+    IFS=: read -r dir suite package keep <<<"$entry"
+    name=${package%%=*} pinned=${package#*=}
+    # Every version of the package in that suite, newest first: the pin, else the newest of its major.minor.
+    available=$(apt-cache "${apt_options[@]}" madison "$name" | awk -F' [|] ' -v s="$suite/" 'index($3, s) {print $2}')
+    version=$(grep -xF "$pinned" <<<"$available" || true)
+    if [ -z "$version" ]; then
+      minor=$(cut -d. -f1,2 <<<"$pinned")
+      version=$(awk -v m="$minor." 'index($0, m) == 1' <<<"$available" | sort -Vr | head -1)
+      [ -n "$version" ] || { echo "setup: Debian $suite has no $name $minor any more (it has: $(echo $available)); update RECEIVER_PACKAGES in tests/setup.sh" >&2; exit 1; }
+      echo "setup: WARNING: $package is no longer in the archive; taking $name=$version (update the pin in tests/setup.sh)"
+    fi
+    (cd "$apt_state/debs" && apt-get -qq "${apt_options[@]}" download "$name=$version")
+    staging="$receivers/$dir.partial"
+    rm -rf "$staging" "$receivers/$dir"
+    mkdir -p "$staging"
+    dpkg -x "$apt_state/debs/${name}_${version/*:/}_"*.deb "$staging/deb"
+    mv "$staging/deb/$keep" "$staging/"
+    cp "$staging/deb/usr/share/doc/$name/copyright" "$staging/copyright"
+    rm -rf "$staging/deb"
+    echo "$name $version (Debian $suite)" > "$staging/VERSION"
+    mv "$staging" "$receivers/$dir"
+    echo "setup: $receivers/$dir: $name $version"
+  done
+  rm -rf "$apt_state"
+fi
+
 python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check pytest
+# The official generated classes decode what the sink sends over OTLP (and, with the proto above,
+# remote write 2.0) independently of the Rust encoders.
+[ "${SPARKPROM_SETUP:-}" = quickstart ] || python3 -c "import google.protobuf, opentelemetry.proto" 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check protobuf opentelemetry-proto
 # botocore's SigV4 signer checks the sink's signatures independently of the Rust signer.
 python3 -c "import botocore" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check botocore
 # The alert tests read the rules as YAML.

@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end tests: the build's artifacts, one real Prometheus per session (with
 the shipped alert rules loaded: every real application of the session feeds `ALERTS`), the real
 applications several test files read (the listener's, the streaming listener's, the alert replay's
-autoscaling one), and Debian's node_exporter as the reference for node statistics."""
+autoscaling one), the newer receivers the listener's newest run also pushes to (Prometheus 3.5,
+VictoriaMetrics), and Debian's node_exporter as the reference for node statistics."""
 import json
 import subprocess
 import sys
@@ -15,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.alerts import RULES  # noqa: E402
 from harness.paths import JAR, JOBS, NATIVE_LIB, spark_install, spark_versions  # noqa: E402
-from harness.prometheus import Prometheus, free_port  # noqa: E402
+from harness.prometheus import Prometheus, Receiver, free_port  # noqa: E402
+from harness.victoria_metrics import VictoriaMetrics  # noqa: E402
 from harness.spark import sink_conf, submit  # noqa: E402
 
 # The listener's runs: the oldest and the newest Spark line (Scala 2.12 and 2.13).
@@ -38,18 +40,19 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def the_receiver_is_the_oracle(request):
-    """After every test, each real Prometheus of the session says what went wrong since the last
-    look: a refused write, or a counter of ours that went down anywhere in what it kept. Reading
-    last values proves little; the whole history is checked. A test that means to provoke either
-    says so with its marker."""
+    """After every test, each real receiver of the session it pushed to (a session fixture's when
+    the test uses that fixture) says what went wrong since the last look: a refused write (or rows
+    dropped), or a counter of ours that went down anywhere in what it kept. Reading last values
+    proves little; the whole history is checked. A test that means to provoke either says so with
+    its marker."""
     began = time.time()
     yield
     problems = []
-    for server in list(Prometheus.started):
+    for server in list(Receiver.started):
         if server.process is None:  # stopped: what it said before it stopped, once
-            Prometheus.started.remove(server)
+            Receiver.started.remove(server)
             found = server.final_problems
-        elif "prometheus" in request.fixturenames or server.started_at >= began:
+        elif server.fixture in request.fixturenames or server.started_at >= began:
             found = server.problems()
         else:
             continue  # this test did not push to it
@@ -70,9 +73,39 @@ def prometheus(tmp_path_factory):
     # application's alerts are in ALERTS{app_id=...} (tests/e2e/test_alert_replay.py).
     server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus")).start(rule_files=[RULES],
                                                                             evaluation_interval="2s")
+    server.fixture = "prometheus"
     yield server
     server.stop()
     assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+
+
+@pytest.fixture(scope="session")
+def prometheus_3(tmp_path_factory):
+    """Prometheus 3.5 (remote write 1.0 and 2.0, native histograms)."""
+    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-3"), version="3.5").start()
+    server.fixture = "prometheus_3"
+    yield server
+    server.stop()
+    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory):
+    """VictoriaMetrics (remote write 1.0, OTLP)."""
+    server = VictoriaMetrics(data_dir=tmp_path_factory.mktemp("victoria-metrics")).start()
+    server.fixture = "victoria_metrics"
+    yield server
+    server.stop()
+    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+
+
+def more_sinks(conf, receivers, sink="prom"):
+    """Adds a sink like `sink` (the same properties) for each of `receivers` ({sink name: write
+    URL}): several sinks in one application, each its own series' claims (per URL)."""
+    prefix = f"spark.metrics.conf.*.sink.{sink}."
+    for name, url in receivers.items():
+        conf.update({key.replace(f".sink.{sink}.", f".sink.{name}."): url if key == prefix + "url" else value
+                     for key, value in list(conf.items()) if key.startswith(prefix)})
 
 
 # Debian patches some of node_exporter's defaults; sparkprom follows upstream's, so the
@@ -114,7 +147,9 @@ def timed_submit(*args, **kwargs):
 def listener_run(request, prometheus, tmp_path_factory):
     """tests/e2e/jobs/listener_job.py on local-cluster, as users run it: `labels=job=...`
     (Prometheus' own label, theirs), Spark's static sources off, no spark.stop() at the end; with
-    Spark's own account of it (its REST API and event log). (version, run, account)."""
+    Spark's own account of it (its REST API and event log). (version, run, account). On the newest
+    line the same stream also goes to Prometheus 3.5 and VictoriaMetrics (two more sinks like the
+    first: tests/e2e/test_receivers.py compares what each kept)."""
     version = request.param
     conf = sink_conf(prometheus.write_url, period_seconds=2)
     conf["spark.metrics.conf.*.sink.prom.labels"] = "job=nightly-etl,team=data"
@@ -122,6 +157,9 @@ def listener_run(request, prometheus, tmp_path_factory):
     conf["spark.metrics.conf.*.sink.prom.listener.maxKeys"] = "200"
     # The driver's registry is empty when its sink starts: the listener must still be attached.
     conf["spark.metrics.staticSources.enabled"] = "false"
+    if version == LINES[-1]:
+        more_sinks(conf, {"prom3": request.getfixturevalue("prometheus_3").write_url,
+                          "vm": request.getfixturevalue("victoria_metrics").write_url})
     folder = tmp_path_factory.mktemp("listener")
     (folder / "events").mkdir()
     # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).

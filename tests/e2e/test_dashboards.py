@@ -100,6 +100,23 @@ def label_names(prometheus, query, start, end):
 def panels_without_data(prometheus, path, mine, start, end, in_pods=False):
     """Checks the dashboard's variables offer the run's values; returns (targets checked, the
     panels without data at the best moment of the run)."""
+    targets = dashboard_targets(prometheus, path, mine, start, end)
+    expected = [(title, expr) for title, expr in targets if has_data_here(expr, in_pods)]
+    # Panels are read while the job ran: its series end with stale markers when it stops.
+    empty = None
+    for at in range(int(end) - 3, int(start), -1):
+        empty = [(title, expr) for title, expr in expected if not prometheus.query(expr, at=at)]
+        if not empty:
+            break
+        if at > int(end) - 40:
+            print("DEBUG", at, [t for t, _ in empty])
+    return len(expected), empty
+
+
+def dashboard_targets(prometheus, path, mine, start, end):
+    """Every panel query of the dashboard, [(panel title, PromQL)], with its variables filled as
+    Grafana fills them for the run `mine` describes (checking that each variable offers the run's
+    value)."""
     dashboard = json.loads(path.read_text())
     chosen = {}
     for variable in dashboard["templating"]["list"]:
@@ -127,17 +144,7 @@ def panels_without_data(prometheus, path, mine, start, end, in_pods=False):
         else:
             assert offered, (path.name, name, "offers nothing")
             chosen[name] = variable.get("allValue", ".*")
-    targets = [(p["title"], fill(t["expr"], chosen)) for p in dashboard["panels"] for t in p.get("targets", [])]
-    expected = [(title, expr) for title, expr in targets if has_data_here(expr, in_pods)]
-    # Panels are read while the job ran: its series end with stale markers when it stops.
-    empty = None
-    for at in range(int(end) - 3, int(start), -1):
-        empty = [(title, expr) for title, expr in expected if not prometheus.query(expr, at=at)]
-        if not empty:
-            break
-        if at > int(end) - 40:
-            print("DEBUG", at, [t for t, _ in empty])
-    return len(expected), empty
+    return [(p["title"], fill(t["expr"], chosen)) for p in dashboard["panels"] for t in p.get("targets", [])]
 
 
 def test_every_panel_of_every_dashboard_shows_data_of_a_real_job(prometheus, tmp_path):

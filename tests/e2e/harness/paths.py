@@ -14,6 +14,9 @@ DIST_LIB = DIST / "libsparkprom-linux-x86_64.so"
 DIST_LIB_AARCH64 = DIST / "libsparkprom-linux-aarch64.so"
 JOBS = REPO / "tests" / "e2e" / "jobs"
 CACHE = Path(os.environ.get("SPARKPROM_CACHE", Path.home() / ".cache" / "sparkprom"))
+# The receivers tests/setup.sh takes from Debian beside its Prometheus 2.42: Prometheus 3.5,
+# VictoriaMetrics 1.112 and the remote-write 2.0 proto (prometheus-proto-3.5/prompb/).
+RECEIVERS = CACHE / "receivers"
 
 
 def _version_lines():
