@@ -41,6 +41,9 @@ pub struct Series {
     /// `labels` as protobuf bytes, encoded once instead of in every request.
     pub encoded_labels: Vec<u8>,
     pub family: Arc<Family>,
+    /// When the series' count started, in ms since the Unix epoch (0: unknown): remote write
+    /// 2.0 sends it with counters, histograms and summaries.
+    pub start_ms: i64,
 }
 
 impl Series {
@@ -52,6 +55,15 @@ impl Series {
             labels,
             encoded_labels,
             family,
+            start_ms: 0,
+        }
+    }
+
+    /// This series, known to have started counting at `ms` (ms since the Unix epoch).
+    pub fn starting_at(self, ms: i64) -> Series {
+        Series {
+            start_ms: ms,
+            ..self
         }
     }
 }
