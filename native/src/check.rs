@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::http::redact_url;
 use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
 use crate::remote_write::client::{Client, ClientError, Outcome};
+use crate::remote_write::negotiate::Version;
 
 /// The series the check sends: its value is when the check ran.
 pub const PROBE_NAME: &str = "sparkprom_check_timestamp_seconds";
@@ -108,15 +109,17 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         .collect::<Vec<_>>()
         .join(",");
     let body = encode(labels, now.as_secs_f64(), now.as_millis() as i64);
-    match client.send(&body) {
-        Outcome::Sent => {
+    match client.send(&body, Version::V1) {
+        Outcome::Sent { .. } => {
             lines.push(format!(
                 "ok   the receiver accepted one sample: {PROBE_NAME}{{{shown}}} {:.3}",
                 now.as_secs_f64()
             ));
             Ok(())
         }
-        Outcome::Rejected { status, message } => {
+        Outcome::Rejected {
+            status, message, ..
+        } => {
             let hint = client
                 .refusal_hint(status, &message)
                 .map_or(String::new(), |hint| format!("\n     hint: {hint}"));

@@ -7,6 +7,7 @@ pub mod encode;
 pub mod encode_v2;
 mod groups;
 pub mod hints;
+pub mod negotiate;
 pub mod proxy;
 pub mod tls;
 pub mod v2_proto;
