@@ -13,8 +13,7 @@ use crate::auth::RequestAuth;
 use crate::config::Config;
 use crate::http::redact_url;
 use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
-use crate::remote_write::client::{Client, ClientError, Outcome};
-use crate::remote_write::negotiate::Version;
+use crate::remote_write::client::{Client, ClientError, Outcome, Version};
 
 /// The series the check sends: its value is when the check ran.
 pub const PROBE_NAME: &str = "sparkprom_check_timestamp_seconds";

@@ -11,10 +11,10 @@ use crossbeam_channel::Receiver;
 use crate::config::Config;
 use crate::metadata::PendingMetadata;
 use crate::queue::SampleQueue;
-use crate::remote_write::client::{Client, Outcome, MAX_RETRY_AFTER};
+use crate::remote_write::client::{Client, Outcome, Version, MAX_RETRY_AFTER};
 use crate::remote_write::encode::RequestEncoder;
 use crate::remote_write::encode_v2::RequestEncoderV2;
-use crate::remote_write::negotiate::{Negotiation, Verdict, Version};
+use crate::remote_write::negotiate::{Negotiation, Verdict};
 use crate::sample::Sample;
 use crate::stats::{now_ms, Stats};
 

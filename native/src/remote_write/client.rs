@@ -16,7 +16,14 @@ use crate::auth::aws::environment::process_environment;
 use crate::auth::RequestAuth;
 use crate::config::{Config, ConfigError};
 
-use super::negotiate::Version;
+/// The message of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `prometheus.WriteRequest`.
+    V1,
+    /// `io.prometheus.write.v2.Request`.
+    V2,
+}
 
 /// The 2.0 answer header with the count of samples the receiver wrote.
 const SAMPLES_WRITTEN: &str = "x-prometheus-remote-write-samples-written";

@@ -10,18 +10,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::client::Outcome;
+use super::client::{Outcome, Version};
 use crate::config::{Config, Protocol};
 use crate::http::redact_url;
-
-/// The message of one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    /// `prometheus.WriteRequest`.
-    V1,
-    /// `io.prometheus.write.v2.Request`.
-    V2,
-}
 
 /// What `auto` settled on per URL in this JVM: a sink started later (a new SparkContext, a
 /// second sink on the same URL) starts from it instead of sending 2.0 into a 1.0 receiver again.
