@@ -12,7 +12,7 @@ use crate::auth::aws::environment::process_environment;
 use crate::auth::RequestAuth;
 use crate::config::Config;
 use crate::http::redact_url;
-use crate::remote_write::client::{Client, ClientError, Outcome};
+use crate::remote_write::client::{Client, ClientError, Outcome, Version};
 use crate::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
 
 /// The series the check sends: its value is when the check ran.
@@ -108,15 +108,17 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         .collect::<Vec<_>>()
         .join(",");
     let body = encode(labels, now.as_secs_f64(), now.as_millis() as i64);
-    match client.send(&body) {
-        Outcome::Sent => {
+    match client.send(&body, Version::V1) {
+        Outcome::Sent { .. } => {
             lines.push(format!(
                 "ok   the receiver accepted one sample: {PROBE_NAME}{{{shown}}} {:.3}",
                 now.as_secs_f64()
             ));
             Ok(())
         }
-        Outcome::Rejected { status, message } => {
+        Outcome::Rejected {
+            status, message, ..
+        } => {
             let hint = client
                 .refusal_hint(status, &message)
                 .map_or(String::new(), |hint| format!("\n     hint: {hint}"));

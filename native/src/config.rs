@@ -24,6 +24,7 @@ const JAVA_PROPERTIES: &[&str] = &[
 /// two equal), for "did you mean" when a property is misspelt.
 const CORE_PROPERTIES: &[&str] = &[
     "url",
+    "protocol",
     "labels",
     "include",
     "exclude",
@@ -123,6 +124,8 @@ impl Filters {
 pub struct Config {
     /// The remote_write endpoint, e.g. `http://127.0.0.1:9090/api/v1/write`.
     pub url: String,
+    /// Which remote-write message the sink sends (`protocol=1.0|2.0|auto`).
+    pub protocol: Protocol,
     /// Labels the user adds to every series (`labels=cluster=prod,team=etl`).
     pub static_labels: Vec<(String, String)>,
     pub filters: Filters,
@@ -171,6 +174,17 @@ pub struct Config {
     pub sink_name: Option<String>,
     /// What the JVM says about the network (`sparkprom.jvm.*`, set by the Java side).
     pub jvm: JvmNetwork,
+}
+
+/// `protocol`: the remote-write message to send. 1.0 is the default because Amazon Managed
+/// Service for Prometheus, and Prometheus before 3.0, take only 1.0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    #[default]
+    V1,
+    V2,
+    /// 2.0 until the receiver shows it takes only 1.0 (remote_write/negotiate.rs).
+    Auto,
 }
 
 /// What the JVM the sink runs in says about the network, handed over by the Java side: its
@@ -255,6 +269,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             url: String::new(),
+            protocol: Protocol::default(),
             static_labels: Vec::new(),
             filters: Filters::default(),
             // A Spark 3.5/4.x executor exports about 300 series and a driver about 400; this
@@ -329,6 +344,7 @@ impl Config {
             let value = raw.trim();
             match key.as_str() {
                 "url" => config.url = value.to_string(),
+                "protocol" => config.protocol = parse_protocol(key, value)?,
                 "labels" => config.static_labels = parse_labels(key, value)?,
                 "include" => config.filters.include = Some(parse_regex(key, value)?),
                 "exclude" => config.filters.exclude = Some(parse_regex(key, value)?),
@@ -759,6 +775,21 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+fn parse_protocol(key: &str, value: &str) -> Result<Protocol, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1.0" => Ok(Protocol::V1),
+        "2.0" => Ok(Protocol::V2),
+        "auto" => Ok(Protocol::Auto),
+        _ => Err(ConfigError::new(
+            key,
+            format!(
+                "'{value}' is not accepted; expected 1.0 (remote write 1.0, the default), 2.0 or \
+                 auto (2.0, falling back to 1.0 when the receiver takes only 1.0)"
+            ),
+        )),
+    }
+}
+
 fn parse_log_level(key: &str, value: &str) -> Result<String, ConfigError> {
     let level = value.to_ascii_lowercase();
     match level.as_str() {
@@ -788,6 +819,22 @@ mod tests {
                 .unwrap();
         assert_eq!(config.capacity, 100_000);
         assert_eq!(config.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn protocol_is_1_0_unless_2_0_or_auto_is_given_and_anything_else_is_named() {
+        let with = |value: &str| {
+            Config::from_properties(&props(&[("url", "http://h/"), ("protocol", value)]))
+        };
+        assert_eq!(Config::default().protocol, Protocol::V1);
+        assert_eq!(with("1.0").unwrap().protocol, Protocol::V1);
+        assert_eq!(with("2.0").unwrap().protocol, Protocol::V2);
+        assert_eq!(with(" AUTO ").unwrap().protocol, Protocol::Auto);
+        for bad in ["2", "v2", "otlp", ""] {
+            let err = with(bad).unwrap_err();
+            assert_eq!(err.property, "protocol", "{bad}");
+            assert!(err.message.contains("expected 1.0"), "{err}");
+        }
     }
 
     /// `textfile=` or `node.instance=` left empty (a template, an init script's unset variable)

@@ -47,13 +47,16 @@ pub struct Series {
     pub key: Vec<u8>,
     pub family: Arc<Family>,
     /// The label set as the sink's encoder writes it, made by that encoder at the series' first
-    /// request and reused by every later one (a sink speaks one format per series' life).
+    /// request and reused by every later one (1.0's; 2.0 refers to a request's own symbols).
     pub encoded: std::sync::OnceLock<Vec<u8>>,
+    /// When the series' count started, in ms since the Unix epoch (0: unknown): remote write
+    /// 2.0 sends it with counters, histograms and summaries.
+    pub start_ms: i64,
 }
 
 impl PartialEq for Series {
     fn eq(&self, other: &Series) -> bool {
-        self.key == other.key && self.family == other.family
+        self.key == other.key && self.family == other.family && self.start_ms == other.start_ms
     }
 }
 
@@ -67,6 +70,15 @@ impl Series {
             key,
             family,
             encoded: std::sync::OnceLock::new(),
+            start_ms: 0,
+        }
+    }
+
+    /// This series, known to have started counting at `ms` (ms since the Unix epoch).
+    pub fn starting_at(self, ms: i64) -> Series {
+        Series {
+            start_ms: ms,
+            ..self
         }
     }
 }

@@ -11,8 +11,11 @@ use crossbeam_channel::Receiver;
 use crate::config::Config;
 use crate::metadata::PendingMetadata;
 use crate::queue::SampleQueue;
-use crate::remote_write::client::{Client, Outcome, MAX_RETRY_AFTER};
+use crate::remote_write::client::{Client, Outcome, Version, MAX_RETRY_AFTER};
 use crate::remote_write::encode::RequestEncoder;
+use crate::remote_write::encode_v2::RequestEncoderV2;
+use crate::remote_write::negotiate::{Negotiation, Verdict};
+use crate::sample::Sample;
 use crate::stats::{now_ms, Stats};
 
 /// Most metadata entries in one request: keeps requests small when a registry is first seen.
@@ -79,8 +82,12 @@ pub struct SenderLoop {
 
 /// What became of one batch.
 enum Delivered {
-    Sent,
-    Rejected,
+    /// Accepted; `not_written` of its samples the receiver said it did not write (2.0).
+    Sent { not_written: usize },
+    /// Refused; `written` of its samples the receiver said it wrote all the same (2.0).
+    Rejected { written: usize },
+    /// Sent in 2.0 to a receiver that takes only 1.0, which took none of it: to send in 1.0.
+    FellBack,
     /// Still failing after `retryTimeout`: given up so the next batch can go.
     RetryTimeout,
     /// Could not be encoded.
@@ -94,33 +101,47 @@ struct DeliveryLog {
     failures: RateLimitedLog,
     refusals: RateLimitedLog,
     failing_since: Option<Instant>,
+    said_not_written: bool,
+}
+
+/// The sender's encoders, one per message, and which message the receiver takes.
+struct Encoding {
+    v1: RequestEncoder,
+    v2: RequestEncoderV2,
+    negotiation: Negotiation,
 }
 
 impl SenderLoop {
     /// Takes the next batch, delivers it, counts what became of it; until the queue is closed
     /// and empty or the flush deadline passes.
     pub fn run(self) {
-        let mut encoder = RequestEncoder::default();
+        let mut encoding = Encoding {
+            v1: RequestEncoder::default(),
+            v2: RequestEncoderV2::default(),
+            negotiation: Negotiation::new(&self.config),
+        };
         let mut batch = Vec::with_capacity(self.config.max_samples_per_send);
         let mut metadata = Vec::new();
         let mut log = DeliveryLog {
             failures: RateLimitedLog::new(),
             refusals: RateLimitedLog::new(),
             failing_since: None,
+            said_not_written: false,
         };
         while self.next_batch(&mut batch) {
             if batch.is_empty() {
                 continue;
             }
+            // Taken whatever the message: 2.0 carries each series' metadata inline, and a batch
+            // that falls back to 1.0 needs it.
             metadata.clear();
             self.metadata.take(MAX_METADATA_PER_SEND, &mut metadata);
-            let outcome = match encoder.encode(&batch, &metadata) {
-                Ok((body, _)) => self.deliver(body, batch.len(), &mut log),
-                Err(e) => {
-                    tracing::error!("cannot compress a batch of {} samples: {e}", batch.len());
-                    Delivered::GaveUp
-                }
-            };
+            let version = encoding.negotiation.version();
+            let mut outcome = self.send(version, &mut encoding, &batch, &metadata, &mut log);
+            if let Delivered::FellBack = outcome {
+                // The receiver took nothing of the 2.0 request: the same batch, in 1.0, now.
+                outcome = self.send(Version::V1, &mut encoding, &batch, &metadata, &mut log);
+            }
             self.count(&outcome, batch.len());
             batch.clear();
             if let Delivered::OutOfTime = outcome {
@@ -166,22 +187,58 @@ impl SenderLoop {
         }
     }
 
+    /// Encodes `batch` in `version` and delivers it.
+    fn send(
+        &self,
+        version: Version,
+        encoding: &mut Encoding,
+        batch: &[Sample],
+        metadata: &[Arc<crate::sample::Family>],
+        log: &mut DeliveryLog,
+    ) -> Delivered {
+        let encoded = match version {
+            Version::V1 => encoding.v1.encode(batch, metadata),
+            Version::V2 => encoding.v2.encode(batch),
+        };
+        match encoded {
+            Ok((body, _)) => {
+                self.deliver(body, version, &mut encoding.negotiation, batch.len(), log)
+            }
+            Err(e) => {
+                tracing::error!("cannot compress a batch of {} samples: {e}", batch.len());
+                Delivered::GaveUp
+            }
+        }
+    }
+
     /// Sends one request, retrying what the remote-write spec says to retry, with backoff (at
     /// least the receiver's Retry-After), until it is accepted, refused, or the flush deadline
     /// leaves no time for another try.
-    fn deliver(&self, body: &[u8], samples: usize, log: &mut DeliveryLog) -> Delivered {
+    fn deliver(
+        &self,
+        body: &[u8],
+        version: Version,
+        negotiation: &mut Negotiation,
+        samples: usize,
+        log: &mut DeliveryLog,
+    ) -> Delivered {
         let mut backoff = self.config.min_backoff;
         let first_try = Instant::now();
         loop {
             let started = Instant::now();
-            let outcome = self.client.send(body);
+            let outcome = self.client.send(body, version);
             Stats::add(&self.stats.requests, 1);
             Stats::add(
                 &self.stats.request_nanos,
                 started.elapsed().as_nanos() as usize,
             );
+            match negotiation.judge(version, &outcome) {
+                Verdict::Keep => {}
+                Verdict::FallBack => return Delivered::FellBack,
+                Verdict::Unsupported => return Delivered::Rejected { written: 0 },
+            }
             match outcome {
-                Outcome::Sent => {
+                Outcome::Sent { samples_written } => {
                     if let Some(since) = log.failing_since.take() {
                         tracing::info!(
                             "remote write to {} recovered after {:.1}s",
@@ -189,9 +246,24 @@ impl SenderLoop {
                             since.elapsed().as_secs_f64()
                         );
                     }
-                    return Delivered::Sent;
+                    let written = samples_written.map_or(samples, |n| n as usize);
+                    let not_written = samples.saturating_sub(written);
+                    if not_written > 0 && !std::mem::replace(&mut log.said_not_written, true) {
+                        tracing::warn!(
+                            "{} accepted a request of {samples} samples but wrote {written} \
+                             (X-Prometheus-Remote-Write-Samples-Written); counted in \
+                             sparkprom_samples_failed_total{{reason=\"not_written\"}}, said once: \
+                             the receiver's log says why",
+                            crate::http::redact_url(&self.config.url)
+                        );
+                    }
+                    return Delivered::Sent { not_written };
                 }
-                Outcome::Rejected { status, message } => {
+                Outcome::Rejected {
+                    status,
+                    message,
+                    samples_written,
+                } => {
                     if let Some(suppressed) = log.refusals.should_log() {
                         let hint = self
                             .client
@@ -202,7 +274,10 @@ impl SenderLoop {
                             crate::http::redact_url(&self.config.url)
                         );
                     }
-                    return Delivered::Rejected;
+                    // A 2.0 receiver may write part of a request it refuses (the spec's
+                    // partial write): those samples arrived.
+                    let written = samples_written.map_or(0, |n| (n as usize).min(samples));
+                    return Delivered::Rejected { written };
                 }
                 Outcome::Misconfigured { reason } => {
                     if let Some(suppressed) = log.refusals.should_log() {
@@ -211,7 +286,7 @@ impl SenderLoop {
                             crate::http::redact_url(&self.config.url)
                         );
                     }
-                    return Delivered::Rejected;
+                    return Delivered::Rejected { written: 0 };
                 }
                 Outcome::Retry { after, reason } => {
                     log.failing_since.get_or_insert_with(Instant::now);
@@ -244,16 +319,21 @@ impl SenderLoop {
 
     /// Counts what became of a batch of `samples` samples.
     fn count(&self, outcome: &Delivered, samples: usize) {
-        match outcome {
-            Delivered::Sent => {
-                Stats::add(&self.stats.samples_sent, samples);
+        match *outcome {
+            Delivered::Sent { not_written } => {
+                Stats::add(&self.stats.samples_sent, samples - not_written);
+                Stats::add(&self.stats.samples_not_written, not_written);
                 self.stats
                     .last_success_ms
                     .store(now_ms(), Ordering::Relaxed);
             }
-            Delivered::Rejected => Stats::add(&self.stats.samples_rejected, samples),
+            Delivered::Rejected { written } => {
+                Stats::add(&self.stats.samples_sent, written);
+                Stats::add(&self.stats.samples_rejected, samples - written);
+            }
             Delivered::RetryTimeout => Stats::add(&self.stats.samples_retry_timeout, samples),
-            Delivered::GaveUp | Delivered::OutOfTime => {
+            // FellBack: sent again in 1.0, never the end of a batch; failed if it were.
+            Delivered::GaveUp | Delivered::OutOfTime | Delivered::FellBack => {
                 Stats::add(&self.stats.samples_failed, samples)
             }
         }

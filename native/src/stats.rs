@@ -12,6 +12,8 @@ pub struct Stats {
     pub samples_failed: AtomicU64,
     /// Refused by the receiver with a 4xx other than 429.
     pub samples_rejected: AtomicU64,
+    /// Accepted by a 2.0 receiver that said it wrote fewer samples than the request held.
+    pub samples_not_written: AtomicU64,
     /// Still failing (5xx, 429, network) after `retryTimeout`: given up so the next batch goes.
     pub samples_retry_timeout: AtomicU64,
     /// Pushed out of the full queue by newer samples.

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sparkprom::config::Config;
+use sparkprom::config::{Config, Protocol};
 use sparkprom::remote_write::proto::TimeSeries;
 use sparkprom::sink::{Sink, SubmitStatus};
 use sparkprom::snapshot::{Encoder, Value};
-use support::{FakeReceiver, Received, Reply, ReservedPort};
+use support::{FakeReceiver, Received, Reply, ReservedPort, Takes};
 
 const GAUGES: u32 = 3;
 
@@ -750,4 +750,233 @@ fn a_400_a_429_series_limit_and_a_501_each_say_what_to_do() {
             verdict.lines
         );
     }
+}
+
+// Remote write 2.0 (protocol=2.0 and auto). The scripted receiver reads 2.0 as Prometheus 3.5
+// does, or takes only 1.0 and answers a 2.0 request as Prometheus 2.42 (204, nothing stored),
+// Prometheus 3.5 by default (415) or another 1.x receiver (400) does. The names in the comments
+// are prometheus/compliance's remotewrite/sender cases each test mirrors.
+
+fn with_protocol(url: &str, protocol: Protocol) -> Config {
+    Config {
+        protocol,
+        ..config(url)
+    }
+}
+
+/// The message each request was sent in, in order: true for 2.0.
+fn versions(received: &[Received]) -> Vec<bool> {
+    received.iter().map(Received::is_v2).collect()
+}
+
+fn samples_of(r: &Received) -> Vec<(String, i64, u64)> {
+    r.request
+        .timeseries
+        .iter()
+        .flat_map(|t| {
+            t.samples
+                .iter()
+                .map(|s| (format!("{:?}", t.labels), s.timestamp, s.value.to_bits()))
+        })
+        .collect()
+}
+
+/// content_type_with_proto_param, version_header_value, content_encoding_snappy,
+/// user_agent_present, snappy_block_format, protobuf_parseable, empty_string_at_index_zero,
+/// metadata_type_counter, metadata_type_gauge, metadata_help_text, samples_with_metadata,
+/// retry_on_500, retry_on_503, process_written_count_headers, TestNoFallbackOn2xx.
+#[test]
+fn protocol_2_0_arrives_whole_with_its_headers_symbols_and_metadata() {
+    let receiver = FakeReceiver::start(vec![Reply::Status(500), Reply::Status(503)]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::V2)).unwrap();
+    run(&sink, 0..3);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    let received = receiver.received();
+    assert_complete_and_ordered(&received, 0, 3);
+    assert!(stats.retries.load(Ordering::Relaxed) >= 2);
+    assert_eq!(
+        stats.samples_sent.load(Ordering::Relaxed),
+        total_accepted_samples(&received)
+    );
+    for r in &received {
+        assert!(r.is_v2());
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-protobuf;proto=io.prometheus.write.v2.Request")
+        );
+        assert_eq!(r.header("x-prometheus-remote-write-version"), Some("2.0.0"));
+        assert_eq!(r.header("content-encoding"), Some("snappy"));
+        assert!(r.header("user-agent").unwrap().starts_with("sparkprom/"));
+        assert_eq!(r.v2.as_ref().unwrap().symbols[0], "");
+    }
+    // Metadata inline, by family: type and help through the symbols.
+    let metadata_of = |name: &str| {
+        received.iter().filter(|r| r.accepted()).find_map(|r| {
+            let v2 = r.v2.as_ref().unwrap();
+            r.request
+                .timeseries
+                .iter()
+                .zip(&v2.timeseries)
+                .find(|(t, _)| name_of(t) == name)
+                .map(|(_, raw)| {
+                    let m = raw.metadata.unwrap();
+                    (m.r#type(), v2.symbols[m.help_ref as usize].clone())
+                })
+        })
+    };
+    use sparkprom::remote_write::v2_proto::MetricType;
+    assert_eq!(
+        metadata_of("spark_test_gauge0").map(|m| m.0),
+        Some(MetricType::Gauge)
+    );
+    let (kind, help) = metadata_of("sparkprom_samples_sent_total").unwrap();
+    assert_eq!(kind, MetricType::Counter);
+    assert!(!help.is_empty());
+}
+
+/// fallback_on_415_unsupported_media_type, retry_with_different_version,
+/// fallback_header_changes, accept_success_after_fallback, persistent_fallback_choice:
+/// Prometheus 3.5 by default answers 415 to 2.0; the same batch goes in 1.0 at once, every later
+/// one goes straight in 1.0, and so does the next sink's first on that URL.
+#[test]
+fn auto_falls_back_on_415_without_losing_the_batch_and_remembers_it_for_the_url() {
+    let receiver = FakeReceiver::taking(Takes::V1Answering415, vec![]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Auto)).unwrap();
+    run(&sink, 0..1);
+    // The first batch, in 2.0 then 1.0, is through before the next is taken: the next batches
+    // show what the sink remembered.
+    assert!(receiver.wait_for_requests(2, Duration::from_secs(5)));
+    run(&sink, 1..3);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    let received = receiver.received();
+    assert!(received.len() >= 3, "{} requests", received.len());
+    let mut expected = vec![false; received.len()];
+    expected[0] = true;
+    assert_eq!(versions(&received), expected, "2.0 once, then 1.0");
+    assert_eq!(received[0].reply, Reply::Status(415));
+    assert_eq!(
+        samples_of(&received[0]),
+        samples_of(&received[1]),
+        "the same batch"
+    );
+    assert_eq!(
+        received[1].header("content-type"),
+        Some("application/x-protobuf")
+    );
+    assert_eq!(
+        received[1].header("x-prometheus-remote-write-version"),
+        Some("0.1.0")
+    );
+    assert_complete_and_ordered_as_accepted(&received, 0, 3);
+    assert_eq!(stats.samples_rejected.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        stats.samples_sent.load(Ordering::Relaxed),
+        total_accepted_samples(&received)
+    );
+
+    // The next sink on this URL in this JVM starts on 1.0.
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Auto)).unwrap();
+    run(&sink, 0..1);
+    sink.close(None);
+    let later = &receiver.received()[received.len()..];
+    assert!(!later.is_empty() && !later.iter().any(Received::is_v2));
+}
+
+/// Prometheus 2.42 reads a 2.0 body as an empty 1.0 request and answers 204 without any
+/// written header, storing nothing (the spec: treat as 415): the batch goes again in 1.0.
+#[test]
+fn auto_falls_back_from_prometheus_2_42_which_answers_2_0_with_204_and_stores_nothing() {
+    let receiver = FakeReceiver::taking(Takes::V1As242, vec![]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Auto)).unwrap();
+    run(&sink, 0..3);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    let received = receiver.received();
+    assert!(received[0].is_v2() && received[0].accepted());
+    assert!(
+        received[0].request.timeseries.is_empty(),
+        "2.42 read the 2.0 body as an empty 1.0 request"
+    );
+    assert!(!received[1..].iter().any(Received::is_v2));
+    assert_complete_and_ordered(&received, 0, 3);
+    assert_eq!(
+        stats.samples_sent.load(Ordering::Relaxed),
+        total_accepted_samples(&received)
+    );
+}
+
+/// The spec's "Senders SHOULD expect 400 ... from 1.x Receivers": a 400 to the first 2.0
+/// request, without written headers, is a receiver that cannot decode 2.0.
+#[test]
+fn auto_falls_back_on_a_400_to_its_first_2_0_request() {
+    let receiver = FakeReceiver::taking(Takes::V1Answering400, vec![]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Auto)).unwrap();
+    run(&sink, 0..3);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    let received = receiver.received();
+    assert_eq!(received[0].reply, Reply::Status(400));
+    assert_eq!(
+        samples_of(&received[0]),
+        samples_of(&received[1]),
+        "the same batch"
+    );
+    assert!(received[0].is_v2() && !received[1..].iter().any(Received::is_v2));
+    assert_complete_and_ordered_as_accepted(&received, 0, 3);
+    assert_eq!(stats.samples_rejected.load(Ordering::Relaxed), 0);
+}
+
+/// TestNoFallbackOn2xx: a receiver that takes 2.0 keeps getting 2.0.
+#[test]
+fn auto_stays_on_2_0_with_a_receiver_that_takes_it() {
+    let receiver = FakeReceiver::start(vec![]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Auto)).unwrap();
+    run(&sink, 0..3);
+    sink.close(None);
+    let received = receiver.received();
+    assert!(
+        received.iter().all(Received::is_v2),
+        "{:?}",
+        versions(&received)
+    );
+    assert_complete_and_ordered(&received, 0, 3);
+}
+
+/// protocol=2.0 does not fall back: a 415 is a refusal, counted, and nothing goes in 1.0.
+#[test]
+fn protocol_2_0_refused_with_415_is_counted_as_rejected_and_never_sent_in_1_0() {
+    let receiver = FakeReceiver::taking(Takes::V1Answering415, vec![]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::V2)).unwrap();
+    run(&sink, 0..2);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    let received = receiver.received();
+    assert!(received.iter().all(Received::is_v2));
+    let refused: u64 = received.iter().map(|r| samples_of(r).len() as u64).sum();
+    assert!(refused > 0);
+    assert_eq!(stats.samples_rejected.load(Ordering::Relaxed), refused);
+    assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 0);
+}
+
+/// process_written_count_headers, handle_partial_write: a 2.0 receiver that accepts a request
+/// but writes fewer samples than it held; the difference is counted, not sent.
+#[test]
+fn samples_a_2_0_receiver_did_not_write_are_counted_as_not_written() {
+    let receiver = FakeReceiver::start(vec![Reply::WriteOnly(1)]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::V2)).unwrap();
+    run(&sink, 0..2);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    let received = receiver.received();
+    assert_eq!(received[0].samples_written, Some(1));
+    let first = samples_of(&received[0]).len() as u64;
+    assert!(first > 1);
+    assert_eq!(stats.samples_not_written.load(Ordering::Relaxed), first - 1);
+    let all: u64 = received.iter().map(|r| samples_of(r).len() as u64).sum();
+    assert_eq!(
+        stats.samples_sent.load(Ordering::Relaxed),
+        all - (first - 1)
+    );
 }

@@ -16,9 +16,23 @@ use crate::auth::aws::environment::process_environment;
 use crate::auth::RequestAuth;
 use crate::config::{Config, ConfigError};
 
+/// The message of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `prometheus.WriteRequest`.
+    V1,
+    /// `io.prometheus.write.v2.Request`.
+    V2,
+}
+
+/// The 2.0 answer header with the count of samples the receiver wrote.
+const SAMPLES_WRITTEN: &str = "x-prometheus-remote-write-samples-written";
+
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
-    Sent,
+    /// `samples_written`: the receiver's X-Prometheus-Remote-Write-Samples-Written, read for a
+    /// 2.0 request only (a 1.0 receiver has no such header).
+    Sent { samples_written: Option<u64> },
     /// Try again; `after` is the receiver's Retry-After when it gave one.
     Retry {
         after: Option<Duration>,
@@ -28,12 +42,12 @@ pub enum Outcome {
     Rejected {
         status: u16,
         message: String,
+        /// As for `Sent`: a 2.0 receiver says what it wrote of a request it refused in part.
+        samples_written: Option<u64>,
     },
     /// No request can succeed with this configuration (the receiver's certificate is not
     /// trusted): what to set is in `reason`.
-    Misconfigured {
-        reason: String,
-    },
+    Misconfigured { reason: String },
 }
 
 /// Why a client could not be made.
@@ -160,8 +174,21 @@ impl Client {
         self.auth.missing_credentials()
     }
 
-    pub fn send(&self, body: &[u8]) -> Outcome {
+    /// POSTs `body`, a request encoded in `version`, with that version's headers.
+    pub fn send(&self, body: &[u8], version: Version) -> Outcome {
         let mut headers = self.headers.clone();
+        if version == Version::V2 {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                ),
+            );
+            headers.insert(
+                "X-Prometheus-Remote-Write-Version",
+                HeaderValue::from_static("2.0.0"),
+            );
+        }
         if let Err(reason) = self.auth.apply(&self.url, &mut headers, body) {
             // Credentials that cannot be had now (STS down, token file being rotated) may be
             // there on the next attempt.
@@ -180,8 +207,16 @@ impl Client {
             Err(e) => return self.failed(&e),
         };
         let status = response.status();
+        let samples_written = match version {
+            Version::V1 => None,
+            Version::V2 => response
+                .headers()
+                .get(SAMPLES_WRITTEN)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok()),
+        };
         if status.is_success() {
-            return Outcome::Sent;
+            return Outcome::Sent { samples_written };
         }
         let retry_after = response
             .headers()
@@ -200,6 +235,7 @@ impl Client {
                     "redirected to {}; redirects are not followed (set url to the final address)",
                     crate::http::redact_url(location)
                 ),
+                samples_written,
             };
         }
         let mut message = response.text().unwrap_or_default();
@@ -217,6 +253,7 @@ impl Client {
             Outcome::Rejected {
                 status: status.as_u16(),
                 message,
+                samples_written,
             }
         }
     }

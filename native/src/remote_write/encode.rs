@@ -5,14 +5,14 @@
 //! writes the samples, so no label strings are cloned per request. All buffers are kept and reused between requests.
 //! The output is a plain `WriteRequest` that prost (and any receiver) decodes.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message;
 
+use std::sync::Arc;
+
+use super::groups::SeriesGroups;
 use super::proto::encode_labels;
-use crate::sample::{Family, Sample, Series};
+use crate::sample::{Family, Sample};
 
 const WRITE_REQUEST_TIMESERIES: u32 = 1;
 const WRITE_REQUEST_METADATA: u32 = 3;
@@ -24,11 +24,7 @@ fn sample_len(timestamp_ms: i64) -> usize {
 }
 
 pub struct RequestEncoder {
-    /// Samples of the batch grouped by series, in order of each series' first sample. Only the
-    /// first `used` entries belong to the current batch; the rest keep their memory for later.
-    groups: Vec<Group>,
-    /// Series address -> index in `groups`.
-    group_of: HashMap<usize, usize>,
+    groups: SeriesGroups,
     proto: Vec<u8>,
     compressed: Vec<u8>,
     snappy: snap::raw::Encoder,
@@ -37,19 +33,12 @@ pub struct RequestEncoder {
 impl Default for RequestEncoder {
     fn default() -> Self {
         RequestEncoder {
-            groups: Vec::new(),
-            group_of: HashMap::new(),
+            groups: SeriesGroups::default(),
             proto: Vec::new(),
             compressed: Vec::new(),
             snappy: snap::raw::Encoder::new(),
         }
     }
-}
-
-#[derive(Default)]
-struct Group {
-    series: Option<Arc<Series>>,
-    samples: Vec<(i64, f64)>,
 }
 
 impl RequestEncoder {
@@ -61,9 +50,8 @@ impl RequestEncoder {
         batch: &[Sample],
         families: &[Arc<Family>],
     ) -> Result<(&[u8], usize), snap::Error> {
-        let used = self.group(batch);
         self.proto.clear();
-        for group in &mut self.groups[..used] {
+        for group in self.groups.group(batch) {
             // Taken out so the series is not kept alive past this request.
             let Some(series) = group.series.take() else {
                 continue;
@@ -105,29 +93,6 @@ impl RequestEncoder {
         let n = self.snappy.compress(&self.proto, &mut self.compressed)?;
         Ok((&self.compressed[..n], self.proto.len()))
     }
-
-    /// Fills the first groups with the batch's samples; returns how many groups it used.
-    fn group(&mut self, batch: &[Sample]) -> usize {
-        self.group_of.clear();
-        let mut used = 0;
-        for sample in batch {
-            let key = Arc::as_ptr(&sample.series) as usize;
-            let index = *self.group_of.entry(key).or_insert_with(|| {
-                used += 1;
-                used - 1
-            });
-            if index == self.groups.len() {
-                self.groups.push(Group::default());
-            }
-            let group = &mut self.groups[index];
-            if group.series.is_none() {
-                group.series = Some(Arc::clone(&sample.series));
-                group.samples.clear();
-            }
-            group.samples.push((sample.timestamp_ms, sample.value));
-        }
-        used
-    }
 }
 
 /// Decodes a body the way a receiver does: snappy block, then `WriteRequest`. For tests.
@@ -142,7 +107,7 @@ pub fn decode_body(body: &[u8]) -> Result<super::proto::WriteRequest, String> {
 mod tests {
     use super::*;
     use crate::remote_write::proto::{self, MetricMetadata, TimeSeries, WriteRequest};
-    use crate::sample::{Label, MetricType};
+    use crate::sample::{Label, MetricType, Series};
 
     /// A series' labels as the wire carries them.
     fn wire(labels: &[Label]) -> Vec<proto::Label> {

@@ -1,11 +1,20 @@
 //! A scripted remote-write receiver for fault injection. It decodes every request exactly as a
-//! real receiver does (snappy block, then `WriteRequest`) and answers from a script: a status
-//! (with headers), a stall, or a dropped connection; when the script is empty it answers 204.
+//! real receiver does (snappy block, then `WriteRequest`, or the 2.0 `Request` when the
+//! Content-Type names it, as Prometheus 3.5 does) and answers from a script: a status (with
+//! headers), a stall, or a dropped connection; when the script is empty it answers 204.
+//! What it takes is one of `Takes`: both messages (Prometheus 3.5 with both accepted, the
+//! default), or 1.0 only, answering a 2.0 request as Prometheus 2.42, Prometheus 3.5 by default
+//! or another 1.x receiver does.
 //! A request it would accept is first checked as Prometheus checks it, and refused as Prometheus
 //! refuses it: with 500 a series with a label name twice (Prometheus 2.42's TSDB calls it an
 //! invalid sample and stores nothing of the request; a sender retries a 5xx), with 400 label names
 //! unsorted or invalid, an empty label value, an invalid metric name, or a sample not after the
 //! series' last one (older, or the same time with another value).
+//! A 2.0 request is checked as Prometheus 3.5's 2.0 handler does: series by series, writing what
+//! is valid and answering 400 for the rest (a partial write), with the
+//! `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written` headers on every answer; a
+//! repeated label name is a 400 there, and label names not sorted are refused too (the spec's
+//! MUST; Prometheus 3.5 sorts them itself).
 
 // Test code: a failing unwrap is a failing test (Cargo.toml denies unwrap elsewhere).
 #![allow(clippy::unwrap_used)]
@@ -19,9 +28,31 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sparkprom::remote_write::encode::decode_body;
-use sparkprom::remote_write::proto::{TimeSeries, WriteRequest};
+use sparkprom::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
+use sparkprom::remote_write::v2_proto;
 
-#[derive(Clone, Debug)]
+/// The Content-Type parameter that names the 2.0 message.
+const V2_CONTENT_TYPE: &str = "proto=io.prometheus.write.v2.Request";
+
+/// Which messages the receiver takes, and how it answers one it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Takes {
+    /// 1.0 and 2.0: Prometheus 3.5 with
+    /// `--web.remote-write-receiver.accepted-protobuf-messages` naming both.
+    Both,
+    /// 1.0 only, reading every body as 1.0 whatever its Content-Type: Prometheus 2.42
+    /// (storage/remote/write_handler.go, v2.42.0: `DecodeWriteRequest` then `write`). A 2.0
+    /// body's fields (4, 5) are unknown to `prometheus.WriteRequest` and skipped: an empty
+    /// request, stored as nothing, answered 204 without any written header.
+    V1As242,
+    /// 1.0 only, answering 415 to a 2.0 Content-Type: Prometheus 3.5 by default (its handler
+    /// refuses a message not in its accepted list with 415).
+    V1Answering415,
+    /// 1.0 only, answering 400 to a 2.0 body it cannot decode: the spec's "Senders SHOULD
+    /// expect 400 ... from 1.x Receivers".
+    V1Answering400,
+}
+#[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
     Status(u16),
     StatusWithHeader(u16, &'static str, &'static str),
@@ -31,6 +62,9 @@ pub enum Reply {
     Stall(Duration),
     /// Closes the connection without answering.
     Reset,
+    /// 2.0: writes only the request's first this many samples and answers 204 saying so in
+    /// X-Prometheus-Remote-Write-Samples-Written (a receiver that drops what it cannot store).
+    WriteOnly(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -40,18 +74,40 @@ pub struct Received {
     /// Why a request the script would have accepted was refused (then `reply` is 400 or 500).
     pub refusal: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// The request as the receiver read it (a 2.0 request's labels resolved through its
+    /// symbols, its samples without their start timestamps).
     pub request: WriteRequest,
+    /// The 2.0 request as it came, when the receiver read one.
+    pub v2: Option<v2_proto::Request>,
+    /// What X-Prometheus-Remote-Write-Samples-Written said, when the answer had it.
+    pub samples_written: Option<u64>,
 }
 
 impl Received {
     /// Stored by the receiver: answered 2xx, or stalled (it answers 204, late).
     pub fn accepted(&self) -> bool {
-        matches!(self.reply, Reply::Status(200..=299) | Reply::Stall(_))
+        matches!(
+            self.reply,
+            Reply::Status(200..=299) | Reply::Stall(_) | Reply::WriteOnly(_)
+        )
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(h, _)| h == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sent as remote write 2.0 (by its Content-Type).
+    pub fn is_v2(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|t| t.contains(V2_CONTENT_TYPE))
     }
 }
 
-#[derive(Default)]
 struct State {
+    takes: Takes,
     script: VecDeque<Reply>,
     received: Vec<Received>,
     /// Each accepted series' newest sample: (timestamp, value bits).
@@ -106,12 +162,16 @@ impl ReservedPort {
 
     /// Starts listening on the held port and serves it as a FakeReceiver.
     pub fn listen(self, script: Vec<Reply>) -> FakeReceiver {
+        self.listen_taking(Takes::Both, script)
+    }
+
+    pub fn listen_taking(self, takes: Takes, script: Vec<Reply>) -> FakeReceiver {
         use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
         // SAFETY: listen on the socket this value owns, then hand its ownership to the listener.
         let listening = unsafe { libc::listen(self.fd.as_raw_fd(), 128) };
         assert_eq!(listening, 0, "listen: {}", std::io::Error::last_os_error());
         let listener = unsafe { TcpListener::from_raw_fd(self.fd.into_raw_fd()) };
-        FakeReceiver::serve_on(listener, script)
+        FakeReceiver::serve_on(listener, takes, script)
     }
 }
 
@@ -123,16 +183,22 @@ impl Default for ReservedPort {
 
 impl FakeReceiver {
     pub fn start(script: Vec<Reply>) -> FakeReceiver {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the fake receiver");
-        FakeReceiver::serve_on(listener, script)
+        FakeReceiver::taking(Takes::Both, script)
     }
 
-    fn serve_on(listener: TcpListener, script: Vec<Reply>) -> FakeReceiver {
+    pub fn taking(takes: Takes, script: Vec<Reply>) -> FakeReceiver {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the fake receiver");
+        FakeReceiver::serve_on(listener, takes, script)
+    }
+
+    fn serve_on(listener: TcpListener, takes: Takes, script: Vec<Reply>) -> FakeReceiver {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let state = Arc::new(Mutex::new(State {
+            takes,
             script: script.into(),
-            ..State::default()
+            received: Vec::new(),
+            newest: HashMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (Arc::clone(&state), Arc::clone(&stop));
@@ -223,44 +289,20 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let request = decode_body(&body).expect("the sink sent a body a receiver cannot decode");
+        let v2_type = headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.contains(V2_CONTENT_TYPE));
         let mut guard = state.lock().unwrap();
-        let mut reply = guard.script.pop_front().unwrap_or(Reply::Status(204));
-        let mut refusal = None;
-        if matches!(reply, Reply::Status(200..=299) | Reply::Stall(_)) {
-            if let Err((status, why)) = check_as_prometheus_does(&request, &mut guard.newest) {
-                refusal = Some(why);
-                reply = Reply::Status(status);
-            }
-        }
-        guard.received.push(Received {
-            at: Instant::now(),
-            reply: reply.clone(),
-            refusal: refusal.clone(),
-            headers,
-            request,
-        });
+        let answer = if v2_type && guard.takes != Takes::V1As242 {
+            answer_v2(&body, headers, &mut guard)
+        } else {
+            answer_v1(&body, headers, &mut guard)
+        };
         drop(guard);
-        let mut body = None;
-        let (status, extra) = match reply {
-            Reply::Reset => return,
-            Reply::Stall(d) => {
-                std::thread::sleep(d);
-                (204, String::new())
-            }
-            Reply::Status(s) => (s, String::new()),
-            Reply::StatusWithHeader(s, k, v) => (s, format!("{k}: {v}\r\n")),
-            Reply::StatusWithBody(s, text) => {
-                body = Some(text);
-                (s, String::new())
-            }
+        let Some((wait, status, extra, message)) = answer else {
+            return;
         };
-        let message = match (&refusal, body, status >= 400) {
-            (Some(why), _, _) => why.as_str(),
-            (None, Some(text), _) => text,
-            (None, None, true) => "scripted failure",
-            (None, None, false) => "",
-        };
+        std::thread::sleep(wait);
         let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{extra}\r\n{message}",
             message.len()
@@ -269,6 +311,206 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
             return;
         }
     }
+}
+
+/// How long to wait before answering (outside the lock), the status, extra header lines and
+/// body of the answer to one request; None: no answer (reset).
+type Answer = Option<(Duration, u16, String, String)>;
+
+/// A 1.0 request (or any request, read as 1.0 by a receiver that knows only 1.0), checked as
+/// Prometheus 2.42 checks it.
+fn answer_v1(body: &[u8], headers: Vec<(String, String)>, state: &mut State) -> Answer {
+    let request = decode_body(body).expect("the sink sent a body a receiver cannot decode");
+    let mut reply = state.script.pop_front().unwrap_or(Reply::Status(204));
+    let mut refusal = None;
+    if matches!(reply, Reply::Status(200..=299) | Reply::Stall(_)) {
+        if let Err((status, why)) = check_as_prometheus_does(&request, &mut state.newest) {
+            refusal = Some(why);
+            reply = Reply::Status(status);
+        }
+    }
+    state.received.push(Received {
+        at: Instant::now(),
+        reply: reply.clone(),
+        refusal: refusal.clone(),
+        headers,
+        request,
+        v2: None,
+        samples_written: None,
+    });
+    answer(&reply, refusal, String::new())
+}
+
+/// A 2.0 request: refused as a 1.0-only receiver refuses it, or read and written series by
+/// series as Prometheus 3.5's 2.0 handler does.
+fn answer_v2(body: &[u8], headers: Vec<(String, String)>, state: &mut State) -> Answer {
+    // Read for the record (the tests compare it with what follows), whatever is answered.
+    let v2 = sparkprom::remote_write::encode_v2::decode_body(body)
+        .expect("the sink sent a 2.0 body a receiver cannot decode");
+    let request = resolve(&v2);
+    let refused = |status: u16, why: &str| (Reply::Status(status), Some(why.to_string()), None);
+    let (reply, refusal, written) = match state.takes {
+        Takes::V1Answering415 => refused(
+            415,
+            "io.prometheus.write.v2.Request protobuf message is not accepted by this server; \
+             accepted [prometheus.WriteRequest]",
+        ),
+        Takes::V1Answering400 => refused(400, "proto: WriteRequest: illegal tag 0 (wire type 0)"),
+        Takes::Both | Takes::V1As242 => {
+            let mut reply = state.script.pop_front().unwrap_or(Reply::Status(204));
+            let limit = match reply {
+                Reply::WriteOnly(n) => n,
+                _ => u64::MAX,
+            };
+            let mut refusal = None;
+            let mut written = 0;
+            if matches!(
+                reply,
+                Reply::Status(200..=299) | Reply::Stall(_) | Reply::WriteOnly(_)
+            ) {
+                let (count, errors) =
+                    write_as_prometheus_3_5_does(&request, limit, &mut state.newest);
+                written = count;
+                if !errors.is_empty() {
+                    refusal = Some(errors.join("; "));
+                    reply = Reply::Status(400);
+                }
+            }
+            (reply, refusal, Some(written))
+        }
+    };
+    state.received.push(Received {
+        at: Instant::now(),
+        reply: reply.clone(),
+        refusal: refusal.clone(),
+        headers,
+        request,
+        v2: Some(v2),
+        samples_written: written,
+    });
+    let extra = written.map_or(String::new(), |n| {
+        format!(
+            "x-prometheus-remote-write-samples-written: {n}\r\n\
+             x-prometheus-remote-write-histograms-written: 0\r\n\
+             x-prometheus-remote-write-exemplars-written: 0\r\n"
+        )
+    });
+    answer(&reply, refusal, extra)
+}
+
+/// The answer to a reply of the script (or a refusal), with `extra` header lines.
+fn answer(reply: &Reply, refusal: Option<String>, mut extra: String) -> Answer {
+    let mut body = None;
+    let mut wait = Duration::ZERO;
+    let status = match reply {
+        Reply::Reset => return None,
+        Reply::Stall(d) => {
+            wait = *d;
+            204
+        }
+        Reply::Status(s) => *s,
+        Reply::WriteOnly(_) => 204,
+        Reply::StatusWithHeader(s, k, v) => {
+            extra.push_str(&format!("{k}: {v}\r\n"));
+            *s
+        }
+        Reply::StatusWithBody(s, text) => {
+            body = Some(*text);
+            *s
+        }
+    };
+    let message = match (refusal, body, status >= 400) {
+        (Some(why), _, _) => why,
+        (None, Some(text), _) => text.to_string(),
+        (None, None, true) => "scripted failure".to_string(),
+        (None, None, false) => String::new(),
+    };
+    Some((wait, status, extra, message))
+}
+
+/// A 2.0 request in 1.0's shape: labels resolved through the symbols (a reference outside
+/// them fails the test: Prometheus 3.5 would panic on it), samples without start timestamps.
+fn resolve(request: &v2_proto::Request) -> WriteRequest {
+    let symbol = |r: u32| {
+        request
+            .symbols
+            .get(r as usize)
+            .unwrap_or_else(|| panic!("a reference past the symbols: {r}"))
+            .clone()
+    };
+    let timeseries = request
+        .timeseries
+        .iter()
+        .map(|ts| {
+            assert_eq!(ts.labels_refs.len() % 2, 0, "labels_refs of odd length");
+            TimeSeries {
+                labels: ts
+                    .labels_refs
+                    .chunks(2)
+                    .map(|pair| Label {
+                        name: symbol(pair[0]),
+                        value: symbol(pair[1]),
+                    })
+                    .collect(),
+                samples: ts
+                    .samples
+                    .iter()
+                    .map(|s| Sample {
+                        value: s.value,
+                        timestamp: s.timestamp,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    WriteRequest {
+        timeseries,
+        metadata: vec![],
+    }
+}
+
+/// Prometheus 3.5's 2.0 handler (storage/remote/write_handler.go, `appendV2`): a series with
+/// invalid labels is skipped, a sample not after its series' newest is skipped, the rest is
+/// written (at most `limit` samples here); returns how many were written and why any were not.
+fn write_as_prometheus_3_5_does(
+    request: &WriteRequest,
+    limit: u64,
+    newest: &mut HashMap<Vec<(String, String)>, (i64, u64)>,
+) -> (u64, Vec<String>) {
+    let mut written = 0;
+    let mut errors = Vec::new();
+    for series in &request.timeseries {
+        let key = match check_labels(series) {
+            Ok(key) => key,
+            Err((_, why)) => {
+                errors.push(why);
+                continue;
+            }
+        };
+        for sample in &series.samples {
+            if written == limit {
+                return (written, errors);
+            }
+            let bits = sample.value.to_bits();
+            match newest.get(&key) {
+                Some((ts, _)) if sample.timestamp < *ts => {
+                    errors.push(format!(
+                        "out of order sample for {key:?} at {}",
+                        sample.timestamp
+                    ));
+                    continue;
+                }
+                Some((ts, old)) if sample.timestamp == *ts && *old != bits => {
+                    errors.push(format!("duplicate sample for timestamp {ts} for {key:?}"));
+                    continue;
+                }
+                _ => {}
+            }
+            newest.insert(key.clone(), (sample.timestamp, bits));
+            written += 1;
+        }
+    }
+    (written, errors)
 }
 
 /// Prometheus' checks of one request (its remote-write handler and the TSDB's append): every
