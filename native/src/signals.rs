@@ -303,9 +303,18 @@ impl SignalSeries {
         for (id, (definition, key)) in &self.defined {
             let first = !series.knows(key);
             let got = series.get(key, true, || {
-                let made = series_of(families, unknown_warned, labels, definition);
+                let mut made = series_of(families, unknown_warned, labels, definition);
                 if first && made == Err(Refused::OverBudget) {
                     count_over_limit(over_limit, definition);
+                }
+                if let Ok(list) = &mut made {
+                    if counting_from_zero.contains(id) {
+                        // Counted from 0 just before this report's first event: the start a
+                        // receiver of remote write 2.0 is told (made just now, so held only here).
+                        for new in list.iter_mut().filter_map(Arc::get_mut) {
+                            new.start_ms = ts - 1;
+                        }
+                    }
                 }
                 (key.clone(), made)
             });
@@ -315,7 +324,9 @@ impl SignalSeries {
             if counting_from_zero.contains(id) && counts_from_zero(made) {
                 // A counter (or a histogram's bucket, sum or count) the listener made on its first
                 // event: it was 0 until then, and saying so lets increase() and rate() see that
-                // first event (a series whose first sample is already 1 shows no increase).
+                // first event (a series whose first sample is already 1 shows no increase). Sent
+                // over remote write 2.0 as well, beside the start: Prometheus 3 turns a start into
+                // such a 0 only with created-timestamp-zero-ingestion on (the same 0 twice is one).
                 out.push(Sample {
                     series: Arc::clone(made),
                     timestamp_ms: ts - 1,
@@ -484,6 +495,8 @@ mod tests {
         let zeros: Vec<&Sample> = out.iter().filter(|s| s.timestamp_ms == 999).collect();
         assert_eq!(zeros.len(), 2);
         assert!(zeros.iter().all(|s| s.value == 0.0));
+        // ... and says it started then (remote write 2.0's start timestamp).
+        assert!(out.iter().all(|s| s.series.start_ms == 999));
         out.retain(|s| s.timestamp_ms == 1_000);
         assert_eq!(out.len(), 2);
         assert_eq!(label(&out[0], "__name__"), Some("spark_jobs_total"));
@@ -703,6 +716,7 @@ mod tests {
         );
         assert_eq!(sent(&out).len(), 1);
         assert_eq!(out[0].value, 9.0);
+        assert_eq!(out[0].series.start_ms, 0, "its start is not known here");
     }
 
     #[test]

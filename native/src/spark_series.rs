@@ -265,8 +265,15 @@ impl SparkSeries {
             self.failed_reads += 1;
             return;
         }
-        let kind = reading.value.kind();
         let first = !self.series.knows(&slot.spark_name);
+        if first && matches!(reading.value, Value::Skipped) {
+            // A gauge that never gave a number (Spark 4's master reports an application's status
+            // as text): counted, and decided at its first number. A series made now would send
+            // nothing but, when the name leaves, a stale marker the receiver keeps as a series.
+            self.skipped_gauges += 1;
+            return;
+        }
+        let kind = reading.value.kind();
         let decided = &mut self.decided;
         let mut refused = None;
         let got = self.series.get(&slot.spark_name, true, || {
@@ -600,6 +607,13 @@ mod tests {
         table.ingest(&snap, &mut out);
         assert!(out.is_empty());
         assert_eq!(table.table.skipped_gauges, 1);
+        // It leaves the registry having never given a number: nothing ends, as nothing began.
+        let left = Snapshot {
+            timestamp_ms: 2_000,
+            ..Default::default()
+        };
+        table.ingest(&left, &mut out);
+        assert!(out.is_empty(), "{out:?}");
     }
 
     fn daemon_snapshot() -> Snapshot {

@@ -90,6 +90,16 @@ def prometheus_3(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def prometheus_3_v2(tmp_path_factory):
+    """A second Prometheus 3.5, fed remote write 2.0 (the first takes the same stream in 1.0)."""
+    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-3-v2"), version="3.5").start()
+    server.fixture = "prometheus_3_v2"
+    yield server
+    server.stop()
+    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+
+
+@pytest.fixture(scope="session")
 def victoria_metrics(tmp_path_factory):
     """VictoriaMetrics (remote write 1.0, OTLP)."""
     server = VictoriaMetrics(data_dir=tmp_path_factory.mktemp("victoria-metrics")).start()
@@ -149,7 +159,9 @@ def listener_run(request, prometheus, tmp_path_factory):
     (Prometheus' own label, theirs), Spark's static sources off, no spark.stop() at the end; with
     Spark's own account of it (its REST API and event log). (version, run, account). On the newest
     line the same stream also goes to Prometheus 3.5 and VictoriaMetrics (two more sinks like the
-    first: tests/e2e/test_receivers.py compares what each kept)."""
+    first: tests/e2e/test_receivers.py compares what each kept), and to a second Prometheus 3.5 in
+    remote write 2.0. The first sink's protocol is `auto`: on Prometheus 2.42, which takes only
+    1.0, it settles on 1.0 at its first request."""
     version = request.param
     conf = sink_conf(prometheus.write_url, period_seconds=2)
     conf["spark.metrics.conf.*.sink.prom.labels"] = "job=nightly-etl,team=data"
@@ -159,7 +171,10 @@ def listener_run(request, prometheus, tmp_path_factory):
     conf["spark.metrics.staticSources.enabled"] = "false"
     if version == LINES[-1]:
         more_sinks(conf, {"prom3": request.getfixturevalue("prometheus_3").write_url,
+                          "prom3v2": request.getfixturevalue("prometheus_3_v2").write_url,
                           "vm": request.getfixturevalue("victoria_metrics").write_url})
+        conf["spark.metrics.conf.*.sink.prom3v2.protocol"] = "2.0"
+    conf["spark.metrics.conf.*.sink.prom.protocol"] = "auto"
     folder = tmp_path_factory.mktemp("listener")
     (folder / "events").mkdir()
     # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).

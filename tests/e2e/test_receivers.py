@@ -71,3 +71,30 @@ def test_prometheus_3_and_victoria_metrics_take_the_whole_remote_write_1_stream(
         differences = answer_differences(prometheus, prometheus_3, queries, moment, tolerance=None)
         assert differences == [], (str(prometheus_3), moment, differences[:5])
         assert refused_queries(victoria_metrics, queries, moment) == [], str(victoria_metrics)
+
+
+@pytest.mark.parametrize("listener_run", [LINES[-1]], indirect=True)
+def test_remote_write_2_answers_every_shipped_query_as_1_0_on_one_engine(prometheus, prometheus_3, prometheus_3_v2,
+                                                                         listener_run):
+    """The same application's stream in remote write 2.0 (symbols, metadata and start timestamps
+    inline) into one Prometheus 3.5, and in 1.0 into another: the same series, the same final
+    counts, every shipped query answered with the same series. A sink with protocol=2.0 never
+    sends 1.0, so what the second one kept came in 2.0. And the session's sink with protocol=auto
+    settled on 1.0 at Prometheus 2.42, which stores nothing of a 2.0 request, losing nothing."""
+    _, run, _ = listener_run
+    assert prometheus_3_v2.problems() == []
+    at = run.ended_at + 5
+    window = int(at - run.started_at) + 60
+    selector = f'{{app_id="{run.app_id}", {RULE_SERIES}}}'
+    kept = prometheus_3.raw_series(f"{selector}[{window}s]", at)
+    assert len(kept) > 1000, len(kept)
+    differences = series_differences(prometheus_3, prometheus_3_v2, f"{selector}[{window}s]", at)
+    assert differences == [], (len(differences), differences[:5])
+    counts = [f'last_over_time({name}{{app_id="{run.app_id}"}}[{window}s])' for name in SPARK_COUNTS]
+    assert answer_differences(prometheus_3, prometheus_3_v2, counts, at, tolerance=0) == []
+    queries = shipped_queries(prometheus_3, run.app_id, run.started_at, run.ended_at)
+    for moment in [run.ended_at - 20, at]:
+        differences = answer_differences(prometheus_3, prometheus_3_v2, queries, moment, tolerance=None)
+        assert differences == [], (moment, differences[:5])
+    # The driver's own sink to 2.42 said what it settled on (each executor's sink says it in its log).
+    assert f"remote write to {prometheus.write_url} settled on remote write 1.0 (protocol=auto)" in run.output
