@@ -1,6 +1,7 @@
 //! The native core's hot path, stage by stage, on an executor-shaped snapshot: decoding the
-//! JVM's buffer, turning readings into samples (series lookup), and encoding + snappy. Criterion
-//! prints samples per second (as "elements"); the wire size per sample is printed once.
+//! JVM's buffer, turning readings into samples (series lookup), and encoding + snappy in remote
+//! write 1.0 and 2.0, side by side on one batch. Criterion prints samples per second (as
+//! "elements"); the wire size per sample of each protocol is printed once.
 
 use std::hint::black_box;
 
@@ -8,6 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sparkprom::identity::Identity;
 use sparkprom::labels::SinkLabels;
 use sparkprom::remote_write::encode::RequestEncoder;
+use sparkprom::remote_write::encode_v2::RequestEncoderV2;
 use sparkprom::sample::Sample;
 use sparkprom::snapshot::{decode_into, Encoder, Snapshot, Value};
 use sparkprom::spark_series::SparkSeries;
@@ -83,20 +85,36 @@ fn stages(c: &mut Criterion) {
     }
     batch.truncate(2_000);
     let mut encoder = RequestEncoder::default();
-    let (body, raw) = encoder
+    let mut encoder_v2 = RequestEncoderV2::default();
+    let v1 = encoder
         .encode(&batch, &[])
         .map(|(b, raw)| (b.len(), raw))
         .expect("snappy takes any batch");
-    println!(
-        "wire: {} samples -> {raw} bytes protobuf, {body} bytes snappy ({:.1} bytes/sample on the wire)",
-        batch.len(),
-        body as f64 / batch.len() as f64
-    );
+    let v2 = encoder_v2
+        .encode(&batch)
+        .map(|(b, raw)| (b.len(), raw))
+        .expect("snappy takes any batch");
+    for (protocol, (body, raw)) in [("1.0", v1), ("2.0", v2)] {
+        println!(
+            "wire, remote write {protocol}: {} samples -> {raw} bytes protobuf, {body} bytes snappy \
+             ({:.1} bytes/sample on the wire)",
+            batch.len(),
+            body as f64 / batch.len() as f64
+        );
+    }
     group.throughput(Throughput::Elements(batch.len() as u64));
     group.bench_function("encode + snappy (per sample)", |b| {
         b.iter(|| {
             let (body, _) = encoder
                 .encode(black_box(&batch), &[])
+                .expect("snappy takes any batch");
+            black_box(body.len());
+        })
+    });
+    group.bench_function("encode 2.0 + snappy (per sample)", |b| {
+        b.iter(|| {
+            let (body, _) = encoder_v2
+                .encode(black_box(&batch))
                 .expect("snappy takes any batch");
             black_box(body.len());
         })

@@ -7,8 +7,9 @@
 //! The bytes are written by hand, as encode.rs does for 1.0, into buffers kept between
 //! requests; v2_proto.rs' messages decode them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::Message;
@@ -54,14 +55,14 @@ impl Default for RequestEncoderV2 {
 
 /// Strings by first use; each one's index is its reference.
 struct Symbols<'a> {
-    index: HashMap<&'a str, u32>,
+    index: FxHashMap<&'a str, u32>,
     table: Vec<&'a str>,
 }
 
 impl<'a> Symbols<'a> {
     fn with_capacity(n: usize) -> Symbols<'a> {
         let mut symbols = Symbols {
-            index: HashMap::with_capacity(n),
+            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
             table: Vec::with_capacity(n),
         };
         // The spec: the table MUST start with "", the reference of an absent help or unit.
