@@ -4,16 +4,18 @@
 //! properties as a sink does, resolves the credentials, sends one sample and reports what the
 //! receiver answered. Nothing here runs inside Spark.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use prost::Message;
 
 use crate::auth::aws::environment::process_environment;
 use crate::auth::RequestAuth;
 use crate::config::Config;
 use crate::http::redact_url;
 use crate::remote_write::client::{Client, ClientError, Outcome, Version};
-use crate::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
+use crate::remote_write::encode::RequestEncoder;
+use crate::remote_write::encode_v2::RequestEncoderV2;
+use crate::remote_write::negotiate::{self, Negotiation, Verdict as Negotiated};
+use crate::sample::{Family, Label, MetricType, Sample, Series};
 
 /// The series the check sends: its value is when the check ran.
 pub const PROBE_NAME: &str = "sparkprom_check_timestamp_seconds";
@@ -107,11 +109,36 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         .map(|l| format!("{}=\"{}\"", l.name, l.value))
         .collect::<Vec<_>>()
         .join(",");
-    let body = encode(labels, now.as_secs_f64(), now.as_millis() as i64);
-    match client.send(&body, Version::V1) {
+    let probe = probe(labels, now.as_secs_f64(), now.as_millis() as i64);
+    // The message a sink would send: `protocol` says which, `auto` finds out as a sink does.
+    let mut negotiation = Negotiation::new(&config);
+    let mut version = negotiation.version();
+    let mut outcome = client.send(&encode(&probe, version), version);
+    match negotiation.judge(version, &outcome) {
+        Negotiated::Keep => {}
+        Negotiated::FallBack => {
+            lines.push(
+                "--   the receiver does not take remote write 2.0: protocol=auto sends it 1.0"
+                    .to_string(),
+            );
+            version = Version::V1;
+            outcome = client.send(&encode(&probe, version), version);
+        }
+        Negotiated::Unsupported => {
+            return fail(
+                lines,
+                "the receiver does not take remote write 2.0 (protocol=2.0): set protocol=auto \
+                 (2.0 where the receiver takes it, else 1.0) or 1.0. Prometheus 3 takes 2.0 with \
+                 --web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request"
+                    .to_string(),
+            )
+        }
+    }
+    match outcome {
         Outcome::Sent { .. } => {
             lines.push(format!(
-                "ok   the receiver accepted one sample: {PROBE_NAME}{{{shown}}} {:.3}",
+                "ok   the receiver accepted one sample in {}: {PROBE_NAME}{{{shown}}} {:.3}",
+                negotiate::name(version),
                 now.as_secs_f64()
             ));
             Ok(())
@@ -189,17 +216,33 @@ fn probe_labels(config: &Config) -> Vec<Label> {
     labels
 }
 
-fn encode(labels: Vec<Label>, value: f64, timestamp: i64) -> Vec<u8> {
-    let request = WriteRequest {
-        timeseries: vec![TimeSeries {
-            labels,
-            samples: vec![Sample { value, timestamp }],
-        }],
-        metadata: Vec::new(),
+/// The probe's one sample, in the core's model.
+fn probe(labels: Vec<Label>, value: f64, timestamp_ms: i64) -> Sample {
+    let family = Arc::new(Family {
+        name: PROBE_NAME.to_string(),
+        metric_type: MetricType::Gauge,
+        unit: "seconds",
+        help: "When `java -jar sparkprom.jar check` last sent this sample.".to_string(),
+    });
+    Sample {
+        series: Arc::new(Series::new(labels, family)),
+        timestamp_ms,
+        value,
+    }
+}
+
+/// The probe as a request body in `version`, as the sender's encoders write it.
+fn encode(probe: &Sample, version: Version) -> Vec<u8> {
+    let batch = std::slice::from_ref(probe);
+    let body = match version {
+        Version::V1 => RequestEncoder::default()
+            .encode(batch, &[])
+            .map(|(body, _)| body.to_vec()),
+        Version::V2 => RequestEncoderV2::default()
+            .encode(batch)
+            .map(|(body, _)| body.to_vec()),
     };
-    snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
-        .unwrap_or_default()
+    body.unwrap_or_default()
 }
 
 #[cfg(test)]

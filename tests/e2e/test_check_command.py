@@ -36,11 +36,27 @@ def test_a_sample_accepted_by_prometheus_exits_0_and_arrives(prometheus, tmp_pat
                                  "*.sink.prom.labels=cluster=check-test", "*.sink.prom.period=5"])
     assert code == 0, out
     assert "--   authentication: none" in out and "ok   authentication" not in out, out
-    assert "ok   the receiver accepted one sample: sparkprom_check_timestamp_seconds{cluster=\"check-test\"" in out, out
+    assert "ok   the receiver accepted one sample in remote write 1.0: sparkprom_check_timestamp_seconds{cluster=\"check-test\"" in out, out
     assert "OK: every sink's sample was accepted" in out
     result = prometheus.wait_for('sparkprom_check_timestamp_seconds{cluster="check-test"}', lambda r: len(r) == 1)
     labels, value = result[0]
     assert value >= started - 1 and labels["instance"] == socket.gethostname(), result
+
+
+def test_protocol_auto_finds_that_prometheus_2_42_takes_only_1_0_and_2_0_fails_naming_the_fix(prometheus, tmp_path):
+    """A real Prometheus 2.42 stores nothing of a 2.0 request and says so only by leaving out the
+    written headers: the check, as a sink, falls back to 1.0 with protocol=auto (the sample
+    arrives), and with protocol=2.0 fails naming what to set."""
+    conf = [f"*.sink.prom.class={SINK}", f"*.sink.prom.url={prometheus.write_url}",
+            "*.sink.prom.labels=cluster=check-auto"]
+    code, out = check(tmp_path, conf + ["*.sink.prom.protocol=auto"])
+    assert code == 0, out
+    assert "does not take remote write 2.0: protocol=auto sends it 1.0" in out, out
+    assert "accepted one sample in remote write 1.0" in out, out
+    prometheus.wait_for('sparkprom_check_timestamp_seconds{cluster="check-auto"}', lambda r: len(r) == 1)
+    code, out = check(tmp_path, conf + ["*.sink.prom.protocol=2.0"])
+    assert code != 0, out
+    assert "FAIL the receiver does not take remote write 2.0 (protocol=2.0): set protocol=auto" in out, out
 
 
 def test_spark_conf_lines_as_a_policy_or_classification_carries_them(prometheus, tmp_path):

@@ -980,3 +980,50 @@ fn samples_a_2_0_receiver_did_not_write_are_counted_as_not_written() {
         all - (first - 1)
     );
 }
+
+/// `check` sends its probe as a sink with the same properties would: with protocol=auto, 2.0 to a
+/// receiver that takes it, else 1.0 after the same fallback; with protocol=2.0 a receiver that
+/// takes only 1.0 fails the check, naming what to change.
+#[test]
+fn check_speaks_the_protocol_a_sink_would() {
+    let check = |takes: Takes, protocol: &str| {
+        let receiver = FakeReceiver::taking(takes, vec![]);
+        let blob = format!("url\0{}\0protocol\0{protocol}\0", receiver.url());
+        let verdict = sparkprom::check::run(blob.as_bytes());
+        (verdict, versions(&receiver.received()))
+    };
+    let (verdict, sent) = check(Takes::Both, "auto");
+    assert!(verdict.accepted, "{:?}", verdict.lines);
+    assert_eq!(sent, [true]);
+    assert!(verdict
+        .lines
+        .last()
+        .unwrap()
+        .contains("in remote write 2.0"));
+
+    let (verdict, sent) = check(Takes::V1As242, "auto");
+    assert!(verdict.accepted, "{:?}", verdict.lines);
+    assert_eq!(
+        sent,
+        [true, false],
+        "2.0 first, then the probe again in 1.0"
+    );
+    assert!(verdict
+        .lines
+        .last()
+        .unwrap()
+        .contains("in remote write 1.0"));
+
+    let (verdict, sent) = check(Takes::V1Answering415, "2.0");
+    assert!(!verdict.accepted);
+    assert_eq!(sent, [true]);
+    let fail = verdict.lines.last().unwrap();
+    assert!(
+        fail.starts_with("FAIL") && fail.contains("set protocol=auto"),
+        "{fail}"
+    );
+
+    let (verdict, sent) = check(Takes::Both, "1.0");
+    assert!(verdict.accepted, "{:?}", verdict.lines);
+    assert_eq!(sent, [false]);
+}
