@@ -67,46 +67,43 @@ def the_receiver_is_the_oracle(request):
         pytest.fail("the receiver's oracle:\n" + "\n".join(problems), pytrace=False)
 
 
+def served(server, fixture):
+    """A session receiver for the length of the session, named by its fixture for the oracle,
+    which asks it once more when it stops."""
+    server.fixture = fixture
+    yield server
+    server.stop()
+    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+
+
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory):
     # The shipped rules, evaluated every 2 s (the applications report every 1 or 2 s): each
     # application's alerts are in ALERTS{app_id=...} (tests/e2e/test_alert_replay.py).
     server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus")).start(rule_files=[RULES],
                                                                             evaluation_interval="2s")
-    server.fixture = "prometheus"
-    yield server
-    server.stop()
-    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+    yield from served(server, "prometheus")
 
 
 @pytest.fixture(scope="session")
 def prometheus_3(tmp_path_factory):
     """Prometheus 3.5 (remote write 1.0 and 2.0, native histograms)."""
-    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-3"), version="3.5").start()
-    server.fixture = "prometheus_3"
-    yield server
-    server.stop()
-    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+    yield from served(Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-3"), version="3.5").start(),
+                      "prometheus_3")
 
 
 @pytest.fixture(scope="session")
 def prometheus_3_v2(tmp_path_factory):
     """A second Prometheus 3.5, fed remote write 2.0 (the first takes the same stream in 1.0)."""
-    server = Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-3-v2"), version="3.5").start()
-    server.fixture = "prometheus_3_v2"
-    yield server
-    server.stop()
-    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+    yield from served(Prometheus(data_dir=tmp_path_factory.mktemp("prometheus-3-v2"), version="3.5").start(),
+                      "prometheus_3_v2")
 
 
 @pytest.fixture(scope="session")
 def victoria_metrics(tmp_path_factory):
     """VictoriaMetrics (remote write 1.0, OTLP)."""
-    server = VictoriaMetrics(data_dir=tmp_path_factory.mktemp("victoria-metrics")).start()
-    server.fixture = "victoria_metrics"
-    yield server
-    server.stop()
-    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+    yield from served(VictoriaMetrics(data_dir=tmp_path_factory.mktemp("victoria-metrics")).start(),
+                      "victoria_metrics")
 
 
 def more_sinks(conf, receivers, sink="prom"):

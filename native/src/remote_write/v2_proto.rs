@@ -71,32 +71,8 @@ pub struct Metadata {
     pub unit_ref: u32,
 }
 
-/// `Metadata.MetricType`: the same numbers as remote write 1.0's `MetricMetadata.MetricType`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
-#[repr(i32)]
-pub enum MetricType {
-    Unspecified = 0,
-    Counter = 1,
-    Gauge = 2,
-    Histogram = 3,
-    Gaugehistogram = 4,
-    Summary = 5,
-    Info = 6,
-    Stateset = 7,
-}
-
-/// The wire's type of a family of the core's model.
-impl From<crate::sample::MetricType> for MetricType {
-    fn from(t: crate::sample::MetricType) -> MetricType {
-        use crate::sample::MetricType as Model;
-        match t {
-            Model::Counter => MetricType::Counter,
-            Model::Gauge => MetricType::Gauge,
-            Model::Histogram => MetricType::Histogram,
-            Model::Summary => MetricType::Summary,
-        }
-    }
-}
+/// `Metadata.MetricType`: the same type, numbered as remote write 1.0's `MetricMetadata.MetricType`.
+pub use super::proto::MetricType;
 
 /// A native histogram (integer or float counts, exponential or custom buckets).
 #[derive(Clone, PartialEq, prost::Message)]
