@@ -68,8 +68,12 @@ fn main() {
 fn build_version() -> String {
     println!("cargo:rerun-if-env-changed=SPARKPROM_VERSION");
     println!("cargo:rerun-if-env-changed=SPARKPROM_COMMIT");
-    if let Some(git_dir) = git(&["rev-parse", "--git-dir"]) {
-        // A new commit moves HEAD or a ref, a new tag adds one: build again to pick them up.
+    // A new commit moves HEAD or a ref, a new tag adds one: build again to pick them up. In a
+    // worktree HEAD is its own and the refs are the common directory's: both are watched.
+    for dir in ["--git-dir", "--git-common-dir"] {
+        let Some(git_dir) = git(&["rev-parse", dir]) else {
+            continue;
+        };
         let git_dir = PathBuf::from(git_dir);
         for watched in ["HEAD", "refs", "packed-refs"] {
             let path = git_dir.join(watched);
