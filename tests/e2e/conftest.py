@@ -99,6 +99,16 @@ def victoria_metrics(tmp_path_factory):
     assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
 
 
+@pytest.fixture(scope="session")
+def victoria_metrics_otlp(tmp_path_factory):
+    """A second VictoriaMetrics, fed the listener's stream over OTLP (sink `otlp`, protocol=otlp)."""
+    server = VictoriaMetrics(data_dir=tmp_path_factory.mktemp("victoria-metrics-otlp")).start()
+    server.fixture = "victoria_metrics_otlp"
+    yield server
+    server.stop()
+    assert not server.final_problems, f"the receiver's oracle at the end of the session: {server.final_problems}"
+
+
 def more_sinks(conf, receivers, sink="prom"):
     """Adds a sink like `sink` (the same properties) for each of `receivers` ({sink name: write
     URL}): several sinks in one application, each its own series' claims (per URL)."""
@@ -159,7 +169,9 @@ def listener_run(request, prometheus, tmp_path_factory):
     conf["spark.metrics.staticSources.enabled"] = "false"
     if version == LINES[-1]:
         more_sinks(conf, {"prom3": request.getfixturevalue("prometheus_3").write_url,
-                          "vm": request.getfixturevalue("victoria_metrics").write_url})
+                          "vm": request.getfixturevalue("victoria_metrics").write_url,
+                          "otlp": request.getfixturevalue("victoria_metrics_otlp").otlp_url})
+        conf["spark.metrics.conf.*.sink.otlp.protocol"] = "otlp"
     folder = tmp_path_factory.mktemp("listener")
     (folder / "events").mkdir()
     # Plain JSON lines on every line (Spark 4 compresses and rolls its event log by default).
