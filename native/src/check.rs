@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::auth::aws::environment::process_environment;
 use crate::auth::RequestAuth;
-use crate::config::Config;
+use crate::config::{Config, Protocol};
 use crate::http::redact_url;
 use crate::remote_write::client::{Client, ClientError, Outcome, Version};
 use crate::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
@@ -107,8 +107,18 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
         .map(|l| format!("{}=\"{}\"", l.name, l.value))
         .collect::<Vec<_>>()
         .join(",");
-    let body = encode(labels, now.as_secs_f64(), now.as_millis() as i64);
-    match client.send(&body, Version::V1) {
+    let (body, version) = match config.protocol {
+        // An OTLP endpoint reads nothing else: the probe goes as the sink's requests go.
+        Protocol::Otlp => (
+            encode_otlp(&labels, now.as_secs_f64(), now.as_millis() as i64),
+            Version::Otlp,
+        ),
+        Protocol::V1 | Protocol::V2 | Protocol::Auto => (
+            encode(labels, now.as_secs_f64(), now.as_millis() as i64),
+            Version::V1,
+        ),
+    };
+    match client.send(&body, version) {
         Outcome::Sent { .. } => {
             lines.push(format!(
                 "ok   the receiver accepted one sample: {PROBE_NAME}{{{shown}}} {:.3}",
@@ -199,6 +209,33 @@ fn encode(labels: Vec<Label>, value: f64, timestamp: i64) -> Vec<u8> {
     };
     snap::raw::Encoder::new()
         .compress_vec(&request.encode_to_vec())
+        .unwrap_or_default()
+}
+
+/// The probe as an OTLP request: a gauge with the probe's labels (all the data point's).
+fn encode_otlp(labels: &[Label], value: f64, timestamp: i64) -> Vec<u8> {
+    use crate::sample;
+    let family = std::sync::Arc::new(sample::Family {
+        name: PROBE_NAME.into(),
+        metric_type: sample::MetricType::Gauge,
+        unit: "seconds",
+        help: "When sparkprom's check command sent this sample.".into(),
+    });
+    let labels = labels
+        .iter()
+        .map(|l| sample::Label {
+            name: l.name.clone(),
+            value: l.value.clone(),
+        })
+        .collect();
+    let probe = sample::Sample {
+        series: std::sync::Arc::new(sample::Series::new(labels, family)),
+        timestamp_ms: timestamp,
+        value,
+    };
+    crate::remote_write::encode_otlp::RequestEncoderOtlp::default()
+        .encode(&[probe])
+        .map(|(body, _)| body.to_vec())
         .unwrap_or_default()
 }
 

@@ -1105,3 +1105,19 @@ fn points_an_otlp_receiver_rejected_are_counted_as_not_written() {
         all - (first - 1)
     );
 }
+
+/// `check` of a sink with protocol=otlp sends its probe as OTLP (an OTLP endpoint reads nothing
+/// else), and the receiver reads it as the probe.
+#[test]
+fn check_sends_its_probe_over_otlp_when_the_sink_does() {
+    let receiver = FakeReceiver::start(vec![]);
+    let blob = format!("url\0{}\0protocol\0otlp\0", receiver.url());
+    let verdict = sparkprom::check::run(blob.as_bytes());
+    assert!(verdict.accepted, "{:?}", verdict.lines);
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("content-encoding"), Some("gzip"));
+    assert!(received[0].otlp.is_some());
+    let names: Vec<&str> = received[0].request.timeseries.iter().map(name_of).collect();
+    assert_eq!(names, vec![sparkprom::check::PROBE_NAME]);
+}
