@@ -12,6 +12,7 @@
 //! make its own `_bucket` series, which need not be ours). A stale marker is a data point
 //! flagged as having no recorded value.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ const NANOS_PER_MS: u64 = 1_000_000;
 #[derive(Default)]
 pub struct RequestEncoderOtlp {
     groups: SeriesGroups,
+    /// The batch's series while the request refers to their labels.
+    held: Vec<Arc<Series>>,
     proto: Vec<u8>,
     compressed: Vec<u8>,
 }
@@ -40,19 +43,18 @@ impl RequestEncoderOtlp {
     /// Encodes `batch` (samples in queue order, so per series in timestamp order) as one
     /// `ExportMetricsServiceRequest`, then gzips it. Returns the body and the uncompressed size.
     pub fn encode(&mut self, batch: &[Sample]) -> std::io::Result<(&[u8], usize)> {
+        let mut held = std::mem::take(&mut self.held);
         let groups = self.groups.group(batch);
+        // Taken out of the groups so no series is kept alive past this request.
+        held.extend(groups.iter_mut().filter_map(|g| g.series.take()));
         let mut request = ExportMetricsServiceRequest::default();
-        for group in groups.iter_mut() {
-            // Taken out of the group so no series is kept alive past this request.
-            let Some(series) = group.series.take() else {
-                continue;
-            };
-            let metrics = metrics_of(&mut request, &series.common);
-            let metric = metric_named(metrics, &series);
-            let attributes = point_attributes(&series);
+        let mut placement = Placement::default();
+        for (series, group) in held.iter().zip(groups.iter()) {
+            let metric = placement.metric(&mut request, series);
+            let attributes = point_attributes(series);
             let sum = matches!(metric.data, Some(metric::Data::Sum(_)));
             let points = group.samples.iter().map(|&(timestamp, value)| {
-                data_point(&series, sum, attributes.clone(), timestamp, value)
+                data_point(series, sum, attributes.clone(), timestamp, value)
             });
             match &mut metric.data {
                 Some(metric::Data::Sum(s)) => s.data_points.extend(points),
@@ -60,6 +62,9 @@ impl RequestEncoderOtlp {
                 None => {}
             }
         }
+        drop(placement);
+        held.clear();
+        self.held = held;
         self.proto.clear();
         request
             .encode(&mut self.proto)
@@ -72,64 +77,90 @@ impl RequestEncoderOtlp {
     }
 }
 
-/// The metrics of the resource of these common labels, made when the request has none yet.
-/// A sink has few sets of common labels (with `role`, without, the node's `instance`): a scan.
-fn metrics_of<'a>(
-    request: &'a mut ExportMetricsServiceRequest,
-    common: &Arc<[Label]>,
-) -> &'a mut Vec<Metric> {
-    let attributes: Vec<KeyValue> = common.iter().map(key_value).collect();
-    let at = request.resource_metrics.iter().position(|r| {
-        r.resource
-            .as_ref()
-            .is_some_and(|res| res.attributes == attributes)
-    });
-    let at = at.unwrap_or_else(|| {
-        request.resource_metrics.push(ResourceMetrics {
-            resource: Some(Resource { attributes }),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(InstrumentationScope {
-                    name: "sparkprom".to_string(),
-                    version: crate::VERSION.to_string(),
-                }),
-                metrics: Vec::new(),
-            }],
-        });
-        request.resource_metrics.len() - 1
-    });
-    &mut request.resource_metrics[at].scope_metrics[0].metrics
+/// Where each series' points go in the request being built: its resource, then its metric.
+#[derive(Default)]
+struct Placement<'a> {
+    /// The address of a series' common labels -> its resource. Each claim shares its own copy,
+    /// so many addresses hold the same labels: a new address is compared with `resources`.
+    by_address: HashMap<usize, usize>,
+    /// Each resource's common labels (a sink has a few sets: with `role`, without, the node's).
+    resources: Vec<&'a [Label]>,
+    /// (resource, metric name) -> the metric's place in that resource.
+    metrics: HashMap<(usize, &'a str), usize>,
 }
 
-/// The metric of the series' name in `metrics`, made as its type says when not there yet.
-fn metric_named<'a>(metrics: &'a mut Vec<Metric>, series: &Series) -> &'a mut Metric {
-    let name = series
-        .labels
-        .iter()
-        .find(|l| l.name == "__name__")
-        .map_or("", |l| l.value.as_str());
-    let at = metrics.iter().position(|m| m.name == name);
-    let at = at.unwrap_or_else(|| {
-        let family = &series.family;
-        let data = match cumulative(
-            family.metric_type,
-            &name[family.name.len().min(name.len())..],
-        ) {
-            Some(is_monotonic) => metric::Data::Sum(Sum {
-                data_points: Vec::new(),
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                is_monotonic,
-            }),
-            None => metric::Data::Gauge(Gauge::default()),
-        };
-        metrics.push(Metric {
-            name: name.to_string(),
-            description: family.help.clone(),
-            unit: family.unit.to_string(),
-            data: Some(data),
+impl<'a> Placement<'a> {
+    /// The metric the series' points go in, made (and its resource) when the request has none.
+    fn metric<'r>(
+        &mut self,
+        request: &'r mut ExportMetricsServiceRequest,
+        series: &'a Series,
+    ) -> &'r mut Metric {
+        let resource = self.resource(request, &series.common);
+        let metrics = &mut request.resource_metrics[resource].scope_metrics[0].metrics;
+        let name = series
+            .labels
+            .iter()
+            .find(|l| l.name == "__name__")
+            .map_or("", |l| l.value.as_str());
+        let at = *self.metrics.entry((resource, name)).or_insert_with(|| {
+            metrics.push(new_metric(series, name));
+            metrics.len() - 1
         });
-        metrics.len() - 1
-    });
-    &mut metrics[at]
+        &mut metrics[at]
+    }
+
+    fn resource(
+        &mut self,
+        request: &mut ExportMetricsServiceRequest,
+        common: &'a Arc<[Label]>,
+    ) -> usize {
+        let address = Arc::as_ptr(common) as *const Label as usize;
+        if let Some(&at) = self.by_address.get(&address) {
+            return at;
+        }
+        let at = match self.resources.iter().position(|r| **r == **common) {
+            Some(at) => at,
+            None => {
+                self.resources.push(common);
+                request.resource_metrics.push(ResourceMetrics {
+                    resource: Some(Resource {
+                        attributes: common.iter().map(key_value).collect(),
+                    }),
+                    scope_metrics: vec![ScopeMetrics {
+                        scope: Some(InstrumentationScope {
+                            name: "sparkprom".to_string(),
+                            version: crate::VERSION.to_string(),
+                        }),
+                        metrics: Vec::new(),
+                    }],
+                });
+                request.resource_metrics.len() - 1
+            }
+        };
+        self.by_address.insert(address, at);
+        at
+    }
+}
+
+/// The metric of a series named `name`, of the kind its family's type and suffix make it.
+fn new_metric(series: &Series, name: &str) -> Metric {
+    let family = &series.family;
+    let suffix = name.strip_prefix(family.name.as_str()).unwrap_or("");
+    let data = match cumulative(family.metric_type, suffix) {
+        Some(is_monotonic) => metric::Data::Sum(Sum {
+            data_points: Vec::new(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic,
+        }),
+        None => metric::Data::Gauge(Gauge::default()),
+    };
+    Metric {
+        name: name.to_string(),
+        description: family.help.clone(),
+        unit: family.unit.to_string(),
+        data: Some(data),
+    }
 }
 
 /// Whether a series of this type with this suffix after its family's name counts from a start
@@ -281,7 +312,14 @@ pub mod tests {
             &driver,
             &[("status", "failed")],
         );
-        let done = series(&tasks, "spark_tasks_total", &driver, &[("status", "done")]);
+        // Made by another claim: the same labels in a copy of their own, the same resource.
+        let driver_again: Arc<[Label]> = driver.to_vec().into();
+        let done = series(
+            &tasks,
+            "spark_tasks_total",
+            &driver_again,
+            &[("status", "done")],
+        );
         let used = series(&heap, "jvm_heap_bytes", &node, &[]);
         let mut encoder = RequestEncoderOtlp::default();
         let batch = [
