@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::http::redact_url;
 use crate::remote_write::client::{Client, ClientError, Outcome, Version};
 use crate::remote_write::encode::RequestEncoder;
+use crate::remote_write::encode_otlp::RequestEncoderOtlp;
 use crate::remote_write::encode_v2::RequestEncoderV2;
 use crate::remote_write::negotiate::{self, Negotiation, Verdict as Negotiated};
 use crate::sample::{Family, Label, MetricType, Sample, Series};
@@ -237,10 +238,17 @@ fn encode(probe: &Sample, version: Version) -> Vec<u8> {
     let body = match version {
         Version::V1 => RequestEncoder::default()
             .encode(batch, &[])
-            .map(|(body, _)| body.to_vec()),
+            .map(|(body, _)| body.to_vec())
+            .ok(),
         Version::V2 => RequestEncoderV2::default()
             .encode(batch)
-            .map(|(body, _)| body.to_vec()),
+            .map(|(body, _)| body.to_vec())
+            .ok(),
+        // An OTLP endpoint reads nothing else: the probe goes as the sink's requests go.
+        Version::Otlp => RequestEncoderOtlp::default()
+            .encode(batch)
+            .map(|(body, _)| body.to_vec())
+            .ok(),
     };
     body.unwrap_or_default()
 }

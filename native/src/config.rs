@@ -185,6 +185,8 @@ pub enum Protocol {
     V2,
     /// 2.0 until the receiver shows it takes only 1.0 (remote_write/negotiate.rs).
     Auto,
+    /// Not remote write: OTLP/HTTP metrics (protobuf, gzip) to an OTLP endpoint.
+    Otlp,
 }
 
 /// What the JVM the sink runs in says about the network, handed over by the Java side: its
@@ -780,11 +782,13 @@ fn parse_protocol(key: &str, value: &str) -> Result<Protocol, ConfigError> {
         "1.0" => Ok(Protocol::V1),
         "2.0" => Ok(Protocol::V2),
         "auto" => Ok(Protocol::Auto),
+        "otlp" => Ok(Protocol::Otlp),
         _ => Err(ConfigError::new(
             key,
             format!(
                 "'{value}' is not accepted; expected 1.0 (remote write 1.0, the default), 2.0 or \
-                 auto (2.0, falling back to 1.0 when the receiver takes only 1.0)"
+                 auto (2.0, falling back to 1.0 when the receiver takes only 1.0), or otlp (OTLP/HTTP \
+                 metrics to an OTLP endpoint such as VictoriaMetrics' /opentelemetry/v1/metrics)"
             ),
         )),
     }
@@ -822,7 +826,7 @@ mod tests {
     }
 
     #[test]
-    fn protocol_is_1_0_unless_2_0_or_auto_is_given_and_anything_else_is_named() {
+    fn protocol_is_1_0_unless_2_0_auto_or_otlp_is_given_and_anything_else_is_named() {
         let with = |value: &str| {
             Config::from_properties(&props(&[("url", "http://h/"), ("protocol", value)]))
         };
@@ -830,7 +834,8 @@ mod tests {
         assert_eq!(with("1.0").unwrap().protocol, Protocol::V1);
         assert_eq!(with("2.0").unwrap().protocol, Protocol::V2);
         assert_eq!(with(" AUTO ").unwrap().protocol, Protocol::Auto);
-        for bad in ["2", "v2", "otlp", ""] {
+        assert_eq!(with("OTLP").unwrap().protocol, Protocol::Otlp);
+        for bad in ["2", "v2", "otel", ""] {
             let err = with(bad).unwrap_err();
             assert_eq!(err.property, "protocol", "{bad}");
             assert!(err.message.contains("expected 1.0"), "{err}");

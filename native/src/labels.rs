@@ -271,6 +271,9 @@ impl SinkLabels {
         if budgeted && self.budget.used() + variants.len() > self.budget.max {
             return Err(Refused::OverBudget);
         }
+        let mut shared = common.clone();
+        shared.sort_by(|a, b| a.name.cmp(&b.name));
+        let shared: Arc<[Label]> = shared.into();
         let list: Vec<Arc<Series>> = variants
             .iter()
             .map(|variant| {
@@ -282,7 +285,7 @@ impl SinkLabels {
                 for (name, value) in &variant.labels {
                     labels.push(label(name.as_str(), value));
                 }
-                Arc::new(Series::new(labels, Arc::clone(family)))
+                Arc::new(Series::new(labels, Arc::clone(family)).sharing(Arc::clone(&shared)))
             })
             .collect();
         if let Some(repeated) = list.iter().find_map(|s| repeated_label(&s.labels)) {
@@ -482,6 +485,25 @@ mod tests {
                 ("team", "etl"),
             ]
         );
+        // The common ones are marked as such (OTLP sends them as the resource): all but the
+        // name and the variant's own label.
+        let common: Vec<&str> = series[0].common.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            common,
+            vec![
+                "app_id",
+                "app_name",
+                "databricks_cluster_name",
+                "executor_id",
+                "namespace",
+                "role",
+                "team"
+            ]
+        );
+        assert!(series[0]
+            .common
+            .iter()
+            .all(|c| series[0].labels.contains(c)));
         assert_eq!(labels.families().take_new().len(), 1);
     }
 

@@ -52,11 +52,19 @@ pub struct Series {
     /// When the series' count started, in ms since the Unix epoch (0: unknown): remote write
     /// 2.0 sends it with counters, histograms and summaries.
     pub start_ms: i64,
+    /// Those of `labels` that every series of its sink carries alike (the user's, the
+    /// platform's, the identity's: labels.rs' common labels), shared by the series made
+    /// together; empty when not known. An encoder that sends them once for many series (OTLP's
+    /// resource) sends these apart and the rest with each series.
+    pub common: Arc<[Label]>,
 }
 
 impl PartialEq for Series {
     fn eq(&self, other: &Series) -> bool {
-        self.key == other.key && self.family == other.family && self.start_ms == other.start_ms
+        self.key == other.key
+            && self.family == other.family
+            && self.start_ms == other.start_ms
+            && self.common == other.common
     }
 }
 
@@ -71,7 +79,14 @@ impl Series {
             family,
             encoded: std::sync::OnceLock::new(),
             start_ms: 0,
+            common: Arc::new([]),
         }
+    }
+
+    /// This series, knowing which of its labels are its sink's common ones (a subset of its
+    /// labels, sorted by name).
+    pub fn sharing(self, common: Arc<[Label]>) -> Series {
+        Series { common, ..self }
     }
 
     /// This series, known to have started counting at `ms` (ms since the Unix epoch).

@@ -71,7 +71,7 @@ const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "sparkprom_samples_failed_total",
         metric_type: MetricType::Counter,
-        help: "Samples not delivered: rejected, refused by the receiver (4xx other than 429); retry_timeout, still failing (5xx, 429, network) after retryTimeout, given up so the next batch could go; gave_up, still failing when the final flush ended; not_written, in a remote write 2.0 request the receiver accepted but said it did not write (X-Prometheus-Remote-Write-Samples-Written).",
+        help: "Samples not delivered: rejected, refused by the receiver (4xx other than 429); retry_timeout, still failing (5xx, 429, network) after retryTimeout, given up so the next batch could go; gave_up, still failing when the final flush ended; not_written, in a remote write 2.0 request the receiver accepted but said it did not write (X-Prometheus-Remote-Write-Samples-Written), or points an OTLP receiver rejected in a partial_success answer.",
         unit: "",
         variants: || vec![Variant::labelled(REASON, "rejected"), Variant::labelled(REASON, "retry_timeout"), Variant::labelled(REASON, "gave_up"), Variant::labelled(REASON, "not_written")],
         read: |s, _| vec![get(&s.samples_rejected), get(&s.samples_retry_timeout), get(&s.samples_failed), get(&s.samples_not_written)],

@@ -13,6 +13,7 @@ use crate::metadata::PendingMetadata;
 use crate::queue::SampleQueue;
 use crate::remote_write::client::{Client, Outcome, Version, MAX_RETRY_AFTER};
 use crate::remote_write::encode::RequestEncoder;
+use crate::remote_write::encode_otlp::RequestEncoderOtlp;
 use crate::remote_write::encode_v2::RequestEncoderV2;
 use crate::remote_write::negotiate::{Negotiation, Verdict};
 use crate::sample::Sample;
@@ -82,7 +83,8 @@ pub struct SenderLoop {
 
 /// What became of one batch.
 enum Delivered {
-    /// Accepted; `not_written` of its samples the receiver said it did not write (2.0).
+    /// Accepted; `not_written` of its samples the receiver said it did not write (2.0's
+    /// written header, OTLP's partial success).
     Sent { not_written: usize },
     /// Refused; `written` of its samples the receiver said it wrote all the same (2.0).
     Rejected { written: usize },
@@ -102,12 +104,14 @@ struct DeliveryLog {
     refusals: RateLimitedLog,
     failing_since: Option<Instant>,
     said_not_written: bool,
+    said_partial_success: bool,
 }
 
 /// The sender's encoders, one per message, and which message the receiver takes.
 struct Encoding {
     v1: RequestEncoder,
     v2: RequestEncoderV2,
+    otlp: RequestEncoderOtlp,
     negotiation: Negotiation,
 }
 
@@ -118,6 +122,7 @@ impl SenderLoop {
         let mut encoding = Encoding {
             v1: RequestEncoder::default(),
             v2: RequestEncoderV2::default(),
+            otlp: RequestEncoderOtlp::default(),
             negotiation: Negotiation::new(&self.config),
         };
         let mut batch = Vec::with_capacity(self.config.max_samples_per_send);
@@ -127,6 +132,7 @@ impl SenderLoop {
             refusals: RateLimitedLog::new(),
             failing_since: None,
             said_not_written: false,
+            said_partial_success: false,
         };
         while self.next_batch(&mut batch) {
             if batch.is_empty() {
@@ -197,8 +203,12 @@ impl SenderLoop {
         log: &mut DeliveryLog,
     ) -> Delivered {
         let encoded = match version {
-            Version::V1 => encoding.v1.encode(batch, metadata),
-            Version::V2 => encoding.v2.encode(batch),
+            Version::V1 => encoding
+                .v1
+                .encode(batch, metadata)
+                .map_err(|e| e.to_string()),
+            Version::V2 => encoding.v2.encode(batch).map_err(|e| e.to_string()),
+            Version::Otlp => encoding.otlp.encode(batch).map_err(|e| e.to_string()),
         };
         match encoded {
             Ok((body, _)) => {
@@ -238,7 +248,10 @@ impl SenderLoop {
                 Verdict::Unsupported => return Delivered::Rejected { written: 0 },
             }
             match outcome {
-                Outcome::Sent { samples_written } => {
+                Outcome::Sent {
+                    samples_written,
+                    partial,
+                } => {
                     if let Some(since) = log.failing_since.take() {
                         tracing::info!(
                             "remote write to {} recovered after {:.1}s",
@@ -247,7 +260,23 @@ impl SenderLoop {
                         );
                     }
                     let written = samples_written.map_or(samples, |n| n as usize);
-                    let not_written = samples.saturating_sub(written);
+                    let mut not_written = samples.saturating_sub(written);
+                    if let Some(partial) = partial {
+                        // One data point per sample: what it rejected is what it did not write.
+                        not_written = (partial.rejected as usize).min(samples);
+                        if !std::mem::replace(&mut log.said_partial_success, true) {
+                            tracing::warn!(
+                                "{} accepted an OTLP request of {samples} data points but \
+                                 rejected {} (partial_success): {}. Counted in \
+                                 sparkprom_samples_failed_total{{reason=\"not_written\"}}, said \
+                                 once: the receiver's log says more",
+                                crate::http::redact_url(&self.config.url),
+                                partial.rejected,
+                                partial.message
+                            );
+                        }
+                        return Delivered::Sent { not_written };
+                    }
                     if not_written > 0 && !std::mem::replace(&mut log.said_not_written, true) {
                         tracing::warn!(
                             "{} accepted a request of {samples} samples but wrote {written} \

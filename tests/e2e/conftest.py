@@ -106,6 +106,13 @@ def victoria_metrics(tmp_path_factory):
                       "victoria_metrics")
 
 
+@pytest.fixture(scope="session")
+def victoria_metrics_otlp(tmp_path_factory):
+    """A second VictoriaMetrics, fed the listener's stream over OTLP (sink `otlp`, protocol=otlp)."""
+    yield from served(VictoriaMetrics(data_dir=tmp_path_factory.mktemp("victoria-metrics-otlp")).start(),
+                      "victoria_metrics_otlp")
+
+
 def more_sinks(conf, receivers, sink="prom"):
     """Adds a sink like `sink` (the same properties) for each of `receivers` ({sink name: write
     URL}): several sinks in one application, each its own series' claims (per URL)."""
@@ -169,8 +176,10 @@ def listener_run(request, prometheus, tmp_path_factory):
     if version == LINES[-1]:
         more_sinks(conf, {"prom3": request.getfixturevalue("prometheus_3").write_url,
                           "prom3v2": request.getfixturevalue("prometheus_3_v2").write_url,
-                          "vm": request.getfixturevalue("victoria_metrics").write_url})
+                          "vm": request.getfixturevalue("victoria_metrics").write_url,
+                          "otlp": request.getfixturevalue("victoria_metrics_otlp").otlp_url})
         conf["spark.metrics.conf.*.sink.prom3v2.protocol"] = "2.0"
+        conf["spark.metrics.conf.*.sink.otlp.protocol"] = "otlp"
     conf["spark.metrics.conf.*.sink.prom.protocol"] = "auto"
     folder = tmp_path_factory.mktemp("listener")
     (folder / "events").mkdir()

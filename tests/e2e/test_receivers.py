@@ -98,3 +98,34 @@ def test_remote_write_2_answers_every_shipped_query_as_1_0_on_one_engine(prometh
         assert differences == [], (moment, differences[:5])
     # The driver's own sink to 2.42 said what it settled on (each executor's sink says it in its log).
     assert f"remote write to {prometheus.write_url} settled on remote write 1.0 (protocol=auto)" in run.output
+
+
+@pytest.mark.parametrize("listener_run", [LINES[-1]], indirect=True)
+def test_victoria_metrics_fed_over_otlp_answers_as_fed_over_remote_write_1(victoria_metrics, victoria_metrics_otlp,
+                                                                           listener_run):
+    """The same application's stream through the `vm` sink (remote write 1.0) and the `otlp` sink
+    (protocol=otlp) into two VictoriaMetrics: the same series (the resource's attributes become the
+    1.0 stream's labels), the same final values of Spark's counts, and every shipped dashboard and
+    alert query answered with the same series by both."""
+    _, run, _ = listener_run
+    problems = victoria_metrics_otlp.problems()
+    assert problems == [], (str(victoria_metrics_otlp), problems)
+    at = run.ended_at + 5
+    window = int(at - run.started_at) + 60
+    selector = f'{{app_id="{run.app_id}"}}[{window}s]'
+    kept = victoria_metrics_otlp.raw_series(selector, at)
+    assert len(kept) > 1000, len(kept)
+    differences = series_differences(victoria_metrics, victoria_metrics_otlp, selector, at)
+    assert differences == [], (len(differences), differences[:5])
+
+    counts = [f'last_over_time({name}{{app_id="{run.app_id}"}}[{window}s])' for name in SPARK_COUNTS]
+    assert all(victoria_metrics_otlp.query(query, at) for query in counts), "a count is missing over OTLP"
+    assert answer_differences(victoria_metrics, victoria_metrics_otlp, counts, at, tolerance=0) == []
+
+    queries = shipped_queries(victoria_metrics, run.app_id, run.started_at, run.ended_at)
+    moments = [run.ended_at - 20, at]
+    answered = [query for query in queries if any(victoria_metrics_otlp.query(query, m) for m in moments)]
+    assert len(answered) >= 45, f"only {len(answered)} of {len(queries)} shipped queries answer over OTLP"
+    for moment in moments:
+        differences = answer_differences(victoria_metrics, victoria_metrics_otlp, queries, moment, tolerance=None)
+        assert differences == [], (moment, len(differences), differences[:5])

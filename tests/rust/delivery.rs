@@ -1027,3 +1027,144 @@ fn check_speaks_the_protocol_a_sink_would() {
     assert!(verdict.accepted, "{:?}", verdict.lines);
     assert_eq!(sent, [false]);
 }
+
+// OTLP/HTTP (protocol=otlp). The scripted receiver reads it as VictoriaMetrics 1.112 stores it:
+// resource and point attributes as labels, the metric's name as `__name__`.
+
+/// The label sets of every series a receiver accepted.
+fn label_sets(received: &[Received]) -> std::collections::BTreeSet<String> {
+    received
+        .iter()
+        .filter(|r| r.accepted())
+        .flat_map(|r| &r.request.timeseries)
+        .map(|t| format!("{:?}", t.labels))
+        .collect()
+}
+
+#[test]
+fn protocol_otlp_arrives_whole_gzipped_with_1_0s_label_sets_after_retries() {
+    let receiver = FakeReceiver::start(vec![
+        Reply::Status(502),
+        Reply::Status(503),
+        Reply::Status(504),
+        Reply::StatusWithHeader(429, "retry-after", "0"),
+    ]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Otlp)).unwrap();
+    let v1_receiver = FakeReceiver::start(vec![]);
+    let v1_sink = Sink::start(with_protocol(&v1_receiver.url(), Protocol::V1)).unwrap();
+    for n in 0..3 {
+        submit_and_wait(&sink, &snapshot(n));
+        submit_and_wait(&v1_sink, &snapshot(n));
+    }
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    v1_sink.close(None);
+    let received = receiver.received();
+    assert_complete_and_ordered(&received, 0, 3);
+    assert!(stats.retries.load(Ordering::Relaxed) >= 4);
+    assert_eq!(
+        stats.samples_sent.load(Ordering::Relaxed),
+        total_accepted_samples(&received)
+    );
+    for r in &received {
+        assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(r.header("x-prometheus-remote-write-version"), None);
+        assert!(r.header("user-agent").unwrap().starts_with("sparkprom/"));
+    }
+    // The same label sets as 1.0's, of the Spark series and of the sink's own.
+    let spark = |sets: std::collections::BTreeSet<String>| -> Vec<String> {
+        sets.into_iter()
+            .filter(|s| s.contains("spark_test_gauge"))
+            .collect()
+    };
+    let otlp_sets = label_sets(&received);
+    let v1_sets = label_sets(&v1_receiver.received());
+    assert_eq!(spark(otlp_sets.clone()).len(), GAUGES as usize);
+    assert_eq!(spark(otlp_sets.clone()), spark(v1_sets.clone()));
+    let differ: Vec<_> = v1_sets.symmetric_difference(&otlp_sets).collect();
+    assert!(
+        differ.is_empty(),
+        "series only one protocol has: {differ:?}"
+    );
+    // The identity is the resource's; a gauge is a gauge, a counter a cumulative monotonic sum.
+    use sparkprom::remote_write::otlp_proto::{metric, AggregationTemporality};
+    let first = received.iter().find(|r| r.accepted()).unwrap();
+    let otlp = first.otlp.as_ref().unwrap();
+    let kind_of = |name: &str| {
+        received
+            .iter()
+            .filter_map(|r| r.otlp.as_ref())
+            .find_map(|o| {
+                o.resource_metrics
+                    .iter()
+                    .flat_map(|rm| rm.scope_metrics.iter().flat_map(|s| &s.metrics))
+                    .find(|m| m.name == name)
+                    .and_then(|m| m.data.clone())
+            })
+    };
+    let resource: Vec<(String, String)> = otlp.resource_metrics[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.clone().unwrap().string_value))
+        .collect();
+    assert!(
+        resource.contains(&("app_id".into(), "app-1".into())),
+        "{resource:?}"
+    );
+    assert!(
+        resource.contains(&("executor_id".into(), "4".into())),
+        "{resource:?}"
+    );
+    assert!(matches!(
+        kind_of("spark_test_gauge0"),
+        Some(metric::Data::Gauge(_))
+    ));
+    let Some(metric::Data::Sum(sent)) = kind_of("sparkprom_samples_sent_total") else {
+        panic!("a counter is a sum");
+    };
+    assert!(sent.is_monotonic);
+    assert_eq!(
+        sent.aggregation_temporality,
+        AggregationTemporality::Cumulative as i32
+    );
+}
+
+/// An OTLP receiver that accepts a request but rejects points of it (partial_success): they
+/// are counted as not written, the rest as sent.
+#[test]
+fn points_an_otlp_receiver_rejected_are_counted_as_not_written() {
+    let receiver = FakeReceiver::start(vec![Reply::WriteOnly(1)]);
+    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Otlp)).unwrap();
+    run(&sink, 0..2);
+    let stats = std::sync::Arc::clone(&sink.stats);
+    sink.close(None);
+    let received = receiver.received();
+    let first = samples_of(&received[0]).len() as u64;
+    assert!(first > 1);
+    assert_eq!(stats.samples_not_written.load(Ordering::Relaxed), first - 1);
+    let all: u64 = received.iter().map(|r| samples_of(r).len() as u64).sum();
+    assert_eq!(
+        stats.samples_sent.load(Ordering::Relaxed),
+        all - (first - 1)
+    );
+}
+
+/// `check` of a sink with protocol=otlp sends its probe as OTLP (an OTLP endpoint reads nothing
+/// else), and the receiver reads it as the probe.
+#[test]
+fn check_sends_its_probe_over_otlp_when_the_sink_does() {
+    let receiver = FakeReceiver::start(vec![]);
+    let blob = format!("url\0{}\0protocol\0otlp\0", receiver.url());
+    let verdict = sparkprom::check::run(blob.as_bytes());
+    assert!(verdict.accepted, "{:?}", verdict.lines);
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("content-encoding"), Some("gzip"));
+    assert!(received[0].otlp.is_some());
+    let names: Vec<&str> = received[0].request.timeseries.iter().map(name_of).collect();
+    assert_eq!(names, vec![sparkprom::check::PROBE_NAME]);
+}

@@ -23,6 +23,15 @@ pub enum Version {
     V1,
     /// `io.prometheus.write.v2.Request`.
     V2,
+    /// OTLP/HTTP's `ExportMetricsServiceRequest`, gzipped.
+    Otlp,
+}
+
+/// An OTLP receiver's `partial_success` answer: it accepted the request but kept only part.
+#[derive(Debug, PartialEq)]
+pub struct PartialSuccess {
+    pub rejected: u64,
+    pub message: String,
 }
 
 /// The 2.0 answer header with the count of samples the receiver wrote.
@@ -31,8 +40,12 @@ const SAMPLES_WRITTEN: &str = "x-prometheus-remote-write-samples-written";
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
     /// `samples_written`: the receiver's X-Prometheus-Remote-Write-Samples-Written, read for a
-    /// 2.0 request only (a 1.0 receiver has no such header).
-    Sent { samples_written: Option<u64> },
+    /// 2.0 request only (a 1.0 receiver has no such header). `partial`: what an OTLP receiver
+    /// said it did not keep.
+    Sent {
+        samples_written: Option<u64>,
+        partial: Option<PartialSuccess>,
+    },
     /// Try again; `after` is the receiver's Retry-After when it gave one.
     Retry {
         after: Option<Duration>,
@@ -177,6 +190,10 @@ impl Client {
     /// POSTs `body`, a request encoded in `version`, with that version's headers.
     pub fn send(&self, body: &[u8], version: Version) -> Outcome {
         let mut headers = self.headers.clone();
+        if version == Version::Otlp {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            headers.remove("X-Prometheus-Remote-Write-Version");
+        }
         if version == Version::V2 {
             headers.insert(
                 CONTENT_TYPE,
@@ -208,7 +225,7 @@ impl Client {
         };
         let status = response.status();
         let samples_written = match version {
-            Version::V1 => None,
+            Version::V1 | Version::Otlp => None,
             Version::V2 => response
                 .headers()
                 .get(SAMPLES_WRITTEN)
@@ -216,7 +233,14 @@ impl Client {
                 .and_then(|v| v.trim().parse::<u64>().ok()),
         };
         if status.is_success() {
-            return Outcome::Sent { samples_written };
+            let partial = match version {
+                Version::Otlp => partial_success(&response.bytes().unwrap_or_default()),
+                Version::V1 | Version::V2 => None,
+            };
+            return Outcome::Sent {
+                samples_written,
+                partial,
+            };
         }
         let retry_after = response
             .headers()
@@ -288,6 +312,19 @@ impl Client {
             reason,
         }
     }
+}
+
+/// An OTLP answer's `partial_success`, when it says points were rejected. An empty body (what
+/// VictoriaMetrics answers) or one that is not the protobuf answer is a full success.
+fn partial_success(body: &[u8]) -> Option<PartialSuccess> {
+    use prost::Message;
+    let answer = super::otlp_proto::ExportMetricsServiceResponse::decode(body).ok()?;
+    let partial = answer.partial_success?;
+    let rejected = u64::try_from(partial.rejected_data_points).unwrap_or(0);
+    (rejected > 0 || !partial.error_message.is_empty()).then_some(PartialSuccess {
+        rejected,
+        message: partial.error_message,
+    })
 }
 
 /// The longest a receiver's Retry-After is honoured. Past it the queue, sized for about half an

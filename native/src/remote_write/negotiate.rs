@@ -42,6 +42,7 @@ impl Negotiation {
         let settled = match config.protocol {
             Protocol::V1 => Some(Version::V1),
             Protocol::V2 => Some(Version::V2),
+            Protocol::Otlp => Some(Version::Otlp),
             Protocol::Auto => {
                 let earlier = settled_earlier(&config.url);
                 if let Some(version) = earlier {
@@ -69,7 +70,7 @@ impl Negotiation {
 
     /// Reads the answer to a request sent in `version`.
     pub fn judge(&mut self, version: Version, outcome: &Outcome) -> Verdict {
-        if version == Version::V1 {
+        if version != Version::V2 {
             return Verdict::Keep;
         }
         let not_2_0 = match outcome {
@@ -88,6 +89,7 @@ impl Negotiation {
             )),
             Outcome::Sent {
                 samples_written: None,
+                ..
             } => Some(
                 "it answered a 2.0 request with success but without the \
                  X-Prometheus-Remote-Write-Samples-Written header, as a receiver that takes only \
@@ -96,6 +98,7 @@ impl Negotiation {
             ),
             Outcome::Sent {
                 samples_written: Some(_),
+                ..
             }
             | Outcome::Rejected {
                 samples_written: Some(_),
@@ -161,6 +164,7 @@ pub fn name(version: Version) -> &'static str {
     match version {
         Version::V1 => "remote write 1.0",
         Version::V2 => "remote write 2.0",
+        Version::Otlp => "OTLP/HTTP",
     }
 }
 
@@ -179,6 +183,7 @@ mod tests {
     fn sent(written: Option<u64>) -> Outcome {
         Outcome::Sent {
             samples_written: written,
+            partial: None,
         }
     }
 

@@ -15,6 +15,11 @@
 //! `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written` headers on every answer; a
 //! repeated label name is a 400 there, and label names not sorted are refused too (the spec's
 //! MUST; Prometheus 3.5 sorts them itself).
+//! An OTLP/HTTP request (Content-Encoding gzip) is gunzipped, decoded as
+//! `ExportMetricsServiceRequest` and turned into series as VictoriaMetrics 1.112 does (resource
+//! attributes and the point's attributes as labels, the metric's name as `__name__`, a point
+//! with no recorded value as a stale marker), then checked as a 1.0 request;
+//! `Reply::WriteOnly(n)` answers 200 with a `partial_success` rejecting all but `n` points.
 
 // Test code: a failing unwrap is a failing test (Cargo.toml denies unwrap elsewhere).
 #![allow(clippy::unwrap_used)]
@@ -28,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sparkprom::remote_write::encode::decode_body;
+use sparkprom::remote_write::otlp_proto::{self, metric, ExportMetricsServiceRequest};
 use sparkprom::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
 use sparkprom::remote_write::v2_proto;
 
@@ -64,6 +70,7 @@ pub enum Reply {
     Reset,
     /// 2.0: writes only the request's first this many samples and answers 204 saying so in
     /// X-Prometheus-Remote-Write-Samples-Written (a receiver that drops what it cannot store).
+    /// OTLP: answers 200 with a partial_success rejecting the request's other points.
     WriteOnly(u64),
 }
 
@@ -79,6 +86,8 @@ pub struct Received {
     pub request: WriteRequest,
     /// The 2.0 request as it came, when the receiver read one.
     pub v2: Option<v2_proto::Request>,
+    /// The OTLP request as it came, when the receiver read one.
+    pub otlp: Option<ExportMetricsServiceRequest>,
     /// What X-Prometheus-Remote-Write-Samples-Written said, when the answer had it.
     pub samples_written: Option<u64>,
 }
@@ -292,8 +301,13 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
         let v2_type = headers
             .iter()
             .any(|(k, v)| k == "content-type" && v.contains(V2_CONTENT_TYPE));
+        let gzip = headers
+            .iter()
+            .any(|(k, v)| k == "content-encoding" && v == "gzip");
         let mut guard = state.lock().unwrap();
-        let answer = if v2_type && guard.takes != Takes::V1As242 {
+        let answer = if gzip {
+            answer_otlp(&body, headers, &mut guard)
+        } else if v2_type && guard.takes != Takes::V1As242 {
             answer_v2(&body, headers, &mut guard)
         } else {
             answer_v1(&body, headers, &mut guard)
@@ -336,6 +350,7 @@ fn answer_v1(body: &[u8], headers: Vec<(String, String)>, state: &mut State) -> 
         headers,
         request,
         v2: None,
+        otlp: None,
         samples_written: None,
     });
     answer(&reply, refusal, String::new())
@@ -386,6 +401,7 @@ fn answer_v2(body: &[u8], headers: Vec<(String, String)>, state: &mut State) -> 
         headers,
         request,
         v2: Some(v2),
+        otlp: None,
         samples_written: written,
     });
     let extra = written.map_or(String::new(), |n| {
@@ -396,6 +412,116 @@ fn answer_v2(body: &[u8], headers: Vec<(String, String)>, state: &mut State) -> 
         )
     });
     answer(&reply, refusal, extra)
+}
+
+/// An OTLP/HTTP request, read and checked as VictoriaMetrics stores it (see the top).
+fn answer_otlp(body: &[u8], headers: Vec<(String, String)>, state: &mut State) -> Answer {
+    use prost::Message;
+    let mut proto = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut proto)
+        .expect("the sink sent an OTLP body that is not gzip");
+    let otlp = ExportMetricsServiceRequest::decode(proto.as_slice())
+        .expect("the sink sent an OTLP body a receiver cannot decode");
+    let request = as_victoria_metrics_stores(&otlp);
+    let points: u64 = request
+        .timeseries
+        .iter()
+        .map(|t| t.samples.len() as u64)
+        .sum();
+    let mut reply = state.script.pop_front().unwrap_or(Reply::Status(200));
+    let mut refusal = None;
+    if matches!(
+        reply,
+        Reply::Status(200..=299) | Reply::Stall(_) | Reply::WriteOnly(_)
+    ) {
+        if let Err((status, why)) = check_as_prometheus_does(&request, &mut state.newest) {
+            refusal = Some(why);
+            reply = Reply::Status(status);
+        }
+    }
+    state.received.push(Received {
+        at: Instant::now(),
+        reply: reply.clone(),
+        refusal: refusal.clone(),
+        headers,
+        request,
+        v2: None,
+        otlp: Some(otlp),
+        samples_written: None,
+    });
+    if let Reply::WriteOnly(kept) = reply {
+        let answer = otlp_proto::ExportMetricsServiceResponse {
+            partial_success: Some(otlp_proto::ExportMetricsPartialSuccess {
+                rejected_data_points: points.saturating_sub(kept) as i64,
+                error_message: "scripted: points rejected".to_string(),
+            }),
+        };
+        // Small numbers and ASCII text: the protobuf bytes are ASCII too.
+        let body = String::from_utf8(answer.encode_to_vec()).unwrap();
+        return Some((Duration::ZERO, 200, String::new(), body));
+    }
+    answer(&reply, refusal, String::new())
+}
+
+/// The series VictoriaMetrics makes of an OTLP request: the labels of each point are its
+/// resource's attributes, its own, and the metric's name as `__name__`, sorted.
+fn as_victoria_metrics_stores(request: &ExportMetricsServiceRequest) -> WriteRequest {
+    let label = |kv: &otlp_proto::KeyValue| Label {
+        name: kv.key.clone(),
+        value: kv
+            .value
+            .as_ref()
+            .map_or(String::new(), |v| v.string_value.clone()),
+    };
+    let mut timeseries: Vec<TimeSeries> = Vec::new();
+    for resource in &request.resource_metrics {
+        let common: Vec<Label> = resource
+            .resource
+            .iter()
+            .flat_map(|r| r.attributes.iter().map(label))
+            .collect();
+        for metric in resource.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            let points = match &metric.data {
+                Some(metric::Data::Sum(s)) => &s.data_points,
+                Some(metric::Data::Gauge(g)) => &g.data_points,
+                None => panic!("a metric without data: {metric:?}"),
+            };
+            for point in points {
+                let mut labels = common.clone();
+                labels.extend(point.attributes.iter().map(label));
+                labels.push(Label {
+                    name: "__name__".into(),
+                    value: metric.name.clone(),
+                });
+                labels.sort();
+                let value = if point.flags & otlp_proto::FLAG_NO_RECORDED_VALUE != 0 {
+                    f64::from_bits(0x7ff0_0000_0000_0002)
+                } else {
+                    match point.value {
+                        Some(otlp_proto::number_data_point::Value::AsDouble(v)) => v,
+                        Some(otlp_proto::number_data_point::Value::AsInt(v)) => v as f64,
+                        None => panic!("a point with neither a value nor the flag: {point:?}"),
+                    }
+                };
+                let sample = Sample {
+                    value,
+                    timestamp: (point.time_unix_nano / 1_000_000) as i64,
+                };
+                match timeseries.iter_mut().find(|t| t.labels == labels) {
+                    Some(series) => series.samples.push(sample),
+                    None => timeseries.push(TimeSeries {
+                        labels,
+                        samples: vec![sample],
+                    }),
+                }
+            }
+        }
+    }
+    WriteRequest {
+        timeseries,
+        metadata: vec![],
+    }
 }
 
 /// The answer to a reply of the script (or a refusal), with `extra` header lines.
