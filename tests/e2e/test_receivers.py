@@ -9,7 +9,7 @@ import pytest
 
 from conftest import LINES
 from harness.alerts import rules
-from harness.compare import answer_differences, refused_queries, series_differences
+from harness.compare import answer_differences, answers, refused_queries, series_differences
 from test_dashboards import DASHBOARDS, dashboard_targets
 
 # Counts of what Spark did (jobs, stages, tasks, shuffle bytes, executors): each sink reports the
@@ -65,10 +65,11 @@ def test_prometheus_3_and_victoria_metrics_take_the_whole_remote_write_1_stream(
     # extrapolate; a series whose window ends in a staleness marker drops out of rate()).
     queries = shipped_queries(prometheus_3, run.app_id, run.started_at, run.ended_at)
     moments = [run.ended_at - 20, at]
-    answered = [query for query in queries if any(prometheus.query(query, moment) for moment in moments)]
+    answered = [query for query in queries if any(answers(prometheus, query, moment, run.app_id) for moment in moments)]
     assert len(answered) >= 45, f"only {len(answered)} of {len(queries)} shipped queries answer at all"
     for moment in moments:
-        differences = answer_differences(prometheus, prometheus_3, queries, moment, tolerance=None)
+        differences = answer_differences(prometheus, prometheus_3, queries, moment, tolerance=None,
+                                          app_id=run.app_id)
         assert differences == [], (str(prometheus_3), moment, differences[:5])
         assert refused_queries(victoria_metrics, queries, moment) == [], str(victoria_metrics)
 
@@ -94,7 +95,8 @@ def test_remote_write_2_answers_every_shipped_query_as_1_0_on_one_engine(prometh
     assert answer_differences(prometheus_3, prometheus_3_v2, counts, at, tolerance=0) == []
     queries = shipped_queries(prometheus_3, run.app_id, run.started_at, run.ended_at)
     for moment in [run.ended_at - 20, at]:
-        differences = answer_differences(prometheus_3, prometheus_3_v2, queries, moment, tolerance=None)
+        differences = answer_differences(prometheus_3, prometheus_3_v2, queries, moment, tolerance=None,
+                                          app_id=run.app_id)
         assert differences == [], (moment, differences[:5])
     # The driver's own sink to 2.42 said what it settled on (each executor's sink says it in its log).
     assert f"remote write to {prometheus.write_url} settled on remote write 1.0 (protocol=auto)" in run.output
@@ -124,8 +126,10 @@ def test_victoria_metrics_fed_over_otlp_answers_as_fed_over_remote_write_1(victo
 
     queries = shipped_queries(victoria_metrics, run.app_id, run.started_at, run.ended_at)
     moments = [run.ended_at - 20, at]
-    answered = [query for query in queries if any(victoria_metrics_otlp.query(query, m) for m in moments)]
+    answered = [query for query in queries
+                if any(answers(victoria_metrics_otlp, query, m, run.app_id) for m in moments)]
     assert len(answered) >= 45, f"only {len(answered)} of {len(queries)} shipped queries answer over OTLP"
     for moment in moments:
-        differences = answer_differences(victoria_metrics, victoria_metrics_otlp, queries, moment, tolerance=None)
+        differences = answer_differences(victoria_metrics, victoria_metrics_otlp, queries, moment, tolerance=None,
+                                          app_id=run.app_id)
         assert differences == [], (moment, len(differences), differences[:5])

@@ -16,9 +16,12 @@ def series_differences(a, b, range_selector, at):
             + [f"only {b} has {dict(key)}" for key in sorted(kept_b - kept_a)])
 
 
-def answers(receiver, promql, at):
-    """{labels: value} of an instant query."""
-    return {_key(labels): value for labels, value in receiver.query(promql, at)}
+def answers(receiver, promql, at, app_id=None):
+    """{labels: value} of an instant query; with `app_id`, only the series of that application (and
+    those of no application): a session's receiver keeps every earlier test's applications, and an
+    alert rule's expression answers for all of them."""
+    return {_key(labels): value for labels, value in receiver.query(promql, at)
+            if app_id is None or labels.get("app_id", app_id) == app_id}
 
 
 def _same(x, y, tolerance):
@@ -27,15 +30,15 @@ def _same(x, y, tolerance):
     return x == y if tolerance == 0 else abs(x - y) <= tolerance * max(abs(x), abs(y))
 
 
-def answer_differences(a, b, expressions, at, tolerance=0.0):
+def answer_differences(a, b, expressions, at, tolerance=0.0, app_id=None):
     """Each of `expressions` whose answer at `at` differs between the receivers a and b: a series
     one answered and the other did not, or a value further apart than `tolerance` (relative; 0:
-    identical; None: values not compared). [(expression, what differs)]; an expression one engine
-    refuses is a difference."""
+    identical; None: values not compared); with `app_id`, of that application's series only.
+    [(expression, what differs)]; an expression one engine refuses is a difference."""
     found = []
     for promql in expressions:
         try:
-            got_a, got_b = answers(a, promql, at), answers(b, promql, at)
+            got_a, got_b = answers(a, promql, at, app_id), answers(b, promql, at, app_id)
         except Exception as e:  # a query error on either side is an answer that differs
             found.append((promql, f"query failed: {e}"))
             continue
