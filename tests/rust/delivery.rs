@@ -962,23 +962,28 @@ fn protocol_2_0_refused_with_415_is_counted_as_rejected_and_never_sent_in_1_0() 
 
 /// process_written_count_headers, handle_partial_write: a 2.0 receiver that accepts a request
 /// but writes fewer samples than it held; the difference is counted, not sent.
+/// A receiver that accepts a request but writes only part of it (2.0's written headers, OTLP's
+/// partial_success): the rest is counted as not written, what it wrote as sent.
 #[test]
-fn samples_a_2_0_receiver_did_not_write_are_counted_as_not_written() {
-    let receiver = FakeReceiver::start(vec![Reply::WriteOnly(1)]);
-    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::V2)).unwrap();
-    run(&sink, 0..2);
-    let stats = std::sync::Arc::clone(&sink.stats);
-    sink.close(None);
-    let received = receiver.received();
-    assert_eq!(received[0].samples_written, Some(1));
-    let first = samples_of(&received[0]).len() as u64;
-    assert!(first > 1);
-    assert_eq!(stats.samples_not_written.load(Ordering::Relaxed), first - 1);
-    let all: u64 = received.iter().map(|r| samples_of(r).len() as u64).sum();
-    assert_eq!(
-        stats.samples_sent.load(Ordering::Relaxed),
-        all - (first - 1)
-    );
+fn samples_a_receiver_did_not_write_are_counted_as_not_written() {
+    for protocol in [Protocol::V2, Protocol::Otlp] {
+        let receiver = FakeReceiver::start(vec![Reply::WriteOnly(1)]);
+        let sink = Sink::start(with_protocol(&receiver.url(), protocol)).unwrap();
+        run(&sink, 0..2);
+        let stats = std::sync::Arc::clone(&sink.stats);
+        sink.close(None);
+        let received = receiver.received();
+        if protocol == Protocol::V2 {
+            assert_eq!(received[0].samples_written, Some(1));
+        }
+        let first = samples_of(&received[0]).len() as u64;
+        assert!(first > 1, "{protocol:?}");
+        let not_written = stats.samples_not_written.load(Ordering::Relaxed);
+        assert_eq!(not_written, first - 1, "{protocol:?}");
+        let all: u64 = received.iter().map(|r| samples_of(r).len() as u64).sum();
+        let sent = stats.samples_sent.load(Ordering::Relaxed);
+        assert_eq!(sent, all - (first - 1), "{protocol:?}");
+    }
 }
 
 /// `check` sends its probe as a sink with the same properties would: with protocol=auto, 2.0 to a
@@ -1130,26 +1135,6 @@ fn protocol_otlp_arrives_whole_gzipped_with_1_0s_label_sets_after_retries() {
     assert_eq!(
         sent.aggregation_temporality,
         AggregationTemporality::Cumulative as i32
-    );
-}
-
-/// An OTLP receiver that accepts a request but rejects points of it (partial_success): they
-/// are counted as not written, the rest as sent.
-#[test]
-fn points_an_otlp_receiver_rejected_are_counted_as_not_written() {
-    let receiver = FakeReceiver::start(vec![Reply::WriteOnly(1)]);
-    let sink = Sink::start(with_protocol(&receiver.url(), Protocol::Otlp)).unwrap();
-    run(&sink, 0..2);
-    let stats = std::sync::Arc::clone(&sink.stats);
-    sink.close(None);
-    let received = receiver.received();
-    let first = samples_of(&received[0]).len() as u64;
-    assert!(first > 1);
-    assert_eq!(stats.samples_not_written.load(Ordering::Relaxed), first - 1);
-    let all: u64 = received.iter().map(|r| samples_of(r).len() as u64).sum();
-    assert_eq!(
-        stats.samples_sent.load(Ordering::Relaxed),
-        all - (first - 1)
     );
 }
 
