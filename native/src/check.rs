@@ -12,9 +12,7 @@ use crate::auth::RequestAuth;
 use crate::config::Config;
 use crate::http::redact_url;
 use crate::remote_write::client::{Client, ClientError, Outcome, Version};
-use crate::remote_write::encode::RequestEncoder;
-use crate::remote_write::encode_otlp::RequestEncoderOtlp;
-use crate::remote_write::encode_v2::RequestEncoderV2;
+use crate::remote_write::encoders::Encoders;
 use crate::remote_write::negotiate::{self, Negotiation, Verdict as Negotiated};
 use crate::sample::{Family, Label, MetricType, Sample, Series};
 
@@ -232,25 +230,13 @@ fn probe(labels: Vec<Label>, value: f64, timestamp_ms: i64) -> Sample {
     }
 }
 
-/// The probe as a request body in `version`, as the sender's encoders write it.
+/// The probe as a request body in `version`, as the sender's encoders write it (an OTLP
+/// endpoint reads nothing else: the probe goes as the sink's requests go).
 fn encode(probe: &Sample, version: Version) -> Vec<u8> {
-    let batch = std::slice::from_ref(probe);
-    let body = match version {
-        Version::V1 => RequestEncoder::default()
-            .encode(batch, &[])
-            .map(|(body, _)| body.to_vec())
-            .ok(),
-        Version::V2 => RequestEncoderV2::default()
-            .encode(batch)
-            .map(|(body, _)| body.to_vec())
-            .ok(),
-        // An OTLP endpoint reads nothing else: the probe goes as the sink's requests go.
-        Version::Otlp => RequestEncoderOtlp::default()
-            .encode(batch)
-            .map(|(body, _)| body.to_vec())
-            .ok(),
-    };
-    body.unwrap_or_default()
+    Encoders::default()
+        .encode(version, std::slice::from_ref(probe), &[])
+        .map(|(body, _)| body.to_vec())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -12,9 +12,7 @@ use crate::config::Config;
 use crate::metadata::PendingMetadata;
 use crate::queue::SampleQueue;
 use crate::remote_write::client::{Client, Outcome, Version, MAX_RETRY_AFTER};
-use crate::remote_write::encode::RequestEncoder;
-use crate::remote_write::encode_otlp::RequestEncoderOtlp;
-use crate::remote_write::encode_v2::RequestEncoderV2;
+use crate::remote_write::encoders::Encoders;
 use crate::remote_write::negotiate::{Negotiation, Verdict};
 use crate::sample::Sample;
 use crate::stats::{now_ms, Stats};
@@ -109,9 +107,7 @@ struct DeliveryLog {
 
 /// The sender's encoders, one per message, and which message the receiver takes.
 struct Encoding {
-    v1: RequestEncoder,
-    v2: RequestEncoderV2,
-    otlp: RequestEncoderOtlp,
+    encoders: Encoders,
     negotiation: Negotiation,
 }
 
@@ -120,9 +116,7 @@ impl SenderLoop {
     /// and empty or the flush deadline passes.
     pub fn run(self) {
         let mut encoding = Encoding {
-            v1: RequestEncoder::default(),
-            v2: RequestEncoderV2::default(),
-            otlp: RequestEncoderOtlp::default(),
+            encoders: Encoders::default(),
             negotiation: Negotiation::new(&self.config),
         };
         let mut batch = Vec::with_capacity(self.config.max_samples_per_send);
@@ -202,15 +196,7 @@ impl SenderLoop {
         metadata: &[Arc<crate::sample::Family>],
         log: &mut DeliveryLog,
     ) -> Delivered {
-        let encoded = match version {
-            Version::V1 => encoding
-                .v1
-                .encode(batch, metadata)
-                .map_err(|e| e.to_string()),
-            Version::V2 => encoding.v2.encode(batch).map_err(|e| e.to_string()),
-            Version::Otlp => encoding.otlp.encode(batch).map_err(|e| e.to_string()),
-        };
-        match encoded {
+        match encoding.encoders.encode(version, batch, metadata) {
             Ok((body, _)) => {
                 self.deliver(body, version, &mut encoding.negotiation, batch.len(), log)
             }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod encode;
 pub mod encode_otlp;
 pub mod encode_v2;
+pub mod encoders;
 mod groups;
 pub mod hints;
 pub mod negotiate;
