@@ -112,7 +112,11 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
     // The message a sink would send: `protocol` says which, `auto` finds out as a sink does.
     let mut negotiation = Negotiation::new(&config);
     let mut version = negotiation.version();
-    let mut outcome = client.send(&encode(&probe, version), version);
+    let send = |version| encode(&probe, version).map(|body| client.send(&body, version));
+    let mut outcome = match send(version) {
+        Ok(outcome) => outcome,
+        Err(why) => return fail(lines, why),
+    };
     match negotiation.judge(version, &outcome) {
         Negotiated::Keep => {}
         Negotiated::FallBack => {
@@ -121,7 +125,10 @@ fn check(blob: &[u8], lines: &mut Vec<String>) -> Result<(), ()> {
                     .to_string(),
             );
             version = Version::V1;
-            outcome = client.send(&encode(&probe, version), version);
+            outcome = match send(version) {
+                Ok(outcome) => outcome,
+                Err(why) => return fail(lines, why),
+            };
         }
         Negotiated::Unsupported => {
             return fail(
@@ -232,11 +239,12 @@ fn probe(labels: Vec<Label>, value: f64, timestamp_ms: i64) -> Sample {
 
 /// The probe as a request body in `version`, as the sender's encoders write it (an OTLP
 /// endpoint reads nothing else: the probe goes as the sink's requests go).
-fn encode(probe: &Sample, version: Version) -> Vec<u8> {
+/// An empty body would be "accepted" by a receiver and pass the check: a failure is said.
+fn encode(probe: &Sample, version: Version) -> Result<Vec<u8>, String> {
     Encoders::default()
         .encode(version, std::slice::from_ref(probe), &[])
         .map(|(body, _)| body.to_vec())
-        .unwrap_or_default()
+        .map_err(|e| format!("cannot encode the probe: {e}"))
 }
 
 #[cfg(test)]
